@@ -1,0 +1,123 @@
+"""The connector interface every system adapter implements (modelled on singer-sdk's hooks).
+
+A connector knows one protocol. It reads raw records in bounded batches with checkpoints,
+writes batches returning one outcome per item, and reads back targets for reconciliation.
+It knows nothing of mapping or planning: `core.sync` maps what `read` yields, and
+`core.writeback` builds the `WriteItem`s it is asked to `write`.
+
+Example:
+    >>> conn = registry.create("csv_folder", {"path": "data/"})           # doctest: +SKIP
+    >>> for batch in conn.read(StreamSpec(name="order_lines.csv"), state=None):
+    ...     print(len(batch.records), batch.checkpoint)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel
+
+from core.config import StrictModel
+
+OutcomeStatus = Literal["applied", "rejected", "retriable"]
+
+
+@dataclass
+class CheckResult:
+    """Reachability and auth, as a result; bad credentials are `ok=False`, never an exception."""
+
+    ok: bool
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StreamSpec:
+    """One readable (and maybe writable) stream: an entity set, a table, an endpoint."""
+
+    name: str
+    primary_key: list[str] = field(default_factory=list)
+    cursor_field: str | None = None
+    writable: bool = False
+    writable_fields: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RecordBatch:
+    """Raw records of one page plus the checkpoint that is safe to save once they are stored."""
+
+    records: list[dict[str, Any]]
+    checkpoint: dict[str, Any] | None = None
+    source_count: int | None = None  # total the source reports ($inlinecount, totalSize), if any
+
+
+@dataclass
+class WriteItem:
+    """One target record's changed fields. `ref` is the caller's id (e.g. PlannedChange ids)."""
+
+    ref: str
+    target: str
+    key: dict[str, Any]
+    values: dict[str, Any]
+    etag: str | None = None
+
+
+@dataclass
+class ItemOutcome:
+    """What happened to one WriteItem."""
+
+    ref: str
+    status: OutcomeStatus
+    message: str | None = None
+    etag: str | None = None
+    http_status: int | None = None
+
+
+@dataclass
+class WriteBatch:
+    items: list[WriteItem]
+
+
+class Connector(ABC):
+    """Base class. Subclasses set `kind`, `Options` (a pydantic model) and implement the hooks."""
+
+    kind: ClassVar[str] = ""
+    Options: ClassVar[type[BaseModel]] = StrictModel
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: BaseModel | dict[str, Any], name: str | None = None):
+        self.options = options if isinstance(options, BaseModel) else self.Options.model_validate(options)
+        self.name = name or self.kind
+
+    @abstractmethod
+    def check(self) -> CheckResult:
+        """Can we reach the system and authenticate? Never raises on bad credentials."""
+
+    @abstractmethod
+    def discover(self) -> list[StreamSpec]:
+        """Streams with primary key, cursor field and writability."""
+
+    @abstractmethod
+    def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
+        """Yield bounded batches; each carries the checkpoint covering it and what came before."""
+
+    def write(self, batch: WriteBatch) -> list[ItemOutcome]:
+        """Write a batch; one outcome per item, in order. Read-only connectors refuse."""
+        return [ItemOutcome(i.ref, "rejected", f"{self.kind} connector is read-only") for i in batch.items]
+
+    def read_back(self, target: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Current values of the given target records (for reconciliation)."""
+        raise NotImplementedError(f"{self.kind} connector cannot read back {target}")
+
+    def close(self) -> None:
+        """Release sessions and sockets."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,192 @@
+"""The one HTTP client every connector uses: timeouts, retries, rate limit, auth, redaction.
+
+Retries (tenacity): connection errors, timeouts, 429, 502, 503 and 504, with exponential
+backoff and jitter, honouring Retry-After. Never retried: other 4xx and business errors.
+On 401 an OAuth2 token is refreshed once. TLS verification is on unless a CA bundle path
+replaces the default store.
+
+Example:
+    >>> client = HttpClient(HttpOptions(base_url="https://api.example.com"))
+    >>> resp = client.get("items", params={"limit": 100})          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from typing import Any
+
+import requests
+from pydantic import Field
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from connectors.errors import AuthError, ConnectorError, FatalError, RateLimited, RetriableError
+from connectors.http.auth import AuthConfig, OAuth2ClientCredentials, TokenManager
+from core import secrets
+from core.config import StrictModel
+
+log = logging.getLogger("segbridge.http")
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class HttpOptions(StrictModel):
+    """Options shared by every HTTP connector (embedded in each connector's options)."""
+
+    base_url: str = Field(description="Root URL; paths are joined to it")
+    auth: AuthConfig | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(60.0, gt=0)
+    verify_tls: bool = Field(True, description="Never switch off in production")
+    ca_bundle: str | None = Field(None, description="Path of a CA bundle for a private CA")
+    max_attempts: int = Field(5, ge=1, le=20)
+    backoff_initial: float = Field(0.5, ge=0)
+    backoff_max: float = Field(30.0, ge=0)
+    max_retry_after: float = Field(120.0, ge=0, description="Longest Retry-After honoured, seconds")
+    requests_per_second: float | None = Field(None, gt=0, description="Client-side rate limit")
+
+
+class RateLimiter:
+    """At most `rate` requests per second from this client (thread-safe, sleeps the caller)."""
+
+    def __init__(self, rate: float | None, sleep=time.sleep):
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._sleep = sleep
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            self._sleep(delay)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class HttpClient:
+    """A requests Session with segbridge's one retry policy. Use one per connector instance."""
+
+    def __init__(self, options: HttpOptions, session: requests.Session | None = None, sleep=time.sleep):
+        self.options = options
+        self.session = session or requests.Session()
+        self.session.headers.update({"User-Agent": "segbridge", **options.headers})
+        self.session.verify = options.ca_bundle or options.verify_tls
+        self._sleep = sleep
+        self.limiter = RateLimiter(options.requests_per_second, sleep=sleep)
+        self.tokens: TokenManager | None = None
+        self.attempts = 0
+        if isinstance(options.auth, OAuth2ClientCredentials):
+            self.tokens = TokenManager(options.auth, timeout=options.read_timeout, verify=self.session.verify)
+        elif options.auth is not None:
+            options.auth.apply(self.session)
+
+    # ------------------------------------------------------------------ public API
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return self.options.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def request(self, method: str, path: str, *, raise_for_status: bool = True, **kwargs: Any) -> requests.Response:
+        """Send with retries. Transient failures raise RetriableError/RateLimited once attempts run out;
+        other 4xx/5xx raise FatalError/AuthError unless `raise_for_status=False`."""
+        kwargs.setdefault("timeout", (self.options.connect_timeout, self.options.read_timeout))
+        retrying = Retrying(
+            stop=stop_after_attempt(self.options.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: isinstance(e, RetriableError)),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        resp = retrying(self._send_once, method, self.url(path), kwargs)
+        if raise_for_status and resp.status_code >= 400:
+            raise self.error_for(resp)
+        return resp
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("POST", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("PATCH", path, **kw)
+
+    def close(self) -> None:
+        self.session.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _send_once(self, method: str, url: str, kwargs: dict) -> requests.Response:
+        self.limiter.wait()
+        self.attempts += 1
+        try:
+            resp = self.session.request(method, url, headers=self._auth_headers(kwargs), **_without(kwargs))
+            if resp.status_code == 401 and self.tokens is not None:
+                self.tokens.token(force=True)
+                resp = self.session.request(method, url, headers=self._auth_headers(kwargs), **_without(kwargs))
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            log.warning("%s %s: %s; will retry", method, _safe(url), type(exc).__name__)
+            raise RetriableError(f"{method} {_safe(url)}: {type(exc).__name__}",
+                                 hint="check the network path and the base_url") from None
+        if resp.status_code in RETRY_STATUSES:
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            log.warning("%s %s: HTTP %s (Retry-After %s); will retry", method, _safe(url),
+                        resp.status_code, retry_after)
+            cls = RateLimited if resp.status_code == 429 else RetriableError
+            err = cls(f"{method} {_safe(url)}: HTTP {resp.status_code} {resp.reason}")
+            err.retry_after = retry_after
+            err.response = resp
+            raise err
+        return resp
+
+    def _auth_headers(self, kwargs: dict) -> dict:
+        headers = dict(kwargs.get("headers") or {})
+        if self.tokens is not None:
+            headers["Authorization"] = f"Bearer {self.tokens.token()}"
+        return headers
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(float(retry_after), self.options.max_retry_after)
+        backoff = wait_exponential_jitter(initial=self.options.backoff_initial, max=self.options.backoff_max)
+        return backoff(state)
+
+    def error_for(self, resp: requests.Response) -> ConnectorError:
+        """A clear error for a failed response (body excerpt redacted, no credentials)."""
+        where = f"{resp.request.method} {_safe(resp.url)}"
+        excerpt = secrets.redact((resp.text or "")[:500])
+        if resp.status_code in (401, 403):
+            return AuthError(f"{where}: HTTP {resp.status_code}: {excerpt}",
+                             hint="check the credentials' environment variables and the user's authorisations")
+        return FatalError(f"{where}: HTTP {resp.status_code}: {excerpt}")
+
+
+def _without(kwargs: dict) -> dict:
+    return {k: v for k, v in kwargs.items() if k != "headers"}
+
+
+def _safe(url: str) -> str:
+    """The URL without query-string secrets (tokens sometimes travel there)."""
+    return secrets.redact(url)

@@ -1,0 +1,437 @@
+"""The canonical model: every table segbridge keeps, in one place.
+
+Input side (filled by `core.sync` from the mapping files): products, locations,
+product-locations, customers and their sales areas, suppliers, order lines, shipments,
+purchase receipts, and the key crosswalk. Every input row carries `source_system` and
+`loaded_at` for lineage.
+
+Output side (filled by the engine, write-back and reconciliation): runs, segment
+assignments, parameter values, overrides, plans and planned changes (the outbox),
+reconciliation exceptions, audit events, sync state (watermarks), quarantine, per-run
+entity counts and scheduler leases.
+
+Ids: master data uses the canonical id as a string primary key (`Product.id`). The
+crosswalk maps (system, entity, source_key) -> canonical_id; source keys are kept exactly
+as the system writes them (SAP's leading zeros included).
+
+Example:
+    >>> from core.model import Product, CANONICAL_ENTITIES
+    >>> "product" in CANONICAL_ENTITIES
+    True
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Optional
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now; stored as UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Lineage(SQLModel):
+    """Columns every canonical input row carries."""
+
+    source_system: str = Field(default="", max_length=64, description="System the row was loaded from")
+    loaded_at: datetime = Field(default_factory=utcnow, description="When the row was (re)loaded")
+
+
+# --------------------------------------------------------------------------- master data
+
+
+class Product(Lineage, table=True):
+    __tablename__ = "product"
+    id: str = Field(primary_key=True, max_length=80, description="Canonical product id")
+    name: Optional[str] = Field(default=None)
+    category: Optional[str] = Field(default=None, max_length=80)
+    product_group: Optional[str] = Field(default=None, max_length=80)
+    base_uom: Optional[str] = Field(default=None, max_length=16)
+    unit_cost: Optional[float] = Field(default=None, description="Standard cost per base unit")
+    unit_price: Optional[float] = Field(default=None, description="List price per base unit")
+    weight_kg: Optional[float] = Field(default=None)
+    created_on: Optional[date] = Field(default=None, description="Creation date in the source system")
+    status: Optional[str] = Field(default=None, max_length=32, description="Lifecycle status code in the source")
+
+
+class Location(Lineage, table=True):
+    __tablename__ = "location"
+    id: str = Field(primary_key=True, max_length=80, description="Canonical location id (plant, DC, warehouse)")
+    name: Optional[str] = Field(default=None)
+    kind: Optional[str] = Field(default=None, max_length=32, description="plant | dc | warehouse | store")
+    country: Optional[str] = Field(default=None, max_length=8)
+    region: Optional[str] = Field(default=None, max_length=80)
+
+
+class ProductLocation(Lineage, table=True):
+    """A product stocked at a location: master planning data and the values the source holds now."""
+
+    __tablename__ = "product_location"
+    product_id: str = Field(primary_key=True, max_length=80)
+    location_id: str = Field(primary_key=True, max_length=80)
+    lead_time_days: Optional[float] = Field(default=None, description="Planned replenishment lead time")
+    lead_time_std_days: Optional[float] = Field(default=None, description="Lead-time standard deviation")
+    moq: Optional[float] = Field(default=None, description="Minimum order quantity")
+    order_multiple: Optional[float] = Field(default=None, description="Rounding value / lot multiple")
+    unit_cost: Optional[float] = Field(default=None)
+    supplier_id: Optional[str] = Field(default=None, max_length=80)
+    # What the source system holds now (read back / pulled), used to diff the plan.
+    current_abc: Optional[str] = Field(default=None, max_length=16)
+    current_segment: Optional[str] = Field(default=None, max_length=32)
+    current_safety_stock: Optional[float] = Field(default=None)
+    current_reorder_point: Optional[float] = Field(default=None)
+    current_min_qty: Optional[float] = Field(default=None)
+    current_max_qty: Optional[float] = Field(default=None)
+    current_mrp_type: Optional[str] = Field(default=None, max_length=8)
+    current_lot_sizing: Optional[str] = Field(default=None, max_length=8)
+    current_service_level: Optional[float] = Field(default=None)
+    current_picking_priority: Optional[str] = Field(default=None, max_length=16)
+    current_velocity_class: Optional[str] = Field(default=None, max_length=16)
+    etag: Optional[str] = Field(default=None, max_length=200, description="Source ETag at last read")
+
+
+class Customer(Lineage, table=True):
+    __tablename__ = "customer"
+    id: str = Field(primary_key=True, max_length=80, description="Canonical customer id")
+    name: Optional[str] = Field(default=None)
+    country: Optional[str] = Field(default=None, max_length=8)
+    region: Optional[str] = Field(default=None, max_length=80)
+    industry: Optional[str] = Field(default=None, max_length=80)
+    external_id: Optional[str] = Field(default=None, max_length=80, description="Id carried by other systems")
+    current_classification: Optional[str] = Field(default=None, max_length=16)
+    current_segment: Optional[str] = Field(default=None, max_length=32)
+    current_service_level: Optional[str] = Field(default=None, max_length=32)
+    etag: Optional[str] = Field(default=None, max_length=200)
+
+
+class CustomerSalesArea(Lineage, table=True):
+    """SAP-style sales-area data (sales org, channel, division) and the values held there."""
+
+    __tablename__ = "customer_sales_area"
+    customer_id: str = Field(primary_key=True, max_length=80)
+    sales_org: str = Field(primary_key=True, max_length=16)
+    distribution_channel: str = Field(primary_key=True, max_length=16)
+    division: str = Field(primary_key=True, max_length=16)
+    customer_group: Optional[str] = Field(default=None, max_length=16)
+    currency: Optional[str] = Field(default=None, max_length=8)
+    current_abc: Optional[str] = Field(default=None, max_length=16)
+    current_delivery_priority: Optional[str] = Field(default=None, max_length=8)
+    current_shipping_condition: Optional[str] = Field(default=None, max_length=8)
+    current_customer_group_1: Optional[str] = Field(default=None, max_length=8)
+    current_customer_group_2: Optional[str] = Field(default=None, max_length=8)
+    etag: Optional[str] = Field(default=None, max_length=200)
+
+
+class Supplier(Lineage, table=True):
+    __tablename__ = "supplier"
+    id: str = Field(primary_key=True, max_length=80)
+    name: Optional[str] = Field(default=None)
+    country: Optional[str] = Field(default=None, max_length=8)
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+class OrderLine(Lineage, table=True):
+    __tablename__ = "order_line"
+    __table_args__ = (
+        Index("ix_order_line_product_location", "product_id", "location_id"),
+        Index("ix_order_line_customer", "customer_id"),
+        Index("ix_order_line_date", "order_date"),
+    )
+    order_id: str = Field(primary_key=True, max_length=80)
+    line_no: str = Field(primary_key=True, max_length=16)
+    customer_id: Optional[str] = Field(default=None, max_length=80)
+    product_id: str = Field(max_length=80)
+    location_id: Optional[str] = Field(default=None, max_length=80)
+    order_date: date
+    requested_date: Optional[date] = Field(default=None)
+    quantity: float = Field(description="Ordered quantity in the product's base unit")
+    uom: Optional[str] = Field(default=None, max_length=16)
+    net_value: Optional[float] = Field(default=None, description="Net line value in `currency`")
+    cost: Optional[float] = Field(default=None, description="Cost of goods for the line")
+    currency: Optional[str] = Field(default=None, max_length=8)
+    rejected: bool = Field(default=False, description="Rejected or cancelled: excluded from demand")
+    promotion: bool = Field(default=False, description="Promotion-driven line")
+    sales_org: Optional[str] = Field(default=None, max_length=16)
+    changed_at: Optional[datetime] = Field(default=None, description="Last change in the source")
+
+
+class Shipment(Lineage, table=True):
+    __tablename__ = "shipment"
+    __table_args__ = (Index("ix_shipment_customer", "customer_id"),)
+    shipment_id: str = Field(primary_key=True, max_length=80)
+    customer_id: Optional[str] = Field(default=None, max_length=80)
+    order_id: Optional[str] = Field(default=None, max_length=80)
+    location_id: Optional[str] = Field(default=None, max_length=80, description="Ship-from location")
+    mode: Optional[str] = Field(default=None, max_length=32, description="TL | LTL | PARCEL | AIR | OCEAN | RAIL")
+    carrier: Optional[str] = Field(default=None, max_length=80)
+    ship_date: Optional[date] = Field(default=None)
+    delivery_date: Optional[date] = Field(default=None)
+    freight_cost: Optional[float] = Field(default=None)
+    currency: Optional[str] = Field(default=None, max_length=8)
+    weight_kg: Optional[float] = Field(default=None)
+
+
+class Receipt(Lineage, table=True):
+    """A purchase-order receipt: promised vs actual date gives lead-time variability."""
+
+    __tablename__ = "receipt"
+    __table_args__ = (Index("ix_receipt_product_location", "product_id", "location_id"),)
+    po_id: str = Field(primary_key=True, max_length=80)
+    line_no: str = Field(primary_key=True, max_length=16)
+    product_id: str = Field(max_length=80)
+    location_id: Optional[str] = Field(default=None, max_length=80)
+    supplier_id: Optional[str] = Field(default=None, max_length=80)
+    order_date: Optional[date] = Field(default=None)
+    promised_date: Optional[date] = Field(default=None)
+    receipt_date: Optional[date] = Field(default=None)
+    quantity: Optional[float] = Field(default=None)
+
+
+class Crosswalk(SQLModel, table=True):
+    """(system, entity, source key) -> canonical id. Source keys exactly as the system writes them."""
+
+    __tablename__ = "crosswalk"
+    __table_args__ = (Index("ix_crosswalk_canonical", "entity", "canonical_id"),)
+    system: str = Field(primary_key=True, max_length=64)
+    entity: str = Field(primary_key=True, max_length=64)
+    source_key: str = Field(primary_key=True, max_length=200)
+    canonical_id: str = Field(max_length=80)
+    rule: Optional[str] = Field(default=None, max_length=64, description="Match rule that produced the link")
+    loaded_at: datetime = Field(default_factory=utcnow)
+
+
+# --------------------------------------------------------------------------- runs and quality
+
+
+class Run(SQLModel, table=True):
+    """One run of a step (pull, segment, plan, apply, reconcile) or of the whole cycle."""
+
+    __tablename__ = "run"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, description="pull | segment | plan | apply | reconcile | cycle")
+    system: Optional[str] = Field(default=None, max_length=64)
+    status: str = Field(default="running", max_length=32, description="running | ok | failed | exceptions | skipped")
+    trigger: str = Field(default="manual", max_length=32, description="manual | schedule | demo")
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: Optional[datetime] = Field(default=None)
+    ruleset_hash: Optional[str] = Field(default=None, max_length=80)
+    parent_run_id: Optional[int] = Field(default=None, description="Run this one derives from")
+    suspect: bool = Field(default=False, description="Data-quality threshold crossed: write-back blocked")
+    released_by: Optional[str] = Field(default=None, max_length=80)
+    release_reason: Optional[str] = Field(default=None)
+    counts: Optional[str] = Field(default=None, sa_column=Column(Text), description="JSON counts")
+    message: Optional[str] = Field(default=None, sa_column=Column(Text))
+
+
+class EntityCount(SQLModel, table=True):
+    """Per-run, per-entity data-quality counts."""
+
+    __tablename__ = "entity_count"
+    run_id: int = Field(primary_key=True)
+    system: str = Field(primary_key=True, max_length=64)
+    entity: str = Field(primary_key=True, max_length=64)
+    source_count: Optional[int] = Field(default=None, description="Count the source reported (e.g. $inlinecount)")
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+
+
+class Quarantine(SQLModel, table=True):
+    """A record that failed mapping or quality checks, kept whole with its reason."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (Index("ix_quarantine_run", "run_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    run_id: Optional[int] = Field(default=None)
+    system: str = Field(max_length=64)
+    entity: str = Field(max_length=64)
+    source_key: Optional[str] = Field(default=None, max_length=200)
+    reason_code: str = Field(max_length=64, description="missing_key | bad_type | negative | duplicate | ...")
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    record: str = Field(sa_column=Column(Text, nullable=False), description="The raw record as JSON")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SyncState(SQLModel, table=True):
+    """Watermark per (system, stream, partition), saved in the same transaction as its records."""
+
+    __tablename__ = "sync_state"
+    system: str = Field(primary_key=True, max_length=64)
+    stream: str = Field(primary_key=True, max_length=128)
+    partition: str = Field(default="", primary_key=True, max_length=128)
+    state: str = Field(sa_column=Column(Text, nullable=False), description="JSON checkpoint")
+    updated_at: datetime = Field(default_factory=utcnow)
+    run_id: Optional[int] = Field(default=None)
+
+
+# --------------------------------------------------------------------------- engine output
+
+
+class SegmentAssignment(SQLModel, table=True):
+    """One dimension's class for one entity in one run (long format: abc, xyz, pattern, ...)."""
+
+    __tablename__ = "segment_assignment"
+    __table_args__ = (Index("ix_segment_entity", "entity", "entity_key"),)
+    run_id: int = Field(primary_key=True)
+    entity: str = Field(primary_key=True, max_length=32, description="product | product_location | customer")
+    entity_key: str = Field(primary_key=True, max_length=200, description="e.g. 'P1' or 'P1|DC1'")
+    dimension: str = Field(primary_key=True, max_length=32, description="abc | xyz | pattern | lifecycle | segment")
+    value: str = Field(max_length=32)
+    metric: Optional[float] = Field(default=None, description="The measure behind the class")
+    source: str = Field(default="rule", max_length=16, description="rule | override | hysteresis")
+
+
+class ParameterValue(SQLModel, table=True):
+    """One planning parameter or routing flag for one entity in one run."""
+
+    __tablename__ = "parameter_value"
+    __table_args__ = (Index("ix_parameter_entity", "entity", "entity_key"),)
+    run_id: int = Field(primary_key=True)
+    entity: str = Field(primary_key=True, max_length=32)
+    entity_key: str = Field(primary_key=True, max_length=200)
+    name: str = Field(primary_key=True, max_length=64, description="safety_stock | reorder_point | transport_mode ...")
+    value_num: Optional[float] = Field(default=None)
+    value_text: Optional[str] = Field(default=None, max_length=80)
+
+
+class Override(SQLModel, table=True):
+    """A steward-approved pin of an entity to a segment or a parameter value."""
+
+    __tablename__ = "override"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    entity: str = Field(max_length=32)
+    entity_key: str = Field(max_length=200)
+    name: str = Field(max_length=64, description="A dimension (abc, segment, ...) or a parameter name")
+    value: str = Field(max_length=80)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    requested_by: str = Field(max_length=80)
+    approved_by: Optional[str] = Field(default=None, max_length=80)
+    expires_on: Optional[date] = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow)
+    active: bool = True
+
+
+# --------------------------------------------------------------------------- write-back
+
+
+class Plan(SQLModel, table=True):
+    __tablename__ = "plan"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    run_id: Optional[int] = Field(default=None, description="Segment run the plan derives from")
+    kind: str = Field(default="normal", max_length=16, description="normal | rollback")
+    status: str = Field(default="draft", max_length=32,
+                        description="ready | needs_approval | approved | blocked | applying | applied | partial")
+    created_at: datetime = Field(default_factory=utcnow)
+    approved_by: Optional[str] = Field(default=None, max_length=80)
+    approved_at: Optional[datetime] = Field(default=None)
+    reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    summary: Optional[str] = Field(default=None, sa_column=Column(Text), description="JSON summary")
+
+
+class PlannedChange(SQLModel, table=True):
+    """The outbox: one field of one target record, with its state."""
+
+    __tablename__ = "planned_change"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "system", "entity", "target_key", "field", name="uq_change_target"),
+        Index("ix_change_state", "plan_id", "state"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    plan_id: int
+    system: str = Field(max_length=64)
+    entity: str = Field(max_length=64, description="Target entity, e.g. A_ProductSupplyPlanning")
+    target_key: str = Field(max_length=400, description="JSON of the target's source key fields")
+    field: str = Field(max_length=80)
+    current_value: Optional[str] = Field(default=None, max_length=200)
+    intended_value: Optional[str] = Field(default=None, max_length=200)
+    value_impact: Optional[float] = Field(default=None, description="Currency impact (e.g. safety-stock value)")
+    state: str = Field(default="pending", max_length=16, description="pending | sent | applied | rejected | failed")
+    attempts: int = 0
+    batch_id: Optional[str] = Field(default=None, max_length=80)
+    message: Optional[str] = Field(default=None, sa_column=Column(Text))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --------------------------------------------------------------------------- reconciliation and audit
+
+
+class ReconException(SQLModel, table=True):
+    """A difference for a data steward. One record per fingerprint across runs."""
+
+    __tablename__ = "recon_exception"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    fingerprint: str = Field(max_length=128, unique=True)
+    kind: str = Field(max_length=32, description="value_mismatch | cross_system | completeness | orphan | conflict")
+    severity: str = Field(default="medium", max_length=16, description="low | medium | high | critical")
+    system: Optional[str] = Field(default=None, max_length=64)
+    entity: Optional[str] = Field(default=None, max_length=64)
+    entity_key: Optional[str] = Field(default=None, max_length=400)
+    field: Optional[str] = Field(default=None, max_length=80)
+    expected: Optional[str] = Field(default=None, max_length=400)
+    actual: Optional[str] = Field(default=None, max_length=400)
+    owner: Optional[str] = Field(default=None, max_length=80)
+    status: str = Field(default="open", max_length=16, description="open | acknowledged | resolved | waived")
+    reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    first_seen: datetime = Field(default_factory=utcnow)
+    last_seen: datetime = Field(default_factory=utcnow)
+    count: int = 1
+    run_id: Optional[int] = Field(default=None)
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_key"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor: str = Field(default="segbridge", max_length=80)
+    action: str = Field(max_length=64, description="segment_change | parameter_change | apply | release | ...")
+    entity: Optional[str] = Field(default=None, max_length=64)
+    entity_key: Optional[str] = Field(default=None, max_length=400)
+    before: Optional[str] = Field(default=None, sa_column=Column(Text))
+    after: Optional[str] = Field(default=None, sa_column=Column(Text))
+    reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    run_id: Optional[int] = Field(default=None)
+
+
+class Lease(SQLModel, table=True):
+    """A database lease per step so two processes never run the same step at once."""
+
+    __tablename__ = "lease"
+    name: str = Field(primary_key=True, max_length=128)
+    owner: str = Field(max_length=200)
+    acquired_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+# Canonical input entities by the name mapping files use for `target:`.
+CANONICAL_ENTITIES: dict[str, type[SQLModel]] = {
+    "product": Product,
+    "location": Location,
+    "product_location": ProductLocation,
+    "customer": Customer,
+    "customer_sales_area": CustomerSalesArea,
+    "supplier": Supplier,
+    "order_line": OrderLine,
+    "shipment": Shipment,
+    "receipt": Receipt,
+}
+
+
+def primary_key_columns(model: type[SQLModel]) -> list[str]:
+    """Names of a table model's primary-key columns, in declaration order."""
+    return [c.name for c in model.__table__.primary_key.columns]
+
+
+def canonical_fields(entity: str) -> dict[str, type]:
+    """Field name -> python annotation for a canonical entity (raises KeyError listing the valid names)."""
+    try:
+        model = CANONICAL_ENTITIES[entity]
+    except KeyError:
+        raise KeyError(f"unknown canonical entity {entity!r}; valid: {', '.join(sorted(CANONICAL_ENTITIES))}") from None
+    return {name: f.annotation for name, f in model.model_fields.items()}

@@ -1,0 +1,47 @@
+"""Helpers the command modules share: load the config, open the store, print tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import Engine
+
+from core.settings import SegbridgeConfig, load_config
+
+out = Console()
+
+
+def config_of(ctx: typer.Context) -> SegbridgeConfig:
+    """The validated segbridge.yaml named by --config."""
+    root = ctx.find_root()
+    path: Path = (root.obj or {}).get("config_path", Path("segbridge.yaml"))
+    return load_config(path)
+
+
+def store_of(config: SegbridgeConfig, upgrade: bool = True) -> Engine:
+    """The store's engine, with the schema brought up to date."""
+    from core.migrate import ensure_schema
+    from core.store import check_connection, engine_for
+
+    url = config.database.resolved_url()
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url[len("sqlite:///"):]
+        url = "sqlite:///" + str(config.resolve_path(rel)) if rel and rel != ":memory:" else url
+    engine = engine_for(url)
+    check_connection(engine)
+    if upgrade:
+        ensure_schema(engine)
+    return engine
+
+
+def table(title: str, columns: list[str], rows: list[list], console: Console | None = None) -> None:
+    """Print a rich table (the CLI's one way to show tabular results)."""
+    t = Table(title=title, title_justify="left")
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    for row in rows:
+        t.add_row(*["" if v is None else str(v) for v in row])
+    (console or out).print(t)

@@ -1,0 +1,17 @@
+"""Import every module that registers a YAML file kind, so `config schema` sees them all."""
+
+from __future__ import annotations
+
+import importlib
+
+KIND_MODULES = ["core.settings", "core.mapping", "core.policy", "connectors.declarative",
+                "scheduler.config", "core.writeback.config", "core.reconcile.config"]
+
+
+def load_all_kinds() -> None:
+    for name in KIND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name and not name.startswith(str(exc.name)):
+                raise

@@ -1,0 +1,112 @@
+"""Shared fixtures: stores on SQLite and PostgreSQL, the shared reference material.
+
+PostgreSQL tests skip with a visible reason when 127.0.0.1:5432 is unreachable, except on
+CI (CI=true), where a skipped PostgreSQL test fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from core.store import create_all, engine_for
+
+PG_URL = os.environ.get("SEGBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+SHARED = Path(os.environ.get("SEGBRIDGE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+ON_CI = os.environ.get("CI", "").lower() == "true"
+_pg_skips: list[str] = []
+
+
+def pg_reachable() -> str | None:
+    """None when PostgreSQL answers, else the reason."""
+    try:
+        engine = engine_for(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}"
+
+
+def pg_schema_url() -> tuple[str, str]:
+    """A fresh schema in the test database, and an engine URL whose search_path is that schema."""
+    reason = pg_reachable()
+    if reason:
+        if ON_CI:
+            pytest.fail(f"CI requires PostgreSQL: {reason}")
+        pytest.skip(reason)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = engine_for(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    return schema, PG_URL
+
+
+def drop_pg_schema(schema: str) -> None:
+    admin = engine_for(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_engine():
+    """An engine on a fresh PostgreSQL schema (dropped afterwards)."""
+    schema, url = pg_schema_url()
+    engine = engine_for(url, connect_args={"options": f"-csearch_path={schema}"})
+    yield engine
+    engine.dispose()
+    drop_pg_schema(schema)
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    engine = engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path):
+    """A store with the schema created, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        engine = engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+        create_all(engine)
+        yield engine
+        engine.dispose()
+    else:
+        engine = request.getfixturevalue("pg_engine")
+        create_all(engine)
+        yield engine
+
+
+@pytest.fixture
+def shared() -> Path:
+    """../shared (reference material); skips with a reason where it is absent (never on CI)."""
+    if not SHARED.is_dir():
+        if ON_CI:
+            pytest.fail(f"CI requires the shared material at {SHARED}")
+        pytest.skip(f"shared material not found at {SHARED}")
+    return SHARED
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and "postgres" in report.keywords:
+        _pg_skips.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if ON_CI and _pg_skips:
+        print(f"\nCI=true but {len(_pg_skips)} PostgreSQL test(s) skipped: {_pg_skips[:5]}")
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _pg_skips and not ON_CI:
+        terminalreporter.write_line(f"note: {len(_pg_skips)} PostgreSQL test(s) skipped (PostgreSQL unreachable)")

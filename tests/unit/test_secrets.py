@@ -1,0 +1,83 @@
+"""A secret configured as ${ENV_VAR} appears in no log line, no database row, no printed error."""
+
+import json
+import logging
+import subprocess
+import sys
+
+import pytest
+import responses
+from sqlalchemy import MetaData, select
+
+from connectors.errors import AuthError
+from connectors.http.client import HttpClient, HttpOptions
+from core import secrets
+from core.errors import ConfigError
+from core.logs import JsonFormatter, RedactionFilter
+
+SECRET = "Pa55-w0rd-that-must-not-leak"
+
+
+@pytest.fixture
+def secret_env(monkeypatch):
+    monkeypatch.setenv("SB_TEST_SECRET", SECRET)
+    return "${SB_TEST_SECRET}"
+
+
+def test_literal_secret_in_auth_is_refused():
+    with pytest.raises(ValueError, match="ENV_VAR"):
+        HttpOptions(base_url="https://x", auth={"type": "basic", "username": "u", "password": SECRET})
+
+
+def test_missing_env_var_names_the_variable_not_a_value(monkeypatch):
+    monkeypatch.delenv("SB_NOT_SET", raising=False)
+    with pytest.raises(ConfigError, match="SB_NOT_SET"):
+        secrets.resolve("${SB_NOT_SET}")
+
+
+@responses.activate
+def test_secret_never_in_logs_or_errors(secret_env, caplog):
+    responses.get("https://erp.example/api/items", status=401, body=f"bad login for password {SECRET}")
+    opts = HttpOptions(base_url="https://erp.example/api", auth={"type": "basic", "username": "u",
+                                                                  "password": secret_env})
+    assert secret_env in opts.model_dump_json() and SECRET not in opts.model_dump_json()
+    client = HttpClient(opts)
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactionFilter())
+    handler.setFormatter(JsonFormatter())
+    lines = []
+    handler.emit = lambda record: lines.append(handler.format(record)) if handler.filter(record) else None
+    logging.getLogger("segbridge").addHandler(handler)
+    try:
+        with pytest.raises(AuthError) as err:
+            client.get("items")
+        logging.getLogger("segbridge.test").warning("using password %s", SECRET)
+    finally:
+        logging.getLogger("segbridge").removeHandler(handler)
+    assert SECRET not in str(err.value) and "***" in str(err.value)
+    assert lines and all(SECRET not in line for line in lines)
+    assert json.loads(lines[-1])["message"] == "using password ***"
+    sent = responses.calls[0].request.headers["Authorization"]
+    assert sent.startswith("Basic ")  # the secret was used on the wire, only there
+
+
+def test_secret_not_in_database_or_cli_output(secret_env, tmp_path):
+    cfg = tmp_path / "segbridge.yaml"
+    cfg.write_text("database:\n  url: sqlite:///s.db\nsystems:\n  crm:\n    kind: nosuchkind\n"
+                   f"    options:\n      token: '{secret_env}'\n")
+    env = {"SB_TEST_SECRET": SECRET, "PATH": "/usr/bin:/bin"}
+    outputs = []
+    for args in (["db", "upgrade"], ["-v", "--json-logs", "validate"], ["-vv", "validate"]):
+        res = subprocess.run([sys.executable, "-m", "segbridge", *args], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)
+        outputs.append(res.stdout + res.stderr)
+    assert all(SECRET not in text for text in outputs)
+    from core.store import engine_for
+
+    engine = engine_for(f"sqlite:///{tmp_path / 's.db'}")
+    meta = MetaData()
+    meta.reflect(engine)
+    with engine.connect() as conn:
+        dump = " ".join(str(row) for t in meta.sorted_tables for row in conn.execute(select(t)))
+    assert SECRET not in dump
+    assert SECRET not in (tmp_path / "s.db").read_bytes().decode("latin-1")
