@@ -1,0 +1,228 @@
+"""A small HTTP server framework for stand-ins of external systems, with fault injection.
+
+Each sandbox (SAP, Oracle, Salesforce, WMS, ...) is a `SandboxApp` with routes; `serve(app)`
+runs it on 127.0.0.1 with an ephemeral port in a background thread (tests) or in the
+foreground (`segbridge sandbox`). Faults are queued per path pattern: a status with an
+optional Retry-After, a delay, or a dropped connection, so clients meet the failures real
+systems produce.
+
+Example:
+    >>> app = SandboxApp("demo")
+    >>> @app.route("GET", r"/items")
+    ... def items(req):
+    ...     return Response.json({"items": []})
+    >>> with serve(app) as server:                       # doctest: +SKIP
+    ...     requests.get(server.url + "/items").json()
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    match: re.Match | None = None
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200, headers: dict | None = None) -> Response:
+        return cls(status, json.dumps(payload, default=str).encode(), {"Content-Type": "application/json",
+                                                                       **(headers or {})})
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, content_type: str = "text/plain",
+             headers: dict | None = None) -> Response:
+        return cls(status, text.encode("utf-8"), {"Content-Type": content_type, **(headers or {})})
+
+
+@dataclass
+class Fault:
+    """An injected failure for requests whose path matches `path` (regex), `times` times."""
+
+    status: int = 503
+    times: int = 1
+    path: str = ".*"
+    method: str | None = None
+    retry_after: float | None = None
+    delay: float = 0.0
+    drop: bool = False
+    body: str = ""
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times > 0 and re.search(self.path, path) is not None and self.method in (None, method)
+
+
+Handler = Callable[[Request], Response]
+
+
+class SandboxApp:
+    """Routes plus a fault queue and a request log (tests assert what clients really sent)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.routes: list[tuple[str, re.Pattern, Handler]] = []
+        self.faults: list[Fault] = []
+        self.log: list[Request] = []
+        self.lock = threading.RLock()
+        self.requests_per_second: float | None = None  # throttle: 429 beyond this rate
+        self._recent: list[float] = []
+
+    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            self.routes.append((method.upper(), re.compile(pattern + r"$"), fn))
+            return fn
+
+        return deco
+
+    def inject(self, **kwargs: Any) -> Fault:
+        """Queue a fault, e.g. `app.inject(status=429, retry_after=1, times=2, path="/Products")`."""
+        fault = Fault(**kwargs)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def throttled(self) -> bool:
+        if not self.requests_per_second:
+            return False
+        now = time.monotonic()
+        with self.lock:
+            self._recent = [t for t in self._recent if now - t < 1.0] + [now]
+            return len(self._recent) > self.requests_per_second
+
+    def dispatch(self, req: Request) -> Response:
+        with self.lock:
+            self.log.append(req)
+        allowed = []
+        for method, pattern, handler in self.routes:
+            match = pattern.match(req.path)
+            if match:
+                if method == req.method:
+                    req.match = match
+                    return handler(req)
+                allowed.append(method)
+        if allowed:
+            return Response.text("method not allowed", 405, headers={"Allow": ", ".join(allowed)})
+        return Response.json({"error": {"code": "NOT_FOUND", "message": f"no resource at {req.path}"}}, 404)
+
+
+def _handler_class(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:  # quiet
+            pass
+
+        def _handle(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            req = Request(self.command, unquote(parts.path), parse_qs(parts.query, keep_blank_values=True),
+                          {k.lower(): v for k, v in self.headers.items()}, body)
+            fault = app.take_fault(req.method, req.path)
+            if fault is not None:
+                if fault.delay:
+                    time.sleep(fault.delay)
+                if fault.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if fault.status:
+                    headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
+                    return self._send(Response.text(fault.body or "injected fault", fault.status,
+                                                     content_type="text/html", headers=headers))
+            if app.throttled():
+                return self._send(Response.text("Too Many Requests", 429, headers={"Retry-After": "1"}))
+            try:
+                resp = app.dispatch(req)
+            except Exception as exc:  # noqa: BLE001 - a sandbox bug shows as a 500 like a real server's
+                resp = Response.json({"error": {"message": f"sandbox error: {exc}"}}, 500)
+            self._send(resp)
+
+        def _send(self, resp: Response) -> None:
+            self.send_response(resp.status)
+            for key, value in resp.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(resp.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(resp.body)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_MERGE = do_HEAD = _handle
+
+    return _Handler
+
+
+class RunningServer:
+    """A sandbox serving in a background thread; `.url` is its base URL."""
+
+    def __init__(self, app: SandboxApp, host: str = "127.0.0.1", port: int = 0):
+        self.app = app
+        self.httpd = ThreadingHTTPServer((host, port), _handler_class(app))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name=f"sandbox-{app.name}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> RunningServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> RunningServer:
+        return self.start() if not self.thread.is_alive() else self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def serve(app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """A server for `app` on an ephemeral port; use as a context manager or call `.start()`."""
+    return RunningServer(app, host, port)
