@@ -85,7 +85,15 @@ def _not_available(verb: str, help_text: str):
     return command
 
 
+_built = False
+
+
 def build_app() -> typer.Typer:
+    """Register every area's commands once, then stubs for verbs not landed yet."""
+    global _built
+    if _built:
+        return app
+    _built = True
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"segbridge.commands.{name}")
@@ -122,10 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # click's usage errors (typer vendors click, so match by shape)
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
-            sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+            sys.exit(exc.exit_code or EXIT_USAGE)
         raise
