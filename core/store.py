@@ -132,17 +132,18 @@ def upsert(target: Engine | Connection, model: type[SQLModel], rows: Iterable[di
     if "loaded_at" in columns and "loaded_at" not in updates and update_columns is None:
         updates = updates + ["loaded_at"]
 
+    names = list(dict.fromkeys(k for row in full[:1] for k in row))
+    full = [{k: row.get(k) for k in names} for row in full]
+
     def run(conn: Connection) -> None:
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        per_chunk = max(1, min(chunk_rows, 30000 // max(1, len(full[0]))))
-        for start in range(0, len(full), per_chunk):
-            stmt = insert(table).values(full[start:start + per_chunk])
-            if updates:
-                stmt = stmt.on_conflict_do_update(index_elements=keys,
-                                                  set_={c: stmt.excluded[c] for c in updates})
-            else:
-                stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-            conn.execute(stmt)
+        stmt = insert(table)
+        if updates:
+            stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in updates})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+        for start in range(0, len(full), chunk_rows):
+            conn.execute(stmt, full[start:start + chunk_rows])  # executemany: compiled once
 
     if isinstance(target, Connection):
         run(target)

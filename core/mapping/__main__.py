@@ -1,0 +1,5 @@
+"""`python -m core.mapping [FILE...]`: check mapping files (default: the shipped ones); exit 2 on errors."""
+
+from core.mapping.load import main
+
+raise SystemExit(main())

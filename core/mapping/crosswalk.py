@@ -1,0 +1,211 @@
+"""Key crosswalk: the same customer, product or location across systems resolves to one canonical id.
+
+Resolution per source key, in order:
+1. an existing crosswalk link for (system, entity, source_key) wins (write-back addresses the
+   target by the key stored here, never a re-derived one);
+2. the configured rules, first match wins: `file` (explicit CSV), `exact` (a mapped field,
+   normalised, equals an existing canonical id, or another system's normalised key), `normalized`
+   (the canonical id is the normalised source key, e.g. SAP `0000100234` -> `100234`);
+3. otherwise an orphan: quarantined (`orphans: quarantine`) or created from the mapped id.
+
+Conflicts are never guessed: one source key claimed by two ids (a file link disagreeing with
+the stored one, an `exact` value matching two ids), or two source keys of one system landing on
+one id. They come back as `CrosswalkIssue`s; the loader quarantines those records and records
+a `ReconException` (kind `conflict` / `orphan`) for a steward.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from core.mapping.model import CrosswalkRule, CrosswalkSpec
+from core.model import CANONICAL_ENTITIES, Crosswalk, ReconException, primary_key_columns, utcnow
+
+
+@dataclass
+class CrosswalkIssue:
+    """A conflict or orphan for a steward: which key, which candidate ids, why."""
+
+    kind: str  # conflict | orphan
+    system: str
+    entity: str
+    source_key: str
+    candidates: list[str]
+    detail: str
+
+
+@dataclass
+class CrosswalkIndex:
+    """What resolution needs to know, loaded once per batch (pure data, so rules test without a DB)."""
+
+    existing: dict[str, str] = field(default_factory=dict)  # this system: source_key -> canonical id
+    file_links: dict[str, str] = field(default_factory=dict)  # this system from the CSV
+    canonical_ids: set[str] = field(default_factory=set)  # ids already in the canonical table
+    foreign: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # rule key -> normalised key -> ids
+
+
+@dataclass
+class Resolution:
+    ids: dict[str, str] = field(default_factory=dict)  # source_key -> canonical id
+    rules: dict[str, str] = field(default_factory=dict)  # source_key -> rule that linked it
+    issues: list[CrosswalkIssue] = field(default_factory=list)
+
+    def links(self, system: str, entity: str) -> list[dict]:
+        """Crosswalk rows to upsert for this batch."""
+        now = utcnow()
+        return [{"system": system, "entity": entity, "source_key": k, "canonical_id": v,
+                 "rule": self.rules.get(k), "loaded_at": now} for k, v in self.ids.items()]
+
+
+def normalize(value: object, ops: list[str]) -> str | None:
+    """Apply normalisation ops in order: strip, upper, lower, strip_zeros (numeric values only)."""
+    if value is None:
+        return None
+    text = str(value)
+    for op in ops:
+        if op == "strip":
+            text = text.strip()
+        elif op == "upper":
+            text = text.upper()
+        elif op == "lower":
+            text = text.lower()
+        elif op == "strip_zeros" and text.isdigit():
+            text = text.lstrip("0") or "0"
+    return text or None
+
+
+def resolve(system: str, entity: str, spec: CrosswalkSpec, keys: dict[str, dict[str, object]],
+            index: CrosswalkIndex) -> Resolution:
+    """Resolve source keys (with their mapped field values) to canonical ids by the spec's rules."""
+    res = Resolution()
+    for key, values in keys.items():
+        _resolve_one(system, entity, spec, key, values, index, res)
+    _reverse_conflicts(system, entity, index, res)
+    return res
+
+
+def _resolve_one(system, entity, spec, key, values, index, res) -> None:
+    if key in index.existing:
+        stored = index.existing[key]
+        filed = index.file_links.get(key) if any(r.kind == "file" for r in spec.rules) else None
+        if filed is not None and filed != stored:
+            res.issues.append(CrosswalkIssue("conflict", system, entity, key, sorted({stored, filed}),
+                                             f"crosswalk file says {filed!r}, stored link says {stored!r}"))
+            return
+        res.ids[key], res.rules[key] = stored, "existing"
+        return
+    for i, rule in enumerate(spec.rules):
+        found = _apply_rule(rule, i, key, values, index)
+        if found is None:
+            continue
+        if len(found) > 1:
+            res.issues.append(CrosswalkIssue("conflict", system, entity, key, sorted(found),
+                                             f"rule {rule.kind} matches {len(found)} canonical ids"))
+            return
+        res.ids[key], res.rules[key] = next(iter(found)), rule.kind
+        return
+    if spec.orphans == "quarantine":
+        res.issues.append(CrosswalkIssue("orphan", system, entity, key, [],
+                                         "no match rule found a canonical id"))
+    elif values.get(spec.id_field) not in (None, ""):
+        res.ids[key], res.rules[key] = str(values[spec.id_field]), "created"
+
+
+def _apply_rule(rule: CrosswalkRule, i: int, key: str, values: dict, index: CrosswalkIndex) -> set[str] | None:
+    """Candidate ids from one rule (None: the rule does not apply to this key)."""
+    if rule.kind == "file":
+        return {index.file_links[key]} if key in index.file_links else None
+    if rule.kind == "normalized":
+        value = normalize(key, rule.normalize)
+        return {value} if value else None
+    value = normalize(values.get(rule.field), rule.normalize)
+    if not value:
+        return None
+    if rule.match == "id":
+        return {value} if value in index.canonical_ids else None
+    return set(index.foreign.get(str(i), {}).get(value, set())) or None
+
+
+def _reverse_conflicts(system: str, entity: str, index: CrosswalkIndex, res: Resolution) -> None:
+    """Two source keys of one system on one canonical id: a conflict for every key not already stored."""
+    owners: dict[str, set[str]] = defaultdict(set)
+    for key, cid in index.existing.items():
+        owners[cid].add(key)
+    for key, cid in res.ids.items():
+        owners[cid].add(key)
+    for cid, keys in owners.items():
+        if len(keys) < 2:
+            continue
+        for key in sorted(keys):
+            if key in res.ids and res.rules.get(key) != "existing":
+                del res.ids[key]
+                res.issues.append(CrosswalkIssue("conflict", system, entity, key, [cid],
+                                                 f"{cid!r} is already claimed by {sorted(keys - {key})}"))
+
+
+# --------------------------------------------------------------------------- store side
+
+
+def read_file_links(path: str | Path, system: str, entity: str) -> dict[str, str]:
+    """Explicit links from a CSV with columns system, entity, source_key, canonical_id."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return {r["source_key"]: r["canonical_id"] for r in csv.DictReader(fh)
+                if r["system"] == system and r["entity"] == entity}
+
+
+def load_index(conn, system: str, entity: str, spec: CrosswalkSpec, values: list[str],
+               base_dir: Path | None = None) -> CrosswalkIndex:
+    """Load what `resolve` needs from the store for one batch (set-based queries)."""
+    table = Crosswalk.__table__
+    rows = conn.execute(select(table.c.system, table.c.source_key, table.c.canonical_id)
+                        .where(table.c.entity == entity)).fetchall()
+    index = CrosswalkIndex(existing={r.source_key: r.canonical_id for r in rows if r.system == system})
+    for i, rule in enumerate(spec.rules):
+        if rule.kind == "file" and rule.path:
+            path = Path(rule.path) if base_dir is None else base_dir / rule.path
+            index.file_links.update(read_file_links(path, system, entity))
+        if rule.kind == "exact" and rule.match == "crosswalk":
+            foreign: dict[str, set[str]] = defaultdict(set)
+            for r in rows:
+                if r.system != system:
+                    foreign[normalize(r.source_key, rule.normalize)].add(r.canonical_id)
+            index.foreign[str(i)] = foreign
+    model = CANONICAL_ENTITIES[entity]
+    pk = model.__table__.c[primary_key_columns(model)[0]]
+    wanted = [v for v in set(values) if v]
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        index.canonical_ids.update(r[0] for r in conn.execute(select(pk).where(pk.in_(chunk))))
+    return index
+
+
+def record_issues(conn, issues: list[CrosswalkIssue], run_id: int | None) -> int:
+    """Write issues as ReconException rows (kind conflict/orphan), one per fingerprint, counting repeats."""
+    if not issues:
+        return 0
+    table = ReconException.__table__
+    by_print = {_fingerprint(i): i for i in issues}
+    seen = {r[0] for r in conn.execute(select(table.c.fingerprint).where(table.c.fingerprint.in_(list(by_print))))}
+    now = utcnow()
+    new = [{"fingerprint": fp, "kind": i.kind, "severity": "high" if i.kind == "conflict" else "medium",
+            "system": i.system, "entity": i.entity, "entity_key": i.source_key, "field": "canonical_id",
+            "expected": ",".join(i.candidates)[:400] or None, "reason": i.detail, "status": "open",
+            "first_seen": now, "last_seen": now, "count": 1, "run_id": run_id}
+           for fp, i in by_print.items() if fp not in seen]
+    if new:
+        conn.execute(table.insert(), new)
+    if seen:
+        conn.execute(table.update().where(table.c.fingerprint.in_(list(seen)))
+                     .values(last_seen=now, count=table.c.count + 1, run_id=run_id))
+    return len(by_print)
+
+
+def _fingerprint(issue: CrosswalkIssue) -> str:
+    raw = "|".join([issue.kind, issue.system, issue.entity, issue.source_key])
+    return "xw:" + hashlib.sha256(raw.encode()).hexdigest()[:40]

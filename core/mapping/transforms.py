@@ -1,0 +1,521 @@
+"""The transform registry: every step a mapping file may name, vectorised over pandas Series.
+
+A transform takes a Series (one field for a batch of records) and returns a Series. Rows it
+cannot convert are reported through `ctx.fail(mask, reason_code, message)` and become
+quarantined records; transforms never raise on bad data. Values that repeat (dates, units,
+codes) are converted once per distinct value (`_per_unique`), which is what makes a
+million-row batch fast.
+
+Example:
+    >>> import pandas as pd
+    >>> ctx = StepContext(pd.DataFrame(index=range(2)), "x")
+    >>> apply_step(pd.Series(["000123", "AB"]), "alpha_strip", ctx).tolist()
+    ['123', 'AB']
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.config import suggest
+from core.errors import ConfigError
+
+MISSING = object()
+
+
+@dataclass
+class Conversions:
+    """Unit conversion factors: per product (e.g. SAP A_ProductUnitsOfMeasure) and generic (KG -> G)."""
+
+    per_product: dict[tuple[str, str], float] = field(default_factory=dict)  # (product, unit) -> base units
+    base_units: dict[str, str] = field(default_factory=dict)  # product -> base unit
+    generic: dict[tuple[str, str], float] = field(default_factory=dict)  # (from, to) -> factor
+
+    @classmethod
+    def from_product_units(cls, records, product="Product", unit="AlternativeUnit",
+                           numerator="QuantityNumerator", denominator="QuantityDenominator") -> Conversions:
+        """Build from SAP-style rows: 1 alternative unit = numerator / denominator base units."""
+        conv = cls()
+        for rec in records:
+            num, den = float(rec[numerator]), float(rec[denominator] or 1)
+            conv.per_product[(str(rec[product]), str(rec[unit]))] = num / den
+        return conv
+
+    def merged(self, other: Conversions | None) -> Conversions:
+        if other is None:
+            return self
+        return Conversions({**self.per_product, **other.per_product}, {**self.base_units, **other.base_units},
+                           {**self.generic, **other.generic})
+
+
+@dataclass
+class StepContext:
+    """What a transform may see besides its own Series: the raw frame, conversions, the error sink."""
+
+    frame: pd.DataFrame
+    field: str
+    conversions: Conversions = field(default_factory=Conversions)
+    errors: pd.Series | None = None  # reason code per row (None = ok); owned by the engine
+    messages: dict[int, str] = field(default_factory=dict)
+
+    def fail(self, mask: pd.Series, code: str, message: str) -> None:
+        """Mark rows in `mask` as failed (first failure per row wins)."""
+        if self.errors is None:
+            self.errors = pd.Series(None, index=self.frame.index, dtype=object)
+        mask = mask.fillna(False).astype(bool) & self.errors.isna()
+        if not mask.any():
+            return
+        self.errors[mask] = code
+        for idx in mask[mask].index[:100000]:
+            self.messages[idx] = f"{self.field}: {message}"
+
+
+@dataclass
+class Transform:
+    name: str
+    fn: Callable[..., pd.Series]
+    out: str  # str | int | float | date | datetime | bool | same | any
+    params: dict[str, Any]
+    doc: str
+    example: str
+
+
+REGISTRY: dict[str, Transform] = {}
+
+
+def transform(name: str, out: str, example: str):
+    """Register a transform under `name` with its output type and a one-line example for the docs."""
+
+    def wrap(fn):
+        sig = inspect.signature(fn)
+        params = {p: (v.default if v.default is not inspect.Parameter.empty else MISSING)
+                  for p, v in list(sig.parameters.items())[2:]}
+        REGISTRY[name] = Transform(name, fn, out, params, (fn.__doc__ or "").strip(), example)
+        return fn
+
+    return wrap
+
+
+def get_transform(name: str) -> Transform:
+    """The transform called `name`; an unknown name lists the valid names and the nearest one."""
+    if name not in REGISTRY:
+        guess = suggest(name, list(REGISTRY))
+        hint = f"did you mean '{guess}'? " if guess else ""
+        raise ConfigError(f"unknown transform {name!r}",
+                          hint=f"{hint}valid transforms: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def parse_step(step: Any) -> tuple[str, dict[str, Any]]:
+    """`"int"` -> ("int", {}); `{decimal: {scale: 3}}` -> ("decimal", {"scale": 3}); `{alpha: 10}` -> first param."""
+    if isinstance(step, str):
+        name, raw = step, {}
+    elif isinstance(step, dict) and len(step) == 1:
+        name, raw = next(iter(step.items()))
+    else:
+        raise ConfigError(f"bad transform step {step!r}", hint="write a name, or a mapping of one name to its options")
+    spec = get_transform(name)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        if not spec.params:
+            raise ConfigError(f"transform {name!r} takes no options", hint=f"write just '{name}'")
+        raw = {next(iter(spec.params)): raw}
+    return name, raw
+
+
+def check_params(name: str, params: dict[str, Any]) -> list[str]:
+    """Problems with a step's options: unknown option names (with a suggestion) and missing ones."""
+    spec = get_transform(name)
+    problems = []
+    for key in params:
+        if key not in spec.params:
+            guess = suggest(key, list(spec.params))
+            problems.append(f"transform {name!r} has no option {key!r}"
+                            + (f"; did you mean '{guess}'?" if guess else f"; valid: {', '.join(spec.params) or 'none'}"))
+    for key, default in spec.params.items():
+        if default is MISSING and key not in params:
+            problems.append(f"transform {name!r} needs option {key!r}")
+    return problems
+
+
+def apply_step(s: pd.Series, step: Any, ctx: StepContext) -> pd.Series:
+    """Apply one step to a Series."""
+    name, params = parse_step(step)
+    return get_transform(name).fn(s, ctx, **params)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _blank(s: pd.Series) -> pd.Series:
+    """Null, NaN or an all-space string."""
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return s.isna()
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    blank_u = np.array([isinstance(u, str) and not u.strip() for u in uniques] + [True], dtype=bool)
+    return pd.Series(blank_u[codes], index=s.index)
+
+
+def _per_unique(s: pd.Series, fn: Callable[[Any], Any], bad=MISSING) -> tuple[pd.Series, pd.Series]:
+    """Apply a scalar `fn` once per distinct non-null value; returns (result, failed-mask).
+
+    `fn` returns `bad` (or raises ValueError) for a value it cannot convert.
+    """
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    out_u, bad_u = [], []
+    for value in uniques:
+        try:
+            res = fn(value)
+        except (ValueError, TypeError, ArithmeticError, InvalidOperation):
+            res = bad
+        bad_u.append(res is bad)
+        out_u.append(None if res is bad else res)
+    out_arr = np.empty(len(uniques) + 1, dtype=object)
+    out_arr[:-1] = out_u
+    out_arr[-1] = None
+    bad_arr = np.array(bad_u + [False], dtype=bool)
+    return (pd.Series(out_arr[codes], index=s.index, dtype=object),
+            pd.Series(bad_arr[codes], index=s.index))
+
+
+def _convert(s: pd.Series, ctx: StepContext, fn, code: str, what: str) -> pd.Series:
+    out, bad = _per_unique(s, fn)
+    if bad.any():
+        sample = s[bad].iloc[0]
+        ctx.fail(bad, code, f"cannot read {sample!r} as {what}")
+    return out
+
+
+# --------------------------------------------------------------------------- strings
+
+
+@transform("str", "str", "`123` -> `'123'`")
+def t_str(s, ctx):
+    """Text; integral numbers lose their `.0`."""
+    def conv(v):
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v)
+    return _per_unique(s, conv)[0]
+
+
+@transform("strip", "str", "`'  A1 '` -> `'A1'`")
+def t_strip(s, ctx):
+    """Trim spaces; an all-space value becomes null (SAP pads CHAR fields with spaces)."""
+    return _per_unique(s, lambda v: str(v).strip() or None)[0]
+
+
+@transform("upper", "str", "`'ab'` -> `'AB'`")
+def t_upper(s, ctx):
+    """Upper case."""
+    return _per_unique(s, lambda v: str(v).upper())[0]
+
+
+@transform("lower", "str", "`'AB'` -> `'ab'`")
+def t_lower(s, ctx):
+    """Lower case."""
+    return _per_unique(s, lambda v: str(v).lower())[0]
+
+
+def _alpha_pad(v: Any, length: int) -> str:
+    text = str(v).strip()
+    return text.zfill(length) if text.isdigit() else text.upper()
+
+
+def _alpha_strip(v: Any) -> str:
+    text = str(v).strip()
+    if text.isdigit():
+        return text.lstrip("0") or "0"
+    return text
+
+
+@transform("alpha", "str", "`{alpha: 10}`: `'100234'` -> `'0000100234'`; `'ABC'` stays `'ABC'`")
+def t_alpha(s, ctx, length: int = MISSING):
+    """SAP ALPHA conversion exit, input side: pad purely numeric values with zeros to `length`."""
+    out = _per_unique(s, lambda v: _alpha_pad(v, length))[0]
+    too_long = out.str.len() > length
+    if too_long.any():
+        ctx.fail(too_long, "bad_value", f"longer than {length} characters")
+    return out
+
+
+@transform("alpha_strip", "str", "`'0000100234'` -> `'100234'`; `'ABC-1'` stays")
+def t_alpha_strip(s, ctx):
+    """SAP ALPHA conversion exit, output side: strip leading zeros of purely numeric values."""
+    return _per_unique(s, _alpha_strip)[0]
+
+
+@transform("split", "str", "`{split: {sep: '-', index: 0}}`: segment `'A-X'` -> `'A'`")
+def t_split(s, ctx, sep: str = "-", index: int = 0):
+    """Part of a delimited value (e.g. the ABC letter of an `A-X` segment)."""
+    def part(v):
+        parts = str(v).split(sep)
+        return parts[index] if -len(parts) <= index < len(parts) else None
+    return _per_unique(s, part)[0]
+
+
+@transform("regex", "same", "`{regex: '^[0-9]{4}$'}`: `'1010'` ok, `'10'` -> quarantined `bad_format`")
+def t_regex(s, ctx, pattern: str = MISSING, code: str = "bad_format"):
+    """Check each non-null value fully matches `pattern`; others are quarantined."""
+    rx = re.compile(pattern)
+    ok = _per_unique(s, lambda v: bool(rx.fullmatch(str(v))))[0]
+    bad = s.notna() & ~ok.fillna(True).astype(bool)
+    if bad.any():
+        ctx.fail(bad, code, f"{s[bad].iloc[0]!r} does not match {pattern}")
+    return s
+
+
+@transform("max_length", "same", "`{max_length: 3}`: `'ABCD'` -> quarantined `bad_value`")
+def t_max_length(s, ctx, length: int = MISSING):
+    """Reject values longer than the target field allows."""
+    bad = s.notna() & (s.astype(str).str.len() > length)
+    if bad.any():
+        ctx.fail(bad, "bad_value", f"longer than {length} characters")
+    return s
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _to_decimal_text(v: Any) -> float:
+    """SAP RFC writes negatives with a trailing minus ('12.500-')."""
+    text = str(v).strip().replace(",", "") if not isinstance(v, int | float | Decimal) else v
+    if isinstance(text, str) and text.endswith("-"):
+        text = "-" + text[:-1]
+    return float(Decimal(text)) if isinstance(text, str) else float(text)
+
+
+def _numeric(s: pd.Series, ctx: StepContext, what: str) -> pd.Series:
+    """Fast path pd.to_numeric; the few values it cannot read go through the slow SAP-aware parser."""
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return s.astype(float)
+    try:  # fast path: every value a clean number (the usual OData Edm.Decimal string)
+        return pd.Series(np.asarray(s.to_numpy(dtype=object), dtype=float), index=s.index)
+    except (TypeError, ValueError):
+        pass
+    out = pd.to_numeric(s, errors="coerce")
+    retry = out.isna() & ~_blank(s)
+    if retry.any():
+        fixed = _convert(s[retry], _SubCtx(ctx, retry), _to_decimal_text, "bad_type", what)
+        out = out.astype(object)
+        out[retry] = fixed
+        out = pd.to_numeric(out, errors="coerce")
+    return out.astype(float)
+
+
+class _SubCtx:
+    """Forward failures on a subset back to the parent context."""
+
+    def __init__(self, ctx: StepContext, mask: pd.Series):
+        self.ctx, self.mask = ctx, mask
+
+    def fail(self, mask, code, message):
+        self.ctx.fail(mask.reindex(self.ctx.frame.index, fill_value=False), code, message)
+
+
+@transform("float", "float", "`'12.5'` -> `12.5`; `'abc'` -> quarantined `bad_type`")
+def t_float(s, ctx):
+    """Floating-point number."""
+    return _numeric(s, ctx, "a number")
+
+
+@transform("decimal", "float", "`{decimal: 3}`: `'12.3456'` -> `12.346`; SAP `'5.000-'` -> `-5.0`")
+def t_decimal(s, ctx, scale: int | None = None):
+    """Decimal number (OData Edm.Decimal arrives as a string), rounded to `scale` places."""
+    out = _numeric(s, ctx, "a decimal")
+    return out.round(scale) if scale is not None else out
+
+
+@transform("int", "int", "`'0042'` -> `42`; `'4.5'` -> quarantined `bad_type`")
+def t_int(s, ctx):
+    """Whole number; fractions are a bad type, not silently truncated."""
+    out = _numeric(s, ctx, "an integer")
+    frac = out.notna() & (out % 1 != 0)
+    if frac.any():
+        ctx.fail(frac, "bad_type", f"{s[frac].iloc[0]!r} is not a whole number")
+    keep = out.notna() & ~frac
+    result = pd.Series(None, index=s.index, dtype=object)
+    result[keep] = [int(v) for v in out[keep]]
+    return result
+
+
+@transform("multiply", "float", "`{multiply: 0.01}`: percent `'95'` -> `0.95`")
+def t_multiply(s, ctx, factor: float = MISSING):
+    """Multiply by a constant factor."""
+    return _numeric(s, ctx, "a number") * factor
+
+
+@transform("round", "float", "`{round: 0}`: `12.6` -> `13.0`")
+def t_round(s, ctx, scale: int = 0):
+    """Round to `scale` places."""
+    return _numeric(s, ctx, "a number").round(scale)
+
+
+@transform("non_negative", "same", "`-3` -> quarantined `negative`")
+def t_non_negative(s, ctx):
+    """Quantities that must not be negative."""
+    num = pd.to_numeric(s, errors="coerce")
+    bad = num < 0
+    if bad.any():
+        ctx.fail(bad, "negative", f"{s[bad].iloc[0]!r} is negative")
+    return s
+
+
+@transform("format_decimal", "str", "`{format_decimal: 3}`: `120.5` -> `'120.500'` (OData Edm.Decimal)")
+def t_format_decimal(s, ctx, scale: int = MISSING):
+    """Fixed-point text with exactly `scale` places, as SAP and OData expect decimals."""
+    num = _numeric(s, ctx, "a number")
+    return _per_unique(num, lambda v: format(Decimal(repr(float(v))).quantize(Decimal(1).scaleb(-scale)), "f"))[0]
+
+
+# --------------------------------------------------------------------------- booleans
+
+
+_TRUE = {"x", "true", "1", "y", "yes", "t"}
+_FALSE = {"", "false", "0", "n", "no", "f"}
+
+
+@transform("bool", "bool", "`'true'`/`'1'`/`'X'` -> `True`; `'false'`/`'0'`/`''` -> `False`")
+def t_bool(s, ctx):
+    """Boolean from the usual spellings; anything else is a bad type."""
+    def conv(v):
+        if isinstance(v, bool | np.bool_):
+            return bool(v)
+        text = str(v).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(v)
+    out = _convert(s, ctx, conv, "bad_type", "a boolean")
+    return out
+
+
+@transform("sap_bool", "bool", "`'X'` -> `True`; `''`, `' '` or null -> `False`")
+def t_sap_bool(s, ctx):
+    """SAP flag: 'X' is true, blank (or missing) is false."""
+    out = _convert(s, ctx, lambda v: _sap_flag(v), "bad_type", "an SAP flag ('X' or blank)")
+    return out.where(s.notna(), False)
+
+
+def _sap_flag(v: Any) -> bool:
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    text = str(v).strip().upper()
+    if text in ("X", ""):
+        return text == "X"
+    raise ValueError(v)
+
+
+@transform("is_set", "bool", "rejection reason `'02'` -> `True`; `''` or null -> `False`")
+def t_is_set(s, ctx):
+    """True when the field holds a non-blank value (e.g. SAP SalesDocumentRjcnReason)."""
+    return ~_blank(s)
+
+
+@transform("to_sap_bool", "str", "`True` -> `'X'`; `False` -> `''`")
+def t_to_sap_bool(s, ctx):
+    """Boolean to SAP flag (write-back)."""
+    return _per_unique(s, lambda v: "X" if bool(v) else "")[0]
+
+
+# --------------------------------------------------------------------------- values
+
+
+@transform("map", "str", "`{map: {values: {'01': STANDARD}, on_unmapped: error}}`; `{map: {codelist: x}}`")
+def t_map(s, ctx, values: dict | None = None, codelist: str | None = None, reverse: bool = False,
+          default: Any = None, on_unmapped: str = "error"):
+    """Code list: map source codes to canonical values (`reverse: true` maps back). Unmapped codes are
+    quarantined (`unmapped_code`), get `default` (`on_unmapped: default`) or pass through (`keep`)."""
+    table = {str(k): v for k, v in (values or {}).items()}
+    if reverse:
+        table = {str(v): k for k, v in table.items()}
+    keys = _per_unique(s, lambda v: str(v).strip())[0]
+    hit = keys.map(lambda k: k in table, na_action="ignore").fillna(False).astype(bool)
+    out = keys.map(table, na_action="ignore").astype(object).where(hit, None)
+    miss = s.notna() & ~hit
+    if miss.any():
+        if on_unmapped == "default":
+            out[miss] = default
+        elif on_unmapped == "keep":
+            out[miss] = s[miss]
+        else:
+            where = f"code list {codelist!r}" if codelist else "the value map"
+            ctx.fail(miss, "unmapped_code", f"code {s[miss].iloc[0]!r} is not in {where}")
+    return out
+
+
+@transform("const", "any", "`{const: sap_s4}` -> every row gets `'sap_s4'`")
+def t_const(s, ctx, value: Any = MISSING):
+    """A constant value (no source field needed)."""
+    return pd.Series([value] * len(s), index=s.index, dtype=object)
+
+
+@transform("default", "same", "`{default: EA}`: null -> `'EA'`")
+def t_default(s, ctx, value: Any = MISSING):
+    """Fill missing (null or blank) values."""
+    out = s.astype(object).copy()
+    out[_blank(s)] = value
+    return out
+
+
+@transform("required", "same", "null or blank -> quarantined `missing_required`")
+def t_required(s, ctx):
+    """The field must be present; key fields report `missing_key` instead."""
+    bad = _blank(s)
+    if bad.any():
+        ctx.fail(bad, "missing_required", "required value is missing")
+    return s
+
+
+@transform("uom", "float",
+           "`{uom: {unit_field: RequestedQuantityUnit, product_field: Material}}`: 2 CS -> 24.0 (1 CS = 12 EA)")
+def t_uom(s, ctx, unit_field: str = MISSING, product_field: str | None = None, to: str | None = None):
+    """Convert a quantity to the product's base unit (or to unit `to`) through the conversion table.
+    A unit without a conversion is quarantined (`no_conversion`)."""
+    qty = _numeric(s, ctx, "a quantity")
+    units = _field(ctx, unit_field).map(lambda v: str(v).strip().upper(), na_action="ignore")
+    products = _field(ctx, product_field) if product_field else pd.Series("", index=s.index, dtype=object)
+    pair = products.astype(str).str.cat(units.fillna("\x01"), sep="\x1f")
+    factor = _per_unique(pair, lambda k: _factor(ctx.conversions, *k.split("\x1f"), to))[0]
+    missing = qty.notna() & units.notna() & factor.isna()
+    if missing.any():
+        p, u = pair[missing].iloc[0].split("\x1f")
+        ctx.fail(missing, "no_conversion", f"no conversion of unit {u!r} for product {p!r}")
+    return qty * factor.astype(float)
+
+
+def _field(ctx: StepContext, name: str) -> pd.Series:
+    """Another source field of the same records (`to_Nav/Prop` reads a nested dict)."""
+    if name in ctx.frame.columns:
+        return ctx.frame[name]
+    nav, _, prop = name.partition("/")
+    if prop and nav in ctx.frame.columns:
+        return ctx.frame[nav].map(lambda d: d.get(prop) if isinstance(d, dict) else None)
+    return pd.Series(None, index=ctx.frame.index, dtype=object)
+
+
+def _factor(conv: Conversions, product: str, unit: str | None, to: str | None) -> float | None:
+    if unit == "\x01":
+        return 1.0
+    target = to or conv.base_units.get(product)
+    if target is not None and unit == target:
+        return 1.0
+    if to is None and (product, unit) in conv.per_product:
+        return conv.per_product[(product, unit)]
+    if target is not None and (unit, target) in conv.generic:
+        return conv.generic[(unit, target)]
+    return None
+
+
+# Date and time transforms register themselves on import (kept in their own module for size).
+from core.mapping import dates as _dates  # noqa: E402,F401  (registration side effect)

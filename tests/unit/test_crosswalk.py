@@ -1,0 +1,95 @@
+"""Crosswalk rules: the same customer across SAP, CRM and WMS gets one canonical id; conflicts are never guessed."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from core.mapping.crosswalk import CrosswalkIndex, normalize, resolve
+from core.mapping.loader import load_batch
+from core.mapping.model import CrosswalkSpec
+from core.model import Crosswalk, Customer, Quarantine, ReconException
+from core.paths import shipped_mapping
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def db(sqlite_engine):
+    """A SQLite store with the schema created."""
+    from core.store import create_all
+
+    create_all(sqlite_engine)
+    return sqlite_engine
+
+NORMALIZED = CrosswalkSpec(rules=[{"kind": "normalized", "normalize": ["strip", "upper", "strip_zeros"]}])
+
+
+def test_normalize():
+    assert normalize(" 0000100234 ", ["strip", "strip_zeros"]) == "100234"
+    assert normalize("ab-01", ["upper", "strip_zeros"]) == "AB-01"
+
+
+def test_normalized_rule_strips_sap_zeros():
+    res = resolve("sap", "customer", NORMALIZED, {"0000100234": {}}, CrosswalkIndex())
+    assert res.ids == {"0000100234": "100234"} and res.rules == {"0000100234": "normalized"}
+
+
+def test_existing_link_wins_over_rules():
+    res = resolve("sap", "customer", NORMALIZED, {"0000100234": {}}, CrosswalkIndex(existing={"0000100234": "C-1"}))
+    assert res.ids == {"0000100234": "C-1"} and res.rules["0000100234"] == "existing"
+
+
+def test_exact_rule_matches_existing_canonical_id_else_orphan():
+    spec = CrosswalkSpec(rules=[{"kind": "exact", "field": "external_id", "normalize": ["strip_zeros"]}],
+                         orphans="quarantine")
+    index = CrosswalkIndex(canonical_ids={"100234"})
+    res = resolve("crm", "customer", spec, {"001A": {"external_id": "0000100234"}, "001B": {"external_id": "999"},
+                                           "001C": {"external_id": None}}, index)
+    assert res.ids == {"001A": "100234"}
+    assert sorted((i.kind, i.source_key) for i in res.issues) == [("orphan", "001B"), ("orphan", "001C")]
+
+
+def test_file_rule_and_conflict_with_stored_link():
+    spec = CrosswalkSpec(rules=[{"kind": "file", "path": "x.csv"}])
+    index = CrosswalkIndex(existing={"SHIP-7": "100234"}, file_links={"SHIP-7": "100999", "SHIP-8": "100234"})
+    res = resolve("wms", "customer", spec, {"SHIP-7": {}, "SHIP-8": {}}, index)
+    kinds = sorted((i.kind, i.source_key, tuple(i.candidates)) for i in res.issues)
+    # SHIP-7: file disagrees with the stored link; SHIP-8: would take 100234, which SHIP-7 already holds
+    assert kinds == [("conflict", "SHIP-7", ("100234", "100999")), ("conflict", "SHIP-8", ("100234",))]
+    assert res.ids == {}
+
+
+def test_two_source_keys_on_one_id_are_both_conflicts():
+    res = resolve("sap", "customer", NORMALIZED, {"0000100234": {}, "100234": {}}, CrosswalkIndex())
+    assert res.ids == {}
+    assert sorted(i.source_key for i in res.issues if i.kind == "conflict") == ["0000100234", "100234"]
+
+
+def test_exact_rule_matching_two_ids_is_a_conflict():
+    spec = CrosswalkSpec(rules=[{"kind": "exact", "field": "external_id", "match": "crosswalk"}])
+    index = CrosswalkIndex(foreign={"0": {"100234": {"C-1", "C-2"}}})
+    res = resolve("crm", "customer", spec, {"001A": {"external_id": "100234"}}, index)
+    assert res.ids == {} and res.issues[0].kind == "conflict" and res.issues[0].candidates == ["C-1", "C-2"]
+
+
+def test_sap_customer_and_crm_account_resolve_to_one_id(db):
+    from core.mapping import load_mapping
+
+    sap = load_mapping(shipped_mapping("sap_s4.yaml")).entities["customer"]
+    crm = load_mapping(shipped_mapping("salesforce.yaml")).entities["account"]
+    with db.begin() as conn:
+        load_batch(conn, "sap_s4", sap, [{"Customer": "0000100234", "CustomerName": "Acme"}], run_id=1)
+        counts = load_batch(conn, "salesforce", crm, [
+            {"Id": "001000000000001AAA", "SAP_Customer_Number__c": "100234", "Segment__c": "A-X"},
+            {"Id": "001000000000002AAA", "SAP_Customer_Number__c": None, "Segment__c": "C-Z"}], run_id=1)
+    assert (counts.read, counts.loaded, counts.quarantined) == (2, 1, 1)
+    with db.connect() as conn:
+        links = {(r.system, r.source_key): r.canonical_id for r in conn.execute(select(Crosswalk.__table__))}
+        customers = conn.execute(select(Customer.__table__)).fetchall()
+        orphans = conn.execute(select(ReconException.__table__)).fetchall()
+        quarantined = conn.execute(select(Quarantine.__table__)).fetchall()
+    assert links == {("sap_s4", "0000100234"): "100234", ("salesforce", "001000000000001AAA"): "100234"}
+    assert [(c.id, c.name, c.current_segment) for c in customers] == [("100234", "Acme", "A-X")]
+    assert [(o.kind, o.system, o.entity_key) for o in orphans] == [("orphan", "salesforce", "001000000000002AAA")]
+    assert [(q.reason_code, q.source_key) for q in quarantined] == [("orphan", "001000000000002AAA")]

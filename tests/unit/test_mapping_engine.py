@@ -1,0 +1,144 @@
+"""Forward mapping of SAP-shaped records: good rows load, each defect is quarantined with its reason."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError
+from core.mapping import Conversions, load_mapping, map_records, reverse_key, reverse_map, reverse_target
+
+pytestmark = pytest.mark.unit
+
+MAPPING = """\
+system: sap_s4
+codelists:
+  sales_orgs: {values: {"1710": US, "1010": DE}}
+entities:
+  items:
+    source: {kind: odata_entity_set, name: A_SalesOrderItem, expand: {to_SalesOrder: A_SalesOrder}}
+    target: order_line
+    key: [SalesOrder, SalesOrderItem]
+    fields:
+      order_id: {from: SalesOrder, transforms: [required, alpha_strip]}
+      line_no: {from: SalesOrderItem, transforms: [required, alpha_strip]}
+      product_id: {from: Material, transforms: [required, alpha_strip]}
+      order_date: {from: to_SalesOrder/SalesOrderDate, transforms: [odata_date]}
+      quantity: {from: RequestedQuantity, transforms: [{decimal: 3}, {uom: {unit_field: RequestedQuantityUnit, product_field: Material}}]}
+      sales_org: {from: to_SalesOrder/SalesOrganization, transforms: [{map: {codelist: sales_orgs}}]}
+      rejected: {from: SalesDocumentRjcnReason, transforms: [is_set]}
+    quality: {non_negative: [quantity]}
+"""
+
+CONV = Conversions.from_product_units([
+    {"Product": "TG11", "AlternativeUnit": "EA", "QuantityNumerator": "1", "QuantityDenominator": "1"},
+    {"Product": "TG11", "AlternativeUnit": "CS", "QuantityNumerator": "12", "QuantityDenominator": "1"},
+])
+
+
+def item(order="0000001000", line="000010", qty="2.000", unit="CS", org="1710", day="/Date(1709251200000)/",
+         material="TG11", reason=""):
+    return {"SalesOrder": order, "SalesOrderItem": line, "Material": material, "RequestedQuantity": qty,
+            "RequestedQuantityUnit": unit, "SalesDocumentRjcnReason": reason,
+            "to_SalesOrder": {"SalesOrderDate": day, "SalesOrganization": org}}
+
+
+@pytest.fixture
+def mapping(tmp_path: Path):
+    path = tmp_path / "sap.yaml"
+    path.write_text(MAPPING, encoding="utf-8")
+    return load_mapping(path).entities["items"]
+
+
+def test_good_record_maps_to_canonical_row(mapping):
+    result = map_records(mapping, [item()], CONV)
+    assert result.quarantined == []
+    assert result.rows == [{"order_id": "1000", "line_no": "10", "product_id": "TG11", "order_date": date(2024, 3, 1),
+                            "quantity": 24.0, "sales_org": "US", "rejected": False}]
+    assert result.source_keys.tolist() == ["0000001000|000010"]
+
+
+def test_each_defect_is_quarantined_with_its_reason(mapping):
+    records = [
+        item(order="1"),                                   # ok
+        item(order="2", line=None),                        # missing key
+        item(order="3", qty="two"),                        # bad type
+        item(order="4", qty="-5", unit="EA"),              # negative quantity
+        item(order="5", qty="1"), item(order="5", qty="2"),  # duplicate key, different values
+        item(order="6", org="9999"),                       # unmapped code
+        item(order="7", unit="PAL"),                       # unit without conversion
+        item(order="8", day=None),                         # missing required (order_date NOT NULL)
+        item(order="9"), item(order="9"),                  # exact duplicate: merged, not a defect
+    ]
+    result = map_records(mapping, records, CONV)
+    reasons = {(q.source_key, q.reason_code) for q in result.quarantined}
+    assert reasons == {(None, "missing_key"), ("3|000010", "bad_type"), ("4|000010", "negative"),
+                       ("5|000010", "duplicate"), ("6|000010", "unmapped_code"), ("7|000010", "no_conversion"),
+                       ("8|000010", "missing_required")}
+    assert len(result.quarantined) == 8  # both duplicate records
+    assert sorted(result.frame["order_id"]) == ["1", "9"]
+    assert result.read == 11 and result.duplicates_merged == 1
+    bad = next(q for q in result.quarantined if q.reason_code == "unmapped_code")
+    assert bad.reason == "sales_org: code '9999' is not in code list 'sales_orgs'"
+    assert bad.record["to_SalesOrder"] == {"SalesOrderDate": "/Date(1709251200000)/", "SalesOrganization": "9999"}
+
+
+def test_flattened_navigation_columns_work_too(mapping):
+    flat = {k: v for k, v in item().items() if k != "to_SalesOrder"}
+    flat.update({"to_SalesOrder/SalesOrderDate": "/Date(1709251200000)/", "to_SalesOrder/SalesOrganization": "1010"})
+    assert map_records(mapping, [flat], CONV).rows[0]["sales_org"] == "DE"
+
+
+def test_empty_batch(mapping):
+    result = map_records(mapping, [], CONV)
+    assert result.rows == [] and result.quarantined == [] and result.read == 0
+
+
+def test_misspelt_transform_names_file_line_column_and_suggests(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(MAPPING.replace("[odata_date]", "[odata_dat]"), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_mapping(path)
+    assert f"{path}:13:69: unknown transform 'odata_dat'" in err.value.message
+    assert "did you mean 'odata_date'?" in err.value.message
+
+
+def test_unknown_canonical_field_and_type_mismatch_are_reported(tmp_path):
+    path = tmp_path / "bad.yaml"
+    text = MAPPING.replace("      rejected:", "      quantty: {from: X}\n      customer_id: {from: Y, transforms: [int]}\n"
+                           "      rejected:")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_mapping(path)
+    assert f"{path}:16:7: order_line has no field 'quantty'\n  hint: did you mean 'quantity'?" in err.value.message
+    assert (f"{path}:17:7: type mismatch: transforms produce int, order_line.customer_id is str"
+            in err.value.message)
+
+
+def test_reverse_map_formats_for_sap():
+    from core.paths import shipped_mapping
+
+    em = load_mapping(shipped_mapping("sap_s4.yaml")).entities["product_supply_planning"]
+    values = {"product_id": "tg11", "location_id": "1010", "abc": "a", "safety_stock": 120.5, "reorder_point": 300,
+              "mrp_type": "vb", "max_qty": 900}
+    assert reverse_map(em, values) == {"Product": "TG11", "Plant": "1010", "ABCIndicator": "A",
+                                       "SafetyStockQuantity": "120.500", "ReorderThresholdQuantity": "300.000",
+                                       "MRPType": "VB", "MaximumStockQuantity": "900.000"}
+    assert reverse_key(em, values) == {"Product": "TG11", "Plant": "1010"}
+    target = reverse_target(em)
+    assert target.entity == "A_ProductSupplyPlanning" and target.key_fields == ["Product", "Plant"]
+    assert target.read_back["SafetyStockQuantity"] == "current_safety_stock"
+
+
+def test_reverse_map_rejects_values_the_target_cannot_hold():
+    from core.errors import DataError
+    from core.paths import shipped_mapping
+
+    em = load_mapping(shipped_mapping("sap_s4.yaml")).entities["customer_sales_area"]
+    with pytest.raises(DataError, match="unmapped_code"):
+        reverse_map(em, {"transport_class": "TELEPORT"})
+    with pytest.raises(DataError, match="negative"):
+        reverse_map(load_mapping(shipped_mapping("sap_s4.yaml")).entities["product_supply_planning"],
+                    {"safety_stock": -1})
