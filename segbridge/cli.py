@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from core.errors import EXIT_FAILED, EXIT_USAGE, NotAvailableError, SegbridgeError
 from segbridge import __version__
@@ -118,9 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     except SegbridgeError as exc:
         from core.secrets import redact
 
-        console.print(f"[bold red]error:[/] {redact(exc.message)}", highlight=False, markup=True)
+        console.print(f"[bold red]error:[/] {escape(redact(exc.message))}", highlight=False, soft_wrap=True)
         if exc.hint:
-            console.print(f"  [yellow]hint:[/] {redact(exc.hint)}", highlight=False)
+            console.print(f"  [yellow]hint:[/] {escape(redact(exc.hint))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

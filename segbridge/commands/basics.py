@@ -69,8 +69,23 @@ def validate(ctx: typer.Context) -> None:
             mapping = str(path)
             _check_mapping(path)
         rows.append([name, system.kind, "yes" if system.enabled else "no", mapping])
+    checked = _check_mapping_dir(config)
     table("systems", ["system", "kind", "enabled", "mapping"], rows)
-    out.print(f"[green]ok[/]: {config.base_dir / 'segbridge.yaml'} is valid")
+    out.print(f"[green]ok[/]: {config.base_dir / 'segbridge.yaml'} is valid ({checked} mapping file(s) checked)")
+
+
+def _check_mapping_dir(config) -> int:
+    """Check every mapping file in `mappings_dir` (all of them, not only the configured systems')."""
+    if not config.mappings_dir:
+        return 0
+    from core.mapping.load import check_paths, mapping_files
+
+    files = mapping_files(config.resolve_path(config.mappings_dir))
+    errors = check_paths(files)
+    if errors:
+        raise ConfigError("\n".join(e.message for e in errors),
+                          hint="; ".join(dict.fromkeys(e.hint for e in errors if e.hint)) or None)
+    return len(files)
 
 
 def _check_mapping(path: Path) -> None:

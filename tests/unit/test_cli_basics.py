@@ -83,3 +83,15 @@ def test_a_verb_not_landed_exits_2_plainly(monkeypatch, capsys):
         cli.main(["frobnicate", "--anything"])
     assert exit_info.value.code == 2
     assert "`segbridge frobnicate` is not available yet" in capsys.readouterr().err
+
+
+def test_validate_checks_every_mapping_file_in_mappings_dir(tmp_path):
+    sb("init", ".", cwd=tmp_path)
+    mapping = tmp_path / "mappings" / "canonical_csv.yaml"
+    text = mapping.read_text()
+    assert "transforms: [required, date]" in text
+    mapping.write_text(text.replace("transforms: [required, date]", "transforms: [required, dat]", 1))
+    res = sb("validate", cwd=tmp_path)
+    assert res.returncode == 2
+    err = " ".join(res.stderr.split())
+    assert "canonical_csv.yaml:" in err and "unknown transform 'dat'" in err and "did you mean 'date'?" in err

@@ -1,0 +1,315 @@
+"""run and demo: the whole cycle once against the configured systems, or against in-process sandboxes.
+
+    segbridge run [SYSTEM...]                       pull -> segment -> plan -> apply -> reconcile
+    segbridge demo [--out segbridge-demo] [--seed N] [--products N]
+
+The demo starts every sandbox that exists in this build (SAP, WMS, TMS, Salesforce, Oracle
+Fusion; those missing are listed as skipped), seeds them from one generated world, writes a
+segbridge.yaml for them (secrets as ${ENV_VAR} references, set in this process only), runs the
+cycle, then changes one value in SAP as a user would and reconciles again, so the reports show
+a real exception. Reports land in <out>/reports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from segbridge.commands.common import config_of, out, store_of, table
+
+DEMO_SECRETS = {"SEGBRIDGE_DEMO_SAP_PASSWORD": "demo-sap-pass", "SEGBRIDGE_DEMO_WMS_PASSWORD": "demo-wms-pass",
+                "SEGBRIDGE_DEMO_TMS_SECRET": "demo-tms-secret", "SEGBRIDGE_DEMO_SF_SECRET": "s3cret"}
+
+
+@dataclass
+class DemoSystem:
+    """One sandbox in the demo: how to build it and how segbridge.yaml connects to it."""
+
+    name: str
+    sandbox: str
+    kind: str
+    mapping: str
+    build: dict[str, Any]
+    options: Callable[[str], dict[str, Any]]
+    write: bool = True
+
+
+def _basic(user: str, env: str) -> dict[str, Any]:
+    return {"type": "basic", "username": user, "password": "${" + env + "}"}
+
+
+DEMO_SYSTEMS = [
+    DemoSystem("sap", "sap", "sap_odata", "sap_s4.yaml", {"auth": ("SEGBRIDGE", "demo-sap-pass")},
+               lambda url: {"base_url": url, "auth": _basic("SEGBRIDGE", "SEGBRIDGE_DEMO_SAP_PASSWORD")}),
+    DemoSystem("wms", "wms", "wms", "wms.yaml", {"auth": "basic", "user": "segbridge", "password": "demo-wms-pass"},
+               lambda url: {"base_url": url, "auth": _basic("segbridge", "SEGBRIDGE_DEMO_WMS_PASSWORD")}),
+    DemoSystem("tms", "tms", "tms", "tms.yaml", {"auth": "oauth2", "user": "segbridge", "password": "demo-tms-secret"},
+               lambda url: {"base_url": url, "auth": {"type": "oauth2_client_credentials",
+                                                      "token_url": url + "/oauth2/token", "client_id": "segbridge",
+                                                      "client_secret": "${SEGBRIDGE_DEMO_TMS_SECRET}"}}),
+    DemoSystem("salesforce", "salesforce", "salesforce", "salesforce.yaml", {},
+               lambda url: {"instance_url": url, "objects": _sobjects("salesforce.yaml"),
+                            "auth": {"flow": "client_credentials", "client_id": "segbridge",
+                                     "token_url": url + "/services/oauth2/token",
+                                     "client_secret": "${SEGBRIDGE_DEMO_SF_SECRET}"}}),
+    DemoSystem("oracle", "fusion_rest", "oracle_fusion_rest", "oracle_fusion.yaml", {},
+               lambda url: {"http": {"base_url": url}, "resources": {
+                   "itemsV2": {"key": ["ItemNumber", "OrganizationCode"], "cursor_field": "LastUpdateDateTime"}}}),
+]
+
+
+def _sobjects(mapping: str) -> dict[str, Any]:
+    """Salesforce `objects:` for every sObject the mapping file reads (fields from its soql_fields)."""
+    from core.mapping import load_mapping
+    from core.paths import shipped_mapping
+
+    objects: dict[str, Any] = {}
+    for em in load_mapping(shipped_mapping(mapping)).entities.values():
+        opts = em.source.options
+        spec = objects.setdefault(em.source.name, {"fields": [], "cursor_field": opts.get("delta_field")})
+        spec["fields"] += [f for f in opts.get("soql_fields", []) if f not in spec["fields"]]
+    return objects
+
+
+@dataclass
+class DemoWorld:
+    """The running sandboxes (name -> app, url) and the systems skipped with the reason."""
+
+    apps: dict[str, Any] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+    systems: list[DemoSystem] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    disabled: dict[str, str] = field(default_factory=dict)  # started, but its first pull failed
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("demo")(demo)
+
+
+def unavailable(system: DemoSystem) -> str | None:
+    """Why a demo system cannot run in this build, or None."""
+    from connectors import registry
+    from core.paths import shipped_mapping
+    from sandbox.registry import SANDBOXES
+
+    if system.sandbox not in SANDBOXES:
+        return f"no '{system.sandbox}' sandbox in this build"
+    if system.kind not in registry.known_kinds():
+        return f"no '{system.kind}' connector in this build"
+    if not shipped_mapping(system.mapping).is_file():
+        return f"mapping {system.mapping} not shipped"
+    return None
+
+
+def start_world(stack: ExitStack, dataset, only: list[str] | None = None) -> DemoWorld:
+    """Build and serve every available sandbox over `dataset` on 127.0.0.1 (stopped by `stack`)."""
+    from sandbox.base import serve
+    from sandbox.registry import build
+
+    world = DemoWorld()
+    for system in DEMO_SYSTEMS:
+        if only is not None and system.name not in only:
+            continue
+        why = unavailable(system)
+        if why is None:
+            try:
+                app = build(system.sandbox, dataset=dataset, **system.build)
+                world.urls[system.name] = stack.enter_context(serve(app)).url
+                world.apps[system.name] = app
+                world.systems.append(system)
+                continue
+            except Exception as exc:  # noqa: BLE001 - one broken sandbox must not stop the demo
+                why = f"sandbox failed to start: {type(exc).__name__}: {exc}"
+        world.skipped[system.name] = why
+    os.environ.update(DEMO_SECRETS)
+    return world
+
+
+def demo_config(world: DemoWorld) -> dict[str, Any]:
+    """segbridge.yaml for the running sandboxes (secrets are ${ENV_VAR} references)."""
+    systems = {s.name: {"kind": s.kind, "mapping": s.mapping, "options": s.options(world.urls[s.name]),
+                        **({"enabled": False} if s.name in world.disabled else {}),
+                        **({} if s.write else {"write": {"enabled": False}})} for s in world.systems}
+    names = {n for n in systems if n not in world.disabled}
+    checks = []
+    if {"sap", "wms"} <= names:
+        checks.append({"name": "product_class", "entity": "product_location",
+                       "systems": {"sap": {"entity": "A_ProductSupplyPlanning", "field": "ABCIndicator"},
+                                   "wms": {"entity": "item", "field": "cust_field_1"}}})
+    return {
+        "version": 1,
+        "database": {"url": "sqlite:///segbridge.db"},
+        "systems": systems,
+        # Fresh demo data: the first plan changes nearly every class, which would need approval.
+        "writeback": {"guardrails": {"max_class_change_share": 1.0, "max_safety_stock_value_increase_pct": 1.0e9}},
+        "reconcile": {"stewards": {"sap": {"*": "sap-master-data@example.com"},
+                                   "*": {"*": "supply-chain-steward@example.com"}},
+                      "cross_system": checks},
+    }
+
+
+def write_config(folder: Path, world: DemoWorld) -> Path:
+    path = folder / "segbridge.yaml"
+    header = "# Written by `segbridge demo` for the in-process sandboxes; secrets are ${ENV_VAR} references.\n"
+    path.write_text(header + yaml.safe_dump(demo_config(world), sort_keys=False), encoding="utf-8")
+    return path
+
+
+def hand_edit_sap(world: DemoWorld) -> tuple[dict, str, str] | None:
+    """Change one safety stock in SAP as a user would (new LastChangeDateTime); returns key, old, new."""
+    app = world.apps.get("sap")
+    if app is None:
+        return None
+    state = app.state
+    with state.lock:
+        rows = sorted(state.rows("API_PRODUCT_SRV", "A_ProductSupplyPlanning"), key=lambda r: (r["Product"], r["Plant"]))
+        row = rows[0]
+        old = str(row.get("SafetyStockQuantity"))
+        new = f"{float(old or 0) + 7:.3f}"
+        row["SafetyStockQuantity"] = new
+        row["LastChangeDateTime"] = state.tick()
+    return {"Plant": row["Plant"], "Product": row["Product"]}, old, new
+
+
+def _step_line(name: str, step) -> None:
+    counts = ", ".join(f"{k}={v}" for k, v in step.counts.items() if isinstance(v, int | float))
+    colour = {"ok": "green", "exceptions": "yellow", "skipped": "yellow"}.get(step.status, "red")
+    out.print(f"  [bold]{name:<9}[/] [{colour}]{step.status}[/] run {step.run_id}  {counts}"
+              + (f"  ({step.message})" if step.message else ""))
+
+
+def run(
+    ctx: typer.Context,
+    systems: list[str] = typer.Argument(None, help="Systems to include (default: every enabled system)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars"),
+) -> None:
+    """Run the whole cycle once now: pull, segment, plan, apply (if no approval is needed), reconcile."""
+    from core.cycle import run_cycle
+
+    config = config_of(ctx)
+    engine = store_of(config)
+    result = run_cycle(config, engine, trigger="manual", systems=systems or None, progress=not quiet,
+                       on_step=_step_line)
+    out.print(f"cycle run {result.run_id}: [bold]{result.status}[/]")
+    raise typer.Exit(result.exit_code)
+
+
+def demo(
+    out_dir: Path = typer.Option(Path("segbridge-demo"), "--out", help="Folder for the config, store and reports"),
+    seed: int = typer.Option(7, "--seed", help="Seed of the generated world (same seed, same data)"),
+    products: int = typer.Option(1000, "--products", min=5, help="Products (x 2 locations = product-locations)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars"),
+) -> None:
+    """Start the sandboxes, seed them, run the whole cycle and write the reports (about a minute)."""
+    started = time.monotonic()
+    folder = out_dir.resolve()
+    _fresh(folder)
+    with ExitStack() as stack:
+        dataset = _generate(seed, products)
+        world = start_world(stack, dataset)
+        _describe_world(world, dataset)
+        if not world.systems:
+            from core.errors import SegbridgeError
+
+            raise SegbridgeError("no sandbox is available in this build", hint="see the skipped list above")
+        paths = _run_demo(folder, world, progress=not quiet)
+    _finish(folder, paths, time.monotonic() - started)
+
+
+def _fresh(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("segbridge.db", "segbridge.db-wal", "segbridge.db-shm"):
+        (folder / name).unlink(missing_ok=True)
+    shutil.rmtree(folder / "reports", ignore_errors=True)
+
+
+def _generate(seed: int, products: int):
+    from sandbox.generator import generate
+
+    return generate(seed=seed, products=products, locations=2, customers=max(20, products // 5), weeks=52,
+                    order_rate=0.15)
+
+
+def _describe_world(world: DemoWorld, dataset) -> None:
+    out.print(f"generated {len(dataset.product_locations):,} product-locations, {len(dataset.customers):,} "
+              f"customers, {len(dataset.order_lines):,} order lines")
+    for s in world.systems:
+        out.print(f"  [green]started[/] {s.name:<11} {world.urls[s.name]}")
+    for name, why in world.skipped.items():
+        out.print(f"  [yellow]skipped[/] {name:<11} {why}")
+
+
+def _run_demo(folder: Path, world: DemoWorld, progress: bool) -> dict[str, Path]:
+    from core.cycle import run_cycle
+    from core.reconcile import run_reconcile
+    from core.reports.reconcile_report import write_reports
+    from core.settings import load_config
+
+    config = load_config(write_config(folder, world))
+    engine = store_of(config)
+    if _first_pull(world, config, engine, progress):
+        config = load_config(write_config(folder, world))
+    out.print("[bold]cycle[/]: pull -> segment -> plan -> apply -> reconcile")
+    result = run_cycle(config, engine, trigger="demo", progress=progress, on_step=_step_line)
+    if result.status == "failed":
+        from core.errors import SegbridgeError
+
+        raise SegbridgeError(f"the demo cycle failed (run {result.run_id})", hint="see the step lines above")
+    edit = hand_edit_sap(world)
+    if edit:
+        key, old, new = edit
+        out.print(f"[bold]by hand[/]: SAP SafetyStockQuantity of {key} changed {old} -> {new}; reconciling again")
+        summary = run_reconcile(config, engine, progress=progress, trigger="demo")
+        out.print(f"  reconcile run {summary.run_id}: {summary.new} new exception(s), {summary.remaining} open")
+    paths = write_reports(engine, folder / "reports")
+    paths.update(_engine_report(config, engine, folder / "reports"))
+    engine.dispose()
+    return paths
+
+
+def _first_pull(world: DemoWorld, config, engine, progress: bool) -> bool:
+    """Pull each system once; a system whose pull fails is disabled in segbridge.yaml (said, not hidden)."""
+    from core.sync import pull
+
+    out.print("[bold]first pull[/] of each system")
+    for system in world.systems:
+        [result] = pull(config, engine, systems=[system.name], progress=progress, trigger="demo")
+        read = sum(s.read for s in result.streams)
+        if result.status == "ok":
+            out.print(f"  [green]ok[/]      {system.name:<11} {read:,} records")
+        else:
+            world.disabled[system.name] = f"pull failed: {(result.message or result.status)[:300]}"
+            out.print(f"  [yellow]disabled[/] {system.name:<11} {world.disabled[system.name]}")
+    return bool(world.disabled)
+
+
+def _engine_report(config, engine, folder: Path) -> dict[str, Path]:
+    """The engine's HTML report (ABC-XYZ matrix, Pareto, parameter changes) recomputed from the store."""
+    try:
+        from core.engine import run_engine
+        from core.engine_store import load_frames, resolve_policy
+        from core.reports.engine_report import write_report
+    except ImportError:
+        return {}
+    policy = resolve_policy(config)
+    result = run_engine(load_frames(engine), policy)
+    return {"engine": write_report(result, folder / "engine_report.html", policy.classification.abc_measure)}
+
+
+def _finish(folder: Path, paths: dict[str, Path], seconds: float) -> None:
+    rows = [[name, str(p)] for name, p in paths.items()]
+    table(f"segbridge demo finished in {seconds:.0f} s", ["report", "file"], rows)
+    out.print(f"open first: [bold]{paths['html']}[/] (exceptions by system and kind, over time), then "
+              f"{paths['excel']} (one sheet per kind, filterable).")
+    out.print(f"the config and store are in {folder}: try `segbridge -c {folder / 'segbridge.yaml'} "
+              f"exceptions list`")

@@ -1,0 +1,75 @@
+"""`segbridge runs list|show`: the run history of every step, manual or scheduled."""
+
+from __future__ import annotations
+
+import typer
+
+from segbridge.commands.common import config_of, out, store_of, table
+
+runs_app = typer.Typer(help="Run history", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    try:
+        from segbridge.commands.runs_release import register_release
+    except ModuleNotFoundError as exc:
+        if exc.name != "segbridge.commands.runs_release":
+            raise
+    else:
+        register_release(runs_app)
+    app.add_typer(runs_app, name="runs")
+
+
+def _when(value) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if value else "-"
+
+
+def _short(text: str | None, width: int = 60) -> str:
+    from core.secrets import redact
+
+    text = redact(text or "").replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@runs_app.command("list")
+def list_runs(
+    ctx: typer.Context,
+    kind: str = typer.Option(None, "--kind", help="pull | segment | plan | apply | reconcile | cycle"),
+    status: str = typer.Option(None, "--status", help="running | ok | failed | exceptions | skipped | stopped"),
+    system: str = typer.Option(None, "--system", help="Only runs of this system"),
+    limit: int = typer.Option(20, "--limit", min=1, help="Newest N runs"),
+) -> None:
+    """List runs, newest first."""
+    from core import runs
+
+    engine = store_of(config_of(ctx))
+    rows = []
+    for r in runs.list_runs(engine, kind=kind, status=status, system=system, limit=limit):
+        counts = " ".join(f"{k}={v}" for k, v in runs.totals(r.counts).items() if v)
+        rows.append([r.id, r.kind, r.system or "", r.status, r.trigger, _when(r.started_at),
+                     "" if r.seconds is None else f"{r.seconds:.1f}", counts, _short(r.message)])
+    table("runs", ["id", "kind", "system", "status", "trigger", "started", "seconds", "counts", "message"], rows)
+
+
+@runs_app.command("show")
+def show(ctx: typer.Context, run: int = typer.Argument(..., help="Run id")) -> None:
+    """One run: status, times, rule-set version, counts and message."""
+    from core import runs
+    from core.secrets import redact
+
+    info = runs.get_run(store_of(config_of(ctx)), run)
+    fields = [["kind", info.kind], ["system", info.system or "-"], ["status", info.status],
+              ["trigger", info.trigger], ["started", _when(info.started_at)], ["finished", _when(info.finished_at)],
+              ["seconds", "-" if info.seconds is None else f"{info.seconds:.1f}"],
+              ["rule set", info.ruleset_hash or "-"], ["parent run", info.parent_run_id or "-"],
+              ["suspect", "yes" if info.suspect else "no"]]
+    table(f"run {info.id}", ["field", "value"], fields)
+    flat = runs.totals(info.counts)
+    counts = {k: flat.get(k, 0) for k in runs.COUNT_KEYS} | flat
+    table("counts", ["count", "value"], [[k, v] for k, v in counts.items()])
+    per_entity = {k: v for k, v in info.counts.items() if isinstance(v, dict)}
+    if per_entity:
+        keys = list(dict.fromkeys(k for v in per_entity.values() for k in v))
+        table("per entity", ["entity", *keys], [[name, *[v.get(k, "") for k in keys]] for name, v in per_entity.items()])
+    if info.message:
+        out.print(f"message: {redact(info.message)}", highlight=False, markup=False)
