@@ -1,0 +1,101 @@
+"""salesforce against the Salesforce-like sandbox over real HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.base import StreamSpec, WriteBatch, WriteItem
+from connectors.errors import LimitExhausted
+from connectors.salesforce.connector import SalesforceConnector
+from sandbox.base import serve
+from sandbox.salesforce import build_app, seed_accounts
+
+pytestmark = pytest.mark.contract
+
+
+@pytest.fixture
+def sf(monkeypatch):
+    monkeypatch.setenv("SF_SECRET", "s3cret")
+    monkeypatch.setenv("SF_PW", "pw")
+    app = build_app(accounts=seed_accounts(count=25), page_size=10)
+    with serve(app) as server:
+        def make(flow="client_credentials", **extra):
+            auth = {"flow": flow, "token_url": server.url + "/services/oauth2/token", "client_id": "segbridge",
+                    "client_secret": "${SF_SECRET}"}
+            if flow == "password":
+                auth.update(username="integration@example.com", password="${SF_PW}")
+            return SalesforceConnector({"auth": auth, "http": {"max_attempts": 3, "backoff_initial": 0,
+                                                               "backoff_max": 0},
+                                        "objects": {"Account": {"fields": ["Id", "Name", "Segment__c",
+                                                                           "Service_Level__c", "SystemModstamp"]}},
+                                        **extra})
+        yield app, make
+
+
+def ids(batches):
+    return [r["Id"] for b in batches for r in b.records]
+
+
+def test_full_and_incremental_read_no_loss_no_duplicates(sf):
+    app, make = sf
+    conn = make("password")
+    batches = list(conn.read(StreamSpec("Account"), None))
+    assert [len(b.records) for b in batches] == [10, 10, 5]
+    assert sorted(ids(batches)) == sorted(app.state.objects["Account"]) and len(set(ids(batches))) == 25
+    conn.write(WriteBatch([WriteItem("x", "Account", {"Id": "001000000000000004"}, {"Segment__c": "A"})]))
+    assert ids(conn.read(StreamSpec("Account"), batches[-1].checkpoint)) == ["001000000000000004"]
+
+
+def test_partial_failure_reports_every_rejection_with_the_message(sf):
+    app, make = sf
+    app.state.reject["001000000000000002"] = ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Segment locked by sales ops")
+    conn = make()
+    items = [WriteItem(str(i), "Account", {"Id": f"001{i:015d}"}, {"Segment__c": "B", "Service_Level__c": "Gold"})
+             for i in range(1, 6)] + [WriteItem("bad", "Account", {"Id": "001000000000000006"}, {"Segment__c": "Q"})]
+    outcomes = conn.write(WriteBatch(items))
+    assert [o.status for o in outcomes] == ["applied", "rejected", "applied", "applied", "applied", "rejected"]
+    assert outcomes[1].message == "FIELD_CUSTOM_VALIDATION_EXCEPTION: Segment locked by sales ops"
+    assert outcomes[5].message == ("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: Segment__c: bad value for restricted "
+                                   "picklist field: Q ['Segment__c']")
+    back = {r["Id"]: r["Segment__c"] for r in conn.read_back("Account", [{"Id": i.key["Id"]} for i in items])}
+    assert back == {"001000000000000001": "B", "001000000000000002": "C", "001000000000000003": "B",
+                    "001000000000000004": "B", "001000000000000005": "B", "001000000000000006": "C"}
+
+
+def test_bulk_api_2_for_large_writes(sf):
+    app, make = sf
+    conn = make(bulk_above=3, bulk_poll_seconds=0)
+    items = [WriteItem(str(i), "Account", {"Id": f"001{i:015d}"}, {"Segment__c": "A" if i != 3 else "Z"})
+             for i in range(1, 11)]
+    outcomes = conn.write(WriteBatch(items))
+    assert [o.status for o in outcomes].count("applied") == 9
+    assert outcomes[2].status == "rejected" and "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in outcomes[2].message
+    paths = [(r.method, r.path.split("/jobs/")[-1].split("/")[-1]) for r in app.log if "/jobs/" in r.path]
+    assert [m for m, _ in paths[:3]] == ["POST", "PUT", "PATCH"]
+
+
+def test_limit_exhausted_mid_read_keeps_resumable_state_then_resumes(sf):
+    app, make = sf
+    conn = make()
+    app.state.api_remaining = 2  # first page + second page, then the limit
+    seen, checkpoint = [], None
+    with pytest.raises(LimitExhausted) as err:
+        for batch in conn.read(StreamSpec("Account"), None):
+            seen.extend(r["Id"] for r in batch.records)
+            checkpoint = batch.checkpoint
+    assert err.value.state == checkpoint and len(seen) == 20
+    app.state.api_remaining = None
+    rest = ids(conn.read(StreamSpec("Account"), checkpoint))
+    assert sorted(seen + rest) == sorted(app.state.objects["Account"]) and len(rest) == 5
+
+
+def test_expired_session_and_injected_503_recover(sf):
+    app, make = sf
+    conn = make()
+    assert conn.check().ok
+    app.state.expire_sessions()
+    app.inject(status=503, times=1, path="/composite/sobjects", retry_after=0)
+    outcomes = conn.write(WriteBatch([WriteItem("1", "Account", {"Id": "001000000000000001"}, {"Segment__c": "D"})]))
+    assert [o.status for o in outcomes] == ["applied"]
+    assert conn.session.logins == 2
+    assert app.state.objects["Account"]["001000000000000001"]["Segment__c"] == "D"
