@@ -113,8 +113,8 @@ class Connector(ABC):
         """Current values of the given target records (for reconciliation)."""
         raise NotImplementedError(f"{self.kind} connector cannot read back {target}")
 
-    def close(self) -> None:
-        """Release sessions and sockets."""
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release sessions and sockets (a no-op for connectors that hold none)."""
 
     def __enter__(self):
         return self

@@ -22,8 +22,7 @@ Example:
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
-from typing import Optional
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -31,7 +30,7 @@ from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
     """Timezone-aware now; stored as UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Lineage(SQLModel):
@@ -47,24 +46,24 @@ class Lineage(SQLModel):
 class Product(Lineage, table=True):
     __tablename__ = "product"
     id: str = Field(primary_key=True, max_length=80, description="Canonical product id")
-    name: Optional[str] = Field(default=None)
-    category: Optional[str] = Field(default=None, max_length=80)
-    product_group: Optional[str] = Field(default=None, max_length=80)
-    base_uom: Optional[str] = Field(default=None, max_length=16)
-    unit_cost: Optional[float] = Field(default=None, description="Standard cost per base unit")
-    unit_price: Optional[float] = Field(default=None, description="List price per base unit")
-    weight_kg: Optional[float] = Field(default=None)
-    created_on: Optional[date] = Field(default=None, description="Creation date in the source system")
-    status: Optional[str] = Field(default=None, max_length=32, description="Lifecycle status code in the source")
+    name: str | None = Field(default=None)
+    category: str | None = Field(default=None, max_length=80)
+    product_group: str | None = Field(default=None, max_length=80)
+    base_uom: str | None = Field(default=None, max_length=16)
+    unit_cost: float | None = Field(default=None, description="Standard cost per base unit")
+    unit_price: float | None = Field(default=None, description="List price per base unit")
+    weight_kg: float | None = Field(default=None)
+    created_on: date | None = Field(default=None, description="Creation date in the source system")
+    status: str | None = Field(default=None, max_length=32, description="Lifecycle status code in the source")
 
 
 class Location(Lineage, table=True):
     __tablename__ = "location"
     id: str = Field(primary_key=True, max_length=80, description="Canonical location id (plant, DC, warehouse)")
-    name: Optional[str] = Field(default=None)
-    kind: Optional[str] = Field(default=None, max_length=32, description="plant | dc | warehouse | store")
-    country: Optional[str] = Field(default=None, max_length=8)
-    region: Optional[str] = Field(default=None, max_length=80)
+    name: str | None = Field(default=None)
+    kind: str | None = Field(default=None, max_length=32, description="plant | dc | warehouse | store")
+    country: str | None = Field(default=None, max_length=8)
+    region: str | None = Field(default=None, max_length=80)
 
 
 class ProductLocation(Lineage, table=True):
@@ -73,39 +72,39 @@ class ProductLocation(Lineage, table=True):
     __tablename__ = "product_location"
     product_id: str = Field(primary_key=True, max_length=80)
     location_id: str = Field(primary_key=True, max_length=80)
-    lead_time_days: Optional[float] = Field(default=None, description="Planned replenishment lead time")
-    lead_time_std_days: Optional[float] = Field(default=None, description="Lead-time standard deviation")
-    moq: Optional[float] = Field(default=None, description="Minimum order quantity")
-    order_multiple: Optional[float] = Field(default=None, description="Rounding value / lot multiple")
-    unit_cost: Optional[float] = Field(default=None)
-    supplier_id: Optional[str] = Field(default=None, max_length=80)
+    lead_time_days: float | None = Field(default=None, description="Planned replenishment lead time")
+    lead_time_std_days: float | None = Field(default=None, description="Lead-time standard deviation")
+    moq: float | None = Field(default=None, description="Minimum order quantity")
+    order_multiple: float | None = Field(default=None, description="Rounding value / lot multiple")
+    unit_cost: float | None = Field(default=None)
+    supplier_id: str | None = Field(default=None, max_length=80)
     # What the source system holds now (read back / pulled), used to diff the plan.
-    current_abc: Optional[str] = Field(default=None, max_length=16)
-    current_segment: Optional[str] = Field(default=None, max_length=32)
-    current_safety_stock: Optional[float] = Field(default=None)
-    current_reorder_point: Optional[float] = Field(default=None)
-    current_min_qty: Optional[float] = Field(default=None)
-    current_max_qty: Optional[float] = Field(default=None)
-    current_mrp_type: Optional[str] = Field(default=None, max_length=8)
-    current_lot_sizing: Optional[str] = Field(default=None, max_length=8)
-    current_service_level: Optional[float] = Field(default=None)
-    current_picking_priority: Optional[str] = Field(default=None, max_length=16)
-    current_velocity_class: Optional[str] = Field(default=None, max_length=16)
-    etag: Optional[str] = Field(default=None, max_length=200, description="Source ETag at last read")
+    current_abc: str | None = Field(default=None, max_length=16)
+    current_segment: str | None = Field(default=None, max_length=32)
+    current_safety_stock: float | None = Field(default=None)
+    current_reorder_point: float | None = Field(default=None)
+    current_min_qty: float | None = Field(default=None)
+    current_max_qty: float | None = Field(default=None)
+    current_mrp_type: str | None = Field(default=None, max_length=8)
+    current_lot_sizing: str | None = Field(default=None, max_length=8)
+    current_service_level: float | None = Field(default=None)
+    current_picking_priority: str | None = Field(default=None, max_length=16)
+    current_velocity_class: str | None = Field(default=None, max_length=16)
+    etag: str | None = Field(default=None, max_length=200, description="Source ETag at last read")
 
 
 class Customer(Lineage, table=True):
     __tablename__ = "customer"
     id: str = Field(primary_key=True, max_length=80, description="Canonical customer id")
-    name: Optional[str] = Field(default=None)
-    country: Optional[str] = Field(default=None, max_length=8)
-    region: Optional[str] = Field(default=None, max_length=80)
-    industry: Optional[str] = Field(default=None, max_length=80)
-    external_id: Optional[str] = Field(default=None, max_length=80, description="Id carried by other systems")
-    current_classification: Optional[str] = Field(default=None, max_length=16)
-    current_segment: Optional[str] = Field(default=None, max_length=32)
-    current_service_level: Optional[str] = Field(default=None, max_length=32)
-    etag: Optional[str] = Field(default=None, max_length=200)
+    name: str | None = Field(default=None)
+    country: str | None = Field(default=None, max_length=8)
+    region: str | None = Field(default=None, max_length=80)
+    industry: str | None = Field(default=None, max_length=80)
+    external_id: str | None = Field(default=None, max_length=80, description="Id carried by other systems")
+    current_classification: str | None = Field(default=None, max_length=16)
+    current_segment: str | None = Field(default=None, max_length=32)
+    current_service_level: str | None = Field(default=None, max_length=32)
+    etag: str | None = Field(default=None, max_length=200)
 
 
 class CustomerSalesArea(Lineage, table=True):
@@ -116,21 +115,21 @@ class CustomerSalesArea(Lineage, table=True):
     sales_org: str = Field(primary_key=True, max_length=16)
     distribution_channel: str = Field(primary_key=True, max_length=16)
     division: str = Field(primary_key=True, max_length=16)
-    customer_group: Optional[str] = Field(default=None, max_length=16)
-    currency: Optional[str] = Field(default=None, max_length=8)
-    current_abc: Optional[str] = Field(default=None, max_length=16)
-    current_delivery_priority: Optional[str] = Field(default=None, max_length=8)
-    current_shipping_condition: Optional[str] = Field(default=None, max_length=8)
-    current_customer_group_1: Optional[str] = Field(default=None, max_length=8)
-    current_customer_group_2: Optional[str] = Field(default=None, max_length=8)
-    etag: Optional[str] = Field(default=None, max_length=200)
+    customer_group: str | None = Field(default=None, max_length=16)
+    currency: str | None = Field(default=None, max_length=8)
+    current_abc: str | None = Field(default=None, max_length=16)
+    current_delivery_priority: str | None = Field(default=None, max_length=8)
+    current_shipping_condition: str | None = Field(default=None, max_length=8)
+    current_customer_group_1: str | None = Field(default=None, max_length=8)
+    current_customer_group_2: str | None = Field(default=None, max_length=8)
+    etag: str | None = Field(default=None, max_length=200)
 
 
 class Supplier(Lineage, table=True):
     __tablename__ = "supplier"
     id: str = Field(primary_key=True, max_length=80)
-    name: Optional[str] = Field(default=None)
-    country: Optional[str] = Field(default=None, max_length=8)
+    name: str | None = Field(default=None)
+    country: str | None = Field(default=None, max_length=8)
 
 
 # --------------------------------------------------------------------------- transactions
@@ -145,36 +144,36 @@ class OrderLine(Lineage, table=True):
     )
     order_id: str = Field(primary_key=True, max_length=80)
     line_no: str = Field(primary_key=True, max_length=16)
-    customer_id: Optional[str] = Field(default=None, max_length=80)
+    customer_id: str | None = Field(default=None, max_length=80)
     product_id: str = Field(max_length=80)
-    location_id: Optional[str] = Field(default=None, max_length=80)
+    location_id: str | None = Field(default=None, max_length=80)
     order_date: date
-    requested_date: Optional[date] = Field(default=None)
+    requested_date: date | None = Field(default=None)
     quantity: float = Field(description="Ordered quantity in the product's base unit")
-    uom: Optional[str] = Field(default=None, max_length=16)
-    net_value: Optional[float] = Field(default=None, description="Net line value in `currency`")
-    cost: Optional[float] = Field(default=None, description="Cost of goods for the line")
-    currency: Optional[str] = Field(default=None, max_length=8)
+    uom: str | None = Field(default=None, max_length=16)
+    net_value: float | None = Field(default=None, description="Net line value in `currency`")
+    cost: float | None = Field(default=None, description="Cost of goods for the line")
+    currency: str | None = Field(default=None, max_length=8)
     rejected: bool = Field(default=False, description="Rejected or cancelled: excluded from demand")
     promotion: bool = Field(default=False, description="Promotion-driven line")
-    sales_org: Optional[str] = Field(default=None, max_length=16)
-    changed_at: Optional[datetime] = Field(default=None, description="Last change in the source")
+    sales_org: str | None = Field(default=None, max_length=16)
+    changed_at: datetime | None = Field(default=None, description="Last change in the source")
 
 
 class Shipment(Lineage, table=True):
     __tablename__ = "shipment"
     __table_args__ = (Index("ix_shipment_customer", "customer_id"),)
     shipment_id: str = Field(primary_key=True, max_length=80)
-    customer_id: Optional[str] = Field(default=None, max_length=80)
-    order_id: Optional[str] = Field(default=None, max_length=80)
-    location_id: Optional[str] = Field(default=None, max_length=80, description="Ship-from location")
-    mode: Optional[str] = Field(default=None, max_length=32, description="TL | LTL | PARCEL | AIR | OCEAN | RAIL")
-    carrier: Optional[str] = Field(default=None, max_length=80)
-    ship_date: Optional[date] = Field(default=None)
-    delivery_date: Optional[date] = Field(default=None)
-    freight_cost: Optional[float] = Field(default=None)
-    currency: Optional[str] = Field(default=None, max_length=8)
-    weight_kg: Optional[float] = Field(default=None)
+    customer_id: str | None = Field(default=None, max_length=80)
+    order_id: str | None = Field(default=None, max_length=80)
+    location_id: str | None = Field(default=None, max_length=80, description="Ship-from location")
+    mode: str | None = Field(default=None, max_length=32, description="TL | LTL | PARCEL | AIR | OCEAN | RAIL")
+    carrier: str | None = Field(default=None, max_length=80)
+    ship_date: date | None = Field(default=None)
+    delivery_date: date | None = Field(default=None)
+    freight_cost: float | None = Field(default=None)
+    currency: str | None = Field(default=None, max_length=8)
+    weight_kg: float | None = Field(default=None)
 
 
 class Receipt(Lineage, table=True):
@@ -185,12 +184,12 @@ class Receipt(Lineage, table=True):
     po_id: str = Field(primary_key=True, max_length=80)
     line_no: str = Field(primary_key=True, max_length=16)
     product_id: str = Field(max_length=80)
-    location_id: Optional[str] = Field(default=None, max_length=80)
-    supplier_id: Optional[str] = Field(default=None, max_length=80)
-    order_date: Optional[date] = Field(default=None)
-    promised_date: Optional[date] = Field(default=None)
-    receipt_date: Optional[date] = Field(default=None)
-    quantity: Optional[float] = Field(default=None)
+    location_id: str | None = Field(default=None, max_length=80)
+    supplier_id: str | None = Field(default=None, max_length=80)
+    order_date: date | None = Field(default=None)
+    promised_date: date | None = Field(default=None)
+    receipt_date: date | None = Field(default=None)
+    quantity: float | None = Field(default=None)
 
 
 class Crosswalk(SQLModel, table=True):
@@ -202,7 +201,7 @@ class Crosswalk(SQLModel, table=True):
     entity: str = Field(primary_key=True, max_length=64)
     source_key: str = Field(primary_key=True, max_length=200)
     canonical_id: str = Field(max_length=80)
-    rule: Optional[str] = Field(default=None, max_length=64, description="Match rule that produced the link")
+    rule: str | None = Field(default=None, max_length=64, description="Match rule that produced the link")
     loaded_at: datetime = Field(default_factory=utcnow)
 
 
@@ -213,20 +212,20 @@ class Run(SQLModel, table=True):
     """One run of a step (pull, segment, plan, apply, reconcile) or of the whole cycle."""
 
     __tablename__ = "run"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32, description="pull | segment | plan | apply | reconcile | cycle")
-    system: Optional[str] = Field(default=None, max_length=64)
+    system: str | None = Field(default=None, max_length=64)
     status: str = Field(default="running", max_length=32, description="running | ok | failed | exceptions | skipped")
     trigger: str = Field(default="manual", max_length=32, description="manual | schedule | demo")
     started_at: datetime = Field(default_factory=utcnow)
-    finished_at: Optional[datetime] = Field(default=None)
-    ruleset_hash: Optional[str] = Field(default=None, max_length=80)
-    parent_run_id: Optional[int] = Field(default=None, description="Run this one derives from")
+    finished_at: datetime | None = Field(default=None)
+    ruleset_hash: str | None = Field(default=None, max_length=80)
+    parent_run_id: int | None = Field(default=None, description="Run this one derives from")
     suspect: bool = Field(default=False, description="Data-quality threshold crossed: write-back blocked")
-    released_by: Optional[str] = Field(default=None, max_length=80)
-    release_reason: Optional[str] = Field(default=None)
-    counts: Optional[str] = Field(default=None, sa_column=Column(Text), description="JSON counts")
-    message: Optional[str] = Field(default=None, sa_column=Column(Text))
+    released_by: str | None = Field(default=None, max_length=80)
+    release_reason: str | None = Field(default=None)
+    counts: str | None = Field(default=None, sa_column=Column(Text), description="JSON counts")
+    message: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class EntityCount(SQLModel, table=True):
@@ -236,7 +235,7 @@ class EntityCount(SQLModel, table=True):
     run_id: int = Field(primary_key=True)
     system: str = Field(primary_key=True, max_length=64)
     entity: str = Field(primary_key=True, max_length=64)
-    source_count: Optional[int] = Field(default=None, description="Count the source reported (e.g. $inlinecount)")
+    source_count: int | None = Field(default=None, description="Count the source reported (e.g. $inlinecount)")
     read: int = 0
     loaded: int = 0
     quarantined: int = 0
@@ -247,11 +246,11 @@ class Quarantine(SQLModel, table=True):
 
     __tablename__ = "quarantine"
     __table_args__ = (Index("ix_quarantine_run", "run_id"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
-    run_id: Optional[int] = Field(default=None)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int | None = Field(default=None)
     system: str = Field(max_length=64)
     entity: str = Field(max_length=64)
-    source_key: Optional[str] = Field(default=None, max_length=200)
+    source_key: str | None = Field(default=None, max_length=200)
     reason_code: str = Field(max_length=64, description="missing_key | bad_type | negative | duplicate | ...")
     reason: str = Field(sa_column=Column(Text, nullable=False))
     record: str = Field(sa_column=Column(Text, nullable=False), description="The raw record as JSON")
@@ -267,7 +266,7 @@ class SyncState(SQLModel, table=True):
     partition: str = Field(default="", primary_key=True, max_length=128)
     state: str = Field(sa_column=Column(Text, nullable=False), description="JSON checkpoint")
     updated_at: datetime = Field(default_factory=utcnow)
-    run_id: Optional[int] = Field(default=None)
+    run_id: int | None = Field(default=None)
 
 
 # --------------------------------------------------------------------------- engine output
@@ -283,7 +282,7 @@ class SegmentAssignment(SQLModel, table=True):
     entity_key: str = Field(primary_key=True, max_length=200, description="e.g. 'P1' or 'P1|DC1'")
     dimension: str = Field(primary_key=True, max_length=32, description="abc | xyz | pattern | lifecycle | segment")
     value: str = Field(max_length=32)
-    metric: Optional[float] = Field(default=None, description="The measure behind the class")
+    metric: float | None = Field(default=None, description="The measure behind the class")
     source: str = Field(default="rule", max_length=16, description="rule | override | hysteresis")
 
 
@@ -296,23 +295,23 @@ class ParameterValue(SQLModel, table=True):
     entity: str = Field(primary_key=True, max_length=32)
     entity_key: str = Field(primary_key=True, max_length=200)
     name: str = Field(primary_key=True, max_length=64, description="safety_stock | reorder_point | transport_mode ...")
-    value_num: Optional[float] = Field(default=None)
-    value_text: Optional[str] = Field(default=None, max_length=80)
+    value_num: float | None = Field(default=None)
+    value_text: str | None = Field(default=None, max_length=80)
 
 
 class Override(SQLModel, table=True):
     """A steward-approved pin of an entity to a segment or a parameter value."""
 
     __tablename__ = "override"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     entity: str = Field(max_length=32)
     entity_key: str = Field(max_length=200)
     name: str = Field(max_length=64, description="A dimension (abc, segment, ...) or a parameter name")
     value: str = Field(max_length=80)
     reason: str = Field(sa_column=Column(Text, nullable=False))
     requested_by: str = Field(max_length=80)
-    approved_by: Optional[str] = Field(default=None, max_length=80)
-    expires_on: Optional[date] = Field(default=None)
+    approved_by: str | None = Field(default=None, max_length=80)
+    expires_on: date | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow)
     active: bool = True
 
@@ -322,16 +321,16 @@ class Override(SQLModel, table=True):
 
 class Plan(SQLModel, table=True):
     __tablename__ = "plan"
-    id: Optional[int] = Field(default=None, primary_key=True)
-    run_id: Optional[int] = Field(default=None, description="Segment run the plan derives from")
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int | None = Field(default=None, description="Segment run the plan derives from")
     kind: str = Field(default="normal", max_length=16, description="normal | rollback")
     status: str = Field(default="draft", max_length=32,
                         description="ready | needs_approval | approved | blocked | applying | applied | partial")
     created_at: datetime = Field(default_factory=utcnow)
-    approved_by: Optional[str] = Field(default=None, max_length=80)
-    approved_at: Optional[datetime] = Field(default=None)
-    reason: Optional[str] = Field(default=None, sa_column=Column(Text))
-    summary: Optional[str] = Field(default=None, sa_column=Column(Text), description="JSON summary")
+    approved_by: str | None = Field(default=None, max_length=80)
+    approved_at: datetime | None = Field(default=None)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    summary: str | None = Field(default=None, sa_column=Column(Text), description="JSON summary")
 
 
 class PlannedChange(SQLModel, table=True):
@@ -342,19 +341,19 @@ class PlannedChange(SQLModel, table=True):
         UniqueConstraint("plan_id", "system", "entity", "target_key", "field", name="uq_change_target"),
         Index("ix_change_state", "plan_id", "state"),
     )
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     plan_id: int
     system: str = Field(max_length=64)
     entity: str = Field(max_length=64, description="Target entity, e.g. A_ProductSupplyPlanning")
     target_key: str = Field(max_length=400, description="JSON of the target's source key fields")
     field: str = Field(max_length=80)
-    current_value: Optional[str] = Field(default=None, max_length=200)
-    intended_value: Optional[str] = Field(default=None, max_length=200)
-    value_impact: Optional[float] = Field(default=None, description="Currency impact (e.g. safety-stock value)")
+    current_value: str | None = Field(default=None, max_length=200)
+    intended_value: str | None = Field(default=None, max_length=200)
+    value_impact: float | None = Field(default=None, description="Currency impact (e.g. safety-stock value)")
     state: str = Field(default="pending", max_length=16, description="pending | sent | applied | rejected | failed")
     attempts: int = 0
-    batch_id: Optional[str] = Field(default=None, max_length=80)
-    message: Optional[str] = Field(default=None, sa_column=Column(Text))
+    batch_id: str | None = Field(default=None, max_length=80)
+    message: str | None = Field(default=None, sa_column=Column(Text))
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -365,38 +364,38 @@ class ReconException(SQLModel, table=True):
     """A difference for a data steward. One record per fingerprint across runs."""
 
     __tablename__ = "recon_exception"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     fingerprint: str = Field(max_length=128, unique=True)
     kind: str = Field(max_length=32, description="value_mismatch | cross_system | completeness | orphan | conflict")
     severity: str = Field(default="medium", max_length=16, description="low | medium | high | critical")
-    system: Optional[str] = Field(default=None, max_length=64)
-    entity: Optional[str] = Field(default=None, max_length=64)
-    entity_key: Optional[str] = Field(default=None, max_length=400)
-    field: Optional[str] = Field(default=None, max_length=80)
-    expected: Optional[str] = Field(default=None, max_length=400)
-    actual: Optional[str] = Field(default=None, max_length=400)
-    owner: Optional[str] = Field(default=None, max_length=80)
+    system: str | None = Field(default=None, max_length=64)
+    entity: str | None = Field(default=None, max_length=64)
+    entity_key: str | None = Field(default=None, max_length=400)
+    field: str | None = Field(default=None, max_length=80)
+    expected: str | None = Field(default=None, max_length=400)
+    actual: str | None = Field(default=None, max_length=400)
+    owner: str | None = Field(default=None, max_length=80)
     status: str = Field(default="open", max_length=16, description="open | acknowledged | resolved | waived")
-    reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    reason: str | None = Field(default=None, sa_column=Column(Text))
     first_seen: datetime = Field(default_factory=utcnow)
     last_seen: datetime = Field(default_factory=utcnow)
     count: int = 1
-    run_id: Optional[int] = Field(default=None)
+    run_id: int | None = Field(default=None)
 
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     __table_args__ = (Index("ix_audit_entity", "entity", "entity_key"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow)
     actor: str = Field(default="segbridge", max_length=80)
     action: str = Field(max_length=64, description="segment_change | parameter_change | apply | release | ...")
-    entity: Optional[str] = Field(default=None, max_length=64)
-    entity_key: Optional[str] = Field(default=None, max_length=400)
-    before: Optional[str] = Field(default=None, sa_column=Column(Text))
-    after: Optional[str] = Field(default=None, sa_column=Column(Text))
-    reason: Optional[str] = Field(default=None, sa_column=Column(Text))
-    run_id: Optional[int] = Field(default=None)
+    entity: str | None = Field(default=None, max_length=64)
+    entity_key: str | None = Field(default=None, max_length=400)
+    before: str | None = Field(default=None, sa_column=Column(Text))
+    after: str | None = Field(default=None, sa_column=Column(Text))
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    run_id: int | None = Field(default=None)
 
 
 class Lease(SQLModel, table=True):
