@@ -17,8 +17,10 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -89,6 +91,52 @@ class Fault:
 Handler = Callable[[Request], Response]
 
 
+class SandboxAuth:
+    """What a sandbox accepts: HTTP basic, static bearer tokens and OAuth2 client-credentials tokens.
+
+    `expire_tokens()` invalidates every issued OAuth2 token, the way a real token expires
+    mid-run, so clients must fetch a new one on the 401.
+    """
+
+    def __init__(self, basic: tuple[str, str] | None = None, bearer: str | None = None,
+                 clients: dict[str, str] | None = None, token_ttl: int = 3600):
+        self.basic = basic
+        self.bearer = bearer
+        self.clients = clients or {}
+        self.token_ttl = token_ttl
+        self.issued: set[str] = set()
+        self.lock = threading.Lock()
+
+    def allows(self, req: Request) -> bool:
+        header = req.header("authorization") or ""
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "basic" and self.basic:
+            try:
+                user, _, pw = base64.b64decode(value).decode().partition(":")
+            except ValueError:
+                return False
+            return (user, pw) == self.basic
+        if scheme.lower() == "bearer":
+            with self.lock:
+                return value == self.bearer or value in self.issued
+        return False
+
+    def token(self, req: Request) -> Response:
+        """POST form `grant_type=client_credentials&client_id=..&client_secret=..`."""
+        form = {k: v[0] for k, v in parse_qs(req.text).items()}
+        if form.get("grant_type") != "client_credentials" or \
+                self.clients.get(form.get("client_id", "")) != form.get("client_secret"):
+            return Response.json({"error": "invalid_client"}, 401)
+        token = secrets.token_urlsafe(24)
+        with self.lock:
+            self.issued.add(token)
+        return Response.json({"access_token": token, "token_type": "Bearer", "expires_in": self.token_ttl})
+
+    def expire_tokens(self) -> None:
+        with self.lock:
+            self.issued.clear()
+
+
 class SandboxApp:
     """Routes plus a fault queue and a request log (tests assert what clients really sent)."""
 
@@ -100,6 +148,14 @@ class SandboxApp:
         self.lock = threading.RLock()
         self.requests_per_second: float | None = None  # throttle: 429 beyond this rate
         self._recent: list[float] = []
+        self.auth: SandboxAuth | None = None
+        self.token_path = "/oauth2/token"
+
+    def require_auth(self, auth: SandboxAuth, token_path: str = "/oauth2/token") -> SandboxAuth:
+        """Answer 401 to requests without valid credentials; serve OAuth2 tokens at `token_path`."""
+        self.auth = auth
+        self.token_path = token_path
+        return auth
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
@@ -134,6 +190,12 @@ class SandboxApp:
     def dispatch(self, req: Request) -> Response:
         with self.lock:
             self.log.append(req)
+        if self.auth is not None:
+            if req.path == self.token_path and req.method == "POST":
+                return self.auth.token(req)
+            if not self.auth.allows(req):
+                return Response.json({"error": {"code": "UNAUTHORIZED", "message": "missing or expired credentials"}},
+                                     401, headers={"WWW-Authenticate": 'Bearer realm="sandbox"'})
         allowed = []
         for method, pattern, handler in self.routes:
             match = pattern.match(req.path)

@@ -106,10 +106,13 @@ class HttpClient:
             return path
         return self.options.base_url.rstrip("/") + "/" + path.lstrip("/")
 
-    def request(self, method: str, path: str, *, raise_for_status: bool = True, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, path: str, *, raise_for_status: bool = True, expect_json: bool = False,
+                **kwargs: Any) -> requests.Response:
         """Send with retries. Transient failures raise RetriableError/RateLimited once attempts run out;
-        other 4xx/5xx raise FatalError/AuthError unless `raise_for_status=False`."""
+        other 4xx/5xx raise FatalError/AuthError unless `raise_for_status=False`. With `expect_json`, a
+        2xx body that is not JSON (a proxy's error page, a truncated body) is retried like a 503."""
         kwargs.setdefault("timeout", (self.options.connect_timeout, self.options.read_timeout))
+        kwargs["_expect_json"] = expect_json
         retrying = Retrying(
             stop=stop_after_attempt(self.options.max_attempts),
             wait=self._wait,
@@ -125,6 +128,11 @@ class HttpClient:
     def get(self, path: str, **kw: Any) -> requests.Response:
         return self.request("GET", path, **kw)
 
+    def get_json(self, path: str, **kw: Any) -> tuple[Any, requests.Response]:
+        """GET a JSON body (retrying malformed bodies); returns (parsed body, response)."""
+        resp = self.request("GET", path, expect_json=True, **kw)
+        return resp.parsed_json, resp
+
     def post(self, path: str, **kw: Any) -> requests.Response:
         return self.request("POST", path, **kw)
 
@@ -139,12 +147,13 @@ class HttpClient:
     def _send_once(self, method: str, url: str, kwargs: dict) -> requests.Response:
         self.limiter.wait()
         self.attempts += 1
+        expect_json = kwargs.get("_expect_json", False)
         try:
             resp = self.session.request(method, url, headers=self._auth_headers(kwargs), **_without(kwargs))
             if resp.status_code == 401 and self.tokens is not None:
                 self.tokens.token(force=True)
                 resp = self.session.request(method, url, headers=self._auth_headers(kwargs), **_without(kwargs))
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             log.warning("%s %s: %s; will retry", method, _safe(url), type(exc).__name__)
             raise RetriableError(f"{method} {_safe(url)}: {type(exc).__name__}",
                                  hint="check the network path and the base_url") from None
@@ -157,6 +166,8 @@ class HttpClient:
             err.retry_after = retry_after
             err.response = resp
             raise err
+        if expect_json and resp.status_code < 300:
+            _parse_json(resp, method, url)
         return resp
 
     def _auth_headers(self, kwargs: dict) -> dict:
@@ -170,7 +181,7 @@ class HttpClient:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             return min(float(retry_after), self.options.max_retry_after)
-        backoff = wait_exponential_jitter(initial=self.options.backoff_initial, max=self.options.backoff_max)
+        backoff = wait_exponential_jitter(multiplier=self.options.backoff_initial, max=self.options.backoff_max)
         return backoff(state)
 
     def error_for(self, resp: requests.Response) -> ConnectorError:
@@ -184,7 +195,17 @@ class HttpClient:
 
 
 def _without(kwargs: dict) -> dict:
-    return {k: v for k, v in kwargs.items() if k != "headers"}
+    return {k: v for k, v in kwargs.items() if k not in ("headers", "_expect_json")}
+
+
+def _parse_json(resp: requests.Response, method: str, url: str) -> None:
+    """Parse the body once into `resp.parsed_json`; a malformed body is transient (RetriableError)."""
+    try:
+        resp.parsed_json = resp.json()
+    except ValueError:
+        log.warning("%s %s: malformed JSON body; will retry", method, _safe(url))
+        raise RetriableError(f"{method} {_safe(url)}: the body is not valid JSON: "
+                             f"{secrets.redact((resp.text or '')[:80])!r}") from None
 
 
 def _safe(url: str) -> str:

@@ -1,0 +1,119 @@
+"""The standard connector test suite: the same contract scenarios for every connector, shipped so
+third-party connectors can run them too (the idea of singer-sdk's standard tap tests).
+
+Subclass `ConnectorContract` in a pytest module and provide two fixtures, `connector` (a
+connector pointed at a running server) and `server_app` (whatever your `change_records` and
+`write_batch` hooks need, e.g. the sandbox app). The inherited tests then check: `check()` is
+ok, `discover()` gives keys, a full read has no duplicate keys and matches the source count,
+an incremental read after changes returns the changed records, and `write()` answers one outcome
+per item in order.
+
+Example:
+    class TestMyConnector(ConnectorContract):
+        streams = ["items"]
+        incremental_stream = "items"
+
+        @pytest.fixture
+        def server_app(self): ...
+        @pytest.fixture
+        def connector(self, server_app): ...
+        def change_records(self, app, stream): return app.change(stream, 0.05)
+        def write_batch(self, app): return WriteBatch([...])
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, ClassVar
+
+from connectors.base import Connector, RecordBatch, StreamSpec, WriteBatch
+
+
+def dig_key(record: dict, field: str) -> Any:
+    """A key field's value; `a.b` reads a nested object."""
+    value: Any = record
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def key_of(record: dict, primary_key: list[str]) -> tuple:
+    return tuple(str(dig_key(record, f)) for f in primary_key)
+
+
+def read_all(connector: Connector, stream: StreamSpec, state: dict | None = None
+             ) -> tuple[list[dict], dict | None, list[RecordBatch]]:
+    """Every record of a read, the last checkpoint and the batches (for assertions)."""
+    batches = list(connector.read(stream, state))
+    records = [r for b in batches for r in b.records]
+    checkpoint = next((b.checkpoint for b in reversed(batches) if b.checkpoint is not None), None)
+    return records, checkpoint, batches
+
+
+def duplicates(records: list[dict], primary_key: list[str]) -> list[tuple]:
+    counts = Counter(key_of(r, primary_key) for r in records)
+    return [k for k, n in counts.items() if n > 1]
+
+
+class ConnectorContract:
+    """Inherit in a test class; see the module docstring."""
+
+    streams: ClassVar[list[str]] = []
+    incremental_stream: ClassVar[str | None] = None
+
+    def change_records(self, app: Any, stream: str) -> list[Any]:
+        """Change some records of `stream` in the source; return the changed keys (override)."""
+        raise NotImplementedError
+
+    def write_batch(self, app: Any) -> WriteBatch | None:
+        """A batch mixing valid and invalid items (override; None skips the write test)."""
+        return None
+
+    def _spec(self, connector: Connector, name: str) -> StreamSpec:
+        specs = {s.name: s for s in connector.discover()}
+        assert name in specs, f"discover() lacks stream {name!r}: {sorted(specs)}"
+        return specs[name]
+
+    def test_check_ok(self, connector: Connector) -> None:
+        result = connector.check()
+        assert result.ok, result.message
+
+    def test_discover_has_keys(self, connector: Connector) -> None:
+        specs = {s.name: s for s in connector.discover()}
+        for name in self.streams:
+            assert name in specs, f"discover() lacks stream {name!r}"
+            assert specs[name].primary_key, f"stream {name!r} has no primary key"
+
+    def test_full_read_has_no_duplicate_keys(self, connector: Connector) -> None:
+        for name in self.streams:
+            spec = self._spec(connector, name)
+            records, checkpoint, batches = read_all(connector, spec)
+            assert records, f"stream {name!r} read no records"
+            assert duplicates(records, spec.primary_key) == []
+            counts = {b.source_count for b in batches if b.source_count is not None}
+            if counts:
+                assert counts == {len(records)}, f"{name}: source says {counts}, read {len(records)}"
+            for f in spec.primary_key:
+                assert all(dig_key(r, f) is not None for r in records), f"{name}: records without {f}"
+
+    def test_incremental_read_after_changes(self, connector: Connector, server_app: Any) -> None:
+        if not self.incremental_stream:
+            return
+        spec = self._spec(connector, self.incremental_stream)
+        assert spec.cursor_field, f"{spec.name} has no cursor field"
+        full, checkpoint, _ = read_all(connector, spec)
+        changed = {str(k) if not isinstance(k, tuple) else tuple(map(str, k))
+                   for k in self.change_records(server_app, spec.name)}
+        again, _, _ = read_all(connector, spec, checkpoint)
+        keys = {k[0] if len(k) == 1 else k for k in (key_of(r, spec.primary_key) for r in again)}
+        assert changed <= keys, f"changed records missing from the incremental read: {changed - keys}"
+        assert len(again) < len(full), "the incremental read re-read everything"
+
+    def test_write_outcomes_one_per_item(self, connector: Connector, server_app: Any) -> None:
+        batch = self.write_batch(server_app)
+        if batch is None:
+            return
+        outcomes = connector.write(batch)
+        assert [o.ref for o in outcomes] == [i.ref for i in batch.items]
+        assert all(o.status in ("applied", "rejected", "retriable") for o in outcomes)
+        assert all(o.message for o in outcomes if o.status == "rejected"), "a rejection must say why"

@@ -1,0 +1,174 @@
+"""sap_odata against the SAP sandbox over real HTTP, loaded with SAP's published metadata (../shared)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectors.base import StreamSpec, WriteBatch, WriteItem
+from connectors.sap.metadata import parse_metadata
+from connectors.sap.odata import SapODataConnector
+from connectors.testing.suite import ConnectorContract, read_all
+from core.mapping import load_mapping
+from sandbox.base import serve
+from sandbox.sap_odata import SERVICES, build_app
+
+pytestmark = [pytest.mark.contract, pytest.mark.shared]
+MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "sap_s4.yaml"
+PSP = "API_PRODUCT_SRV/A_ProductSupplyPlanning"
+
+
+@pytest.fixture
+def server_app(shared):
+    return build_app(metadata_dir=shared / "sap" / "odata", page_size=4)
+
+
+@pytest.fixture
+def server(server_app):
+    with serve(server_app) as running:
+        yield running
+
+
+@pytest.fixture
+def connector(server):
+    conn = SapODataConnector({"base_url": server.url, "max_attempts": 3, "backoff_initial": 0, "page_size": 7,
+                              "batch_size": 3})
+    yield conn
+    conn.close()
+
+
+class TestSapODataContract(ConnectorContract):
+    streams = ["API_PRODUCT_SRV/A_Product", PSP, "API_BUSINESS_PARTNER/A_CustomerSalesArea"]
+    incremental_stream = "API_PRODUCT_SRV/A_Product"
+
+    def change_records(self, app, stream):
+        return [k[0] for k in app.state.touch("API_PRODUCT_SRV", "A_Product", 2)]
+
+    def write_batch(self, app):
+        return WriteBatch([WriteItem("1", PSP, {"Product": "TG01", "Plant": "1010"}, {"ABCIndicator": "A"}),
+                           WriteItem("2", PSP, {"Product": "TG02", "Plant": "1010"}, {"MRPType": "ZZ"})])
+
+
+def test_mapping_properties_exist_and_writes_target_updatable_properties(shared):
+    """Every property sap_s4.yaml reads exists in SAP's metadata; every reverse field is updatable."""
+    metas = {s: parse_metadata((shared / "sap" / "odata" / f"{s}.edmx").read_bytes(), s) for s in SERVICES}
+    mapping = load_mapping(MAPPING)
+    for name, entity in mapping.entities.items():
+        meta = metas[entity.source.service]
+        es = meta.entity_set(entity.source.name)
+        sources = [r.source for r in entity.fields.values() if r.source]
+        for path in [p for s in sources for p in ([s] if isinstance(s, str) else s)] + list(entity.key):
+            assert meta.property_at(es.name, path) is not None, f"{name}: {path} not in {es.name}"
+        if entity.reverse:
+            target = meta.entity_set(entity.reverse.entity)
+            assert sorted(entity.reverse.key) == sorted(target.keys), name
+            assert target.not_updatable(list(entity.reverse.fields)) == [], name
+            assert target.unknown(list(entity.reverse.fields)) == [], name
+
+
+def test_batch_with_one_bad_item_applies_the_rest_with_sap_message(connector, server_app):
+    items = [WriteItem(str(n), PSP, {"Product": f"TG0{n}", "Plant": "1010"},
+                       {"SafetyStockQuantity": f"{n}1.000", "ABCIndicator": "B"}) for n in range(1, 6)]
+    items[2] = WriteItem("3", PSP, {"Product": "TG03", "Plant": "1010"}, {"ABCIndicator": "XYZ"})
+    outcomes = connector.write(WriteBatch(items))
+    assert [(o.ref, o.status) for o in outcomes] == [("1", "applied"), ("2", "applied"), ("3", "rejected"),
+                                                     ("4", "applied"), ("5", "applied")]
+    assert outcomes[2].message == ("A_ProductSupplyPlanning {'Product': 'TG03', 'Plant': '1010'}: HTTP 400 "
+                                   "/IWBEP/CM_MGW_RT/007: Value 'XYZ' of property ABCIndicator exceeds the maximum "
+                                   "length 1")
+    assert len([r for r in server_app.log if r.method == "POST"]) == 2  # 5 items, batch_size 3
+    back = connector.read_back(PSP, [{"Product": f"TG0{n}", "Plant": "1010"} for n in range(1, 6)])
+    assert [(b["Product"], b["SafetyStockQuantity"], b["ABCIndicator"]) for b in back] == [
+        ("TG01", "11.000", "B"), ("TG02", "21.000", "B"), ("TG03", "30.000", "A"), ("TG04", "41.000", "B"),
+        ("TG05", "51.000", "B")]
+
+
+def test_expired_csrf_token_is_recovered(connector, server_app):
+    item = WriteItem("1", "API_BUSINESS_PARTNER/A_Customer", {"Customer": "17100001"},
+                     {"CustomerClassification": "A"})
+    assert connector.write(WriteBatch([item]))[0].status == "applied"
+    server_app.state.expire_csrf_tokens()
+    item.values = {"CustomerClassification": "C"}
+    assert connector.write(WriteBatch([item]))[0].status == "applied"
+    statuses = [(r.method, r.path.rsplit("/", 1)[-1]) for r in server_app.log if r.path.endswith(("$batch", "SRV/",
+                                                                                                    "PARTNER/"))]
+    assert statuses[-3:] == [("POST", "$batch"), ("GET", ""), ("POST", "$batch")]
+    assert connector.read_back("A_Customer", [{"Customer": "17100001"}])[0]["CustomerClassification"] == "C"
+
+
+def test_412_is_re_read_and_reported_for_re_planning(connector, server_app):
+    key = {"SalesOrder": "1003"}
+    current, etag = connector.client.get_entity("API_SALES_ORDER_SRV", "A_SalesOrder", key)
+    server_app.state.touch("API_SALES_ORDER_SRV", "A_SalesOrder", 10)  # a planner changes it in SAP meanwhile
+    item = WriteItem("so", "API_SALES_ORDER_SRV/A_SalesOrder", key, {"ShippingCondition": "02"}, etag=etag)
+    outcome = connector.write(WriteBatch([item]))[0]
+    assert (outcome.status, outcome.http_status) == ("retriable", 412)
+    assert outcome.etag and outcome.etag != etag and "re-plan" in outcome.message
+    item.etag = outcome.etag  # the caller re-plans with the new ETag
+    again = connector.write(WriteBatch([item]))[0]
+    assert again.status == "applied"
+    assert connector.read_back("API_SALES_ORDER_SRV/A_SalesOrder", [key])[0]["ShippingCondition"] == "02"
+
+
+def test_412_with_reapply_writes_once_more(server, server_app):
+    conn = SapODataConnector({"base_url": server.url, "on_conflict": "reapply"})
+    key = {"SalesOrder": "1004"}
+    _, etag = conn.client.get_entity("API_SALES_ORDER_SRV", "A_SalesOrder", key)
+    server_app.state.touch("API_SALES_ORDER_SRV", "A_SalesOrder", 10)
+    outcome = conn.write(WriteBatch([WriteItem("so", "A_SalesOrder", key, {"ShippingCondition": "03"}, etag)]))[0]
+    assert outcome.status == "applied"
+
+
+def test_etag_fetched_when_item_has_none(connector, server_app):
+    item = WriteItem("so", "API_SALES_ORDER_SRV/A_SalesOrder", {"SalesOrder": "1005"}, {"DeliveryBlockReason": "01"})
+    assert connector.write(WriteBatch([item]))[0].status == "applied"
+
+
+def test_paging_and_delta(connector, server_app):
+    spec = StreamSpec("API_SALES_ORDER_SRV/A_SalesOrderItem",
+                      options={"expand": ["to_SalesOrder"], "delta_field": "to_SalesOrder/LastChangeDateTime",
+                               "select": ["SalesOrder", "SalesOrderItem", "Material", "to_SalesOrder/SoldToParty"]})
+    records, checkpoint, batches = read_all(connector, spec)
+    assert [len(b.records) for b in batches] == [4, 3, 3]  # server pages of 4 inside client pages of 7
+    assert {b.source_count for b in batches} == {10}
+    assert records[0]["to_SalesOrder"]["SoldToParty"] == "17100001"
+    assert checkpoint == {"field": "to_SalesOrder/LastChangeDateTime", "cursor": "2024-01-10T03:00:00Z"}
+    touched = server_app.state.touch("API_SALES_ORDER_SRV", "A_SalesOrder", 1)
+    again, _, _ = read_all(connector, spec, checkpoint)
+    # the touched order, plus the one at the cursor itself (`ge`, re-read by design: loads are upserts)
+    assert [r["SalesOrder"] for r in again] == sorted([touched[0][0], "1009"])
+    skiptokens = [r.query.get("$skiptoken") for r in server_app.log if r.path.endswith("A_SalesOrderItem")]
+    assert skiptokens[:2] == [None, ["4"]]
+
+
+def test_sandbox_rejects_unknown_sets_properties_and_bad_literals(connector):
+    from connectors.errors import FatalError
+
+    with pytest.raises(FatalError, match="no entity set 'A_Nope'"):
+        list(connector.read(StreamSpec("API_PRODUCT_SRV/A_Nope"), None))
+    with pytest.raises(FatalError, match=r"Property LastChangeDateTime .*incompatible|Invalid parametertype"):
+        connector.client.get_json(connector.client.path("API_PRODUCT_SRV", "A_Product"),
+                                  {"$filter": "LastChangeDateTime ge datetime'2024-01-01T00:00:00'"})
+    outcome = connector.write(WriteBatch([WriteItem("x", "API_BUSINESS_PARTNER/A_Customer", {"Customer": "17100001"},
+                                                    {"CustomerName": "X"})]))[0]
+    assert outcome.status == "rejected" and "not updatable" in outcome.message
+
+
+def test_sandbox_itself_refuses_read_only_property_and_missing_if_match(server, connector):
+    client = connector.client
+    client.metadata("API_BUSINESS_PARTNER")
+    result = client.update("API_BUSINESS_PARTNER", "A_Customer", {"Customer": "17100001"}, {"CustomerName": "X"})
+    assert result.status == 400 and "CustomerName is not updatable" in result.message
+    result = client.update("API_SALES_ORDER_SRV", "A_SalesOrder", {"SalesOrder": "1001"}, {"ShippingCondition": "02"})
+    assert result.status == 428
+
+
+def test_throttling_and_faults_are_retried(connector, server_app):
+    server_app.inject(status=503, times=1, path=r"A_Product$")
+    server_app.inject(status=429, retry_after=0, times=1, path=r"\$batch")
+    records, _, _ = read_all(connector, StreamSpec("API_PRODUCT_SRV/A_Product"))
+    assert len(records) == 10
+    outcome = connector.write(WriteBatch([WriteItem("1", PSP, {"Product": "TG01", "Plant": "1020"},
+                                                    {"MRPType": "VB"})]))[0]
+    assert outcome.status == "applied"

@@ -1,0 +1,225 @@
+"""The declarative REST connector and paginators, with `responses` asserting the exact requests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+
+from connectors.base import StreamSpec, WriteBatch, WriteItem
+from connectors.declarative.connector import RestConnector
+from connectors.declarative.manifest import Manifest, load_manifest
+from connectors.http.paginators import (
+    CursorPaginator,
+    LinkHeaderPaginator,
+    NextLinkPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    dig,
+)
+from core.errors import ConfigError
+
+pytestmark = pytest.mark.unit
+BASE = "https://api.example.com"
+
+MANIFEST = {
+    "name": "acme", "base_path": "/api/v1", "check": {"path": "ping"},
+    "streams": {
+        "items": {"path": "items", "params": {"sort": "updated_at"}, "record_path": "data", "total_path": "meta.total",
+                  "primary_key": ["sku"], "paginator": {"kind": "offset", "limit": 2, "has_more_path": "meta.more"},
+                  "incremental": {"cursor_field": "updated_at", "param": "filter",
+                                  "template": "updated_at ge '{value}'", "lookback_seconds": 60},
+                  "option_params": {"fields": "fields"}},
+        "stock": {"path": "stock", "primary_key": ["id"], "paginator": {"kind": "page_number", "page_size": 2}},
+    },
+    "writes": {
+        "items": {"method": "POST", "path": "items/bulk", "batch_size": 2,
+                  "result": {"path": "results", "match": "key", "retriable_values": ["LOCKED"]},
+                  "read_back": {"stream": "items", "params": {"sku": "{sku}"}}},
+        "prices": {"method": "PATCH", "path": "prices/{sku}", "mode": "item"},
+    },
+}
+
+
+def connector(**opts) -> RestConnector:
+    return RestConnector({"base_url": BASE, "max_attempts": 2, "backoff_initial": 0, **opts}, name="acme",
+                         manifest=Manifest.model_validate(MANIFEST))
+
+
+def page(items, more, total=3):
+    return {"data": items, "meta": {"more": more, "total": total}}
+
+
+@responses.activate
+def test_full_read_pages_with_offset_and_reports_source_count():
+    url = f"{BASE}/api/v1/items"
+    responses.get(url, json=page([{"sku": "A", "updated_at": "2025-01-01T00:00:00Z"},
+                                  {"sku": "B", "updated_at": "2025-01-02T00:00:00Z"}], True))
+    responses.get(url, json=page([{"sku": "C", "updated_at": "2025-01-03T00:00:00Z"}], False))
+    batches = list(connector().read(StreamSpec("items", options={"fields": ["sku", "name"]}), None))
+    assert [[r["sku"] for r in b.records] for b in batches] == [["A", "B"], ["C"]]
+    assert [b.checkpoint for b in batches] == [{"watermark": "2025-01-02T00:00:00Z"},
+                                               {"watermark": "2025-01-03T00:00:00Z"}]
+    assert batches[0].source_count == 3
+    assert [c.request.url for c in responses.calls] == [
+        f"{url}?sort=updated_at&fields=sku%2Cname%2Cupdated_at&offset=0&limit=2",
+        f"{url}?sort=updated_at&fields=sku%2Cname%2Cupdated_at&offset=2&limit=2"]
+
+
+@responses.activate
+def test_incremental_read_filters_from_watermark_minus_lookback():
+    responses.get(f"{BASE}/api/v1/items", json=page([], False, 0))
+    batches = list(connector().read(StreamSpec("items"), {"watermark": "2025-01-03T00:00:00Z"}))
+    assert batches[0].records == [] and batches[0].checkpoint == {"watermark": "2025-01-03T00:00:00Z"}
+    assert responses.calls[0].request.params == {"sort": "updated_at", "filter": "updated_at ge '2025-01-02T23:59:00Z'",
+                                                 "offset": "0", "limit": "2"}
+
+
+@responses.activate
+def test_full_stream_checkpoint_resumes_at_next_page():
+    url = f"{BASE}/api/v1/stock"
+    responses.get(url, json=[{"id": 1}, {"id": 2}])
+    first = next(connector().read(StreamSpec("stock"), None))
+    assert first.checkpoint == {"resume": {"params": {"page": 2, "page_size": 2}, "url": None}}
+    responses.get(url, json=[{"id": 3}])
+    resumed = list(connector().read(StreamSpec("stock"), first.checkpoint))
+    assert [r["id"] for b in resumed for r in b.records] == [3]
+    assert responses.calls[-1].request.params == {"page": "2", "page_size": "2"}
+
+
+@responses.activate
+def test_missing_record_list_is_a_clear_error():
+    responses.get(f"{BASE}/api/v1/items", json={"oops": []})
+    with pytest.raises(Exception, match="no record list at 'data'"):
+        list(connector().read(StreamSpec("items"), None))
+
+
+@responses.activate
+def test_batch_write_parses_per_item_results_by_key():
+    responses.post(f"{BASE}/api/v1/items/bulk", json={"results": [
+        {"sku": "B", "status": "error", "message": "unknown sku"}, {"sku": "A", "status": "success"}]})
+    responses.post(f"{BASE}/api/v1/items/bulk", json={"results": [{"sku": "C", "status": "LOCKED"}]})
+    items = [WriteItem("1", "items", {"sku": "A"}, {"abc": "A"}), WriteItem("2", "items", {"sku": "B"}, {"abc": "C"}),
+             WriteItem("3", "items", {"sku": "C"}, {"abc": "B"})]
+    out = connector().write(WriteBatch(items))
+    assert [(o.ref, o.status, o.message) for o in out] == [
+        ("1", "applied", None), ("2", "rejected", "unknown sku"), ("3", "retriable", "LOCKED")]
+    assert json.loads(responses.calls[0].request.body) == {"items": [{"sku": "A", "abc": "A"}, {"sku": "B", "abc": "C"}]}
+    assert json.loads(responses.calls[1].request.body) == {"items": [{"sku": "C", "abc": "B"}]}
+
+
+@responses.activate
+def test_batch_write_transient_failure_makes_items_retriable_and_4xx_rejected():
+    responses.post(f"{BASE}/api/v1/items/bulk", status=503)
+    responses.post(f"{BASE}/api/v1/items/bulk", status=503)
+    responses.post(f"{BASE}/api/v1/items/bulk", status=400, json={"message": "bad body"})
+    items = [WriteItem(str(n), "items", {"sku": s}, {"abc": "A"}) for n, s in enumerate("ABC")]
+    out = connector().write(WriteBatch(items))
+    assert [o.status for o in out] == ["retriable", "retriable", "rejected"]
+    assert "bad body" in out[2].message and out[2].http_status == 400
+
+
+@responses.activate
+def test_item_write_uses_path_template_and_if_match():
+    responses.patch(f"{BASE}/api/v1/prices/A%2F1", status=200, headers={"ETag": 'W/"2"'})
+    responses.patch(f"{BASE}/api/v1/prices/B", status=412, json={"message": "changed since read"})
+    out = connector().write(WriteBatch([WriteItem("1", "prices", {"sku": "A/1"}, {"price": 2.5}, etag='W/"1"'),
+                                        WriteItem("2", "prices", {"sku": "B"}, {"price": 3})]))
+    assert [(o.status, o.etag, o.http_status) for o in out] == [("applied", 'W/"2"', 200), ("rejected", None, 412)]
+    assert responses.calls[0].request.headers["If-Match"] == 'W/"1"'
+    assert json.loads(responses.calls[0].request.body) == {"sku": "A/1", "price": 2.5}
+
+
+def test_write_to_unknown_target_is_rejected_per_item():
+    out = connector().write(WriteBatch([WriteItem("9", "nope", {"k": 1}, {"v": 1})]))
+    assert (out[0].status, out[0].message) == ("rejected", "nope is not writable in acme")
+
+
+@responses.activate
+def test_read_back_queries_by_key():
+    responses.get(f"{BASE}/api/v1/items", json=page([{"sku": "A", "abc": "B"}], False, 1))
+    assert connector().read_back("items", [{"sku": "A"}]) == [{"sku": "A", "abc": "B"}]
+    assert responses.calls[0].request.params == {"sort": "updated_at", "sku": "A"}
+
+
+@responses.activate
+def test_check_reports_auth_failure_without_raising(monkeypatch):
+    monkeypatch.setenv("ACME_TOKEN", "sekret-token")
+    responses.get(f"{BASE}/api/v1/ping", status=401, body="bad token sekret-token")
+    result = connector(auth={"type": "bearer", "token": "${ACME_TOKEN}"}).check()
+    assert not result.ok and "authentication failed" in result.message and "sekret-token" not in result.message
+
+
+def test_discover_lists_streams_keys_and_writability():
+    specs = {s.name: s for s in connector().discover()}
+    assert (specs["items"].primary_key, specs["items"].cursor_field, specs["items"].writable) == (
+        ["sku"], "updated_at", True)
+    assert specs["stock"].writable is False and specs["prices"].writable is True
+
+
+def test_shipped_manifests_load():
+    assert set(load_manifest("wms").streams) == {"item", "order_hdr", "allocation", "inventory"}
+    assert set(load_manifest("tms").writes) == {"orderReleases.refnums", "routingProfiles"}
+
+
+def test_manifest_errors_name_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\ncheck: {path: p}\nstreams:\n  a:\n    path: a\n    primary_key: [id]\n"
+                    "    paginater: {kind: offset}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_manifest(path)
+    assert f"{path}:7:5: streams.a.paginater: unknown key" in exc.value.message
+    assert exc.value.hint == "did you mean 'paginator'?"
+    with pytest.raises(ConfigError, match="shipped manifest: tms, wms"):
+        load_manifest("nosuch")
+
+
+# ----------------------------------------------------------------------------- paginators
+
+
+def test_page_number_paginator():
+    p = PageNumberPaginator(kind="page_number", page_size=2, total_pages_path="pages")
+    req = p.first({"a": 1})
+    assert req.params == {"a": 1, "page": 1, "page_size": 2}
+    nxt = p.next(req, {"pages": 3}, [{}, {}], {})
+    assert nxt.params["page"] == 2
+    assert p.next(nxt.__class__({**nxt.params, "page": 3}), {"pages": 3}, [{}, {}], {}) is None
+    assert p.next(req, {}, [{}], {}) is None  # short page
+
+
+def test_offset_paginator_stops_on_has_more_false_or_short_page():
+    p = OffsetPaginator(kind="offset", limit=2, has_more_path="hasMore")
+    req = p.first({})
+    assert p.next(req, {"hasMore": True}, [{}, {}], {}).params == {"offset": 2, "limit": 2}
+    assert p.next(req, {"hasMore": False}, [{}, {}], {}) is None
+    assert p.next(req, {}, [{}], {}) is None
+
+
+def test_cursor_paginator():
+    p = CursorPaginator(kind="cursor", cursor_path="meta.next", page_size=5)
+    req = p.first({"q": "x"})
+    assert req.params == {"q": "x", "limit": 5}
+    assert p.next(req, {"meta": {"next": "abc"}}, [{}], {}).params == {"q": "x", "limit": 5, "cursor": "abc"}
+    assert p.next(req, {"meta": {"next": None}}, [{}], {}) is None
+
+
+def test_next_link_paginator_with_filtered_path():
+    p = NextLinkPaginator(kind="next_link", next_path="links[rel=next].href")
+    body = {"links": [{"rel": "self", "href": "/a"}, {"rel": "next", "href": "https://h/a?offset=10"}]}
+    assert p.next(p.first({}), body, [{}], {}).url == "https://h/a?offset=10"
+    assert p.next(p.first({}), {"links": []}, [{}], {}) is None
+
+
+def test_link_header_paginator():
+    p = LinkHeaderPaginator(kind="link_header", page_size=50)
+    headers = {"Link": '<https://h/x?page=2>; rel="next", <https://h/x?page=5>; rel="last"'}
+    assert p.next(p.first({}), None, [{}], headers).url == "https://h/x?page=2"
+    assert p.next(p.first({}), None, [{}], {"Link": '<https://h/x?page=5>; rel="last"'}) is None
+
+
+def test_dig_paths():
+    body = {"a": {"b": [{"c": 1}, {"c": 2}]}}
+    assert dig(body, "a.b[1].c") == 2
+    assert dig(body, "a.x.y") is None
+    assert dig(body, None) is body
