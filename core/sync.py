@@ -200,7 +200,7 @@ def pull_system(config: SegbridgeConfig, engine: Engine, system: str, full: bool
 def _pull_entity(engine: Engine, conn: Connector, em: EntityMapping, summary: StreamSummary, run_id: int,
                  full: bool, progress: Any, stop: threading.Event, base_dir) -> None:
     """Read one entity's stream batch by batch; map+load and checkpoint commit together."""
-    system, stream = summary.system, StreamSpec(name=em.source.name, options=dict(em.source.options))
+    system, stream = summary.system, stream_spec(em)
     state = None if full else load_state(engine, system, stream.name, em.name)
     started = time.monotonic()
     task = progress.add_task(f"{system}.{em.name}", total=None) if progress is not None else None
@@ -221,6 +221,21 @@ def _pull_entity(engine: Engine, conn: Connector, em: EntityMapping, summary: St
         summary.seconds = time.monotonic() - started
         if task is not None:
             progress.update(task, completed=summary.read, total=summary.source_count or summary.read)
+
+
+def stream_spec(em: EntityMapping) -> StreamSpec:
+    """The connector stream a mapping entity reads: OData sets as `SERVICE/EntitySet`, expands passed on.
+
+    Example: source {kind: odata_entity_set, service: API_PRODUCT_SRV, name: A_Product}
+    reads stream `API_PRODUCT_SRV/A_Product`.
+    """
+    src = em.source
+    name = f"{src.service}/{src.name}" if src.kind == "odata_entity_set" and src.service else src.name
+    options = dict(src.options)
+    if src.expand:
+        options.setdefault("expand", list(src.expand))
+    keys = em.key if isinstance(em.key, list) else [em.key]
+    return StreamSpec(name=name, primary_key=[k for k in keys if isinstance(k, str)], options=options)
 
 
 def _load(engine: Engine, system: str, stream: str, em: EntityMapping, batch: RecordBatch, run_id: int,
