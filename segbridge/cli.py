@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app, turning SegbridgeError into a message and an exit code."""
     build_app()
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc:  # typer.Exit(n) comes back as a return value here
+            sys.exit(rc)
     except SegbridgeError as exc:
         from core.secrets import redact
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 
+from core.errors import SegbridgeError
 from segbridge.commands.common import config_of, out, store_of, table
 
 
@@ -100,7 +101,9 @@ def apply(
                   f"{result.requeued} queued again")
     if not result.ok:
         _print_problems(engine, result.plan_id)
-        raise typer.Exit(1)
+        bad = result.total("rejected") + result.total("failed")
+        raise SegbridgeError(f"plan {result.plan_id}: {bad} change(s) were rejected or failed",
+                             hint="see the messages above; fix the cause, then plan again (applied changes stay)")
 
 
 def _print_problems(engine, plan_id: int, limit: int = 20) -> None:

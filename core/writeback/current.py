@@ -1,0 +1,127 @@
+"""Target keys back to canonical rows: ETags for writes, and current values after an apply.
+
+A target record (`A_ProductSupplyPlanning` {Product, Plant}) is turned back into its canonical
+row through the mapping's forward rules (the same ones a pull uses), with the crosswalk's link
+winning for the canonical id. After an apply, the values written are forward-mapped into the
+row's `read_back` columns (what the next pull would store), so the next plan diffs against them
+and shows zero changes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+from sqlalchemy import and_, bindparam, select
+
+from core.model import CANONICAL_ENTITIES, Crosswalk, primary_key_columns
+from core.store import read_frame
+from core.writeback.outbox import changes_in
+
+log = logging.getLogger("segbridge.writeback")
+
+
+def _entity_mappings(config, system: str) -> dict[str, list]:
+    """Target entity -> mapping entities whose reverse map writes it."""
+    from core.mapping import load_mapping
+
+    out: dict[str, list] = {}
+    for em in load_mapping(config.mapping_path(system)).entities.values():
+        if em.reverse is not None and em.target in CANONICAL_ENTITIES:
+            out.setdefault(em.reverse.entity, []).append(em)
+    return out
+
+
+def canonical_rows_for(engine, system: str, em, records: list[dict]) -> pd.DataFrame:
+    """Forward-map target records; returns canonical columns plus `_pos` (index into `records`)."""
+    from core.mapping import map_records
+
+    result = map_records(em, records)
+    frame = result.frame.copy()
+    frame["_pos"] = frame.index
+    if em.crosswalk is not None and em.crosswalk.id_field in frame.columns and not frame.empty:
+        entity = em.crosswalk.entity or em.target
+        links = read_frame(engine, select(Crosswalk.source_key, Crosswalk.canonical_id)
+                           .where(Crosswalk.system == system, Crosswalk.entity == entity))
+        linked = result.source_keys.reindex(frame.index).map(links.set_index("source_key")["canonical_id"])
+        frame[em.crosswalk.id_field] = linked.where(linked.notna(), frame[em.crosswalk.id_field])
+    return frame
+
+
+def etags_for(config, engine, system: str, pending: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(entity, target_key) -> the ETag the last pull saw, for records about to be written."""
+    out: dict[tuple[str, str], str] = {}
+    try:
+        ems = _entity_mappings(config, system)
+    except Exception as exc:  # noqa: BLE001 - ETags are an optimisation; writes work without them
+        log.debug("no ETags for %s: %s", system, exc)
+        return out
+    for entity, grp in pending.drop_duplicates(["entity", "target_key"]).groupby("entity"):
+        for em in ems.get(entity, []):
+            model = CANONICAL_ENTITIES[em.target]
+            if "etag" not in model.__table__.columns:
+                continue
+            keys = list(grp["target_key"])
+            rows = canonical_rows_for(engine, system, em, [json.loads(k) for k in keys])
+            pk = primary_key_columns(model)
+            if rows.empty or not set(pk) <= set(rows.columns):
+                continue
+            stored = read_frame(engine, select(*[model.__table__.c[c] for c in pk + ["etag"]])
+                                .where(model.__table__.c.source_system == system))
+            merged = rows.astype({c: str for c in pk}).merge(stored.astype({c: str for c in pk}), on=pk)
+            for pos, etag in zip(merged["_pos"], merged["etag"], strict=False):
+                if etag:
+                    out[(entity, keys[int(pos)])] = etag
+    return out
+
+
+def update_current(config, engine, system: str, plan_id: int, etags: dict | None = None) -> int:
+    """Write applied values into the canonical read_back columns (and ETags); returns rows updated."""
+    applied = changes_in(engine, plan_id, "applied", system)
+    if applied.empty:
+        return 0
+    try:
+        ems = _entity_mappings(config, system)
+    except Exception as exc:  # noqa: BLE001 - the outbox still knows what was applied
+        log.warning("cannot update current values of %s: %s", system, exc)
+        return 0
+    updated = 0
+    for entity, grp in applied.groupby("entity"):
+        for em in ems.get(entity, []):
+            updated += _update_entity(engine, system, em, grp, etags or {})
+    return updated
+
+
+def _update_entity(engine, system: str, em, changes: pd.DataFrame, etags: dict) -> int:
+    keys = list(pd.unique(changes["target_key"]))
+    fields_of = {k: dict(zip(g["field"], g["intended_value"], strict=False)) for k, g in changes.groupby("target_key")}
+    records = [{**json.loads(k), **fields_of[k]} for k in keys]
+    rows = canonical_rows_for(engine, system, em, records)
+    model = CANONICAL_ENTITIES[em.target]
+    table, pk = model.__table__, primary_key_columns(model)
+    if rows.empty or not set(pk) <= set(rows.columns):
+        return 0
+    where = and_(*[table.c[c] == bindparam(f"k_{c}") for c in pk], table.c.source_system == system)
+    total = 0
+    with engine.begin() as conn:
+        for target_field, rule in em.reverse.fields.items():
+            col = rule.read_back
+            if not col or col not in table.columns or col not in rows.columns:
+                continue
+            sel = [p for p in rows.index if target_field in records[int(rows.at[p, "_pos"])]]
+            params = [{**{f"k_{c}": rows.at[p, c] for c in pk}, "v": _clean(rows.at[p, col])} for p in sel]
+            if params:
+                total += conn.execute(table.update().where(where).values({col: bindparam("v")}), params).rowcount
+        if "etag" in table.columns:
+            params = [{**{f"k_{c}": rows.at[p, c] for c in pk},
+                       "v": etags.get((em.reverse.entity, keys[int(rows.at[p, "_pos"])]))} for p in rows.index]
+            conn.execute(table.update().where(where).values(etag=bindparam("v")), params)
+    return total
+
+
+def _clean(value):
+    try:
+        return None if pd.isna(value) else (value.item() if hasattr(value, "item") else value)
+    except (TypeError, ValueError):
+        return value

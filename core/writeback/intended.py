@@ -1,0 +1,284 @@
+"""Intended values: what each target system should hold, per (system, target entity, target key, field).
+
+Write-back plans and reconciliation share this one computation, so "what we meant to write"
+is the same in both places. Stable API (the reconcile engine depends on it):
+
+    intended_values(config, engine, systems=None, run_id=None) -> pandas.DataFrame
+
+one row per target field, with at least these columns:
+
+    system            configured system name (segbridge.yaml `systems:` key)
+    entity            target entity of the reverse map, e.g. A_ProductSupplyPlanning
+    target_key        JSON (sorted keys) of the target's key fields, formatted for the target
+    field             target field, e.g. SafetyStockQuantity
+    intended_value    text exactly as the target should hold it ("120.500")
+    canonical_entity  canonical table the record comes from (product_location, customer, ...)
+    canonical_key     JSON (sorted keys) of that table's primary key
+    source            canonical field or parameter name the value comes from (safety_stock)
+    read_back         canonical column where the target's value returns on a pull, or None
+    stored_value      what the last pull says the target holds, formatted like intended_value
+    loaded_at         when that canonical row was last pulled
+    etag              the record's ETag from the last pull
+    unit_cost         unit cost of the product (for value impact), or None
+
+How: the latest successful segment run's ParameterValue and SegmentAssignment rows are joined
+onto the canonical rows each system loaded (`source_system`), then every mapping entity with a
+`reverse:` section formats them for the target field by field (one bad value drops only that
+field, counted in `skipped`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sqlalchemy import select
+
+from core.errors import SegbridgeError
+from core.model import (
+    CANONICAL_ENTITIES,
+    Crosswalk,
+    ParameterValue,
+    Product,
+    Run,
+    SegmentAssignment,
+    primary_key_columns,
+)
+from core.settings import SegbridgeConfig
+from core.store import read_frame
+from core.writeback.values import to_text
+
+log = logging.getLogger("segbridge.writeback")
+
+INTENDED_COLUMNS = ["system", "entity", "target_key", "field", "intended_value", "canonical_entity",
+                    "canonical_key", "source", "read_back", "stored_value", "loaded_at", "etag", "unit_cost"]
+# canonical entity -> (engine entity, canonical columns joined "|" into the engine's entity_key)
+ENGINE_LINKS = {
+    "product_location": ("product_location", ["product_id", "location_id"]),
+    "product": ("product", ["id"]),
+    "customer": ("customer", ["id"]),
+    "customer_sales_area": ("customer", ["customer_id"]),
+}
+# Short names mapping files use for customer values -> the engine's customer parameter names.
+CUSTOMER_ALIASES = {"abc": "customer_abc", "segment": "customer_segment", "classification": "customer_abc",
+                    "service_level": "service_level_class"}
+
+
+@dataclass
+class IntendedResult:
+    """The intended frame plus what could not be formatted (kept for the plan's summary)."""
+
+    frame: pd.DataFrame
+    run_id: int | None
+    skipped: list[str] = field(default_factory=list)
+
+
+def latest_segment_run(engine) -> int:
+    """Id of the latest successful segment run (the parameter set write-back is based on)."""
+    with engine.connect() as conn:
+        rid = conn.execute(select(Run.id).where(Run.kind == "segment", Run.status == "ok")
+                           .order_by(Run.id.desc()).limit(1)).scalar()
+    if rid is None:
+        raise SegbridgeError("there is no segment run to write back",
+                             hint="run `segbridge segment` first (after `segbridge pull`)")
+    return int(rid)
+
+
+def writable_systems(config: SegbridgeConfig, systems: list[str] | None = None) -> list[str]:
+    """Named systems (checked), or every enabled system that allows writes and has a mapping."""
+    if systems:
+        for name in systems:
+            config.system(name)
+        return list(systems)
+    return [n for n, s in config.systems.items() if s.enabled and s.write.enabled and s.mapping]
+
+
+def engine_values(engine, run_id: int) -> dict[str, pd.DataFrame]:
+    """Engine entity -> wide frame indexed by entity_key: one column per parameter and dimension."""
+    par = read_frame(engine, select(ParameterValue.__table__).where(ParameterValue.run_id == run_id))
+    seg = read_frame(engine, select(SegmentAssignment.__table__).where(SegmentAssignment.run_id == run_id))
+    out: dict[str, pd.DataFrame] = {}
+    for entity in set(par["entity"]) | set(seg["entity"]):
+        p = par[par["entity"] == entity]
+        wide = pd.DataFrame(index=pd.Index(pd.unique(pd.concat([p["entity_key"],
+                                                                seg.loc[seg["entity"] == entity, "entity_key"]]))))
+        for name, grp in p.groupby("name"):
+            g = grp.set_index("entity_key")
+            col = g["value_num"] if g["value_text"].isna().all() else g["value_text"].where(
+                g["value_text"].notna(), g["value_num"])
+            wide[name] = col.reindex(wide.index)
+        s = seg[seg["entity"] == entity]
+        for dim, grp in s.groupby("dimension"):
+            if dim not in wide.columns:
+                wide[dim] = grp.set_index("entity_key")["value"].reindex(wide.index)
+        if entity == "customer":
+            for short, name in CUSTOMER_ALIASES.items():
+                if short not in wide.columns and name in wide.columns:
+                    wide[short] = wide[name]
+        out[entity] = wide
+    return out
+
+
+def canonical_rows(engine, canonical_entity: str, system: str) -> pd.DataFrame:
+    """The canonical rows a system loaded (its records are the ones write-back may address)."""
+    model = CANONICAL_ENTITIES[canonical_entity]
+    table = model.__table__
+    return read_frame(engine, select(table).where(table.c.source_system == system))
+
+
+def with_values(rows: pd.DataFrame, canonical_entity: str, values: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Rows with the engine's values joined on (parameters override same-named canonical columns)."""
+    link = ENGINE_LINKS.get(canonical_entity)
+    if link is None or rows.empty:
+        return rows.copy()
+    entity, cols = link
+    key = rows[cols].astype(str).agg("|".join, axis=1)
+    frame = rows.copy()
+    sources = [values.get(entity)]
+    if canonical_entity == "product_location":
+        sources.append(values.get("product"))
+        key_of = [key, rows["product_id"].astype(str)]
+    else:
+        key_of = [key]
+    filled: set[str] = set()
+    for wide, k in zip(sources, key_of, strict=False):
+        if wide is None:
+            continue
+        joined = wide.reindex(k.to_numpy())
+        for name in wide.columns:
+            if name in filled:
+                continue
+            frame[name] = joined[name].to_numpy()
+            filled.add(name)
+    return frame
+
+
+def _source_keys(engine, system: str, em, rows: pd.DataFrame) -> pd.Series | None:
+    """The crosswalk's source key of each row for this system (write-back addresses targets by it)."""
+    xw_entity = (em.crosswalk.entity if em.crosswalk and em.crosswalk.entity else em.target)
+    id_col = em.crosswalk.id_field if em.crosswalk else "id"
+    if id_col not in rows.columns:
+        return None
+    links = read_frame(engine, select(Crosswalk.__table__).where(Crosswalk.system == system,
+                                                                 Crosswalk.entity == xw_entity))
+    first = links.sort_values("source_key").drop_duplicates("canonical_id").set_index("canonical_id")
+    return rows[id_col].astype(str).map(first["source_key"])
+
+
+def _unit_costs(engine, rows: pd.DataFrame) -> pd.Series:
+    own = rows["unit_cost"] if "unit_cost" in rows.columns else pd.Series(None, index=rows.index, dtype=float)
+    if "product_id" not in rows.columns:
+        return own
+    prod = read_frame(engine, select(Product.id, Product.unit_cost)).set_index("id")["unit_cost"]
+    return own.where(own.notna(), rows["product_id"].astype(str).map(prod))
+
+
+def _json_keys(frame: pd.DataFrame) -> pd.Series:
+    cols = list(frame.columns)
+    return pd.Series([json.dumps(dict(zip(cols, map(to_text, vals), strict=False)), sort_keys=True)
+                      for vals in frame.itertuples(index=False, name=None)], index=frame.index, dtype=object)
+
+
+def _one_field(em, target_field: str):
+    """A copy of an entity mapping whose reverse map has only this field (per-field error isolation)."""
+    rev = em.reverse
+    return em.model_copy(update={"reverse": rev.model_copy(update={"fields": {target_field: rev.fields[target_field]}})})
+
+
+def entity_intended(system: str, em, frame: pd.DataFrame, rows: pd.DataFrame,
+                    skipped: list[str]) -> pd.DataFrame:
+    """Long rows (one per target field) of one mapping entity; see the module docstring for columns."""
+    from core.mapping import reverse_frame
+
+    rev = em.reverse
+    keys_only = em.model_copy(update={"reverse": rev.model_copy(update={"fields": {}})})
+    key_frame, key_errors = reverse_frame(keys_only, frame, include_key=True)
+    ok = key_errors.isna()
+    if (~ok).any():
+        skipped.append(f"{system}.{rev.entity}: {int((~ok).sum())} record(s) cannot be addressed "
+                       f"(first: {key_errors[~ok].iloc[0]})")
+    pk = primary_key_columns(CANONICAL_ENTITIES[em.target])
+    base = pd.DataFrame({"target_key": _json_keys(key_frame[list(rev.key)]),
+                         "canonical_key": _json_keys(rows[pk]),
+                         "loaded_at": rows["loaded_at"].to_numpy() if "loaded_at" in rows else None,
+                         "etag": rows["etag"].to_numpy() if "etag" in rows else None,
+                         "unit_cost": frame["unit_cost_"].to_numpy()}, index=frame.index)[ok]
+    parts = []
+    for target_field, rule in rev.fields.items():
+        if rule.source not in frame.columns:
+            continue
+        sub = _one_field(em, target_field)
+        out, errors = reverse_frame(sub, frame, include_key=False)
+        good = errors.isna() & ok
+        if (errors.notna() & ok).any():
+            skipped.append(f"{system}.{rev.entity}.{target_field}: {int((errors.notna() & ok).sum())} value(s) "
+                           f"cannot be formatted (first: {errors[errors.notna()].iloc[0]})")
+        intended = out[target_field].map(to_text) if target_field in out else pd.Series(None, index=frame.index)
+        stored = _stored(sub, target_field, rule, frame, rows)
+        part = base.assign(field=target_field, intended_value=intended, source=rule.source,
+                           read_back=rule.read_back, stored_value=stored)
+        parts.append(part[good.reindex(part.index, fill_value=False) & part["intended_value"].notna()])
+    if not parts:
+        return pd.DataFrame(columns=INTENDED_COLUMNS)
+    long = pd.concat(parts, ignore_index=True)
+    return long.assign(system=system, entity=rev.entity, canonical_entity=em.target)[INTENDED_COLUMNS]
+
+
+def _stored(sub, target_field: str, rule, frame: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
+    """The value the last pull saw (its read_back column), formatted like the intended value."""
+    from core.mapping import reverse_frame
+
+    if not rule.read_back or rule.read_back not in rows.columns:
+        return pd.Series(None, index=frame.index, dtype=object)
+    current = frame.assign(**{rule.source: rows[rule.read_back].to_numpy()})
+    out, errors = reverse_frame(sub, current, include_key=False)
+    values = out[target_field].map(to_text) if target_field in out else pd.Series(None, index=frame.index)
+    return values.where(errors.isna() & rows[rule.read_back].notna(), None)
+
+
+def system_intended(config: SegbridgeConfig, engine, system: str, values: dict[str, pd.DataFrame],
+                    skipped: list[str]) -> list[pd.DataFrame]:
+    """Intended rows of every reverse-mapped entity of one system."""
+    from core.mapping import load_mapping
+
+    mapping = load_mapping(config.mapping_path(system))
+    parts = []
+    for em in mapping.entities.values():
+        if em.reverse is None or em.target not in CANONICAL_ENTITIES:
+            continue
+        rows = canonical_rows(engine, em.target, system)
+        if rows.empty:
+            continue
+        frame = with_values(rows, em.target, values)
+        frame["unit_cost_"] = _unit_costs(engine, rows).to_numpy()
+        if any(r.source == "source_key" for r in [*em.reverse.key.values(), *em.reverse.fields.values()]):
+            keys = _source_keys(engine, system, em, rows)
+            if keys is not None:
+                frame["source_key"] = keys.to_numpy()
+        parts.append(entity_intended(system, em, frame, rows, skipped))
+    return parts
+
+
+def intended_result(config: SegbridgeConfig, engine, systems: list[str] | None = None,
+                    run_id: int | None = None) -> IntendedResult:
+    """Like `intended_values`, also returning the run used and what was skipped."""
+    run_id = run_id if run_id is not None else latest_segment_run(engine)
+    values = engine_values(engine, run_id)
+    skipped: list[str] = []
+    parts: list[pd.DataFrame] = []
+    for system in writable_systems(config, systems):
+        parts.extend(system_intended(config, engine, system, values, skipped))
+    parts = [p for p in parts if not p.empty]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=INTENDED_COLUMNS)
+    frame = frame.drop_duplicates(["system", "entity", "target_key", "field"], keep="last").reset_index(drop=True)
+    for line in skipped:
+        log.warning("write-back: %s", line)
+    return IntendedResult(frame, run_id, skipped)
+
+
+def intended_values(config: SegbridgeConfig, engine, systems: list[str] | None = None,
+                    run_id: int | None = None) -> pd.DataFrame:
+    """What every target should hold, one row per (system, entity, target_key, field); see module doc."""
+    return intended_result(config, engine, systems, run_id).frame
