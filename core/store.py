@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import event, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -96,61 +97,97 @@ def session(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def _records(rows: Iterable[dict] | pd.DataFrame) -> list[dict]:
+def _columns_of(rows: Iterable[dict] | pd.DataFrame, allowed: set[str]) -> tuple[dict[str, list], int]:
+    """Column-major plain Python values (None for NaN/NaT), only for the table's columns."""
     if isinstance(rows, pd.DataFrame):
-        frame = rows.astype(object).where(pd.notna(rows), None)
-        return frame.to_dict("records")
-    return [dict(r) for r in rows]
+        return {c: _column_values(rows[c]) for c in rows.columns if c in allowed}, len(rows)
+    records = rows if isinstance(rows, list) else list(rows)
+    names = list(dict.fromkeys(k for r in records for k in r if k in allowed))
+    return {c: [_clean(r.get(c)) for r in records] for c in names}, len(records)
+
+
+def _column_values(series: pd.Series) -> list:
+    kind = series.dtype.kind
+    if kind in "fc":
+        return [None if v != v else v for v in series.tolist()]  # NaN != NaN
+    if kind in "iub":
+        return series.tolist()
+    if kind == "M":
+        return [None if v is pd.NaT else v.to_pydatetime() for v in series]
+    values = series.tolist()
+    missing = series.isna().tolist()
+    return [None if m else _native(v) for v, m in zip(values, missing, strict=True)]
+
+
+def _native(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _clean(value: Any) -> Any:
+    if value is None:
+        return None
     if isinstance(value, float) and math.isnan(value):
         return None
     if value is pd.NaT:
         return None
-    return value
+    return _native(value)
 
 
 def upsert(target: Engine | Connection, model: type[SQLModel], rows: Iterable[dict] | pd.DataFrame,
            update_columns: list[str] | None = None, chunk_rows: int = CHUNK_ROWS) -> int:
     """Insert rows, updating existing ones by primary key; returns the number of rows sent.
 
-    Columns missing from a row take the model's defaults on insert (lineage timestamps
-    included); on conflict only `update_columns` (default: every non-key column given) change.
+    Columns missing from the rows take the model's defaults on insert (one value per call, so
+    a batch shares its `loaded_at`); on conflict only `update_columns` (default: every non-key
+    column given, plus `loaded_at`) change. The statement is compiled once and sent with the
+    driver's executemany, values converted column by column: this is the hot path of every pull.
     """
     table = model.__table__
-    records = _records(rows)
-    if not records:
+    data, count = _columns_of(rows, set(table.columns.keys()))
+    if not count:
         return 0
-    defaults = _python_defaults(model)
-    columns = set(table.columns.keys())
-    given = [c for c in records[0] if c in columns]
-    full = [{**{k: f() for k, f in defaults.items() if k not in r},
-             **{k: _clean(v) for k, v in r.items() if k in columns}} for r in records]
     keys = [c.name for c in table.primary_key.columns]
+    given = list(data)
+    for name, make in _python_defaults(model).items():
+        if name not in data:
+            data[name] = [make()] * count
     updates = update_columns if update_columns is not None else [c for c in given if c not in keys]
-    if "loaded_at" in columns and "loaded_at" not in updates and update_columns is None:
+    if "loaded_at" in table.columns and "loaded_at" not in updates and update_columns is None:
         updates = updates + ["loaded_at"]
 
-    names = list(dict.fromkeys(k for row in full[:1] for k in row))
-    full = [{k: row.get(k) for k in names} for row in full]
-
     def run(conn: Connection) -> None:
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(table)
-        if updates:
-            stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in updates})
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-        for start in range(0, len(full), chunk_rows):
-            conn.execute(stmt, full[start:start + chunk_rows])  # executemany: compiled once
+        _execute_upsert(conn, table, data, count, keys, updates, chunk_rows)
 
     if isinstance(target, Connection):
         run(target)
     else:
         with target.begin() as conn:
             run(conn)
-    return len(full)
+    return count
+
+
+def _execute_upsert(conn: Connection, table, data: dict[str, list], count: int, keys: list[str],
+                    updates: list[str], chunk_rows: int) -> None:
+    dialect = conn.dialect
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    if updates:
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in updates})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    names = list(data)
+    compiled = stmt.compile(dialect=dialect, column_keys=names)
+    for name in names:
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            data[name] = [None if v is None else process(v) for v in data[name]]
+    order = list(compiled.positiontup) if compiled.positiontup else None
+    if order:
+        params: list = list(zip(*(data[n] for n in order), strict=True))
+    else:
+        params = [dict(zip(names, row, strict=True)) for row in zip(*(data[n] for n in names), strict=True)]
+    for start in range(0, count, chunk_rows):
+        conn.exec_driver_sql(str(compiled), params[start:start + chunk_rows])
 
 
 def _python_defaults(model: type[SQLModel]) -> dict[str, Any]:
