@@ -32,9 +32,9 @@ from connectors import registry
 from connectors.base import Connector, RecordBatch, StreamSpec
 from connectors.errors import ConnectorError, LimitExhausted
 from core.errors import SegbridgeError
-from core.mapping import EntityMapping, load_mapping
+from core.mapping import Conversions, EntityMapping, load_mapping
 from core.mapping.loader import load_batch
-from core.model import Run, SyncState, utcnow
+from core.model import Crosswalk, Product, Run, SyncState, utcnow
 from core.quality import finish_run_quality
 from core.settings import SegbridgeConfig
 
@@ -238,12 +238,29 @@ def stream_spec(em: EntityMapping) -> StreamSpec:
     return StreamSpec(name=name, primary_key=[k for k in keys if isinstance(k, str)], options=options)
 
 
+def _uses_uom(em: EntityMapping) -> bool:
+    return any((step if isinstance(step, str) else next(iter(step), "")) == "uom"
+               for rule in em.fields.values() for step in rule.transforms)
+
+
+def base_units(conn, system: str) -> Conversions | None:
+    """Each product's base unit as this system keys it (crosswalk source key -> product.base_uom), so a
+    quantity already in the base unit converts with factor 1 (products are pulled before order lines)."""
+    xw, product = Crosswalk.__table__, Product.__table__
+    found = conn.execute(select(xw.c.source_key, product.c.base_uom)
+                         .join(product, product.c.id == xw.c.canonical_id)
+                         .where(xw.c.system == system, xw.c.entity == "product",
+                                product.c.base_uom.is_not(None))).fetchall()
+    return Conversions(base_units={str(k): str(u).strip().upper() for k, u in found}) if found else None
+
+
 def _load(engine: Engine, system: str, stream: str, em: EntityMapping, batch: RecordBatch, run_id: int,
           summary: StreamSummary, base_dir) -> None:
     with engine.begin() as c:
         if batch.records:
-            counts = load_batch(c, system, em, batch.records, run_id, source_count=batch.source_count,
-                                base_dir=base_dir)
+            conversions = base_units(c, system) if _uses_uom(em) else None
+            counts = load_batch(c, system, em, batch.records, run_id, conversions=conversions,
+                                source_count=batch.source_count, base_dir=base_dir)
             summary.read += counts.read
             summary.loaded += counts.loaded
             summary.quarantined += counts.quarantined

@@ -72,7 +72,8 @@ def _default_start(weeks: int) -> date:
     return date.fromordinal(end.toordinal() - 7 * weeks)
 
 
-def _master(rng: np.random.Generator, products: int, locations: int, customers: int, suppliers: int):
+def _master(rng: np.random.Generator, products: int, locations: int, customers: int, suppliers: int,
+            numeric_customers: bool = False):
     pid = _ids("P", products, 6)
     cost = np.round(rng.lognormal(3.0, 1.0, products), 2)
     prod = pd.DataFrame({
@@ -87,6 +88,10 @@ def _master(rng: np.random.Generator, products: int, locations: int, customers: 
                         "country": COUNTRIES[np.arange(locations) % len(COUNTRIES)],
                         "region": np.where(np.arange(locations) % 2 == 0, "NORTH", "SOUTH")})
     cid = _ids("C", customers, 5)
+    if numeric_customers:  # every second customer gets an SAP-style numeric number (100002, 100004, ...)
+        cid = cid.astype(object)
+        cid[1::2] = [str(100000 + i) for i in range(2, customers + 1, 2)]
+        cid = cid.astype(str)
     cust = pd.DataFrame({
         "id": cid, "name": np.char.add("Customer ", cid), "country": rng.choice(COUNTRIES, customers),
         "region": rng.choice(np.array(["NORTH", "SOUTH", "EAST", "WEST"]), customers),
@@ -257,12 +262,15 @@ def _as_dates(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def generate(seed: int = 0, products: int = 200, locations: int = 3, customers: int = 100, weeks: int = 104,
-             start: date | None = None, suppliers: int | None = None, order_rate: float = 1.0) -> Dataset:
+             start: date | None = None, suppliers: int | None = None, order_rate: float = 1.0,
+             numeric_customers: bool = False) -> Dataset:
     """A deterministic world for `seed`. `order_rate` scales the number of order lines (about
-    products x locations x weeks x 1.1 x order_rate)."""
+    products x locations x weeks x 1.1 x order_rate). `numeric_customers` gives every second customer
+    a purely numeric number (as SAP customer numbers usually are) instead of `C00002`-style ids."""
     rng = np.random.default_rng(seed)
     start = start or _default_start(weeks)
-    prod, loc, cust, supp = _master(rng, products, locations, customers, suppliers or max(2, products // 25))
+    prod, loc, cust, supp = _master(rng, products, locations, customers, suppliers or max(2, products // 25),
+                                     numeric_customers)
     pl = _product_locations(rng, prod, loc, supp)
     lines = _order_lines(rng, pl, prod, cust, weeks, start, order_rate)
     ships = _shipments(rng, lines, prod)

@@ -22,21 +22,49 @@ import jwt
 from sandbox.base import Request, Response, SandboxApp
 
 V = r"/services/data/v(?P<v>\d+\.\d+)"
-PICKLIST = {"Segment__c": {"A", "B", "C", "D"}, "Service_Level__c": {"Gold", "Silver", "Bronze"}}
+SEGMENTS = {f"{a}-{x}" for a in "ABC" for x in "XYZ"}
+PICKLIST = {"Segment__c": {"A", "B", "C", "D"} | SEGMENTS, "Service_Level__c": {"Platinum", "Gold", "Silver", "Bronze"}}
+# Lookup field -> related object, for relationship paths in SOQL (OrderItem: Order.Account.Name).
+RELATIONS = {"Order": ("OrderId", "Order"), "Account": ("AccountId", "Account"), "Product2": ("Product2Id", "Product2")}
 _TOKEN = re.compile(r"\s*(\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})|'(?:[^'\\]|\\.)*'|\(|\)|,|[<>=!]+|[\w.]+)")
 
 
 def seed_accounts(dataset: Any = None, count: int = 25) -> list[dict[str, Any]]:
-    names: list[str] = []
+    """Accounts; from a Dataset each carries the customer's SAP number in SAP_Customer_Number__c (the
+    external-id field the crosswalk links on), else `C00001`-style numbers."""
     frame = getattr(dataset, "customers", None)
     if frame is not None and len(frame):
-        col = "name" if "name" in frame.columns else frame.columns[0]
-        names = [str(v) for v in frame[col].tolist()]
-    names = names or [f"Account {i:05d}" for i in range(1, count + 1)]
+        pairs = list(zip(frame["name"].astype(str), frame["id"].astype(str), strict=True))
+    else:
+        pairs = [(f"Account {i:05d}", f"C{i:05d}") for i in range(1, count + 1)]
     base = datetime(2024, 1, 1, tzinfo=UTC)
-    return [{"Id": f"001{i:015d}", "Name": name, "AccountNumber": f"C{i:05d}", "Segment__c": "C",
-             "Service_Level__c": "Bronze", "SystemModstamp": _ts(base + timedelta(minutes=i))}
-            for i, name in enumerate(names, start=1)]
+    return [{"Id": f"001{i:015d}", "Name": name, "AccountNumber": f"C{i:05d}", "SAP_Customer_Number__c": number,
+             "Segment__c": "C", "Service_Level__c": "Bronze", "SystemModstamp": _ts(base + timedelta(minutes=i))}
+            for i, (name, number) in enumerate(pairs, start=1)]
+
+
+def seed_orders(dataset: Any, accounts: list[dict]) -> dict[str, dict[str, dict]]:
+    """Product2, Order and OrderItem records from a Dataset's order lines (empty without one)."""
+    lines = getattr(dataset, "order_lines", None)
+    if lines is None or not len(lines):
+        return {"Product2": {}, "Order": {}, "OrderItem": {}}
+    account = {a.get("SAP_Customer_Number__c"): a["Id"] for a in accounts}
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    products = {p: {"Id": f"01t{i:015d}", "ProductCode": p, "Name": p}
+                for i, p in enumerate(sorted(set(lines["product_id"].astype(str))), start=1)}
+    orders: dict[str, dict] = {}
+    items: dict[str, dict] = {}
+    for n, line in enumerate(lines.itertuples(index=False), start=1):
+        order = orders.setdefault(line.order_id, {
+            "Id": f"801{len(orders) + 1:015d}", "OrderNumber": line.order_id, "AccountId": account.get(line.customer_id),
+            "EffectiveDate": str(line.order_date), "Status": "Activated", "CurrencyIsoCode": line.currency,
+            "SystemModstamp": _ts(base + timedelta(minutes=len(orders)))})
+        iid = f"802{n:015d}"
+        items[iid] = {"Id": iid, "OrderId": order["Id"], "OrderItemNumber": str(line.line_no).zfill(10),
+                      "Product2Id": products[str(line.product_id)]["Id"], "Quantity": float(line.quantity),
+                      "TotalPrice": float(line.net_value), "SystemModstamp": order["SystemModstamp"]}
+    return {"Product2": {p["Id"]: p for p in products.values()}, "Order": {o["Id"]: o for o in orders.values()},
+            "OrderItem": items}
 
 
 def _ts(when: datetime) -> str:
@@ -44,8 +72,9 @@ def _ts(when: datetime) -> str:
 
 
 class SalesforceState:
-    def __init__(self, accounts: list[dict], page_size: int):
-        self.objects: dict[str, dict[str, dict]] = {"Account": {a["Id"]: a for a in accounts}}
+    def __init__(self, accounts: list[dict], page_size: int, dataset: Any = None):
+        self.objects: dict[str, dict[str, dict]] = {"Account": {a["Id"]: a for a in accounts},
+                                                    **seed_orders(dataset, accounts)}
         self.page_size = page_size
         self.clients: dict[str, str] = {"segbridge": "s3cret"}  # client_id -> secret
         self.users: dict[str, str] = {"integration@example.com": "pw"}
@@ -64,7 +93,7 @@ class SalesforceState:
 
 def build_app(dataset: Any = None, page_size: int = 2000, accounts: list[dict] | None = None) -> SandboxApp:
     app = SandboxApp("salesforce")
-    st = app.state = SalesforceState(accounts or seed_accounts(dataset), page_size)
+    st = app.state = SalesforceState(accounts or seed_accounts(dataset), page_size, dataset)
     app.route("POST", r"/services/oauth2/token")(lambda req: _token(st, req))
     routes = [("GET", r"/limits/?", _limits), ("GET", r"/query(All)?/?", _query),
               ("GET", r"/query/(?P<cursor>[\w-]+)", _query_more), ("PATCH", r"/composite/sobjects", _collections),
@@ -172,8 +201,28 @@ def _run_soql(st: SalesforceState, soql: str) -> list[dict]:
     rows = [r for r in table.values() if _where(r, m.group(3))]
     order = [f.strip() for f in (m.group(4) or "Id").split(",")]
     rows.sort(key=lambda r: tuple(str(r.get(f) or "") for f in order))
-    return [{"attributes": {"type": m.group(2), "url": f"/services/data/v59.0/sobjects/{m.group(2)}/{r['Id']}"},
-             **{f: r.get(f) for f in fields}} for r in rows]
+    out = []
+    for r in rows:
+        record = {"attributes": {"type": m.group(2), "url": f"/services/data/v59.0/sobjects/{m.group(2)}/{r['Id']}"}}
+        for f in fields:
+            _put(st, record, r, f.split("."))
+        out.append(record)
+    return out
+
+
+def _put(st: SalesforceState, out: dict, row: dict | None, path: list[str]) -> None:
+    """Set `path` (a field, or a relationship path) of `row` into `out` the way the REST API nests it."""
+    if len(path) == 1:
+        out[path[0]] = row.get(path[0]) if row else None
+        return
+    lookup, obj = RELATIONS.get(path[0], (path[0] + "Id", path[0]))
+    related = st.objects.get(obj, {}).get((row or {}).get(lookup) or "")
+    if related is None:
+        out[path[0]] = None
+        return
+    inner = out.get(path[0]) or {"attributes": {"type": obj}}
+    out[path[0]] = inner
+    _put(st, inner, related, path[1:])
 
 
 def _where(row: dict, clause: str | None) -> bool:

@@ -47,6 +47,20 @@ CHECK_TABLES = {
 }
 
 
+# Properties with the ALPHA conversion exit (KUNNR): S/4 keeps and returns numeric customer numbers
+# padded to 10 ('0000100234'); alphanumeric ones ('C00001') stay as they are. Key predicates are
+# converted on input too, so `A_Customer('100234')` and `A_Customer('0000100234')` find the same record.
+ALPHA_FIELDS = {"Customer": 10, "SoldToParty": 10, "ShipToParty": 10}
+
+
+def alpha_in(name: str, value: Any) -> Any:
+    """ALPHA input conversion for `name` (pad purely numeric values with zeros), else the value unchanged."""
+    width = ALPHA_FIELDS.get(name)
+    if width and isinstance(value, str) and value.isdigit() and len(value) < width:
+        return value.zfill(width)
+    return value
+
+
 class HttpError(Exception):
     def __init__(self, status: int, code: str, message: str, target: str = ""):
         super().__init__(message)
@@ -90,7 +104,7 @@ class SapODataSandbox:
                     continue
                 table = self.data.setdefault((service, name), {})
                 for row in rows:
-                    entity = {k: v for k, v in row.items() if k in es.properties}
+                    entity = {k: alpha_in(k, v) for k, v in row.items() if k in es.properties}
                     table[tuple(str(entity[k]) for k in es.keys)] = entity
 
     def expire_csrf_tokens(self) -> None:
@@ -108,7 +122,7 @@ class SapODataSandbox:
 
     def entity(self, service: str, set_name: str, key: dict[str, str]) -> dict[str, Any] | None:
         es = self.metadata[service].entity_sets[set_name]
-        return self.data.get((service, set_name), {}).get(tuple(str(key.get(k)) for k in es.keys))
+        return self.data.get((service, set_name), {}).get(tuple(str(alpha_in(k, key.get(k))) for k in es.keys))
 
     def rows(self, service: str, set_name: str) -> list[dict[str, Any]]:
         return list(self.data.get((service, set_name), {}).values())

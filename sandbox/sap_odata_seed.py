@@ -1,8 +1,9 @@
 """Seed data for the SAP OData sandbox: canonical frames (sandbox.generator) in SAP's shapes.
 
 Values are stored as SAP serialises them in OData V2 JSON: Edm.Decimal as strings with the
-property's scale, Edm.DateTime as `/Date(ms)/`, Edm.DateTimeOffset as `/Date(ms+0000)/`, keys in
-external format (Gateway's conversion exits strip leading zeros of numbers), delivery priority
+property's scale, Edm.DateTime as `/Date(ms)/`, Edm.DateTimeOffset as `/Date(ms+0000)/`, customer
+numbers ALPHA-converted as A_Customer returns them (numeric ids padded to 10: '0000100234'; the
+sandbox pads on load, see `sap_odata.ALPHA_FIELDS`), other keys as generated, delivery priority
 two digits. Without a dataset a small fixed world is built so the sandbox always has data.
 """
 

@@ -16,6 +16,12 @@ Example options:
            client_id: 3MVG9..., username: integration@mycompany.com, private_key: ${SF_JWT_KEY}}
     objects:
       Account: {fields: [Id, Name, Segment__c, Service_Level__c, SystemModstamp]}
+
+Mapping-driven reads: a stream's options (the mapping's `source.options`) name what to read:
+`soql_fields` (relationship paths allowed, e.g. `Order.Account.SAP_Customer_Number__c`; related
+records come back as nested dicts, which the mapping reads as `Order/Account/...`) and `delta_field`
+(the cursor; `null` reads everything). `objects:` in the connector options are the defaults, and
+what `read_back` selects.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from core import secrets
 from core.config import StrictModel
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(__[a-z]+)?$")
+# Fields may follow relationships (Order.Account.SAP_Customer_Number__c); each part is a plain API name.
+_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(__[a-z]+)?(\.[A-Za-z][A-Za-z0-9_]*(__[a-z]+)?)*$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:?\d{2})$")
 
 
@@ -80,7 +88,7 @@ class SalesforceConnector(Connector):
         for name_ in self.options.objects:
             _check_name(name_)
             for f in self.options.objects[name_].fields:
-                _check_name(f)
+                _check_field(f)
 
     # ------------------------------------------------------------------ transport
 
@@ -130,8 +138,8 @@ class SalesforceConnector(Connector):
                            writable_fields=[f for f in s.fields if f not in (s.key, s.cursor_field)])
                 for name, s in self.options.objects.items()]
 
-    def soql(self, sobject: str, since: str | None) -> str:
-        cfg = self._object(sobject)
+    def soql(self, sobject: str, since: str | None, cfg: SObjectStream | None = None) -> str:
+        cfg = cfg or self._object(sobject)
         parts, args = [], []
         for field, value in cfg.filters.items():
             parts.append(f"{field} = {{}}")
@@ -144,12 +152,34 @@ class SalesforceConnector(Connector):
         order = " ORDER BY " + ", ".join(f for f in (cfg.cursor_field, cfg.key) if f)
         return format_soql(f"SELECT {', '.join(cfg.fields)} FROM {sobject}{where}{order}", *args)
 
+    def stream_config(self, stream: StreamSpec) -> SObjectStream:
+        """The object's read settings: the stream options (soql_fields, delta_field) over the connector's."""
+        opts = stream.options or {}
+        base = self.options.objects.get(stream.name)
+        if "soql_fields" not in opts and "delta_field" not in opts:
+            return self._object(stream.name)
+        _check_name(stream.name)
+        fields = list(opts.get("soql_fields") or (base.fields if base else []))
+        if not fields:
+            raise FatalError(f"salesforce: stream {stream.name!r} names no fields (soql_fields)")
+        values = base.model_dump() if base else {}
+        values["fields"] = fields
+        if "delta_field" in opts:
+            values["cursor_field"] = opts["delta_field"]
+        cfg = SObjectStream.model_validate(values)
+        for f in [*cfg.fields, *([cfg.cursor_field] if cfg.cursor_field else [])]:
+            _check_field(f)
+        if cfg.cursor_field and cfg.cursor_field not in cfg.fields:
+            cfg.fields.append(cfg.cursor_field)
+        return cfg
+
     def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
-        cfg = self._object(stream.name)
+        cfg = self.stream_config(stream)
         state = dict(state or {})
         since = state.get("since")
         high = state.get("high", since)
-        path = state.get("next") or (("queryAll" if cfg.include_deleted else "query"), self.soql(stream.name, since))
+        path = state.get("next") or (("queryAll" if cfg.include_deleted else "query"),
+                                     self.soql(stream.name, since, cfg))
         checkpoint = state or None
         while path:
             try:
@@ -157,7 +187,7 @@ class SalesforceConnector(Connector):
             except LimitExhausted as exc:
                 exc.state = checkpoint
                 raise
-            records = [{k: v for k, v in r.items() if k != "attributes"} for r in body.get("records", [])]
+            records = [_plain(r) for r in body.get("records", [])]
             if cfg.cursor_field:
                 high = max([high or ""] + [r.get(cfg.cursor_field) or "" for r in records]) or None
             path = body.get("nextRecordsUrl")
@@ -228,6 +258,17 @@ def _collection_outcome(item: WriteItem, result: dict) -> ItemOutcome:
                      for e in errors) or "rejected without a message"
     transient = any(e.get("statusCode") in ("UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE") for e in errors)
     return ItemOutcome(item.ref, "retriable" if transient else "rejected", text, http_status=200)
+
+
+def _plain(record: dict) -> dict:
+    """A record without `attributes`, also inside related records (Order: {OrderNumber: ...})."""
+    return {k: (_plain(v) if isinstance(v, dict) else v) for k, v in record.items() if k != "attributes"}
+
+
+def _check_field(name: str) -> None:
+    """Field paths go into SOQL unquoted: plain API names, optionally through relationships."""
+    if not _FIELD.match(name):
+        raise FatalError(f"salesforce: {name!r} is not a valid field API name")
 
 
 def _check_name(name: str) -> None:

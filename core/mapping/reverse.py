@@ -22,7 +22,7 @@ import pandas as pd
 
 from core.errors import ConfigError, DataError
 from core.mapping.model import EntityMapping, ReverseField
-from core.mapping.transforms import StepContext, apply_step
+from core.mapping.transforms import StepContext, apply_step, parse_step
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ def reverse_frame(entity_mapping: EntityMapping, frame: pd.DataFrame,
                   include_key: bool = True) -> tuple[pd.DataFrame, pd.Series]:
     """Vectorised reverse: canonical columns -> target columns. Returns (target frame, error per row).
 
-    Fields whose canonical source column is absent are skipped (partial writes).
+    Fields whose canonical source column is absent are skipped (partial writes), except those whose
+    first step supplies a value (`const`, `default`: e.g. a fixed class category or refnum qualifier).
     """
     rev = _rev(entity_mapping)
     frame = frame.reset_index(drop=True)
@@ -66,10 +67,13 @@ def reverse_frame(entity_mapping: EntityMapping, frame: pd.DataFrame,
     out: dict[str, pd.Series] = {}
     rules: dict[str, ReverseField] = {**(rev.key if include_key else {}), **rev.fields}
     for target, rule in rules.items():
-        if rule.source not in frame.columns:
+        if rule.source in frame.columns:
+            series = frame[rule.source]
+        elif rule.transforms and parse_step(rule.transforms[0])[0] in ("const", "default"):
+            series = pd.Series(None, index=frame.index, dtype=object)
+        else:
             continue
         ctx.field = target
-        series = frame[rule.source]
         for step in rule.transforms:
             series = apply_step(series, step, ctx)
         out[target] = series

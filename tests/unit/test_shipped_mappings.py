@@ -20,7 +20,8 @@ SHIPPED = ["sap_s4.yaml", "sap_ecc_rfc.yaml", "oracle_fusion.yaml", "oracle_ebs_
 PARAMS = {"abc": "A", "safety_stock": 120.5, "reorder_point": 300.0, "mrp_type": "VB", "lot_sizing": "EX",
           "order_multiple": 10.0, "max_qty": 900.0, "min_qty": 50.0, "moq": 20.0, "classification": "01",
           "delivery_priority": "2", "transport_class": "EXPRESS", "segment": "A-X", "service_level": "GOLD",
-          "velocity_class": "B", "picking_priority": "3", "routing_flag": "EXPEDITE"}
+          "velocity_class": "B", "picking_priority": "3", "routing_flag": "EXPEDITE",
+          "transport_mode": "PARCEL", "carrier_class": "premium", "expedite_allowed": True, "cross_dock": False}
 
 
 def test_every_shipped_file_is_found_and_valid(capsys):
