@@ -42,12 +42,14 @@ from core.segmentation.abc import classes_from_share
 from core.simulate import bootstrap, service_by_segment, simulate
 
 MEASURE = {"value": "value", "volume": "quantity", "picks": "picks", "margin": "margin"}
-PL_PARAMS_NUM = ["safety_stock", "reorder_point", "min_qty", "max_qty", "order_quantity", "order_multiple",
+PL_PARAMS_NUM = ["safety_stock", "reorder_point", "min_qty", "max_qty", "order_quantity", "order_multiple", "moq",
                  "service_level", "min_order_value"]
 PL_PARAMS_TEXT = ["abc", "segment", "mrp_type", "lot_sizing", "transport_mode", "carrier_class",
                   "expedite_allowed", "picking_priority", "cross_dock", "velocity_class"]
-CUST_PARAMS = ["customer_segment", "customer_abc", "service_level_class", "delivery_priority",
-               "shipping_condition"]
+# Customer values are business values from the customer rules of the policy (mapping files translate them
+# to each system's codes); the routing profile repeats the product-location routing names per customer.
+CUST_PARAMS = ["customer_segment", "customer_abc", "service_level_class", "delivery_priority", "transport_class",
+               "transport_mode", "carrier_class", "expedite_allowed", "cross_dock"]
 SEG_COLS = ["entity", "entity_key", "dimension", "value", "metric", "source"]
 PAR_COLS = ["entity", "entity_key", "name", "value_num", "value_text"]
 
@@ -232,6 +234,10 @@ def compute_parameters(pl: pd.DataFrame, lt: pd.DataFrame, hist: DemandHistory, 
     out["order_quantity"] = np.where(mto, 0.0, q)
     out["min_qty"], out["max_qty"] = rop, np.where(mto, 0.0, rop + q)
     out["order_multiple"] = master["order_multiple"].fillna(1.0).to_numpy()
+    # The MOQ planned with (rounded up to the multiple); none where the rule ignores MOQ or there is none.
+    master_moq = np.nan_to_num(master["moq"].to_numpy(float))
+    out["moq"] = np.where(out["apply_moq"].to_numpy(bool) & (master_moq > 0),
+                          inv.round_to_multiple_moq(master_moq, mult), np.nan)
     out["unit_cost"] = unit_cost
     out["ss_value"] = ss * np.nan_to_num(unit_cost)
     return out
@@ -334,24 +340,23 @@ def _segments_long(pl, prod, cust, pl_src) -> pd.DataFrame:
 
 
 def _parameters_long(pl: pd.DataFrame, cust: pd.DataFrame | None) -> pd.DataFrame:
-    parts = []
     keys = pl["entity_key"].to_numpy()
-    for name in PL_PARAMS_NUM:
-        parts.append(pd.DataFrame({"entity": "product_location", "entity_key": keys, "name": name,
-                                   "value_num": pl[name].to_numpy(float), "value_text": None}))
-    for name in PL_PARAMS_TEXT:
-        v = pl[name]
-        is_bool = pd.api.types.is_bool_dtype(v) or v.isin([True, False]).all()
-        txt = np.where(v.astype(bool), "true", "false") if is_bool else v.astype(str).to_numpy()
-        parts.append(pd.DataFrame({"entity": "product_location", "entity_key": keys, "name": name,
-                                   "value_num": v.astype(float).to_numpy() if is_bool else np.nan,
-                                   "value_text": txt}))
+    parts = [pd.DataFrame({"entity": "product_location", "entity_key": keys, "name": name,
+                           "value_num": pl[name].to_numpy(float), "value_text": None}) for name in PL_PARAMS_NUM]
+    parts[PL_PARAMS_NUM.index("moq")] = parts[PL_PARAMS_NUM.index("moq")].dropna(subset=["value_num"])  # no MOQ
+    parts += [_text_param("product_location", keys, name, pl[name]) for name in PL_PARAMS_TEXT]
     if cust is not None:
         ck = cust.index.astype(str).to_numpy()
-        for name in CUST_PARAMS:
-            parts.append(pd.DataFrame({"entity": "customer", "entity_key": ck, "name": name, "value_num": np.nan,
-                                       "value_text": cust[name].astype(str).to_numpy()}))
+        parts += [_text_param("customer", ck, name, cust[name]) for name in CUST_PARAMS]
     return pd.concat(parts, ignore_index=True)[PAR_COLS]
+
+
+def _text_param(entity: str, keys: np.ndarray, name: str, v: pd.Series) -> pd.DataFrame:
+    """A text parameter; booleans as value_text "true"/"false" and value_num 1/0."""
+    is_bool = pd.api.types.is_bool_dtype(v) or (len(v) > 0 and v.isin([True, False]).all())
+    txt = np.where(v.astype(bool), "true", "false") if is_bool else v.astype(str).to_numpy()
+    return pd.DataFrame({"entity": entity, "entity_key": keys, "name": name,
+                         "value_num": v.astype(float).to_numpy() if is_bool else np.nan, "value_text": txt})
 
 
 def _warnings(unmatched: pd.DataFrame, lt: pd.DataFrame) -> list[str]:

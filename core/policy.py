@@ -2,6 +2,11 @@
 replenishment type, rounding and routing flags. Plus the classification, customer and governance
 settings the engine needs, so one YAML file (hashed into the run) is the whole rule set.
 
+Customer rules (`customer_default`, `customer_rules`) set business values per customer segment:
+service level class, delivery priority, transport class and the routing profile (transport mode,
+carrier class, expedite allowed, cross-dock). They are never a system's codes: mapping files
+translate them through code lists (e.g. transport class EXPRESS -> SAP ShippingCondition "03").
+
 Matching is vectorised: the first rule whose `match` holds wins; rows no rule matches get the
 declared `default` and are reported (`MatchResult.unmatched`).
 """
@@ -78,14 +83,33 @@ class Rule(Settings):
 
 
 class CustomerSettings(StrictModel):
-    service_level_class: str | None = None
-    delivery_priority: str | None = None
-    shipping_condition: str | None = None
+    """What a customer rule sets (business values; in `customer_default` every field needs a value)."""
+
+    service_level_class: str | None = None  # e.g. PLATINUM | GOLD | SILVER | BRONZE
+    delivery_priority: str | None = None  # e.g. HIGH | NORMAL | LOW
+    transport_class: str | None = None  # e.g. STANDARD | EXPRESS | ECONOMY | PICKUP
+    transport_mode: str | None = None  # canonical mode: TL | LTL | PARCEL | AIR | OCEAN | RAIL
+    carrier_class: str | None = None
+    expedite_allowed: bool | None = None
+    cross_dock: bool | None = None
+
+
+DEFAULT_CUSTOMER_SETTINGS = dict(
+    service_level_class="SILVER", delivery_priority="NORMAL", transport_class="STANDARD", transport_mode="LTL",
+    carrier_class="standard", expedite_allowed=False, cross_dock=False)
 
 
 class CustomerRule(CustomerSettings):
     name: str
     match: dict[str, str | list[str]] = Field(default_factory=dict)
+
+    @field_validator("match")
+    @classmethod
+    def _known(cls, v: dict) -> dict:
+        bad = [k for k in v if k not in CUSTOMER_DIMENSIONS]
+        if bad:
+            raise ValueError(f"unknown match dimension(s) {bad}; use {', '.join(CUSTOMER_DIMENSIONS)}")
+        return v
 
 
 class Classification(StrictModel):
@@ -156,16 +180,16 @@ class Policy(StrictModel):
     default: Settings = Field(default_factory=lambda: Settings(**DEFAULT_SETTINGS))
     rules: list[Rule] = Field(default_factory=list)
     customers: CustomerConfig = Field(default_factory=CustomerConfig)
-    customer_default: CustomerSettings = Field(default_factory=lambda: CustomerSettings(
-        service_level_class="standard", delivery_priority="02", shipping_condition="01"))
+    customer_default: CustomerSettings = Field(default_factory=lambda: CustomerSettings(**DEFAULT_CUSTOMER_SETTINGS))
     customer_rules: list[CustomerRule] = Field(default_factory=list)
     governance: Governance = Field(default_factory=Governance)
 
     @model_validator(mode="after")
     def _default_complete(self) -> Policy:
-        missing = [k for k, v in self.default.model_dump().items() if v is None]
-        if missing:
-            raise ValueError(f"default must set every field; missing: {', '.join(missing)}")
+        for name, settings in (("default", self.default), ("customer_default", self.customer_default)):
+            missing = [k for k, v in settings.model_dump().items() if v is None]
+            if missing:
+                raise ValueError(f"{name} must set every field; missing: {', '.join(missing)}")
         return self
 
 
@@ -225,5 +249,6 @@ def match_products(frame: pd.DataFrame, policy: Policy) -> MatchResult:
 
 
 def match_customers(frame: pd.DataFrame, policy: Policy) -> MatchResult:
-    """Customer rows (customer_abc, customer_segment) -> service class, priority, shipping condition."""
+    """Customer rows (customer_abc, customer_segment) -> service level class, delivery priority, transport
+    class and routing profile (transport mode, carrier class, expedite allowed, cross-dock)."""
     return match_rules(frame, policy.customer_rules, policy.customer_default, CUSTOMER_DIMENSIONS)

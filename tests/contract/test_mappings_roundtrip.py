@@ -173,13 +173,13 @@ def test_tms_pull_and_write_back(ds, tmp_path, store):
             em = load_mapping(shipped_mapping("tms.yaml")).entities["order_release"]
             key = reverse_key(em, {"source_key": next(iter(app.data["orderReleases"].records)),
                                    "refnum_qualifier": None})
-            value = reverse_map(em, {"routing_flag": "expedite"})["orderReleaseRefnumValue"]
+            value = reverse_map(em, {"service_level_class": "gold"})["orderReleaseRefnumValue"]
             out = conn.write(WriteBatch([WriteItem("r1", "orderReleases.refnums", key,
                                                    {"orderReleaseRefnumValue": value})]))
             assert [o.status for o in out] == ["applied"]
             back = conn.read_back("orderReleases.refnums", [key])
     assert [(b["orderReleaseRefnumQualGid"], b["orderReleaseRefnumValue"]) for b in back
-            if b["orderReleaseRefnumQualGid"] == "SEGBRIDGE_ROUTING"] == [("SEGBRIDGE_ROUTING", "EXPEDITE")]
+            if b["orderReleaseRefnumQualGid"] == "SEGBRIDGE_ROUTING"] == [("SEGBRIDGE_ROUTING", "GOLD")]
 
 
 # ---------------------------------------------------------------------------------------------- SAP S/4 OData
@@ -212,11 +212,11 @@ def test_sap_s4_pull_and_write_back(ds, tmp_path, store, shared):
                                                 {"classification": "a"}, pick=numeric)
             assert written == {"CustomerClassification": "A"} and back["CustomerClassification"] == "A"
             assert back["Customer"].startswith("0000")
-            params = {"abc": "B", "delivery_priority": "1", "transport_class": "EXPRESS", "segment": "A-Y"}
+            params = {"abc": "B", "delivery_priority": "HIGH", "transport_class": "EXPRESS", "segment": "strategic"}
             written, back = write_and_read_back(conn, store, "sap_s4", "sap_s4.yaml", "customer_sales_area",
                                                 params, pick=numeric)
             assert written == {"CustomerABCClassification": "B", "DeliveryPriority": "01", "ShippingCondition": "03",
-                               "AdditionalCustomerGroup1": "AY"}
+                               "AdditionalCustomerGroup1": "STR"}
             assert {k: back[k] for k in written} == written
             params = {"abc": "C", "safety_stock": 12.5, "reorder_point": 40, "mrp_type": "VB", "lot_sizing": "FX",
                       "order_multiple": 5, "max_qty": 900}

@@ -12,7 +12,7 @@ from scipy import stats
 from core.engine import EngineOptions, run_engine
 from core.errors import ConfigError
 from core.governance import active_overrides, apply_hysteresis, audit_events, ruleset_hash
-from core.policy import Policy, Rule, load_policy, match_products
+from core.policy import Policy, Rule, load_policy, match_customers, match_products
 from core.whatif import compare
 
 pytestmark = pytest.mark.unit
@@ -128,7 +128,8 @@ def test_engine_parameters_follow_formulas_and_none_class():
     assert {"safety_stock", "reorder_point", "min_qty", "max_qty", "order_multiple", "service_level", "abc",
             "segment", "mrp_type", "lot_sizing", "transport_mode", "carrier_class", "expedite_allowed",
             "picking_priority", "cross_dock", "velocity_class", "customer_segment", "customer_abc",
-            "service_level_class", "delivery_priority", "shipping_condition"} <= names
+            "service_level_class", "delivery_priority", "transport_class"} <= names
+    assert "shipping_condition" not in names  # business values only; mappings translate to SAP codes
 
 
 def test_engine_applies_overrides():
@@ -182,3 +183,38 @@ def test_segment_from_store_saves_run_and_audits_changes(sqlite_engine, tmp_path
     r2 = segment_from_store(sqlite_engine, pol)
     audit = read_frame(sqlite_engine, AuditEvent)
     assert r2 > r1 and (audit["run_id"] == r2).sum() == 0  # same data, same rules: no change
+
+
+def test_customer_rules_give_business_values_and_routing_profile_per_segment():
+    c = pd.DataFrame({"customer_segment": ["strategic", "growth", "unprofitable", "standard", "none"],
+                      "customer_abc": ["A", "B", "C", "C", "none"]}, index=["C1", "C2", "C3", "C4", "C5"])
+    m = match_customers(c, load_policy())
+    assert m.rule.tolist() == ["strategic", "growth", "unprofitable", "default", "default"]
+    cols = ["service_level_class", "delivery_priority", "transport_class", "transport_mode", "carrier_class",
+            "expedite_allowed", "cross_dock"]
+    assert m.settings[cols].values.tolist() == [
+        ["PLATINUM", "HIGH", "EXPRESS", "TL", "premium", True, True],
+        ["GOLD", "NORMAL", "STANDARD", "LTL", "standard", True, False],
+        ["BRONZE", "LOW", "ECONOMY", "LTL", "economy", False, False],
+        ["SILVER", "NORMAL", "STANDARD", "LTL", "standard", False, False],
+        ["SILVER", "NORMAL", "STANDARD", "LTL", "standard", False, False]]
+
+
+def test_customer_policy_refuses_codes_field_names_and_incomplete_default():
+    base = load_policy().model_dump()
+    with pytest.raises(ValueError, match="shipping_condition"):
+        Policy(**{**base, "customer_default": {**base["customer_default"], "shipping_condition": "01"}})
+    with pytest.raises(ValueError, match="customer_default must set every field; missing: transport_mode"):
+        Policy(**{**base, "customer_default": {**base["customer_default"], "transport_mode": None}})
+    with pytest.raises(ValueError, match=r"unknown match dimension\(s\) \['segment'\]"):
+        Policy(**{**base, "customer_rules": [{"name": "x", "match": {"segment": "strategic"}}]})
+
+
+def test_engine_moq_is_the_moq_planned_with():
+    frames = _frames()
+    pls = pd.DataFrame({"product_id": ["P1", "P2", "P3"], "location_id": ["DC", "DC", "DC"],
+                        "moq": [25.0, None, 7.0], "order_multiple": [10.0, 5.0, None]})
+    res = run_engine({**frames, "product_locations": pls}, _flat_policy(0.95), EngineOptions(simulate=False))
+    par = res.parameters[res.parameters["name"] == "moq"].set_index("entity_key")["value_num"]
+    # 25 up to the multiple 10; 7 with no multiple; P2 has no MOQ, so no parameter row
+    assert par.to_dict() == {"P1|DC": 30.0, "P3|DC": 7.0}
