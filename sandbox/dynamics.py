@@ -15,17 +15,28 @@ from typing import Any
 from sandbox.base import Request, Response, SandboxApp
 
 API = "/api/data/v9.2"
-CLASSIFICATION = {1, 2, 3, 4}  # accountclassificationcode option set values
+# The org's accountclassificationcode option set: the out-of-the-box value 1 ("Default Value"), 2-4, and
+# the custom options 100000000-100000008 an org adds (publisher prefix 10000), as mappings/dynamics365.yaml uses.
+CLASSIFICATION = {1, 2, 3, 4, *range(100_000_000, 100_000_009)}
+# Dataset ABC class -> the option a customer's account carries (A-X, B-X, C-X in the shipped code list).
+CLASS_OPTION = {"A": 1, "B": 100_000_003, "C": 100_000_006}
+# Dataverse address1_country is free text: people type country names, not ISO codes.
+COUNTRY_NAMES = {"DE": "Germany", "FR": "France", "NL": "Netherlands", "US": "United States", "GB": "United Kingdom",
+                 "PL": "Poland", "IT": "Italy", "ES": "Spain"}
 
 
 def seed_accounts(dataset: Any = None, count: int = 30) -> list[dict[str, Any]]:
-    names: list[str] = []
+    """Accounts of a Dataset's customers (accountnumber carries the ERP customer number), else `count`
+    stand-alone accounts."""
     frame = getattr(dataset, "customers", None)
-    if frame is not None and len(frame):
-        col = "name" if "name" in frame.columns else frame.columns[0]
-        names = [str(v) for v in frame[col].tolist()]
-    names = names or [f"Account {i:04d}" for i in range(1, count + 1)]
     base = datetime(2024, 1, 1, tzinfo=UTC)
+    if frame is not None and len(frame):
+        return [{"accountid": str(uuid.UUID(int=i)), "name": str(c.name), "accountnumber": str(c.id),
+                 "accountclassificationcode": CLASS_OPTION.get(str(c.current_classification)),
+                 "address1_country": COUNTRY_NAMES.get(str(c.country), str(c.country)), "customertypecode": 3,
+                 "modifiedon": (base + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"), "versionnumber": 1}
+                for i, c in enumerate(frame.itertuples(index=False), start=1)]
+    names = [f"Account {i:04d}" for i in range(1, count + 1)]
     return [{"accountid": str(uuid.UUID(int=i)), "name": name, "accountnumber": f"D{i:05d}",
              "accountclassificationcode": 3, "customertypecode": 3,
              "modifiedon": (base + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"), "versionnumber": 1}

@@ -63,8 +63,31 @@ KNA1 = [("KUNNR", 10, "C"), ("LAND1", 3, "C"), ("NAME1", 35, "C"), ("ORT01", 35,
 KNVV = [("KUNNR", 10, "C"), ("VKORG", 4, "C"), ("VTWEG", 2, "C"), ("SPART", 2, "C"), ("KDGRP", 2, "C"),
         ("WAERS", 5, "C"), ("KLABC", 2, "C"), ("LPRIO", 2, "N"), ("VSBED", 2, "C"), ("KVGR1", 3, "C"),
         ("KVGR2", 3, "C"), ("VWERK", 4, "C")]
+# Sales orders, deliveries, purchase orders (headers, items, schedule lines, PO history).
+VBAK = [("VBELN", 10, "C"), ("ERDAT", 8, "D"), ("AEDAT", 8, "D"), ("AUDAT", 8, "D"), ("AUART", 4, "C"),
+        ("VKORG", 4, "C"), ("VTWEG", 2, "C"), ("SPART", 2, "C"), ("KUNNR", 10, "C"), ("VDATU", 8, "D"),
+        ("NETWR", 18, "P"), ("WAERK", 5, "C")]
+VBAP = [("VBELN", 10, "C"), ("POSNR", 6, "N"), ("MATNR", 18, "C"), ("WERKS", 4, "C"), ("PSTYV", 4, "C"),
+        ("KWMENG", 19, "P"), ("VRKME", 3, "C"), ("MEINS", 3, "C"), ("NETWR", 18, "P"), ("WAERK", 5, "C"),
+        ("ABGRU", 2, "C"), ("ERDAT", 8, "D"), ("AEDAT", 8, "D")]
+LIKP = [("VBELN", 10, "C"), ("ERDAT", 8, "D"), ("AEDAT", 8, "D"), ("VSTEL", 4, "C"), ("KUNNR", 10, "C"),
+        ("VSBED", 2, "C"), ("LFDAT", 8, "D"), ("WADAT_IST", 8, "D"), ("BTGEW", 17, "P"), ("GEWEI", 3, "C")]
+LIPS = [("VBELN", 10, "C"), ("POSNR", 6, "N"), ("MATNR", 18, "C"), ("WERKS", 4, "C"), ("LFIMG", 17, "P"),
+        ("VRKME", 3, "C"), ("VGBEL", 10, "C"), ("VGPOS", 6, "N"), ("ERDAT", 8, "D"), ("AEDAT", 8, "D")]
+EKKO = [("EBELN", 10, "C"), ("BUKRS", 4, "C"), ("BSTYP", 1, "C"), ("BSART", 4, "C"), ("AEDAT", 8, "D"),
+        ("LIFNR", 10, "C"), ("EKORG", 4, "C"), ("WAERS", 5, "C"), ("BEDAT", 8, "D")]
+EKPO = [("EBELN", 10, "C"), ("EBELP", 5, "N"), ("MATNR", 18, "C"), ("WERKS", 4, "C"), ("MENGE", 17, "P"),
+        ("MEINS", 3, "C"), ("AEDAT", 8, "D")]
+EKET = [("EBELN", 10, "C"), ("EBELP", 5, "N"), ("ETENR", 4, "N"), ("EINDT", 8, "D"), ("MENGE", 17, "P"),
+        ("WEMNG", 17, "P")]
+EKBE = [("EBELN", 10, "C"), ("EBELP", 5, "N"), ("ZEKKN", 2, "N"), ("VGABE", 1, "C"), ("GJAHR", 4, "N"),
+        ("BELNR", 10, "C"), ("BUZEI", 4, "N"), ("BEWTP", 1, "C"), ("BWART", 3, "C"), ("BUDAT", 8, "D"),
+        ("MENGE", 17, "P"), ("SHKZG", 1, "C"), ("MATNR", 18, "C"), ("WERKS", 4, "C"), ("CPUDT", 8, "D")]
 LAYOUTS = {"MARA": (MARA, ["MATNR"]), "MARC": (MARC, ["MATNR", "WERKS"]), "KNA1": (KNA1, ["KUNNR"]),
-           "KNVV": (KNVV, ["KUNNR", "VKORG", "VTWEG", "SPART"])}
+           "KNVV": (KNVV, ["KUNNR", "VKORG", "VTWEG", "SPART"]), "VBAK": (VBAK, ["VBELN"]),
+           "VBAP": (VBAP, ["VBELN", "POSNR"]), "LIKP": (LIKP, ["VBELN"]), "LIPS": (LIPS, ["VBELN", "POSNR"]),
+           "EKKO": (EKKO, ["EBELN"]), "EKPO": (EKPO, ["EBELN", "EBELP"]), "EKET": (EKET, ["EBELN", "EBELP", "ETENR"]),
+           "EKBE": (EKBE, ["EBELN", "EBELP", "ZEKKN", "VGABE", "GJAHR", "BELNR", "BUZEI"])}
 BAPI_TO_MARC = {"ABC_ID": "MAABC", "MRP_TYPE": "DISMM", "MRP_CTRLER": "DISPO", "MRP_GROUP": "DISGR",
                 "SAFETY_STK": "EISBE", "MIN_SAFETY_STK": "EISLO", "REORDER_PT": "MINBE", "LOTSIZEKEY": "DISLS",
                 "ROUND_VAL": "BSTRF", "MINLOTSIZE": "BSTMI", "MAXLOTSIZE": "BSTMA", "FIXED_LOT": "BSTFE",

@@ -7,6 +7,20 @@ from a group (the module pages without ORDER BY) is re-read by its key. WHERE co
 quoted ABAP literals ('' doubles a quote) packed into 72-character OPTIONS lines, never splitting
 a literal. Delta reads filter on the table's change/creation dates (`>=` the saved date).
 
+RFC_READ_TABLE has no joins. A stream's `join` option (one join or a list) adds another table's
+fields to each row: for every page of the stream the connector collects the page's values of the
+first `by` field, reads the joined table `join_chunk` values per `IN ( ... )` call (quoted literals,
+72-character OPTIONS lines, the same 512-byte field groups) and matches rows locally on all `by`
+fields. `by` must cover the joined table's key (a header: VBAK to VBAP), or with `first_by` name the
+remaining key field whose lowest value wins (EKET schedule lines: the first one, ETENR 0001):
+
+    join:
+      - {table: EKKO, by: [EBELN], fields: [LIFNR, BEDAT]}
+      - {table: EKET, by: [EBELN, EBELP], first_by: ETENR, fields: [EINDT]}
+
+(`by`, not `on`: YAML 1.1 reads a bare `on:` key as the boolean true.) A row without a match keeps
+those fields absent, so the mapping quarantines it instead of it being dropped.
+
 Writes call BAPI_MATERIAL_SAVEDATA with PLANTDATA/PLANTDATAX (only the given fields flagged) per
 item; an E or A message in RETURN/RETURNMESSAGES rolls back (BAPI_TRANSACTION_ROLLBACK) and
 rejects that item with SAP's text; otherwise BAPI_TRANSACTION_COMMIT with WAIT='X' on the same
@@ -35,9 +49,11 @@ OPTION_WIDTH = 72
 TABLE_KEYS = {"MARA": ["MATNR"], "MARC": ["MATNR", "WERKS"], "KNA1": ["KUNNR"],
               "KNVV": ["KUNNR", "VKORG", "VTWEG", "SPART"], "VBAK": ["VBELN"], "VBAP": ["VBELN", "POSNR"],
               "LIKP": ["VBELN"], "LIPS": ["VBELN", "POSNR"], "EKKO": ["EBELN"], "EKPO": ["EBELN", "EBELP"],
+              "EKET": ["EBELN", "EBELP", "ETENR"],
               "EKBE": ["EBELN", "EBELP", "ZEKKN", "VGABE", "GJAHR", "BELNR", "BUZEI"]}
 DELTA_FIELDS = {"MARA": ["LAEDA", "ERSDA"], "KNA1": ["ERDAT"], "VBAK": ["AEDAT", "ERDAT"],
-                "VBAP": ["AEDAT", "ERDAT"], "LIKP": ["AEDAT", "ERDAT"], "EKKO": ["AEDAT"]}
+                "VBAP": ["AEDAT", "ERDAT"], "LIKP": ["AEDAT", "ERDAT"], "LIPS": ["AEDAT", "ERDAT"],
+                "EKKO": ["AEDAT"], "EKBE": ["CPUDT"]}
 # BAPI_MARC (PLANTDATA) field -> MARC column, for validation and read-back.
 PLANTDATA_FIELDS = {"ABC_ID": "MAABC", "MRP_TYPE": "DISMM", "MRP_CTRLER": "DISPO", "MRP_GROUP": "DISGR",
                     "SAFETY_STK": "EISBE", "MIN_SAFETY_STK": "EISLO", "REORDER_PT": "MINBE",
@@ -75,6 +91,8 @@ def condition(field: str, op: str, value: Any) -> str:
 
 
 def in_condition(field: str, values: list[Any]) -> str:
+    if not re.fullmatch(r"[A-Z0-9_/]+", field) or not values:
+        raise FatalError(f"invalid RFC_READ_TABLE IN condition on {field!r}")
     return f"{field} IN ( {' , '.join(abap_literal(v) for v in values)} )"
 
 
@@ -129,6 +147,19 @@ def parse_rows(result: dict[str, Any]) -> list[dict[str, str]]:
 
 
 # --------------------------------------------------------------------------- the connector
+
+
+class RfcJoin(StrictModel):
+    """Another table's fields added to each row of a stream (RFC_READ_TABLE itself cannot join)."""
+
+    table: str = Field(pattern=r"^[A-Z0-9_/]+$")
+    by: list[str] | dict[str, str] = Field(min_length=1, description="row field -> joined table field (or same names)")
+    fields: list[str] = Field(min_length=1)
+    first_by: str | None = Field(None, description="Key field whose lowest value wins among several matches")
+
+    @property
+    def pairs(self) -> dict[str, str]:
+        return dict(self.by) if isinstance(self.by, dict) else {f: f for f in self.by}
 
 
 class SapRfcOptions(StrictModel):
@@ -290,6 +321,7 @@ class SapRfcConnector(Connector):
     def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
         table = stream.name.upper()
         keys = self._keys(table, stream)
+        joins = self._joins(table, stream.options.get("join"))
         clauses = [f"( {w} )" for w in stream.options.get("where", [])]
         delta = self._delta_fields(table) if stream.options.get("delta", True) else []
         cursor = (state or {}).get("cursor")
@@ -298,9 +330,10 @@ class SapRfcConnector(Connector):
         fields = stream.options.get("fields")
         if fields:
             fields = list(fields) + [f for f in delta if f not in fields]
+            fields += [f for j in joins for f in j.pairs if f not in fields]
         high = cursor
         for rows in self.read_table(table, fields, " AND ".join(clauses), keys):
-            if join := stream.options.get("join"):
+            for join in joins:
                 self._join_table(rows, join)
             for row in rows:
                 for f in delta:
@@ -310,17 +343,51 @@ class SapRfcConnector(Connector):
         if delta:
             yield RecordBatch([], {"cursor": high})
 
-    def _join_table(self, rows: list[dict[str, str]], join: dict[str, Any]) -> None:
-        """Add a header table's fields (e.g. VBAK to VBAP) by its key, read `join_chunk` keys per call."""
-        on, table = join["on"], join["table"]
-        values = sorted({r[on[0]] for r in rows})
-        found: dict[str, dict[str, str]] = {}
+    def _joins(self, table: str, spec: Any) -> list[RfcJoin]:
+        """The stream's joins, checked: each match is unique (the key is covered) or `first_by` decides."""
+        specs = [] if not spec else spec if isinstance(spec, list) else [spec]
+        joins = []
+        for one in specs:
+            hint = "join: {table: VBAK, by: [VBELN], fields: [AUDAT, KUNNR]}"
+            if isinstance(one, dict) and True in one:
+                raise FatalError(f"{table}: join has a key `on`, which YAML reads as true; write `by:`", hint=hint)
+            try:
+                join = RfcJoin.model_validate(one)
+            except ValueError as exc:
+                raise FatalError(f"{table}: invalid join: {exc}".replace("\n", "; "), hint=hint) from None
+            covered = set(join.pairs.values()) | ({join.first_by} if join.first_by else set())
+            missing = [k for k in self._keys(join.table) if k not in covered]
+            if missing:
+                raise FatalError(f"{table} join {join.table}: `by` leaves key field(s) {', '.join(missing)} open, "
+                                 "so a row could match several rows",
+                                 hint="add them to `by`, or name the one whose lowest value wins as `first_by`")
+            joins.append(join)
+        return joins
+
+    def _join_table(self, rows: list[dict[str, str]], join: RfcJoin) -> None:
+        """Add the joined table's fields to `rows`: read by the page's values of the first `by` field,
+        `join_chunk` values per call, matched on every `by` field (lowest `first_by` wins)."""
+        pairs = join.pairs
+        first_local, first_remote = next(iter(pairs.items()))
+        values = sorted({r[first_local] for r in rows if r.get(first_local)})
+        wanted = list(dict.fromkeys([*pairs.values(), *([join.first_by] if join.first_by else []), *join.fields]))
+        found: dict[tuple[str, ...], dict[str, str]] = {}
         for start in range(0, len(values), self.options.join_chunk):
-            where = in_condition(on[0], values[start:start + self.options.join_chunk])
-            for page in self.read_table(table, list(join.get("fields", [])), where, on):
-                found.update({r[on[0]]: r for r in page})
+            where = in_condition(first_remote, values[start:start + self.options.join_chunk])
+            for page in self.read_table(join.table, wanted, where):
+                for r in page:
+                    match = tuple(r[f] for f in pairs.values())
+                    held = found.get(match)
+                    if held is None or (join.first_by and r[join.first_by] < held[join.first_by]):
+                        found[match] = r
+        clash = [f for f in join.fields if f not in pairs and rows and f in rows[0]]
+        if clash:
+            raise FatalError(f"join {join.table}: field(s) {', '.join(clash)} are already read from the stream's table",
+                             hint="drop them from the join's fields")
         for row in rows:
-            row.update({k: v for k, v in found.get(row[on[0]], {}).items() if k not in row})
+            other = found.get(tuple(row.get(f, "") for f in pairs))
+            if other is not None:
+                row.update({f: other[f] for f in join.fields if f not in pairs})
 
     # ------------------------------------------------------------------ BAPI write-back
 

@@ -6,6 +6,16 @@ neither skipped nor repeated. Incremental reads start after the saved (cursor, k
 column names come from configuration and are checked against the database's reflected schema
 before any SQL is built; values are always bound parameters. Read-only unless `writable: true`.
 
+No configured text ever becomes SQL (a stream option `query` is refused). A line table is read
+with its header through the stream option `join` (a mapping's `source.options`), built with
+SQLAlchemy Core from reflected names only: a LEFT OUTER JOIN on the header's whole configured key
+(so each line meets at most one header and keyset paging on the line's key stays exact; a line
+without a header keeps null header fields, which the mapping then quarantines rather than drops):
+
+    join: {table: Orders, by: {OrderID: OrderID}, fields: [OrderDate, CustomerID]}   # local: remote
+
+(`by`, not `on`: YAML 1.1 reads a bare `on:` key as the boolean true.)
+
 Example options:
     url: oracle+oracledb://apps@ebs-replica:1521/?service_name=EBSPRD
     password: ${EBS_DB_PASSWORD}
@@ -35,6 +45,18 @@ class SqlTable(StrictModel):
     cursor: str | None = Field(None, description="Change column (e.g. LAST_UPDATE_DATE) for increments")
     columns: list[str] = Field(default_factory=list, description="Columns to read; empty = all")
     schema_: str | None = Field(None, alias="schema")
+
+
+class SqlJoin(StrictModel):
+    """A header table joined to the stream's table (stream option `join`)."""
+
+    table: str = Field(description="Configured table (in `tables`) whose key the join covers")
+    by: dict[str, str] | list[str] = Field(min_length=1, description="local column -> header column (or same names)")
+    fields: list[str] = Field(min_length=1, description="Header columns to add to each record")
+
+    @property
+    def pairs(self) -> dict[str, str]:
+        return dict(self.by) if isinstance(self.by, dict) else {c: c for c in self.by}
 
 
 class SqlOptions(StrictModel):
@@ -98,15 +120,22 @@ class SqlSource(Connector):
                 for n, t in self.options.tables.items()]
 
     def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
+        if "query" in stream.options:
+            raise FatalError(f"sql: {stream.name}: option `query` is not supported (no configured text becomes SQL)",
+                             hint="read the table (or a view) and add its header with the `join` option")
         cfg, table = self._cfg(stream.name), self.table(stream.name)
         order = ([cfg.cursor] if cfg.cursor else []) + cfg.key
         after = (state or {}).get("after")
         cols = [table.c[c] for c in cfg.columns] if cfg.columns else list(table.c)
+        source: sa.FromClause = table
+        if stream.options.get("join"):
+            source, extra = self._join(stream.name, table, cols, stream.options["join"])
+            cols = cols + extra
         keys = [self._key_expr(table.c[c]) for c in order]
         labels = [f"__keyset_{i}" for i in range(len(keys))]
         while True:
             query = (sa.select(*cols, *(k.label(n) for k, n in zip(keys, labels, strict=True)))
-                     .order_by(*keys).limit(self.options.page_size))
+                     .select_from(source).order_by(*keys).limit(self.options.page_size))
             if after is not None:
                 query = query.where(_after(keys, after))
             try:
@@ -121,6 +150,35 @@ class SqlSource(Connector):
             yield RecordBatch(records, {"after": after})
             if len(rows) < self.options.page_size:
                 return
+
+    def _join(self, name: str, table: sa.Table, cols: list[sa.ColumnElement],
+              spec: Any) -> tuple[sa.FromClause, list[sa.ColumnElement]]:
+        """`table` LEFT OUTER JOIN the header on its whole key; every name checked against reflection."""
+        hint = "join: {table: Orders, by: {OrderID: OrderID}, fields: [OrderDate]}"
+        if isinstance(spec, dict) and True in spec:
+            raise FatalError(f"sql: {name}: join has a key `on`, which YAML reads as true; write `by:`", hint=hint)
+        try:
+            join = SqlJoin.model_validate(spec)
+        except ValueError as exc:
+            raise FatalError(f"sql: {name}: invalid join option: {exc}".replace("\n", "; "), hint=hint) from None
+        header_cfg, header = self._cfg(join.table), self.table(join.table).alias("header")
+        pairs = join.pairs
+        bad_local = [c for c in pairs if c not in table.c]
+        bad_remote = [c for c in [*pairs.values(), *join.fields] if c not in header.c]
+        if bad_local or bad_remote:
+            raise FatalError(f"sql: {name} join {join.table}: no column(s) "
+                             f"{', '.join([f'{name}.{c}' for c in bad_local] + [f'{join.table}.{c}' for c in bad_remote])}",
+                             hint=f"{join.table} columns are: {', '.join(header.c.keys())}")
+        if set(header_cfg.key) - set(pairs.values()):
+            raise FatalError(f"sql: {name} join {join.table}: `by` must cover {join.table}'s key "
+                             f"{header_cfg.key}, or a line could meet several header rows")
+        taken = {c.name for c in cols}
+        clash = [f for f in join.fields if f in taken]
+        if clash:
+            raise FatalError(f"sql: {name} join {join.table}: field(s) {', '.join(clash)} already come from {name}",
+                             hint="drop them from the join's fields")
+        on = sa.and_(*(table.c[local] == header.c[remote] for local, remote in pairs.items()))
+        return table.outerjoin(header, on), [header.c[f] for f in join.fields]
 
     def _key_expr(self, col: sa.Column) -> sa.ColumnElement:
         """SQLite stores dates as text in whatever format the ERP wrote: page on the text itself."""

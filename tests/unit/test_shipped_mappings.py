@@ -123,6 +123,8 @@ def test_northwind_rows_from_the_real_dataset(shared, tmp_path):
 
     sql = (shared / "datasets/northwind/sqlite_jpwhite3/create.sql").read_text(encoding="utf-8")
     con = sqlite3.connect(tmp_path / "nw.db")
+    con.execute("PRAGMA synchronous = OFF")  # a test copy: no fsync per INSERT
+    con.execute("PRAGMA journal_mode = MEMORY")
     con.executescript(sql)
     con.close()
     mf = load_mapping(shipped_mapping("northwind_sql.yaml"))

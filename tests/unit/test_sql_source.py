@@ -61,3 +61,51 @@ def test_writes_refused_unless_writable(engine):
 def test_literal_password_refused():
     with pytest.raises(ValueError, match="ENV_VAR"):
         SqlSource({"url": "postgresql://erp@db/erp", "password": "hunter2"})
+
+
+@pytest.fixture
+def lines(engine):
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE hdr (id INTEGER PRIMARY KEY, cust TEXT, day TEXT)"))
+        conn.execute(sa.text('CREATE TABLE "line items" (hdr_id INTEGER, pos INTEGER, qty INTEGER, '
+                             "PRIMARY KEY (hdr_id, pos))"))
+        conn.execute(sa.text("INSERT INTO hdr VALUES (:i, :c, :d)"), [{"i": i, "c": f"C{i}", "d": f"2024-02-0{i}"}
+                                                                      for i in (1, 2)])
+        conn.execute(sa.text('INSERT INTO "line items" VALUES (:h, :p, :q)'),
+                     [{"h": h, "p": p, "q": h * 10 + p} for h in (1, 2, 3) for p in (1, 2)])
+    return SqlSource({"url": "sqlite://", "page_size": 4, "tables": {
+        "line items": {"key": ["hdr_id", "pos"]}, "hdr": {"key": ["id"]}}}, engine=engine)
+
+
+def test_join_adds_header_fields_and_keeps_keyset_pages(lines):
+    join = {"table": "hdr", "by": {"hdr_id": "id"}, "fields": ["cust", "day"]}
+    batches = list(lines.read(StreamSpec("line items", options={"join": join}), None))
+    assert [b.records for b in batches] == [
+        [{"hdr_id": 1, "pos": 1, "qty": 11, "cust": "C1", "day": "2024-02-01"},
+         {"hdr_id": 1, "pos": 2, "qty": 12, "cust": "C1", "day": "2024-02-01"},
+         {"hdr_id": 2, "pos": 1, "qty": 21, "cust": "C2", "day": "2024-02-02"},
+         {"hdr_id": 2, "pos": 2, "qty": 22, "cust": "C2", "day": "2024-02-02"}],
+        # lines without a header stay (LEFT OUTER JOIN): the mapping quarantines them, nothing is dropped
+        [{"hdr_id": 3, "pos": 1, "qty": 31, "cust": None, "day": None},
+         {"hdr_id": 3, "pos": 2, "qty": 32, "cust": None, "day": None}]]
+    assert batches[0].checkpoint == {"after": [2, 2]}
+    again = list(lines.read(StreamSpec("line items", options={"join": join}), batches[0].checkpoint))
+    assert [r["qty"] for b in again for r in b.records] == [31, 32]
+
+
+@pytest.mark.parametrize(("join", "message"), [
+    ({"table": "hdr; DROP TABLE hdr", "by": {"hdr_id": "id"}, "fields": ["cust"]}, "no table 'hdr; DROP TABLE hdr'"),
+    ({"table": "hdr", "by": {"hdr_id": "id) OR (1=1"}, "fields": ["cust"]}, r"no column\(s\) hdr.id\) OR \(1=1"),
+    ({"table": "hdr", "by": {"hdr_id": "id"}, "fields": ["cust || 'x'"]}, r"no column\(s\) hdr.cust \|\| 'x'"),
+    ({"table": "hdr", "by": {"hdr_id": "cust"}, "fields": ["day"]}, r"`by` must cover hdr's key \['id'\]"),
+    ({"table": "hdr", "by": {"hdr_id": "id"}, "fields": ["id", "qty"]}, r"no column\(s\) hdr.qty"),
+    ({"table": "hdr", True: {"hdr_id": "id"}, "fields": ["cust"]}, "YAML reads as true; write `by:`"),
+])
+def test_join_names_are_checked_against_reflection_before_any_sql(lines, join, message):
+    with pytest.raises(FatalError, match=message):
+        list(lines.read(StreamSpec("line items", options={"join": join}), None))
+
+
+def test_configured_query_text_is_refused(lines):
+    with pytest.raises(FatalError, match="option `query` is not supported"):
+        list(lines.read(StreamSpec("line items", options={"query": "SELECT * FROM hdr"}), None))
