@@ -16,8 +16,9 @@ from sandbox.base import Request, Response, SandboxApp
 
 API = "/api/data/v9.2"
 # The org's accountclassificationcode option set: the out-of-the-box value 1 ("Default Value"), 2-4, and
-# the custom options 100000000-100000008 an org adds (publisher prefix 10000), as mappings/dynamics365.yaml uses.
-CLASSIFICATION = {1, 2, 3, 4, *range(100_000_000, 100_000_009)}
+# the custom options an org adds (publisher prefix 10000): 100000000-100000008 for the earlier ABC-XYZ labels
+# and 100000009-100000012 for the customer segments (mappings/codelists/dynamics_account_classification.yaml).
+CLASSIFICATION = {1, 2, 3, 4, *range(100_000_000, 100_000_013)}
 # Dataset ABC class -> the option a customer's account carries (A-X, B-X, C-X in the shipped code list).
 CLASS_OPTION = {"A": 1, "B": 100_000_003, "C": 100_000_006}
 # Dataverse address1_country is free text: people type country names, not ISO codes.

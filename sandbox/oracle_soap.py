@@ -68,9 +68,10 @@ class OracleSoapState:
         self.customers = {c["PartyId"]: c for c in customers}
         self.schema = schema
         self.users = users or {}
-        # Class codes of the SEGBRIDGE_SEGMENT category: ABC letters, service levels and the nine
-        # segment codes (AX .. CZ) that mappings/oracle_fusion.yaml writes.
-        self.valid_codes = {"A", "B", "C", "D", "PLATINUM", "GOLD", "SILVER", "BRONZE"} | {
+        # Class codes of the SEGBRIDGE_SEGMENT category: ABC letters, service levels, the customer segment
+        # codes and the nine ABC-XYZ codes (AX .. CZ) of mappings/codelists/fusion_customer_segment.yaml.
+        self.valid_codes = {"A", "B", "C", "D", "PLATINUM", "GOLD", "SILVER", "BRONZE",
+                            "STRATEGIC", "GROWTH", "STANDARD", "UNPROFITABLE"} | {
             a + x for a in "ABC" for x in "XYZ"}
         self.validated: list[tuple[str, bool]] = []  # (operation, valid) per request
         self.fields = _xsd_order(schema, FIELDS)

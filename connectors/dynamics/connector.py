@@ -4,6 +4,13 @@ updates through `$batch` with If-Match (the etag, or `*` so a PATCH never create
 Why not the declarative `rest` connector: its batch writes post one JSON body; Dataverse batches
 are multipart/mixed with one HTTP request per part and one HTTP status per part, which is what
 gives per-item outcomes. 1,000 requests a batch is Dataverse's ceiling.
+
+A read takes its columns from the stream (the mapping's source options): `select` is the $select list
+(the key and the delta column are added), `delta_field` the column of the `gt` delta filter (null: no
+delta, a full read each time); the stream's primary key orders the pages. The connector's `tables`
+entry for the entity set gives the defaults, and is what writes and read-back use. The checkpoint is
+written into $filter as an OData v4 DateTimeOffset literal in UTC (`2024-03-01T10:00:00Z`, unquoted):
+an offset such as +01:00 is converted, never sent as a `+` that a query string decodes as a space.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import Field
 
@@ -32,7 +41,7 @@ from core.config import StrictModel
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _GUID = re.compile(r"^[0-9a-fA-F-]{36}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?(Z|[+-]\d{2}:\d{2})$")
 
 
 class DataverseTable(StrictModel):
@@ -77,10 +86,11 @@ class DynamicsConnector(Connector):
                 for n, t in self.options.tables.items()]
 
     def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
-        cfg = self._cfg(stream.name)
+        cfg = self._read_cfg(stream)
         state = dict(state or {})
-        since = state.get("since")
-        high = state.get("high", since)
+        since, high = state.get("since"), state.get("high", state.get("since"))
+        if cfg.cursor_field:  # checked and in one UTC form before the first request, compared as instants
+            since, high = (odata_datetime(v) if v else None for v in (since, high))
         url = state.get("next") or self._first_url(stream.name, cfg, since)
         headers = {**_HEADERS, "Prefer": f"odata.maxpagesize={self.options.page_size}"}
         while url:
@@ -88,17 +98,37 @@ class DynamicsConnector(Connector):
             records = [{k: v for k, v in r.items() if not k.startswith("@")} | ({"@odata.etag": r["@odata.etag"]}
                        if "@odata.etag" in r else {}) for r in body.get("value", [])]
             if cfg.cursor_field:
-                high = max([high or ""] + [str(r.get(cfg.cursor_field) or "") for r in records]) or None
+                high = _latest(high, [r.get(cfg.cursor_field) for r in records])
             url = body.get("@odata.nextLink")
             yield RecordBatch(records, {"since": since, "high": high, "next": url} if url else {"since": high})
+
+    def _read_cfg(self, stream: StreamSpec) -> DataverseTable:
+        """The stream's columns: its options (`select`, `delta_field`) and primary key over the connector's
+        `tables` entry, which gives the defaults (an entity set without one needs the mapping's options)."""
+        base = self.options.tables.get(stream.name)
+        opts = stream.options or {}
+        select = opts.get("select")
+        if isinstance(select, str):
+            select = [c.strip() for c in select.split(",") if c.strip()]
+        if base is None and not (select and len(stream.primary_key) == 1):
+            raise FatalError(f"dynamics365: no table {stream.name!r}; configured: {', '.join(self.options.tables)}",
+                             hint="add it under tables:, or give the stream a `select` option and one key field")
+        key = stream.primary_key[0] if len(stream.primary_key) == 1 else base.key
+        if "delta_field" in opts:
+            cursor = opts["delta_field"]
+        else:
+            cursor = stream.cursor_field or (base.cursor_field if base else "modifiedon")
+        fields = [c for c in (select or base.fields) if c != key]
+        for n in [stream.name, key, *fields, cursor or "x"]:
+            if not isinstance(n, str) or not _NAME.match(n):
+                raise FatalError(f"dynamics365: {n!r} is not a valid logical name")
+        return DataverseTable(key=key, fields=fields, cursor_field=cursor)
 
     def _first_url(self, set_name: str, cfg: DataverseTable, since: str | None) -> str:
         columns = ",".join(dict.fromkeys([cfg.key, *cfg.fields, *([cfg.cursor_field] if cfg.cursor_field else [])]))
         query = f"$select={columns}"
         if since and cfg.cursor_field:
-            if not _DATETIME.match(since):
-                raise FatalError(f"dynamics365: checkpoint {since!r} is not an OData datetime")
-            query += f"&$filter={cfg.cursor_field} gt {since}"
+            query += "&$filter=" + quote(f"{cfg.cursor_field} gt {since}", safe=":,")
         order = ",".join(f for f in (cfg.cursor_field, cfg.key) if f)
         return self.url(f"{set_name}?{query}&$orderby={order}")
 
@@ -157,6 +187,32 @@ class DynamicsConnector(Connector):
 
 
 _HEADERS = {"OData-Version": "4.0", "OData-MaxVersion": "4.0", "Accept": "application/json"}
+
+
+def odata_datetime(value: Any) -> str:
+    """An OData v4 Edm.DateTimeOffset literal in UTC for $filter: `2024-03-01T09:00:00Z` (fractional seconds
+    kept to the microsecond, an offset converted to UTC). A value without a zone, or anything else, is refused."""
+    text = value.isoformat() if isinstance(value, datetime) else str(value).strip()
+    if not _DATETIME.match(text):
+        raise FatalError(f"dynamics365: checkpoint {value!r} is not an OData datetime",
+                         hint="expected e.g. 2024-03-01T09:00:00Z")
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moment.microsecond:06d}".rstrip("0")
+                                                   if moment.microsecond else "") + "Z"
+
+
+def _latest(high: str | None, values: list[Any]) -> str | None:
+    """The latest of the high-water mark and the records' cursor values, as an OData literal (compared as
+    instants: `09:00:05.5Z` is after `09:00:05Z`, although it sorts before it as text)."""
+    def instant(literal: str) -> datetime:
+        return datetime.fromisoformat(literal.replace("Z", "+00:00"))
+
+    for value in values:
+        if value:
+            literal = odata_datetime(value)
+            if high is None or instant(literal) > instant(high):
+                high = literal
+    return high
 
 
 def parse_batch_response(text: str, content_type: str) -> list[tuple[int, dict[str, str], str]]:

@@ -56,3 +56,28 @@ def test_batch_with_partial_failures_stale_etag_and_injected_503(dyn):
     assert b"If-Match: W/\"1\"" in batches[0].body
     back = conn.read_back("accounts", [{"accountid": rows[0]["accountid"]}, {"accountid": rows[1]["accountid"]}])
     assert [r["accountclassificationcode"] for r in back] == [2, 3]
+
+
+def test_mapping_stream_options_and_customer_segment_options(dyn):
+    """The mapping's `select`/`delta_field` drive the read (an offset checkpoint becomes a UTC literal the
+    sandbox compares correctly); the customer-segment options of the code list are valid option values."""
+    from core.mapping import load_mapping
+    from core.paths import shipped_mapping
+    from core.sync import stream_spec
+
+    app, conn = dyn
+    spec = stream_spec(load_mapping(shipped_mapping("dynamics365.yaml")).entities["account"])
+    # Accounts 1..30 were modified at 2024-01-01T00:01Z .. 00:30Z; 01:25+01:00 is 00:25Z.
+    rows = [r for b in conn.read(spec, {"since": "2024-01-01T01:25:00+01:00"}) for r in b.records]
+    assert [r["modifiedon"] for r in rows] == [f"2024-01-01T00:{m}:00Z" for m in range(26, 31)]
+    assert app.log[0].query["$select"] == [
+        "accountid,accountnumber,name,accountclassificationcode,address1_country,modifiedon"]
+    assert app.log[0].query["$filter"] == ["modifiedon gt 2024-01-01T00:25:00Z"]
+    assert set(rows[0]) == {"@odata.etag", "accountid", "accountnumber", "name", "accountclassificationcode",
+                            "address1_country", "modifiedon"}
+    values = [100000009, 100000010, 100000011, 100000012, 100000013]
+    outcomes = conn.write(WriteBatch([WriteItem(str(v), "accounts", {"accountid": r["accountid"]},
+                                                {"accountclassificationcode": v}) for v, r in zip(values, rows,
+                                                                                                   strict=True)]))
+    assert [o.status for o in outcomes] == ["applied"] * 4 + ["rejected"]
+    assert outcomes[4].message == "100000013 is not a valid value for accountclassificationcode."

@@ -70,9 +70,9 @@ def test_dynamics_accounts_link_to_erp_customers_and_write_back(ds, tmp_path, st
     pull_csv(ds, tmp_path, store)  # the ERP customers the accounts' account numbers point at
     app = build_app(ds)
     with serve(app) as server:
-        select = ["accountnumber", "name", "accountclassificationcode", "address1_country"]
+        # `tables` holds only what write-back reads back: the pull's columns come from the mapping.
         opts = {"http": {"base_url": server.url, **FAST}, "page_size": 3,
-                "tables": {"accounts": {"key": "accountid", "fields": select}}}
+                "tables": {"accounts": {"key": "accountid", "fields": ["accountclassificationcode"]}}}
         pull_clean(config(tmp_path, "dynamics365", "dynamics365", "dynamics365.yaml", opts), store, "dynamics365")
         accounts = app.state.accounts
         assert counts(store, "dynamics365") == {"customer": len(accounts)} == {"customer": len(ds.customers)}
@@ -82,11 +82,14 @@ def test_dynamics_accounts_link_to_erp_customers_and_write_back(ds, tmp_path, st
         assert {c.id: (loaded[c.id]["country"], loaded[c.id]["current_segment"])
                 for c in ds.customers.itertuples()} == {c.id: (c.country, expected[c.current_classification])
                                                          for c in ds.customers.itertuples()}
+        # The mapping's stream options are the request: its select list and the modifiedon delta column.
+        assert app.log[0].query["$select"] == [
+            "accountid,accountnumber,name,accountclassificationcode,address1_country,modifiedon"]
         with registry.create("dynamics365", opts) as conn:
             written, back = write_and_read_back(conn, store, "dynamics365", "dynamics365.yaml", "account",
-                                                {"segment": "B-Y"})
-    assert written == {"accountclassificationcode": 100000004}
-    assert back["accountclassificationcode"] == 100000004
+                                                {"segment": "strategic"})  # the engine's customer segment
+    assert written == {"accountclassificationcode": 100000009}
+    assert back["accountclassificationcode"] == 100000009
 
 
 # ---------------------------------------------------------------------------------------------- SAP ECC (RFC)

@@ -1,0 +1,112 @@
+"""dynamics365 reads over `responses`: the mapping's stream options (`select`, `delta_field`) over the
+connector's `tables` defaults, and the exact request URL with its OData v4 DateTimeOffset filter."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+
+from connectors.base import StreamSpec
+from connectors.dynamics.connector import DynamicsConnector, odata_datetime
+from connectors.errors import FatalError
+
+pytestmark = pytest.mark.unit
+BASE = "https://acme.crm4.dynamics.com"
+ACCOUNTS = BASE + "/api/data/v9.2/accounts"
+# What core.sync.stream_spec hands over for mappings/dynamics365.yaml's account entity.
+MAPPING_STREAM = StreamSpec("accounts", ["accountid"], options={
+    "select": ["accountid", "accountnumber", "name", "accountclassificationcode", "address1_country", "modifiedon"],
+    "delta_field": "modifiedon"})
+
+
+def conn(tables: dict | None = None) -> DynamicsConnector:
+    return DynamicsConnector({"http": {"base_url": BASE, "max_attempts": 1}, "page_size": 2, "tables": {
+        "accounts": {"key": "accountid", "fields": ["accountnumber"]}} if tables is None else tables})
+
+
+def urls() -> list[str]:
+    return [c.request.url for c in responses.calls]
+
+
+@responses.activate
+def test_mapping_select_and_delta_field_win_over_the_connector_defaults():
+    responses.add(responses.GET, ACCOUNTS, json={"value": [
+        {"@odata.etag": 'W/"7"', "accountid": "a1", "modifiedon": "2024-03-01T09:00:05Z"}],
+        "@odata.nextLink": ACCOUNTS + "?$skiptoken=p2"})
+    responses.add(responses.GET, ACCOUNTS, json={"value": [{"accountid": "a2", "modifiedon": "2024-03-01T09:00:03Z"}]})
+    batches = list(conn().read(MAPPING_STREAM, {"since": "2024-03-01T10:00:00+01:00"}))
+    assert urls() == [
+        ACCOUNTS + "?$select=accountid,accountnumber,name,accountclassificationcode,address1_country,modifiedon"
+                   "&$filter=modifiedon%20gt%202024-03-01T09:00:00Z&$orderby=modifiedon,accountid",
+        ACCOUNTS + "?$skiptoken=p2"]
+    assert responses.calls[0].request.headers["Prefer"] == "odata.maxpagesize=2"
+    assert [b.records for b in batches] == [[{"accountid": "a1", "modifiedon": "2024-03-01T09:00:05Z",
+                                              "@odata.etag": 'W/"7"'}],
+                                            [{"accountid": "a2", "modifiedon": "2024-03-01T09:00:03Z"}]]
+    # The checkpoint is kept in the UTC form, so it compares with what Dataverse returns.
+    assert [b.checkpoint for b in batches] == [
+        {"since": "2024-03-01T09:00:00Z", "high": "2024-03-01T09:00:05Z", "next": ACCOUNTS + "?$skiptoken=p2"},
+        {"since": "2024-03-01T09:00:05Z"}]
+
+
+@responses.activate
+def test_delta_field_names_another_column_and_null_reads_in_full():
+    responses.add(responses.GET, ACCOUNTS, json={"value": []})
+    responses.add(responses.GET, ACCOUNTS, json={"value": []})
+    list(conn().read(StreamSpec("accounts", ["accountid"], options={
+        "select": ["name"], "delta_field": "new_segmentchangedon"}), {"since": "2024-03-01T09:00:00.250Z"}))
+    list(conn().read(StreamSpec("accounts", ["accountid"], options={"select": ["name"], "delta_field": None}),
+                     {"since": "2024-03-01T09:00:00Z"}))
+    assert urls() == [
+        ACCOUNTS + "?$select=accountid,name,new_segmentchangedon"
+                   "&$filter=new_segmentchangedon%20gt%202024-03-01T09:00:00.25Z"
+                   "&$orderby=new_segmentchangedon,accountid",
+        ACCOUNTS + "?$select=accountid,name&$orderby=accountid"]
+
+
+@responses.activate
+def test_without_stream_options_the_tables_entry_is_the_default():
+    responses.add(responses.GET, ACCOUNTS, json={"value": []})
+    [batch] = list(conn().read(StreamSpec("accounts"), {"since": "2024-03-01T09:00:00Z"}))
+    assert urls() == [ACCOUNTS + "?$select=accountid,accountnumber,modifiedon"
+                                 "&$filter=modifiedon%20gt%202024-03-01T09:00:00Z&$orderby=modifiedon,accountid"]
+    assert batch.checkpoint == {"since": "2024-03-01T09:00:00Z"}
+
+
+@responses.activate
+def test_an_entity_set_without_a_tables_entry_reads_from_the_mapping_alone():
+    responses.add(responses.GET, ACCOUNTS, json={"value": []})
+    list(conn(tables={}).read(MAPPING_STREAM, None))
+    assert urls() == [ACCOUNTS + "?$select=accountid,accountnumber,name,accountclassificationcode,"
+                                 "address1_country,modifiedon&$orderby=modifiedon,accountid"]
+    with pytest.raises(FatalError, match="no table 'accounts'; configured: \n  hint: add it under tables:"):
+        list(conn(tables={}).read(StreamSpec("accounts", ["accountid"]), None))
+
+
+@responses.activate
+@pytest.mark.parametrize(("options", "state", "message"), [
+    ({"select": ["name", "name eq 'x'"]}, None, "\"name eq 'x'\" is not a valid logical name"),
+    ({"select": ["name"], "delta_field": "ModifiedOn"}, None, "'ModifiedOn' is not a valid logical name"),
+    ({"select": ["name"]}, {"since": "2024-03-01T09:00:00"}, "checkpoint '2024-03-01T09:00:00' is not an OData"),
+    ({"select": ["name"]}, {"since": "2024-03-01 or 1 eq 1"}, "checkpoint '2024-03-01 or 1 eq 1' is not an OData"),
+])
+def test_bad_names_and_checkpoints_stop_before_any_request(options, state, message):
+    with pytest.raises(FatalError, match=message):
+        list(conn().read(StreamSpec("accounts", ["accountid"], options=options), state))
+    assert urls() == []
+
+
+@responses.activate
+def test_high_water_mark_compares_instants_not_text():
+    responses.add(responses.GET, ACCOUNTS, json={"value": [
+        {"accountid": "a1", "modifiedon": "2024-03-01T09:00:05.5Z"}, {"accountid": "a2", "modifiedon": None},
+        {"accountid": "a3", "modifiedon": "2024-03-01T11:00:04+02:00"}]})
+    [batch] = list(conn().read(StreamSpec("accounts"), {"since": "2024-03-01T09:00:05Z"}))
+    assert batch.checkpoint == {"since": "2024-03-01T09:00:05.5Z"}
+
+
+def test_odata_datetime_literal_is_utc_with_z():
+    assert odata_datetime("2024-03-01T09:00:00Z") == "2024-03-01T09:00:00Z"
+    assert odata_datetime("2024-03-01T00:30:00-02:30") == "2024-03-01T03:00:00Z"
+    assert odata_datetime("2024-03-01T09:00Z") == "2024-03-01T09:00:00Z"
+    assert odata_datetime("2024-03-01T09:00:00.1234567Z") == "2024-03-01T09:00:00.123456Z"
