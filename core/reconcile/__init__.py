@@ -1,0 +1,21 @@
+"""Reconciliation: read back the targets, compare with the intended values, file exceptions for stewards.
+
+Public API:
+    run_reconcile(config, engine, systems=None, progress=True) -> ReconcileSummary
+    transition(engine, id, status, reason=None, actor=None)      steward status changes (audited)
+    list_exceptions(engine, status=..., system=..., kind=..., severity=...)
+"""
+
+from core.reconcile.exceptions import (
+                                       Observation,
+                                       fingerprint,
+                                       get_exception,
+                                       history,
+                                       list_exceptions,
+                                       transition,
+                                       upsert_observations,
+)
+from core.reconcile.run import ReconcileSummary, run_reconcile
+
+__all__ = ["Observation", "ReconcileSummary", "fingerprint", "get_exception", "history", "list_exceptions",
+           "run_reconcile", "transition", "upsert_observations"]

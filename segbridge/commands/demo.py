@@ -12,6 +12,7 @@ a real exception. Reports land in <out>/reports.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -26,6 +27,9 @@ import yaml
 
 from segbridge.commands.common import config_of, out, store_of, table
 
+# 600 products x 2 locations: 1,200 product-locations in each of SAP and WMS, 2,400 in all. The WMS
+# read-back is one request per item today, which bounds the size that reconciles within two minutes.
+DEFAULT_PRODUCTS = 600
 DEMO_SECRETS = {"SEGBRIDGE_DEMO_SAP_PASSWORD": "demo-sap-pass", "SEGBRIDGE_DEMO_WMS_PASSWORD": "demo-wms-pass",
                 "SEGBRIDGE_DEMO_TMS_SECRET": "demo-tms-secret", "SEGBRIDGE_DEMO_SF_SECRET": "s3cret"}
 
@@ -165,20 +169,51 @@ def write_config(folder: Path, world: DemoWorld) -> Path:
     return path
 
 
-def hand_edit_sap(world: DemoWorld) -> tuple[dict, str, str] | None:
-    """Change one safety stock in SAP as a user would (new LastChangeDateTime); returns key, old, new."""
+@dataclass
+class HandEdit:
+    """A value changed in a sandbox the way a user in the system would change it."""
+
+    system: str
+    entity: str
+    key: dict[str, Any]
+    field: str
+    intended: str
+    before: str | None
+    after: str
+
+
+def _different(value: Any) -> str:
+    """Another plausible value of the same shape: 120.000 -> 127.000, 02 -> 03, A -> Z."""
+    text = "" if value is None else str(value)
+    try:
+        number = float(text)
+    except ValueError:
+        return "Z" if text != "Z" else "Y"
+    if text.isdigit():
+        return str(int(text) + 1).zfill(len(text))
+    places = len(text.split(".")[1]) if "." in text else 0
+    return f"{number + 7:.{places}f}"
+
+
+def hand_edit_sap(world: DemoWorld, intended) -> HandEdit | None:
+    """Change one value segbridge wrote to SAP, as a user in SAP would (safety stock when there is one)."""
     app = world.apps.get("sap")
-    if app is None:
+    rows = intended[intended["system"] == "sap"]
+    if app is None or rows.empty:
         return None
+    order = rows.assign(_e=rows["entity"] != "A_ProductSupplyPlanning", _f=rows["field"] != "SafetyStockQuantity")
+    row = order.sort_values(["_e", "_f", "entity", "field", "target_key"]).iloc[0]
+    key = json.loads(row["target_key"])
     state = app.state
     with state.lock:
-        rows = sorted(state.rows("API_PRODUCT_SRV", "A_ProductSupplyPlanning"), key=lambda r: (r["Product"], r["Plant"]))
-        row = rows[0]
-        old = str(row.get("SafetyStockQuantity"))
-        new = f"{float(old or 0) + 7:.3f}"
-        row["SafetyStockQuantity"] = new
-        row["LastChangeDateTime"] = state.tick()
-    return {"Plant": row["Plant"], "Product": row["Product"]}, old, new
+        service = next(svc for (svc, name) in state.data if name == row["entity"])
+        record = state.entity(service, row["entity"], key)
+        before = record.get(row["field"])
+        after = _different(before)
+        record[row["field"]] = after
+        if "LastChangeDateTime" in record:
+            record["LastChangeDateTime"] = state.tick()
+    return HandEdit("sap", row["entity"], key, row["field"], row["intended_value"], before, after)
 
 
 def _step_line(name: str, step) -> None:
@@ -207,7 +242,8 @@ def run(
 def demo(
     out_dir: Path = typer.Option(Path("segbridge-demo"), "--out", help="Folder for the config, store and reports"),
     seed: int = typer.Option(7, "--seed", help="Seed of the generated world (same seed, same data)"),
-    products: int = typer.Option(1000, "--products", min=5, help="Products (x 2 locations = product-locations)"),
+    products: int = typer.Option(DEFAULT_PRODUCTS, "--products", min=5,
+                                 help="Products (x 2 locations = product-locations per system)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars"),
 ) -> None:
     """Start the sandboxes, seed them, run the whole cycle and write the reports (about a minute)."""
@@ -222,8 +258,13 @@ def demo(
             from core.errors import SegbridgeError
 
             raise SegbridgeError("no sandbox is available in this build", hint="see the skipped list above")
-        paths = _run_demo(folder, world, progress=not quiet)
+        paths, failure = _run_demo(folder, world, progress=not quiet)
     _finish(folder, paths, time.monotonic() - started)
+    if failure:
+        from core.errors import SegbridgeError
+
+        raise SegbridgeError(f"the demo did not complete: {failure}",
+                             hint="the reports above show what was reached; run with -v for details")
 
 
 def _fresh(folder: Path) -> None:
@@ -249,32 +290,50 @@ def _describe_world(world: DemoWorld, dataset) -> None:
         out.print(f"  [yellow]skipped[/] {name:<11} {why}")
 
 
-def _run_demo(folder: Path, world: DemoWorld, progress: bool) -> dict[str, Path]:
-    from core.cycle import run_cycle
-    from core.reconcile import run_reconcile
+def _run_demo(folder: Path, world: DemoWorld, progress: bool) -> tuple[dict[str, Path], str | None]:
+    """Config, first pull, the cycle, a hand edit in SAP, reconcile again; reports even when a step failed."""
+    from core.errors import SegbridgeError
     from core.reports.reconcile_report import write_reports
     from core.settings import load_config
 
     config = load_config(write_config(folder, world))
     engine = store_of(config)
-    if _first_pull(world, config, engine, progress):
-        config = load_config(write_config(folder, world))
+    failure = None
+    try:
+        if _first_pull(world, config, engine, progress):
+            config = load_config(write_config(folder, world))
+        failure = _cycle_and_hand_edit(world, config, engine, progress)
+    except SegbridgeError as exc:
+        failure = exc.message
+    paths = write_reports(engine, folder / "reports")
+    if failure is None:
+        paths.update(_engine_report(config, engine, folder / "reports"))
+    engine.dispose()
+    return paths, failure
+
+
+def _cycle_and_hand_edit(world: DemoWorld, config, engine, progress: bool) -> str | None:
+    """The cycle, then one value changed in SAP by hand and a second reconcile; the failure, if any."""
+    from core.cycle import run_cycle
+    from core.reconcile import run_reconcile
+    from core.writeback.intended import intended_values
+
     out.print("[bold]cycle[/]: pull -> segment -> plan -> apply -> reconcile")
     result = run_cycle(config, engine, trigger="demo", progress=progress, on_step=_step_line)
-    if result.status == "failed":
-        from core.errors import SegbridgeError
-
-        raise SegbridgeError(f"the demo cycle failed (run {result.run_id})", hint="see the step lines above")
-    edit = hand_edit_sap(world)
+    if not result.completed:
+        return f"the cycle stopped (run {result.run_id}); see the step lines above"
+    apply = result.steps["apply"]
+    if apply.status == "failed":
+        out.print(f"  [yellow]note:[/] {apply.counts.get('rejected', 0)} change(s) were rejected by the systems "
+                  f"(see `segbridge -c {config.base_dir / 'segbridge.yaml'} runs list` and the exceptions)")
+    sap_live = "sap" in world.apps and "sap" not in world.disabled
+    edit = hand_edit_sap(world, intended_values(config, engine, ["sap"])) if sap_live else None
     if edit:
-        key, old, new = edit
-        out.print(f"[bold]by hand[/]: SAP SafetyStockQuantity of {key} changed {old} -> {new}; reconciling again")
-        summary = run_reconcile(config, engine, progress=progress, trigger="demo")
+        out.print(f"[bold]by hand[/]: in SAP {edit.entity} {edit.key} {edit.field} changed {edit.before} -> "
+                  f"{edit.after} (segbridge wrote {edit.intended}); reconciling SAP again")
+        summary = run_reconcile(config, engine, systems=["sap"], progress=progress, trigger="demo")
         out.print(f"  reconcile run {summary.run_id}: {summary.new} new exception(s), {summary.remaining} open")
-    paths = write_reports(engine, folder / "reports")
-    paths.update(_engine_report(config, engine, folder / "reports"))
-    engine.dispose()
-    return paths
+    return None
 
 
 def _first_pull(world: DemoWorld, config, engine, progress: bool) -> bool:
@@ -295,15 +354,22 @@ def _first_pull(world: DemoWorld, config, engine, progress: bool) -> bool:
 
 def _engine_report(config, engine, folder: Path) -> dict[str, Path]:
     """The engine's HTML report (ABC-XYZ matrix, Pareto, parameter changes) recomputed from the store."""
+    from core.errors import SegbridgeError
+
     try:
         from core.engine import run_engine
         from core.engine_store import load_frames, resolve_policy
         from core.reports.engine_report import write_report
     except ImportError:
         return {}
-    policy = resolve_policy(config)
-    result = run_engine(load_frames(engine), policy)
-    return {"engine": write_report(result, folder / "engine_report.html", policy.classification.abc_measure)}
+    try:
+        policy = resolve_policy(config)
+        result = run_engine(load_frames(engine), policy)
+        path = write_report(result, folder / "engine_report.html", policy.classification.abc_measure)
+    except SegbridgeError as exc:
+        out.print(f"[yellow]engine report skipped:[/] {exc.message}")
+        return {}
+    return {"engine": path}
 
 
 def _finish(folder: Path, paths: dict[str, Path], seconds: float) -> None:

@@ -1,0 +1,245 @@
+"""The whole cycle, and its steps as callables the scheduler runs on a timetable.
+
+`run_cycle` does pull -> segment -> plan -> apply -> reconcile once. Apply runs only when the
+plan needs no approval and is not blocked (otherwise it is recorded as a skipped run saying
+why, and reconcile still runs so stewards see the state of the systems). Every step is a
+`Run` row and runs under the step's database lease (`core.lease.hold`), so a manual
+`segbridge run` and a scheduled job never run the same step at once.
+
+`STEPS` maps each step name to `fn(config, engine, *, systems=None, trigger, stop_event=None)
+-> StepResult(run_id, status, counts)`; `scheduler.jobs` calls them.
+
+Example:
+    >>> result = run_cycle(config, engine, trigger="manual")            # doctest: +SKIP
+    >>> result.status, [s.status for s in result.steps.values()]
+    ('ok', ['ok', 'ok', 'ok', 'ok', 'ok'])
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from core import runs
+from core.model import Run
+from core.settings import SegbridgeConfig
+
+log = logging.getLogger("segbridge.cycle")
+ORDER = ["pull", "segment", "plan", "apply", "reconcile"]
+STOPPING = {"pull", "segment", "plan"}  # later steps need their output; a failed apply still gets reconciled
+LEASE_TTL = 300.0
+
+
+@dataclass
+class StepResult:
+    run_id: int | None
+    status: str  # ok | exceptions | failed | skipped
+    counts: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None
+    detail: Any = None  # the step's own result object (plan, apply summary, reconcile summary)
+
+
+@dataclass
+class CycleResult:
+    run_id: int
+    status: str
+    steps: dict[str, StepResult] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        """Every step ran (some may have failed or been skipped)."""
+        return all(name in self.steps for name in ORDER)
+
+    @property
+    def exit_code(self) -> int:
+        from core.errors import EXIT_EXCEPTIONS, EXIT_FAILED, EXIT_OK
+
+        return {"ok": EXIT_OK, "exceptions": EXIT_EXCEPTIONS}.get(self.status, EXIT_FAILED)
+
+
+def _lease_name(step: str, systems: list[str] | None) -> str:
+    from core.lease import step_lease_name
+
+    return step_lease_name(step, systems[0] if systems and len(systems) == 1 and step == "pull" else None)
+
+
+def _held(engine: Engine, step: str, systems: list[str] | None, stop_event: threading.Event | None):
+    """The step's lease; a lost lease sets the step's stop event."""
+    from core.lease import hold
+
+    return hold(engine, _lease_name(step, systems), ttl=LEASE_TTL, on_lost=stop_event)
+
+
+def _run_status(engine: Engine, run_id: int | None) -> str:
+    if run_id is None:
+        return "ok"
+    with engine.connect() as conn:
+        status = conn.execute(select(Run.__table__.c.status).where(Run.__table__.c.id == run_id)).scalar()
+    return status or "ok"
+
+
+def _field(result: Any, name: str, default: Any = None) -> Any:
+    return result.get(name, default) if isinstance(result, dict) else getattr(result, name, default)
+
+
+def step_pull(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None, trigger: str = "manual",
+              stop_event: threading.Event | None = None, progress: bool = False) -> StepResult:
+    """Read every (or the given) system incrementally into the store (one pull run per system).
+
+    Status: failed if a system's pull failed, skipped if one stopped on request, else ok.
+    """
+    from core.sync import pull
+
+    with _held(engine, "pull", systems, stop_event):
+        results = pull(config, engine, systems=systems, progress=progress, trigger=trigger, stop_event=stop_event)
+    counts = {key: sum(getattr(s, key) for r in results for s in r.streams) for key in ("read", "loaded",
+                                                                                       "quarantined")}
+    bad = [f"{r.system}: {r.status}" + (f" ({r.message})" if r.message else "") for r in results if r.status != "ok"]
+    status = "failed" if any(r.status == "failed" for r in results) else "skipped" if bad else "ok"
+    run_id = results[-1].run_id if results else None
+    return StepResult(run_id, status, counts, "; ".join(bad) or None, detail=results)
+
+
+def step_segment(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
+                 trigger: str = "manual", stop_event: threading.Event | None = None,
+                 progress: bool = False) -> StepResult:
+    """Segment and compute parameters from the store (a saved segment run)."""
+    from core.engine import segment_from_store
+
+    with _held(engine, "segment", None, stop_event):
+        run_id = segment_from_store(engine, config, trigger=trigger)
+    info = runs.get_run(engine, run_id)
+    return StepResult(run_id, info.status, info.counts)
+
+
+def step_plan(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None, trigger: str = "manual",
+              stop_event: threading.Event | None = None, progress: bool = False) -> StepResult:
+    """Compute the write-back plan (saved with its status: ready, needs_approval or blocked)."""
+    from core.writeback.plan import make_plan
+
+    with _held(engine, "plan", None, stop_event), runs.recorded_run(
+            engine, "plan", system=_system_label(systems), trigger=trigger) as outcome:
+        plan = make_plan(config, engine, systems=systems)
+        counts = {"changes": _plan_summary(plan).get("changes", 0), "plan_id": plan.id}
+        outcome.update(counts=counts, message=f"plan {plan.id}: {plan.status}"
+                       + (f" ({plan.reason})" if plan.reason else ""))
+    return StepResult(outcome["run_id"], "ok", counts, outcome["message"], detail=plan)
+
+
+def _plan_summary(plan) -> dict:
+    import json
+
+    return json.loads(plan.summary or "{}")
+
+
+def _system_label(systems: list[str] | None) -> str | None:
+    return ",".join(systems)[:64] if systems else None
+
+
+def step_apply(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
+               trigger: str = "manual", stop_event: threading.Event | None = None, progress: bool = False,
+               plan_id: int | None = None) -> StepResult:
+    """Apply the plan (default: the latest) when it may be applied; otherwise a skipped run saying why."""
+    from core.errors import SegbridgeError
+    from core.writeback.apply import apply_plan, latest_plan_id
+    from core.writeback.plan import load_plan
+
+    try:
+        plan = load_plan(engine, plan_id if plan_id is not None else latest_plan_id(engine))
+    except SegbridgeError as exc:  # no plan yet: nothing to apply is not a failure
+        run_id = runs.record_skipped(engine, "apply", trigger=trigger, message=exc.message)
+        return StepResult(run_id, "skipped", {}, exc.message)
+    why = _not_applicable(plan)
+    if why:
+        run_id = runs.record_skipped(engine, "apply", trigger=trigger, message=why)
+        return StepResult(run_id, "skipped", {"plan_id": plan.id}, why)
+    with _held(engine, "apply", None, stop_event) as lease:
+        summary = apply_plan(config, engine, plan.id, progress=progress, stop_event=lease.lost)
+    counts = {"plan_id": plan.id, "applied": summary.total("applied"), "rejected": summary.total("rejected"),
+              "failed": summary.total("failed")}
+    return StepResult(summary.run_id, "ok" if summary.ok else "failed", counts, detail=summary)
+
+
+def _not_applicable(plan) -> str | None:
+    if plan.status in ("needs_approval", "blocked"):
+        return f"plan {plan.id} is {plan.status}: {plan.reason}"
+    if plan.status == "applied":
+        return f"plan {plan.id} is applied already"
+    if _plan_summary(plan).get("changes", 1) == 0:
+        return f"plan {plan.id} has no changes"
+    return None
+
+
+def step_reconcile(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
+                   trigger: str = "manual", stop_event: threading.Event | None = None,
+                   progress: bool = False) -> StepResult:
+    """Read back, compare, file exceptions; status `exceptions` while any remain."""
+    from core.reconcile import run_reconcile
+
+    with _held(engine, "reconcile", None, stop_event):
+        summary = run_reconcile(config, engine, systems=systems, progress=progress, trigger=trigger)
+    counts = {"exceptions": summary.remaining, "new": summary.new, "compared": summary.compared}
+    message = "; ".join(summary.alerts) or None  # reconcile.alerts thresholds, for the scheduler's alerting
+    return StepResult(summary.run_id, "exceptions" if summary.remaining else "ok", counts, message, detail=summary)
+
+
+STEPS: dict[str, Callable[..., StepResult]] = {
+    "pull": step_pull, "segment": step_segment, "plan": step_plan, "apply": step_apply, "reconcile": step_reconcile,
+}
+
+
+def run_cycle(config: SegbridgeConfig, engine: Engine, trigger: str = "manual", systems: list[str] | None = None,
+              stop_event: threading.Event | None = None, progress: bool = True,
+              on_step: Callable[[str, StepResult], None] | None = None) -> CycleResult:
+    """pull -> segment -> plan -> apply (if allowed) -> reconcile, each a Run row under its lease.
+
+    A failed or skipped pull, segment or plan ends the cycle; a failed apply (rejected items) does
+    not: reconcile then shows stewards what the systems hold. Status: failed if any step failed,
+    else reconcile's (ok or exceptions). A stop request ends the cycle after the current step.
+    """
+    from core.lease import LeaseHeld
+
+    with runs.recorded_run(engine, "cycle", system=_system_label(systems), trigger=trigger) as outcome:
+        result = CycleResult(outcome["run_id"], "ok")
+        for name in ORDER:
+            if stop_event is not None and stop_event.is_set():
+                outcome["message"] = f"stopped before {name}"
+                break
+            kwargs: dict[str, Any] = {"systems": systems, "trigger": trigger, "stop_event": stop_event,
+                                      "progress": progress}
+            if name == "apply" and "plan" in result.steps:
+                kwargs["plan_id"] = result.steps["plan"].counts.get("plan_id")
+            try:
+                step = STEPS[name](config, engine, **kwargs)
+            except LeaseHeld as exc:
+                step = StepResult(runs.record_skipped(engine, name, trigger=trigger, message=exc.message),
+                                  "skipped", message=exc.message)
+            result.steps[name] = step
+            if on_step:
+                on_step(name, step)
+            if name in STOPPING and step.status in ("failed", "skipped"):
+                break
+        failed = any(s.status == "failed" for s in result.steps.values())
+        if failed or not result.completed:
+            result.status = "failed"
+        else:
+            result.status = result.steps["reconcile"].status
+        outcome.update(status=result.status, counts=_cycle_counts(result),
+                       message=outcome.get("message") or " ".join(f"{n}={s.run_id}:{s.status}"
+                                                                  for n, s in result.steps.items()))
+    return result
+
+
+def _cycle_counts(result: CycleResult) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name, step in result.steps.items():
+        for key in ("changes", "applied", "rejected", "failed", "exceptions", "read", "loaded", "quarantined"):
+            if isinstance(step.counts.get(key), int):
+                counts[key if key not in counts else f"{name}_{key}"] = step.counts[key]
+    return counts

@@ -1,0 +1,67 @@
+"""Pull completeness: did every record the source has arrive in the store (or in quarantine)?
+
+Per system and entity, the latest pull's `EntityCount` row answers three questions:
+
+* `read` < `source_count`: records the source reported ($inlinecount, totalSize) were not read;
+* `loaded + quarantined` != `read`: records were read but neither stored nor quarantined;
+* `quarantined / read` above the threshold (`reconcile.completeness.max_quarantine_share`,
+  default `quality.max_quarantine_share`): too much bad data for a steward to ignore.
+
+Each breach is a `completeness` exception keyed by the entity with the count's name as field.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from core.model import EntityCount
+from core.reconcile.config import ReconcileConfig
+from core.reconcile.exceptions import Observation
+
+_C = EntityCount.__table__
+
+
+def latest_counts(engine: Engine, systems: list[str] | None = None) -> list[dict]:
+    """The EntityCount rows of each system's latest pull run."""
+    latest = select(_C.c.system, func.max(_C.c.run_id).label("run_id")).group_by(_C.c.system)
+    if systems is not None:
+        latest = latest.where(_C.c.system.in_(systems))
+    latest = latest.subquery()
+    stmt = (select(_C).join(latest, (_C.c.system == latest.c.system) & (_C.c.run_id == latest.c.run_id))
+            .order_by(_C.c.system, _C.c.entity))
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def count_breaches(row: dict, max_share: float) -> list[tuple[str, str, str, str]]:
+    """(field, expected, actual, why) for each way one count row is incomplete."""
+    out = []
+    read, loaded, quarantined = row["read"] or 0, row["loaded"] or 0, row["quarantined"] or 0
+    source = row.get("source_count")
+    if source is not None and read < source:
+        out.append(("read", str(source), str(read), f"{source - read} record(s) the source reported were not read"))
+    if loaded + quarantined != read:
+        out.append(("loaded", str(read), str(loaded + quarantined),
+                    f"read {read} but loaded {loaded} + quarantined {quarantined}"))
+    if read and quarantined / read > max_share:
+        out.append(("quarantined", f"<= {max_share:.1%}", f"{quarantined / read:.1%}",
+                    f"{quarantined} of {read} record(s) quarantined"))
+    return out
+
+
+def completeness_observations(config: ReconcileConfig, engine: Engine, default_share: float,
+                              systems: list[str] | None = None) -> list[Observation]:
+    """Observations for every completeness breach of the latest pull of each system."""
+    if not config.completeness.enabled:
+        return []
+    share = config.completeness.max_quarantine_share
+    share = default_share if share is None else share
+    out = []
+    for row in latest_counts(engine, systems):
+        for field, expected, actual, why in count_breaches(row, share):
+            system, entity = row["system"], row["entity"]
+            out.append(Observation("completeness", system, entity, entity, field, expected=expected, actual=actual,
+                                   severity=config.severity_for("completeness", system, entity, field),
+                                   owner=config.owner(system, entity), reason=f"pull run {row['run_id']}: {why}"))
+    return out

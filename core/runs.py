@@ -1,0 +1,198 @@
+"""Run history: every run of a step, manual or scheduled, with its outcome and counts.
+
+A run is started (`status=running`), then finished with a status (ok | failed | exceptions)
+and counts. A trigger that could not run because another process held the step's lease is
+recorded as a `skipped` run, so the history accounts for every trigger. Counts are a JSON
+object; the standard keys are COUNT_KEYS, any other integer key is kept too.
+
+Example:
+    >>> run_id = start_run(engine, "pull", system="sap", trigger="schedule")   # doctest: +SKIP
+    >>> finish_run(engine, run_id, "ok", counts={"read": 120, "loaded": 118, "quarantined": 2})
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
+
+from core.errors import ConfigError
+from core.model import Run, utcnow
+
+COUNT_KEYS = ("read", "loaded", "quarantined", "changes", "applied", "rejected", "exceptions")
+STATUSES = ("running", "ok", "failed", "exceptions", "skipped", "stopped")
+FINISHED = ("ok", "failed", "exceptions", "stopped")  # stopped: ended on request, resumes next run
+SUCCEEDED = ("ok", "exceptions")
+TRIGGERS = ("manual", "schedule", "demo")
+_TABLE = Run.__table__
+
+
+@dataclass
+class RunInfo:
+    """A run as the history shows it (counts parsed)."""
+
+    id: int
+    kind: str
+    system: str | None
+    status: str
+    trigger: str
+    started_at: datetime
+    finished_at: datetime | None
+    ruleset_hash: str | None
+    parent_run_id: int | None
+    message: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+    suspect: bool = False
+
+    @property
+    def seconds(self) -> float | None:
+        """Duration, or None while running."""
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+
+
+def normalise_counts(counts: dict[str, Any] | None) -> dict[str, Any]:
+    """Standard keys first, every value an int or a per-entity block of ints (bad values fail early)."""
+    out: dict[str, Any] = {}
+    for key, value in (counts or {}).items():
+        if isinstance(value, dict):  # per-entity block, e.g. a pull's {"products": {"read": 5}}
+            out[str(key)] = normalise_counts(value)
+            continue
+        try:
+            out[str(key)] = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"run count {key!r} must be a whole number, got {value!r}") from None
+    ordered = {k: out.pop(k) for k in COUNT_KEYS if k in out}
+    return {**ordered, **dict(sorted(out.items()))}
+
+
+def totals(counts: dict[str, Any]) -> dict[str, int]:
+    """Flat counts: per-entity blocks (a pull's {"products": {"read": 5}}) summed into the standard keys."""
+    flat: dict[str, int] = {}
+    for key, value in counts.items():
+        items = value.items() if isinstance(value, dict) else [(key, value)]
+        for name, number in items:
+            if isinstance(number, int | float) and not isinstance(number, bool):
+                flat[name] = flat.get(name, 0) + int(number)
+    ordered = {k: flat.pop(k) for k in COUNT_KEYS if k in flat}
+    return {**ordered, **flat}
+
+
+def _check(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ConfigError(f"unknown run {what} {value!r}", hint=f"one of: {', '.join(allowed)}")
+    return value
+
+
+def start_run(engine: Engine, kind: str, *, system: str | None = None, trigger: str = "manual",
+              ruleset_hash: str | None = None, parent_run_id: int | None = None) -> int:
+    """Record a run as started; returns its id."""
+    values = dict(kind=kind, system=system, status="running", trigger=_check(trigger, TRIGGERS, "trigger"),
+                  started_at=utcnow(), ruleset_hash=ruleset_hash, parent_run_id=parent_run_id)
+    with engine.begin() as conn:
+        return conn.execute(insert(_TABLE).values(**values).returning(_TABLE.c.id)).scalar_one()
+
+
+def finish_run(engine: Engine, run_id: int, status: str, *, counts: dict[str, Any] | None = None,
+               message: str | None = None, ruleset_hash: str | None = None) -> None:
+    """Record a run's end, status and counts (the rule-set version if known only now)."""
+    values: dict[str, Any] = dict(status=_check(status, FINISHED + ("skipped",), "status"),
+                                  finished_at=utcnow(), message=message)
+    if counts is not None:
+        values["counts"] = json.dumps(normalise_counts(counts))
+    if ruleset_hash is not None:
+        values["ruleset_hash"] = ruleset_hash
+    with engine.begin() as conn:
+        stmt = update(_TABLE).where(_TABLE.c.id == run_id).values(**values).returning(_TABLE.c.id)
+        if conn.execute(stmt).first() is None:
+            raise ConfigError(f"run {run_id} does not exist", hint="`segbridge runs list` shows the runs")
+
+
+def record_skipped(engine: Engine, kind: str, *, system: str | None = None, trigger: str = "schedule",
+                   message: str) -> int:
+    """A trigger that did not run (lease held elsewhere, dependency not met): one finished row."""
+    now = utcnow()
+    values = dict(kind=kind, system=system, status="skipped", trigger=_check(trigger, TRIGGERS, "trigger"),
+                  started_at=now, finished_at=now, message=message)
+    with engine.begin() as conn:
+        return conn.execute(insert(_TABLE).values(**values).returning(_TABLE.c.id)).scalar_one()
+
+
+@contextmanager
+def recorded_run(engine: Engine, kind: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Start a run, let the block fill `outcome` (status, counts, message), finish it; failed on error."""
+    run_id = start_run(engine, kind, **kwargs)
+    outcome: dict[str, Any] = {"run_id": run_id, "status": "ok", "counts": {}, "message": None}
+    try:
+        yield outcome
+    except BaseException as exc:
+        finish_run(engine, run_id, "failed", counts=outcome["counts"], message=f"{type(exc).__name__}: {exc}")
+        raise
+    finish_run(engine, run_id, outcome["status"], counts=outcome["counts"], message=outcome["message"])
+
+
+def _info(row: Any) -> RunInfo:
+    return RunInfo(id=row.id, kind=row.kind, system=row.system, status=row.status, trigger=row.trigger,
+                   started_at=row.started_at, finished_at=row.finished_at, ruleset_hash=row.ruleset_hash,
+                   parent_run_id=row.parent_run_id, message=row.message,
+                   counts=json.loads(row.counts) if row.counts else {}, suspect=bool(row.suspect))
+
+
+def list_runs(engine: Engine, *, kind: str | None = None, status: str | None = None, system: str | None = None,
+              since: datetime | None = None, limit: int | None = 50) -> list[RunInfo]:
+    """Newest first, filtered."""
+    stmt = select(_TABLE).order_by(_TABLE.c.id.desc())
+    if kind:
+        stmt = stmt.where(_TABLE.c.kind == kind)
+    if status:
+        stmt = stmt.where(_TABLE.c.status == _check(status, STATUSES, "status"))
+    if system:
+        stmt = stmt.where(_TABLE.c.system == system)
+    if since is not None:
+        stmt = stmt.where(_TABLE.c.started_at >= since)
+    if limit:
+        stmt = stmt.limit(limit)
+    with engine.connect() as conn:
+        return [_info(r) for r in conn.execute(stmt)]
+
+
+def get_run(engine: Engine, run_id: int) -> RunInfo:
+    """One run; a clear error when the id is unknown."""
+    with engine.connect() as conn:
+        row = conn.execute(select(_TABLE).where(_TABLE.c.id == run_id)).first()
+    if row is None:
+        raise ConfigError(f"run {run_id} does not exist", hint="`segbridge runs list` shows the runs")
+    return _info(row)
+
+
+def last_run(engine: Engine, kind: str, system: str | None = None, *, include_skipped: bool = False) -> RunInfo | None:
+    """The newest run of a step (skipped triggers left out unless asked), or None."""
+    stmt = select(_TABLE).where(_TABLE.c.kind == kind).order_by(_TABLE.c.id.desc()).limit(1)
+    if system is not None:
+        stmt = stmt.where(_TABLE.c.system == system)
+    if not include_skipped:
+        stmt = stmt.where(_TABLE.c.status != "skipped")
+    with engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    return _info(row) if row else None
+
+
+def fail_dangling(engine: Engine, kind: str, system: str | None, since: datetime, message: str) -> list[int]:
+    """Mark runs of a step still `running` since `since` as failed (a step died without finishing them).
+
+    Safe only while holding the step's lease: then no other process can be running that step.
+    """
+    cond = [_TABLE.c.kind == kind, _TABLE.c.status == "running", _TABLE.c.started_at >= since]
+    if system is not None:
+        cond.append(_TABLE.c.system == system)
+    with engine.begin() as conn:
+        ids = [r.id for r in conn.execute(select(_TABLE.c.id).where(*cond))]
+        if ids:
+            conn.execute(update(_TABLE).where(_TABLE.c.id.in_(ids))
+                         .values(status="failed", finished_at=utcnow(), message=message))
+    return ids

@@ -1,0 +1,72 @@
+"""`segbridge demo` as a new user runs it: a subprocess in an empty folder, exit 0, reports that open."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from core.reports.reconcile_report import KINDS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
+
+
+class _Page(HTMLParser):
+    """Collects the title, headings and image sources of an HTML page (fails on nothing: we check them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.images: list[str] = []
+        self.headings: list[str] = []
+        self._in: str | None = None
+        self.title = ""
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs).get("src", ""))
+        self._in = tag if tag in ("h1", "h2", "title") else None
+
+    def handle_data(self, data):
+        if self._in == "title":
+            self.title += data
+        elif self._in in ("h1", "h2"):
+            self.headings.append(data.strip())
+
+    def handle_endtag(self, tag):
+        self._in = None
+
+
+def test_demo_runs_and_writes_reports(tmp_path):
+    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
+    env.pop("SEGBRIDGE_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "segbridge", "demo", "--quiet"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=360)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    folder = tmp_path / "segbridge-demo"
+    reports = folder / "reports"
+    assert (folder / "segbridge.yaml").is_file()
+    assert "${SEGBRIDGE_DEMO_" in (folder / "segbridge.yaml").read_text(encoding="utf-8")
+    assert "demo-sap-pass" not in (folder / "segbridge.yaml").read_text(encoding="utf-8")
+    assert "open first:" in proc.stdout and str(reports / "exceptions.html") in proc.stdout.replace("\n", "")
+
+    wb = load_workbook(reports / "exceptions.xlsx")
+    assert wb.sheetnames == ["Summary", *KINDS]
+    assert all(wb[k].freeze_panes == "A2" and wb[k].auto_filter.ref for k in KINDS)
+    assert wb["value_mismatch"].max_row >= 2  # the value changed in SAP by hand
+
+    page = _Page()
+    page.feed((reports / "exceptions.html").read_text(encoding="utf-8"))
+    assert page.title == "segbridge reconciliation report"
+    assert "Open exceptions by system and kind" in page.headings
+    assert page.images and all(src.startswith("data:image/png;base64,") for src in page.images)
+    assert (reports / "exceptions.csv").read_text(encoding="utf-8").startswith("id,status,severity,kind")
+    engine_report = Path(reports / "engine_report.html")
+    if engine_report.exists():
+        engine_page = _Page()
+        engine_page.feed(engine_report.read_text(encoding="utf-8"))
+        assert engine_page.images

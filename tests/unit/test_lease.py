@@ -1,0 +1,131 @@
+"""Database leases on SQLite and PostgreSQL: exclusive, expiring, renewed, released."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from core import lease
+from core.lease import LeaseHeld, hold
+from core.model import Lease, utcnow
+
+pytestmark = pytest.mark.unit
+
+
+def _row(engine, name):
+    with engine.connect() as conn:
+        return conn.execute(select(Lease.__table__).where(Lease.__table__.c.name == name)).first()
+
+
+def _expire(engine, name):
+    with engine.begin() as conn:
+        conn.execute(update(Lease.__table__).where(Lease.__table__.c.name == name)
+                     .values(expires_at=utcnow() - timedelta(seconds=1)))
+
+
+def test_held_lease_raises_naming_the_holder(store):
+    errors: list[LeaseHeld] = []
+
+    def second_holder() -> None:  # another thread: nested holds in one thread reuse the lease
+        try:
+            with hold(store, "pull:sap", "hostB:2:bbbb", ttl=60):
+                pass
+        except LeaseHeld as exc:
+            errors.append(exc)
+
+    with hold(store, "pull:sap", "hostA:1:aaaa", ttl=60):
+        worker = threading.Thread(target=second_holder)
+        worker.start()
+        worker.join()
+    assert len(errors) == 1
+    info = pytest.ExceptionInfo.from_exc_info((LeaseHeld, errors[0], None))
+    assert info.value.holder == "hostA:1:aaaa"
+    assert info.value.name == "pull:sap"
+    assert "hostA:1:aaaa" in str(info.value)
+    assert info.value.exit_code == 1
+
+
+def test_release_on_exit_and_on_error(store):
+    with hold(store, "segment", "a:1:x", ttl=60):
+        assert _row(store, "segment").owner == "a:1:x"
+    assert _row(store, "segment") is None
+    with pytest.raises(RuntimeError):
+        with hold(store, "segment", "a:1:x", ttl=60):
+            raise RuntimeError("step failed")
+    assert _row(store, "segment") is None
+    with hold(store, "segment", "b:2:y", ttl=60) as handle:
+        assert handle.owner == "b:2:y"
+
+
+def test_expired_lease_is_taken_over(store):
+    assert lease.try_acquire(store, "plan", "crashed:9:dead", ttl=60)
+    assert not lease.try_acquire(store, "plan", "b:2:y", ttl=60)
+    _expire(store, "plan")
+    with hold(store, "plan", "b:2:y", ttl=60):
+        assert _row(store, "plan").owner == "b:2:y"
+    # the crashed owner's late release cannot delete someone else's lease
+    assert lease.try_acquire(store, "plan", "b:2:y", ttl=60)
+    assert lease.release(store, "plan", "crashed:9:dead") is False
+    assert _row(store, "plan").owner == "b:2:y"
+
+
+def test_renewal_keeps_a_long_step_leased(store):
+    with hold(store, "apply", "a:1:x", ttl=0.6) as handle:
+        first = _row(store, "apply").expires_at
+        time.sleep(1.2)  # two ttl's: without renewal the lease would have expired
+        assert not lease.try_acquire(store, "apply", "b:2:y", ttl=60)
+        assert _row(store, "apply").expires_at > first
+        assert not handle.lost.is_set()
+
+
+def test_lost_lease_sets_on_lost(store):
+    lost = threading.Event()
+    with hold(store, "reconcile", "a:1:x", ttl=0.6, on_lost=lost):
+        _expire(store, "reconcile")
+        assert lease.try_acquire(store, "reconcile", "b:2:y", ttl=60)
+        assert lost.wait(2)
+    assert _row(store, "reconcile").owner == "b:2:y"  # our exit did not release theirs
+
+
+def test_nested_hold_in_same_thread_reuses_the_lease(store):
+    with hold(store, "pull:sap", "a:1:x", ttl=60) as outer:
+        with hold(store, "pull:sap", "a:1:other", ttl=60) as inner:
+            assert inner is outer
+        assert _row(store, "pull:sap").owner == "a:1:x"
+    assert _row(store, "pull:sap") is None
+
+
+def test_racing_threads_one_winner(store):
+    winners, blocked = [], []
+    start = threading.Barrier(6)
+
+    def contend(i: int) -> None:
+        start.wait()
+        try:
+            with hold(store, "race", f"h:{i}:t", ttl=60):
+                winners.append(i)
+                time.sleep(0.3)
+        except LeaseHeld:
+            blocked.append(i)
+
+    threads = [threading.Thread(target=contend, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+    assert len(blocked) == 5
+
+
+def test_default_owner_is_host_pid_uuid():
+    import os
+    import socket
+
+    host, pid, tag = lease.default_owner().rsplit(":", 2)
+    assert (host, int(pid), len(tag)) == (socket.gethostname(), os.getpid(), 8)
+    assert lease.step_lease_name("pull", "sap") == "pull:sap"
+    assert lease.step_lease_name("segment") == "segment"
