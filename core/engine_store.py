@@ -45,7 +45,7 @@ def resolve_policy(config_or_policy_path=None) -> Policy:
         return config_or_policy_path
     if hasattr(config_or_policy_path, "segmentation"):
         cfg = config_or_policy_path
-        ref = (cfg.segmentation or {}).get("policy")
+        ref = cfg.segmentation.policy
         return load_policy(cfg.resolve_path(ref) if ref else None)
     path = Path(config_or_policy_path)
     head = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None

@@ -77,6 +77,11 @@ class QualityConfig(StrictModel):
     per_entity: dict[str, float] = Field(default_factory=dict, description="Overrides per canonical entity")
 
 
+class SegmentationConfig(StrictModel):
+    policy: str | None = Field(None, description="Policy table YAML, relative to this file "
+                               "(default: the shipped mappings/policy.yaml)")
+
+
 class SegbridgeConfig(StrictModel):
     """segbridge.yaml"""
 
@@ -85,7 +90,8 @@ class SegbridgeConfig(StrictModel):
     mappings_dir: str | None = Field(None, description="Folder of mapping files (default: the shipped ones)")
     systems: dict[str, SystemConfig] = Field(default_factory=dict)
     quality: QualityConfig = Field(default_factory=QualityConfig)
-    segmentation: dict[str, Any] = Field(default_factory=dict, description="Engine options and policy file")
+    segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig,
+                                             description="The engine's policy table")
     writeback: dict[str, Any] = Field(default_factory=dict, description="Plan guardrails and tolerances")
     reconcile: dict[str, Any] = Field(default_factory=dict, description="Reconciliation rules")
     schedules: dict[str, Any] = Field(default_factory=dict, description="Scheduler steps and timetable")

@@ -46,16 +46,21 @@ def init(
         if not (dest / rel).exists() or force:
             shutil.copyfile(src, dest / rel)
             copied += 1
-    out.print(f"wrote {target} and {copied} mapping file(s) under {dest}")
+    (folder / "data").mkdir(exist_ok=True)
+    out.print(f"wrote {target} and {copied} mapping file(s) under {dest}; drop canonical CSV files into "
+              f"{folder / 'data'}")
     out.print(f"next: edit {target}, then `segbridge validate -c {target}`")
 
 
 def validate(ctx: typer.Context) -> None:
     """Validate segbridge.yaml, each system's options and mapping file (exit 2 with file:line on errors)."""
     from connectors import registry
+    from segbridge.kinds import load_all_kinds
 
+    load_all_kinds()  # every area registers its section model, so every section is checked
     config = config_of(ctx)
     config.validate_sections()
+    _check_policy(config)
     rows = []
     for name, system in config.systems.items():
         cls = registry.get(system.kind)
@@ -72,6 +77,14 @@ def validate(ctx: typer.Context) -> None:
     checked = _check_mapping_dir(config)
     table("systems", ["system", "kind", "enabled", "mapping"], rows)
     out.print(f"[green]ok[/]: {config.base_dir / 'segbridge.yaml'} is valid ({checked} mapping file(s) checked)")
+
+
+def _check_policy(config) -> None:
+    """The policy table named by `segmentation.policy` must load (file:line errors otherwise)."""
+    if config.segmentation.policy:
+        from core.policy import load_policy
+
+        load_policy(config.resolve_path(config.segmentation.policy))
 
 
 def _check_mapping_dir(config) -> int:

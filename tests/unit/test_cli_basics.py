@@ -95,3 +95,20 @@ def test_validate_checks_every_mapping_file_in_mappings_dir(tmp_path):
     assert res.returncode == 2
     err = " ".join(res.stderr.split())
     assert "canonical_csv.yaml:" in err and "unknown transform 'dat'" in err and "did you mean 'date'?" in err
+
+
+def test_validate_checks_every_section_even_without_its_command_imported(tmp_path):
+    sb("init", ".", cwd=tmp_path)
+    cfg = tmp_path / "segbridge.yaml"
+    cfg.write_text(cfg.read_text().replace("  guardrails:", "  guardrailz:"))
+    res = sb("validate", cwd=tmp_path)
+    assert res.returncode == 2
+    assert "writeback.guardrailz: unknown key" in res.stderr and "did you mean 'guardrails'?" in res.stderr
+
+
+def test_validate_loads_the_policy_file(tmp_path):
+    sb("init", ".", cwd=tmp_path)
+    cfg = tmp_path / "segbridge.yaml"
+    cfg.write_text(cfg.read_text().replace("policy: mappings/policy.yaml", "policy: mappings/nope.yaml"))
+    res = sb("validate", cwd=tmp_path)
+    assert res.returncode == 2 and "nope.yaml" in res.stderr
