@@ -244,14 +244,22 @@ def _uses_uom(em: EntityMapping) -> bool:
 
 
 def base_units(conn, system: str) -> Conversions | None:
-    """Each product's base unit as this system keys it (crosswalk source key -> product.base_uom), so a
-    quantity already in the base unit converts with factor 1 (products are pulled before order lines)."""
+    """Each product's base unit under every key an order line may name it by, so a quantity already in
+    the base unit converts with factor 1 (products are pulled before order lines).
+
+    The base unit is a property of the canonical product, whichever system loaded it last: it is looked
+    up through the crosswalk (any system's link, canonical id -> product.base_uom). Keys, the most
+    specific winning: this system's own source keys, then canonical ids, then other systems' source keys.
+    """
     xw, product = Crosswalk.__table__, Product.__table__
-    found = conn.execute(select(xw.c.source_key, product.c.base_uom)
-                         .join(product, product.c.id == xw.c.canonical_id)
-                         .where(xw.c.system == system, xw.c.entity == "product",
-                                product.c.base_uom.is_not(None))).fetchall()
-    return Conversions(base_units={str(k): str(u).strip().upper() for k, u in found}) if found else None
+    units = select(product.c.id, product.c.base_uom).where(product.c.base_uom.is_not(None)).subquery()
+    linked = conn.execute(select(xw.c.system, xw.c.source_key, units.c.base_uom)
+                          .join(units, units.c.id == xw.c.canonical_id).where(xw.c.entity == "product")).fetchall()
+    ids = conn.execute(select(units.c.id, units.c.base_uom)).fetchall()
+    found: dict[str, str] = {}
+    for pairs in ([(k, u) for s, k, u in linked if s != system], ids, [(k, u) for s, k, u in linked if s == system]):
+        found.update({str(k): str(u).strip().upper() for k, u in pairs if str(u).strip()})  # later ones win
+    return Conversions(base_units=found) if found else None
 
 
 def _load(engine: Engine, system: str, stream: str, em: EntityMapping, batch: RecordBatch, run_id: int,

@@ -4,7 +4,8 @@ A target record (`A_ProductSupplyPlanning` {Product, Plant}) is turned back into
 row through the mapping's forward rules (the same ones a pull uses), with the crosswalk's link
 winning for the canonical id. After an apply, the values written are forward-mapped into the
 row's `read_back` columns (what the next pull would store), so the next plan diffs against them
-and shows zero changes.
+and shows zero changes. A read_back column another system's pull also fills is updated only on
+rows this system loaded last; the ETag likewise (it is the last loader's).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import and_, bindparam, select
 
 from core.model import CANONICAL_ENTITIES, Crosswalk, primary_key_columns
 from core.store import read_frame
+from core.writeback.intended import HOLDER_LINKS, column_writers, shared_columns
 from core.writeback.outbox import changes_in
 
 log = logging.getLogger("segbridge.writeback")
@@ -46,6 +48,16 @@ def canonical_rows_for(engine, system: str, em, records: list[dict]) -> pd.DataF
                            .where(Crosswalk.system == system, Crosswalk.entity == entity))
         linked = result.source_keys.reindex(frame.index).map(links.set_index("source_key")["canonical_id"])
         frame[em.crosswalk.id_field] = linked.where(linked.notna(), frame[em.crosswalk.id_field])
+    elif em.target in HOLDER_LINKS and not frame.empty:
+        # the product / customer in the key as the system writes it -> canonical id by its crosswalk link
+        entity, col = HOLDER_LINKS[em.target]
+        fld = next((k for k, r in em.reverse.key.items() if r.source == col), None) if em.reverse else None
+        if fld is not None and col in frame.columns:
+            links = read_frame(engine, select(Crosswalk.source_key, Crosswalk.canonical_id)
+                               .where(Crosswalk.system == system, Crosswalk.entity == entity))
+            raw = pd.Series([records[int(i)].get(fld) for i in frame["_pos"]], index=frame.index, dtype=object)
+            linked = raw.astype("string").map(links.set_index("source_key")["canonical_id"])
+            frame[col] = linked.where(linked.notna(), frame[col]).astype(object)
     return frame
 
 
@@ -86,14 +98,16 @@ def update_current(config, engine, system: str, plan_id: int, etags: dict | None
     except Exception as exc:  # noqa: BLE001 - the outbox still knows what was applied
         log.warning("cannot update current values of %s: %s", system, exc)
         return 0
+    writers = column_writers(config)
     updated = 0
     for entity, grp in applied.groupby("entity"):
         for em in ems.get(entity, []):
-            updated += _update_entity(engine, system, em, grp, etags or {})
+            updated += _update_entity(engine, system, em, grp, etags or {},
+                                      shared_columns(writers, system, em.target))
     return updated
 
 
-def _update_entity(engine, system: str, em, changes: pd.DataFrame, etags: dict) -> int:
+def _update_entity(engine, system: str, em, changes: pd.DataFrame, etags: dict, shared: set[str]) -> int:
     keys = list(pd.unique(changes["target_key"]))
     fields_of = {k: dict(zip(g["field"], g["intended_value"], strict=False)) for k, g in changes.groupby("target_key")}
     records = [{**json.loads(k), **fields_of[k]} for k in keys]
@@ -102,22 +116,37 @@ def _update_entity(engine, system: str, em, changes: pd.DataFrame, etags: dict) 
     table, pk = model.__table__, primary_key_columns(model)
     if rows.empty or not set(pk) <= set(rows.columns):
         return 0
-    where = and_(*[table.c[c] == bindparam(f"k_{c}") for c in pk], table.c.source_system == system)
+    by_key = and_(*[table.c[c] == bindparam(f"k_{c}") for c in pk])
+    where = and_(by_key, table.c.source_system == system)
     total = 0
     with engine.begin() as conn:
         for target_field, rule in em.reverse.fields.items():
             col = rule.read_back
             if not col or col not in table.columns or col not in rows.columns:
                 continue
-            sel = [p for p in rows.index if target_field in records[int(rows.at[p, "_pos"])]]
+            sel = [p for p in rows.index if target_field in records[int(rows.at[p, "_pos"])]
+                   and _fits(table.c[col], rows.at[p, col])]
             params = [{**{f"k_{c}": rows.at[p, c] for c in pk}, "v": _clean(rows.at[p, col])} for p in sel]
+            # a column only this system fills is its own on every row it holds; a shared one only where
+            # it loaded the row last (elsewhere the plan compares with the applied value; see intended)
+            cond = where if col in shared else by_key
             if params:
-                total += conn.execute(table.update().where(where).values({col: bindparam("v")}), params).rowcount
+                total += conn.execute(table.update().where(cond).values({col: bindparam("v")}), params).rowcount
         if "etag" in table.columns:
             params = [{**{f"k_{c}": rows.at[p, c] for c in pk},
                        "v": etags.get((em.reverse.entity, keys[int(rows.at[p, "_pos"])]))} for p in rows.index]
             conn.execute(table.update().where(where).values(etag=bindparam("v")), params)
     return total
+
+
+def _fits(column, value) -> bool:
+    """False for text longer than the column allows (PostgreSQL would refuse the whole update)."""
+    length = getattr(column.type, "length", None)
+    if length and isinstance(value, str) and len(value) > length:
+        log.warning("%s: value %r is longer than %d characters; the plan compares with the applied value",
+                    column, value, length)
+        return False
+    return True
 
 
 def _clean(value):

@@ -22,9 +22,16 @@ one row per target field, with at least these columns:
     unit_cost         unit cost of the product (for value impact), or None
 
 How: the latest successful segment run's ParameterValue and SegmentAssignment rows are joined
-onto the canonical rows each system loaded (`source_system`), then every mapping entity with a
-`reverse:` section formats them for the target field by field (one bad value drops only that
-field, counted in `skipped`).
+onto the canonical rows each system HOLDS (see `held_rows`: by the system's crosswalk links, not by
+`source_system`, which only names the system that loaded a row last), then every mapping entity
+with a `reverse:` section formats them for the target field by field (one bad value drops only that
+field, counted in `skipped`). A field whose engine value is the no-demand class `none` is not
+written (the system keeps what it holds); those are counted in `no_demand`, not in `skipped`.
+
+`stored_value` is the system's own last-read value: a read_back column that another configured
+system's mapping also fills holds whichever system loaded the row last, so it counts only on rows
+this system loaded last (`source_system`); elsewhere it is None and the plan falls back to the
+value segbridge last applied to that system (`core.writeback.plan.stored_current`).
 """
 
 from __future__ import annotations
@@ -34,12 +41,13 @@ import logging
 from dataclasses import dataclass, field
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select, union
 
 from core.errors import SegbridgeError
 from core.model import (
     CANONICAL_ENTITIES,
     Crosswalk,
+    Location,
     ParameterValue,
     Product,
     Run,
@@ -64,6 +72,11 @@ ENGINE_LINKS = {
 # Short names mapping files use for customer values -> the engine's customer parameter names.
 CUSTOMER_ALIASES = {"abc": "customer_abc", "segment": "customer_segment", "classification": "customer_abc",
                     "service_level": "service_level_class"}
+# The engine's class of a series or customer with no demand in the window (every dimension; core.segmentation).
+NONE_CLASS = "none"
+NO_DEMAND = "no demand history"
+# Canonical rows without a crosswalk of their own belong to a system through the master record in their key.
+HOLDER_LINKS = {"product_location": ("product", "product_id"), "customer_sales_area": ("customer", "customer_id")}
 
 
 @dataclass
@@ -73,6 +86,7 @@ class IntendedResult:
     frame: pd.DataFrame
     run_id: int | None
     skipped: list[str] = field(default_factory=list)
+    no_demand: dict[str, int] = field(default_factory=dict)  # "system.entity.field" -> values not written
 
 
 def latest_segment_run(engine) -> int:
@@ -121,11 +135,94 @@ def engine_values(engine, run_id: int) -> dict[str, pd.DataFrame]:
     return out
 
 
-def canonical_rows(engine, canonical_entity: str, system: str) -> pd.DataFrame:
-    """The canonical rows a system loaded (its records are the ones write-back may address)."""
+def _links(system: str, entity: str):
+    """One crosswalk source key per canonical id of (system, entity), as a subquery (canonical_id, source_key)."""
+    xw = Crosswalk.__table__
+    return (select(xw.c.canonical_id, func.min(xw.c.source_key).label("source_key"))
+            .where(xw.c.system == system, xw.c.entity == entity).group_by(xw.c.canonical_id).subquery())
+
+
+def _has_links(engine, system: str, entity: str) -> bool:
+    xw = Crosswalk.__table__
+    with engine.connect() as conn:
+        return conn.execute(select(xw.c.source_key).where(xw.c.system == system, xw.c.entity == entity)
+                            .limit(1)).first() is not None
+
+
+def _system_locations(system: str):
+    """Locations a system shows it has: crosswalk links, location rows or product-locations it loaded."""
+    xw, loc, pl = Crosswalk.__table__, Location.__table__, CANONICAL_ENTITIES["product_location"].__table__
+    return union(select(xw.c.canonical_id.label("id")).where(xw.c.system == system, xw.c.entity == "location"),
+                 select(loc.c.id).where(loc.c.source_system == system),
+                 select(pl.c.location_id).where(pl.c.source_system == system)).subquery()
+
+
+def held_rows(engine, canonical_entity: str, system: str, em=None) -> pd.DataFrame:
+    """The canonical rows a system holds, plus `source_key_`: its own key of the linked master record.
+
+    A system holds the records it has a crosswalk link for (system, entity), whichever system loaded
+    them last: rows with an id (products, customers) by their own link (the mapping's crosswalk entity
+    and id field), product-locations and sales areas by the link of their product / customer.
+    Product-locations are further limited to the locations the system shows it has (location links,
+    location rows or product-locations it loaded) when it shows any. A system without crosswalk links
+    for the entity (a mapping without a crosswalk) holds the rows it loaded (`source_system`).
+    Set-based: one joined SELECT.
+    """
     model = CANONICAL_ENTITIES[canonical_entity]
     table = model.__table__
-    return read_frame(engine, select(table).where(table.c.source_system == system))
+    spec = getattr(em, "crosswalk", None)
+    xw_entity = (spec.entity if spec is not None and spec.entity else canonical_entity)
+    id_col = spec.id_field if spec is not None else "id"
+    link = None  # (crosswalk entity, canonical column, "own" | "holder")
+    if id_col in table.columns and _has_links(engine, system, xw_entity):
+        link = (xw_entity, id_col, "own")
+    elif canonical_entity in HOLDER_LINKS and _has_links(engine, system, HOLDER_LINKS[canonical_entity][0]):
+        link = (*HOLDER_LINKS[canonical_entity], "holder")
+    if link is None:
+        frame = read_frame(engine, select(table).where(table.c.source_system == system))
+        frame["source_key_"] = None
+        frame.attrs["link"] = None
+        return frame
+    links = _links(system, link[0])
+    stmt = select(table, links.c.source_key.label("source_key_")).join(links, links.c.canonical_id == table.c[link[1]])
+    if canonical_entity == "product_location":
+        locs = _system_locations(system)
+        with engine.connect() as conn:
+            shows_locations = conn.execute(select(locs.c.id).limit(1)).first() is not None
+        if shows_locations:
+            stmt = stmt.where(table.c.location_id.in_(select(locs.c.id)))
+    frame = read_frame(engine, stmt)
+    frame.attrs["link"] = link
+    return frame
+
+
+def canonical_rows(engine, canonical_entity: str, system: str, em=None) -> pd.DataFrame:
+    """The canonical rows a system holds (see `held_rows`), without the link column."""
+    return held_rows(engine, canonical_entity, system, em).drop(columns=["source_key_"])
+
+
+def column_writers(config: SegbridgeConfig) -> dict[tuple[str, str], set[str]]:
+    """(canonical entity, column) -> configured systems whose mapping fills that column on a pull."""
+    from core.mapping import load_mapping
+
+    out: dict[tuple[str, str], set[str]] = {}
+    for name, sc in config.systems.items():
+        if not sc.mapping:
+            continue
+        try:
+            mapping = load_mapping(config.mapping_path(name))
+        except Exception as exc:  # noqa: BLE001 - a broken file is reported by validate; others still plan
+            log.debug("column owners: cannot read the mapping of %s: %s", name, exc)
+            continue
+        for em in mapping.entities.values():
+            for col in em.fields:
+                out.setdefault((em.target, col), set()).add(name)
+    return out
+
+
+def shared_columns(writers: dict[tuple[str, str], set[str]], system: str, canonical_entity: str) -> set[str]:
+    """Columns of the entity that another configured system's pull also fills."""
+    return {col for (ent, col), names in writers.items() if ent == canonical_entity and names - {system}}
 
 
 def with_values(rows: pd.DataFrame, canonical_entity: str, values: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -155,18 +252,6 @@ def with_values(rows: pd.DataFrame, canonical_entity: str, values: dict[str, pd.
     return frame
 
 
-def _source_keys(engine, system: str, em, rows: pd.DataFrame) -> pd.Series | None:
-    """The crosswalk's source key of each row for this system (write-back addresses targets by it)."""
-    xw_entity = (em.crosswalk.entity if em.crosswalk and em.crosswalk.entity else em.target)
-    id_col = em.crosswalk.id_field if em.crosswalk else "id"
-    if id_col not in rows.columns:
-        return None
-    links = read_frame(engine, select(Crosswalk.__table__).where(Crosswalk.system == system,
-                                                                 Crosswalk.entity == xw_entity))
-    first = links.sort_values("source_key").drop_duplicates("canonical_id").set_index("canonical_id")
-    return rows[id_col].astype(str).map(first["source_key"])
-
-
 def _unit_costs(engine, rows: pd.DataFrame) -> pd.Series:
     own = rows["unit_cost"] if "unit_cost" in rows.columns else pd.Series(None, index=rows.index, dtype=float)
     if "product_id" not in rows.columns:
@@ -187,9 +272,15 @@ def _one_field(em, target_field: str):
     return em.model_copy(update={"reverse": rev.model_copy(update={"fields": {target_field: rev.fields[target_field]}})})
 
 
-def entity_intended(system: str, em, frame: pd.DataFrame, rows: pd.DataFrame,
-                    skipped: list[str]) -> pd.DataFrame:
-    """Long rows (one per target field) of one mapping entity; see the module docstring for columns."""
+def entity_intended(system: str, em, frame: pd.DataFrame, rows: pd.DataFrame, skipped: list[str],
+                    shared: set[str] | frozenset = frozenset(), no_demand: dict[str, int] | None = None
+                    ) -> pd.DataFrame:
+    """Long rows (one per target field) of one mapping entity; see the module docstring for columns.
+
+    `shared`: read_back columns another system's pull also fills (their stored value counts only on
+    rows this system loaded last). `no_demand` collects, per "system.entity.field", the values not
+    written because the engine's value is the no-demand class `none`.
+    """
     from core.mapping import reverse_frame
 
     rev = em.reverse
@@ -199,24 +290,31 @@ def entity_intended(system: str, em, frame: pd.DataFrame, rows: pd.DataFrame,
     if (~ok).any():
         skipped.append(f"{system}.{rev.entity}: {int((~ok).sum())} record(s) cannot be addressed "
                        f"(first: {key_errors[~ok].iloc[0]})")
+    own = _loaded_last_by(rows, system)
     pk = primary_key_columns(CANONICAL_ENTITIES[em.target])
     base = pd.DataFrame({"target_key": _json_keys(key_frame[list(rev.key)]),
                          "canonical_key": _json_keys(rows[pk]),
                          "loaded_at": rows["loaded_at"].to_numpy() if "loaded_at" in rows else None,
-                         "etag": rows["etag"].to_numpy() if "etag" in rows else None,
+                         "etag": rows["etag"].where(own, None).to_numpy() if "etag" in rows else None,
                          "unit_cost": frame["unit_cost_"].to_numpy()}, index=frame.index)[ok]
     parts = []
     for target_field, rule in rev.fields.items():
         if rule.source not in frame.columns:
             continue
+        none = frame[rule.source].astype("string").eq(NONE_CLASS).fillna(False).astype(bool) & ok
+        if none.any() and no_demand is not None:
+            name = f"{system}.{rev.entity}.{target_field}"
+            no_demand[name] = no_demand.get(name, 0) + int(none.sum())
         sub = _one_field(em, target_field)
         out, errors = reverse_frame(sub, frame, include_key=False)
-        good = errors.isna() & ok
-        if (errors.notna() & ok).any():
-            skipped.append(f"{system}.{rev.entity}.{target_field}: {int((errors.notna() & ok).sum())} value(s) "
-                           f"cannot be formatted (first: {errors[errors.notna()].iloc[0]})")
+        bad = errors.notna() & ok & ~none
+        good = errors.isna() & ok & ~none
+        if bad.any():
+            skipped.append(f"{system}.{rev.entity}.{target_field}: {int(bad.sum())} value(s) "
+                           f"cannot be formatted (first: {errors[bad].iloc[0]})")
         intended = out[target_field].map(to_text) if target_field in out else pd.Series(None, index=frame.index)
-        stored = _stored(sub, target_field, rule, frame, rows)
+        trusted = own if rule.read_back in shared else pd.Series(True, index=frame.index)
+        stored = _stored(sub, target_field, rule, frame, rows, trusted)
         part = base.assign(field=target_field, intended_value=intended, source=rule.source,
                            read_back=rule.read_back, stored_value=stored)
         parts.append(part[good.reindex(part.index, fill_value=False) & part["intended_value"].notna()])
@@ -226,8 +324,16 @@ def entity_intended(system: str, em, frame: pd.DataFrame, rows: pd.DataFrame,
     return long.assign(system=system, entity=rev.entity, canonical_entity=em.target)[INTENDED_COLUMNS]
 
 
-def _stored(sub, target_field: str, rule, frame: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
-    """The value the last pull saw (its read_back column), formatted like the intended value."""
+def _loaded_last_by(rows: pd.DataFrame, system: str) -> pd.Series:
+    """Rows this system loaded last (so their shared current_* columns and ETag are its own)."""
+    if "source_system" not in rows.columns:
+        return pd.Series(False, index=rows.index)
+    return rows["source_system"].astype(object).eq(system).fillna(False).astype(bool)
+
+
+def _stored(sub, target_field: str, rule, frame: pd.DataFrame, rows: pd.DataFrame,
+            trusted: pd.Series) -> pd.Series:
+    """The value this system's last pull saw (its read_back column), formatted like the intended value."""
     from core.mapping import reverse_frame
 
     if not rule.read_back or rule.read_back not in rows.columns:
@@ -235,47 +341,59 @@ def _stored(sub, target_field: str, rule, frame: pd.DataFrame, rows: pd.DataFram
     current = frame.assign(**{rule.source: rows[rule.read_back].to_numpy()})
     out, errors = reverse_frame(sub, current, include_key=False)
     values = out[target_field].map(to_text) if target_field in out else pd.Series(None, index=frame.index)
-    return values.where(errors.isna() & rows[rule.read_back].notna(), None)
+    return values.where(errors.isna() & rows[rule.read_back].notna() & trusted, None)
 
 
 def system_intended(config: SegbridgeConfig, engine, system: str, values: dict[str, pd.DataFrame],
-                    skipped: list[str]) -> list[pd.DataFrame]:
+                    skipped: list[str], writers: dict[tuple[str, str], set[str]] | None = None,
+                    no_demand: dict[str, int] | None = None) -> list[pd.DataFrame]:
     """Intended rows of every reverse-mapped entity of one system."""
     from core.mapping import load_mapping
 
     mapping = load_mapping(config.mapping_path(system))
+    writers = column_writers(config) if writers is None else writers
     parts = []
     for em in mapping.entities.values():
         if em.reverse is None or em.target not in CANONICAL_ENTITIES:
             continue
-        rows = canonical_rows(engine, em.target, system)
-        if rows.empty:
+        held = held_rows(engine, em.target, system, em)
+        if held.empty:
             continue
+        link = held.attrs.get("link")
+        own_key = held["source_key_"]
+        rows = held.drop(columns=["source_key_"]).reset_index(drop=True)
         frame = with_values(rows, em.target, values)
         frame["unit_cost_"] = _unit_costs(engine, rows).to_numpy()
-        if any(r.source == "source_key" for r in [*em.reverse.key.values(), *em.reverse.fields.values()]):
-            keys = _source_keys(engine, system, em, rows)
-            if keys is not None:
-                frame["source_key"] = keys.to_numpy()
-        parts.append(entity_intended(system, em, frame, rows, skipped))
+        if link is not None and link[2] == "holder":
+            # the product / customer in the key as this system writes it (SAP's padded number, a WMS code)
+            frame[link[1]] = own_key.where(own_key.notna(), rows[link[1]]).to_numpy()
+        elif link is not None:
+            frame["source_key"] = own_key.to_numpy()
+        parts.append(entity_intended(system, em, frame, rows, skipped, shared_columns(writers, system, em.target),
+                                     no_demand))
     return parts
 
 
 def intended_result(config: SegbridgeConfig, engine, systems: list[str] | None = None,
                     run_id: int | None = None) -> IntendedResult:
-    """Like `intended_values`, also returning the run used and what was skipped."""
+    """Like `intended_values`, also returning the run used, what was skipped and the no-demand counts."""
     run_id = run_id if run_id is not None else latest_segment_run(engine)
     values = engine_values(engine, run_id)
     skipped: list[str] = []
+    no_demand: dict[str, int] = {}
+    writers = column_writers(config)
     parts: list[pd.DataFrame] = []
     for system in writable_systems(config, systems):
-        parts.extend(system_intended(config, engine, system, values, skipped))
+        parts.extend(system_intended(config, engine, system, values, skipped, writers, no_demand))
     parts = [p for p in parts if not p.empty]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=INTENDED_COLUMNS)
     frame = frame.drop_duplicates(["system", "entity", "target_key", "field"], keep="last").reset_index(drop=True)
     for line in skipped:
         log.warning("write-back: %s", line)
-    return IntendedResult(frame, run_id, skipped)
+    if no_demand:
+        log.info("write-back: %d value(s) not written, %s (engine class %r)", sum(no_demand.values()), NO_DEMAND,
+                 NONE_CLASS)
+    return IntendedResult(frame, run_id, skipped, dict(sorted(no_demand.items())))
 
 
 def intended_values(config: SegbridgeConfig, engine, systems: list[str] | None = None,

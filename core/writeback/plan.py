@@ -1,10 +1,13 @@
 """Write-back plans: intended values diffed with what the targets hold, guarded, saved and exported.
 
 `make_plan` compares each intended value (`core.writeback.intended`) with the current one: by
-default what the last pull saw, or what segbridge itself applied since (whichever is newer), or,
+default what that system's last pull saw, or what segbridge itself applied to it since (whichever is
+newer; the applied value alone where another system's pull filled a shared column last), or,
 with `live=True`, what the system returns from `connector.read_back` now. Only real changes
 (beyond the field's tolerance) become PlannedChange rows of the outbox. Guardrails send the plan
 to `needs_approval`; a plan derived from a suspect run is `blocked` until a steward releases it.
+Fields left as the systems hold them because the engine's class is `none` (no demand history) are
+counted in the summary (`skipped_counts`, `no_demand`), not reported as warnings.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy import func, insert, select
 from core.model import AuditEvent, Plan, PlannedChange, utcnow
 from core.settings import SegbridgeConfig
 from core.writeback.config import WritebackConfig, writeback_config
+from core.writeback.intended import NO_DEMAND
 from core.writeback.values import as_number, direction, same, to_text
 
 log = logging.getLogger("segbridge.writeback")
@@ -139,6 +143,12 @@ def summarize(changes: pd.DataFrame) -> list[dict]:
             for k, row in zip(grouped.index, grouped.to_dict("records"), strict=False)]
 
 
+def no_demand_note(no_demand: dict[str, int]) -> str:
+    """One summary line for the fields left as the systems hold them because the engine's class is `none`."""
+    per_field = ", ".join(f"{name} {n}" for name, n in sorted(no_demand.items()))
+    return f"{NO_DEMAND}: {sum(no_demand.values())} value(s) left as the systems hold them ({per_field})"
+
+
 def save_plan(engine, run_id: int | None, kind: str, status: str, reason: str | None, summary: dict,
               changes: pd.DataFrame) -> int:
     """Insert the plan and its changes in one transaction (set-based); returns the plan id."""
@@ -192,6 +202,7 @@ def make_plan(config: SegbridgeConfig, engine, systems: list[str] | None = None,
               rollback_of: int | None = None, out_dir: Path | str | None = None) -> Plan:
     """Compute, guard, save and export a plan; returns the saved Plan (summary JSON included)."""
     wb = writeback_config(config)
+    no_demand: dict[str, int] = {}
     if rollback_of is not None:
         from core.writeback.rollback import rollback_frame
 
@@ -201,7 +212,10 @@ def make_plan(config: SegbridgeConfig, engine, systems: list[str] | None = None,
         from core.writeback.intended import intended_result
 
         result = intended_result(config, engine, systems)
-        frame, run_id, skipped, kind = result.frame, result.run_id, result.skipped, "normal"
+        frame, run_id, skipped, kind = result.frame, result.run_id, list(result.skipped), "normal"
+        no_demand = result.no_demand
+        if no_demand:
+            skipped.append(no_demand_note(no_demand))
         frame["current_value"] = live_current(config, frame) if live else stored_current(engine, frame)
     changes = real_changes(frame, wb)
     reasons = guardrail_reasons(frame, changes, wb) if kind == "normal" else (
@@ -209,7 +223,8 @@ def make_plan(config: SegbridgeConfig, engine, systems: list[str] | None = None,
     status, reason = plan_status(engine, run_id, reasons, check_run=kind == "normal")
     summary = {"kind": kind, "run_id": run_id, "rollback_of": rollback_of, "live": live, "status": status,
                "reason": reason, "changes": int(len(changes)), "compared": int(len(frame)),
-               "rows": summarize(changes), "skipped": skipped}
+               "rows": summarize(changes), "skipped": skipped,
+               "skipped_counts": {NO_DEMAND: int(sum(no_demand.values()))}, "no_demand": no_demand}
     plan_id = save_plan(engine, run_id, kind, status, reason, summary, changes)
     folder = Path(out_dir) if out_dir else config.resolve_path(wb.out_dir)
     summary["files"] = export_plan(plan_id, changes, summary, folder)

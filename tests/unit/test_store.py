@@ -80,3 +80,14 @@ def test_migrations_match_the_model(sqlite_engine):
     with sqlite_engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
+
+
+def test_current_code_columns_hold_business_values(store):
+    """Code lists read SAP codes back as business values (STR -> 'unprofitable'): PostgreSQL enforces widths."""
+    from core.model import CustomerSalesArea
+
+    upsert(store, CustomerSalesArea, [{"customer_id": "C1", "sales_org": "1010", "distribution_channel": "10",
+                                        "division": "00", "current_customer_group_1": "unprofitable",
+                                        "current_shipping_condition": "STANDARD"}])
+    frame = read_frame(store, CustomerSalesArea)
+    assert frame["current_customer_group_1"].tolist() == ["unprofitable"]

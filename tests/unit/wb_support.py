@@ -205,3 +205,40 @@ def items(n: int, changed: int | None = None) -> list[dict]:
                     "cur_rop": 2 * cur, "rop": 2 * cur + (1 if k < changed else 0), "abc": "A", "cur_abc": "A",
                     "cost": 2.0})
     return out
+
+
+def link(engine, system: str, entity: str, pairs: dict[str, str]) -> None:
+    """Crosswalk links of one system: source key (as the system writes it) -> canonical id."""
+    from core.model import Crosswalk
+
+    upsert(engine, Crosswalk, [{"system": system, "entity": entity, "source_key": k, "canonical_id": v}
+                               for k, v in pairs.items()])
+
+
+def multi_config(tmp_path: Path, mappings: dict[str, str | Path], world: str = "multi",
+                 writeback: dict | None = None) -> SegbridgeConfig:
+    """Several writable systems (memory connectors) with the given mapping files; MAPPING when the path is ''."""
+    systems = {}
+    for name, path in mappings.items():
+        if not path:
+            path = tmp_path / "memsap.yaml"
+            path.write_text(MAPPING, encoding="utf-8")
+        systems[name] = {"kind": "memory", "mapping": str(path), "options": {"world": world},
+                         "write": {"batch_size": 50}}
+    return SegbridgeConfig.model_validate({
+        "systems": systems,
+        "writeback": {"out_dir": str(tmp_path / "plans"), "retry_backoff_seconds": 0, **(writeback or {})}})
+
+
+def segment_run(engine, params: list[tuple[str, str, str, object]], segs: list[tuple[str, str, str, str]]) -> int:
+    """A successful segment run: params (entity, key, name, value), segments (entity, key, dimension, value)."""
+    with engine.begin() as conn:
+        run_id = conn.execute(insert(Run.__table__).values(kind="segment", status="ok")).inserted_primary_key[0]
+    upsert(engine, ParameterValue, [
+        {"run_id": run_id, "entity": e, "entity_key": k, "name": n,
+         "value_num": v if isinstance(v, int | float) else None, "value_text": None if isinstance(v, int | float) else v}
+        for e, k, n, v in params])
+    if segs:
+        upsert(engine, SegmentAssignment, [{"run_id": run_id, "entity": e, "entity_key": k, "dimension": d, "value": v}
+                                           for e, k, d, v in segs])
+    return int(run_id)
