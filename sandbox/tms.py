@@ -1,10 +1,12 @@
 """A stand-in for Oracle Transportation Management's REST API (resources-int v2), seeded from the generator.
 
-Collections /shipments, /orderReleases, /custom-actions/routingProfiles take
+Collections /shipments, /orderReleases, /locations (customer locations; `expand=refnums` adds the
+reference numbers), /custom-actions/routingProfiles take
 `limit`/`offset`/`q`/`fields`/`totalResults` and answer {items, count, hasMore, limit, offset,
 totalResults, links}. `q` understands `updateDate ge|gt "<ISO time>"` and `<field> eq "<value>"`.
 GIDs are 'SEG.<XID>'; times, costs and weights are objects. Writes: POST
-/orderReleases/{gid}/refnums (one refnum per request; 201 or an error status) and POST
+/locations/{gid}/refnums and /orderReleases/{gid}/refnums (one refnum per request; 201 or an error
+status; OTM keys refnums by qualifier and value) and POST
 /custom-actions/routingProfiles (bulk, one result per item). Auth: OAuth2 client credentials
 (default, tokens at /oauth2/token, `expire_tokens()` to force a refresh), bearer or basic.
 """
@@ -61,6 +63,16 @@ def _releases(ds: Dataset) -> list[dict]:
             for o, loc, c, u in zip(sh["order_id"], sh["location_id"], sh["customer_id"], upd, strict=True)]
 
 
+def _locations(ds: Dataset) -> list[dict]:
+    """Customer ship-to locations (OTM master data); refnums are a child collection keyed by
+    (qualifier, value), seeded with a CRM reference only."""
+    cu = ds.customers
+    upd = stamps(ds.start, len(cu), 30)
+    return [{"locationGid": f"SEG.{c}", "locationXid": c, "domainName": "SEG", "locationName": f"Customer {c}",
+             "refnums": [{"locationRefnumQualGid": "CRM_ACCOUNT", "locationRefnumValue": c}],
+             "updateDate": {"value": u}} for c, u in zip(cu["id"], upd, strict=True)]
+
+
 def _profiles(ds: Dataset) -> list[dict]:
     cu = ds.customers
     upd = stamps(ds.start, len(cu))
@@ -79,7 +91,8 @@ class TmsSandbox(SandboxApp):
         ts = lambda r: r["updateDate"]["value"]  # noqa: E731
         self.data = {"shipments": Collection(_shipments(ds), key="shipmentGid", ts=ts),
                      "orderReleases": Collection(_releases(ds), key="orderReleaseGid", ts=ts),
-                     "routingProfiles": Collection(_profiles(ds), key="locationGid", ts=ts)}
+                     "routingProfiles": Collection(_profiles(ds), key="locationGid", ts=ts),
+                     "locations": Collection(_locations(ds), key="locationGid", ts=ts)}
         self.locked: set[str] = set()  # GIDs refusing writes
 
     def change(self, entity: str, fraction: float, seed: int = 1) -> list[Any]:
@@ -119,6 +132,13 @@ def _query(coll: Collection, q: str | None) -> list[dict] | None:
 
 
 def _view(record: dict, req: Request) -> dict:
+    if "locationXid" in record:
+        expand = "refnums" in (req.arg("expand") or "").split(",")
+        body = {k: v for k, v in record.items() if k != "refnums"}
+        if expand:  # OTM returns a child collection only when expanded
+            body["refnums"] = {"items": [dict(r) for r in record["refnums"]], "count": len(record["refnums"]),
+                               "hasMore": False}
+        return project(body, req.arg("fields"))
     if "refnums" in record:
         qualifier = req.arg("refnumQualifier", QUALIFIER)
         record = {**{k: v for k, v in record.items() if k != "refnums"},
@@ -175,6 +195,43 @@ def _refnums(app: TmsSandbox, gid: str) -> Response:
     return Response.json({"items": items, "count": len(items), "hasMore": False})
 
 
+def _location_refnums(app: TmsSandbox, gid: str, req: Request) -> Response:
+    record = app.data["locations"].get(gid)
+    if record is None:
+        return Response.json({"title": f"location {gid} not found", "status": 404}, 404)
+    items = [dict(r) for r in record["refnums"]]
+    match = _Q.match(req.arg("q") or "")
+    if match and match.group(2) == "eq":
+        items = [r for r in items if str(r.get(match.group(1))) == match.group(3)]
+    return Response.json({"items": items, "count": len(items), "hasMore": False})
+
+
+def _add_location_refnum(app: TmsSandbox, gid: str, req: Request) -> Response:
+    """POST a location refnum. OTM keys refnums by (qualifier, value): a new value for a qualifier
+    adds a row next to the old one; the same pair again changes nothing."""
+    coll = app.data["locations"]
+    if coll.get(gid) is None:
+        return Response.json({"title": f"location {gid} not found", "status": 404}, 404)
+    body = req.json() or {}
+    unknown = sorted(set(body) - {"locationRefnumQualGid", "locationRefnumValue", "domainName"})
+    if unknown:
+        return Response.json({"title": f"unknown attributes: {', '.join(unknown)}", "status": 400}, 400)
+    qual, value = body.get("locationRefnumQualGid"), body.get("locationRefnumValue")
+    if not qual or value in (None, ""):
+        return Response.json({"title": "locationRefnumQualGid and locationRefnumValue are required",
+                              "status": 400}, 400)
+    if len(str(value)) > 240:
+        return Response.json({"title": "locationRefnumValue is longer than 240", "status": 400}, 400)
+    if gid in app.locked:
+        return Response.json({"title": f"location {gid} is locked", "status": 409}, 409)
+    row = {"locationRefnumQualGid": qual, "locationRefnumValue": str(value)}
+    refnums = coll.get(gid)["refnums"]
+    if row in refnums:
+        return Response.json(row, 200)
+    coll.touch(gid, {"refnums": [*refnums, row]}, _stamp, next_stamp(coll.newest()))
+    return Response.json(row, 201)
+
+
 def _routing(app: TmsSandbox, req: Request) -> Response:
     items = (req.json() or {}).get("items")
     if not isinstance(items, list):
@@ -213,7 +270,15 @@ def build_app(dataset: Dataset | None = None, auth: str = "oauth2", user: str = 
                                      bearer=token if auth == "bearer" else None,
                                      clients={user: password} if auth == "oauth2" else None))
 
-    @app.route("GET", BASE + r"/(?P<name>shipments|orderReleases)/?")
+    @app.route("GET", BASE + r"/locations/(?P<gid>[^/]+)/refnums/?")
+    def location_refnums(req: Request) -> Response:
+        return _location_refnums(app, req.match["gid"], req)
+
+    @app.route("POST", BASE + r"/locations/(?P<gid>[^/]+)/refnums/?")
+    def add_location_refnum(req: Request) -> Response:
+        return _add_location_refnum(app, req.match["gid"], req)
+
+    @app.route("GET", BASE + r"/(?P<name>shipments|orderReleases|locations)/?")
     def collection(req: Request) -> Response:
         return _collection(app, req.match["name"], req)
 

@@ -4,7 +4,8 @@ Resources under /wms/lgfapi/v10/entity/: item (per facility; cust_field_1 veloci
 cust_field_2 picking priority, cust_field_3 segment code, cust_field_4 slotting class), order_hdr,
 allocation (picks), inventory, facility. Lists page with `page`/`page_size` and answer
 {result_count, page_count, page_nbr, next_page, previous_page, results}; `mod_ts__gte`/`mod_ts__gt`
-filter by change time; other query parameters filter by field; `fields` projects. Writes:
+filter by change time; other query parameters filter by field (`field=v`, `field__in=a,b`, `!=`
+negations), and a filter that matches nothing answers 404 as lgfapi does; `fields` projects. Writes:
 POST entity/item/bulk_update answers one result per item. Auth: basic (default) or bearer/OAuth2.
 
 Example:
@@ -132,14 +133,27 @@ def _page(app: WmsSandbox, entity: str, req: Request) -> Response:
     view = coll.since(since, strict)
     filters = {k: v[0] for k, v in req.query.items() if k not in RESERVED}
     if filters:
-        view = [r for r in view if all(str(r.get(k)) == v for k, v in filters.items())]
+        view = [r for r in view if all(_matches(r, k, v) for k, v in filters.items())]
     total = len(view)
+    if total == 0 and (filters or since):  # lgfapi: "if, after filtering, no data is found, a 404"
+        return Response.json({"detail": "Not found."}, 404)
     pages = max(1, math.ceil(total / size))
     rows = [project(r, req.arg("fields")) for r in view[(page - 1) * size:page * size]]
     link = lambda n: f"http://{req.header('host')}{req.path}?{urlencode({**_flat(req), 'page': n})}"  # noqa: E731
     return Response.json({"result_count": total, "page_count": pages, "page_nbr": page,
                           "next_page": link(page + 1) if page < pages else None,
                           "previous_page": link(page - 1) if page > 1 else None, "results": rows})
+
+
+def _matches(record: dict, name: str, value: str) -> bool:
+    """One lgfapi filter: `field=value`, `field__in=a,b` (a list), and `!=` negations of either."""
+    negate = name.endswith("!")
+    name = name.rstrip("!")
+    if name.endswith("__in"):
+        hit = str(record.get(name[:-4])) in value.split(",")
+    else:
+        hit = str(record.get(name)) == value
+    return hit != negate
 
 
 def _flat(req: Request) -> dict[str, str]:

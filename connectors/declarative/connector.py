@@ -151,11 +151,8 @@ class RestConnector(Connector):
         req: PageRequest | None = self._first_request(s, stream, state)
         watermark = parse_cursor((state or {}).get("watermark"), s.incremental.format) if s.incremental else None
         while req is not None:
-            body, resp = self.client.get_json(req.url or s.path, params=req.params or None)
-            records = dig(body, s.record_path) if s.record_path else body
-            if not isinstance(records, list):
-                raise FatalError(f"{self.name}.{stream.name}: no record list at {s.record_path!r} in the response",
-                                 hint="check record_path in the manifest")
+            body, resp = self._get_page(s, req.url or s.path, req.params or None)
+            records = self._records(s, body, s.record_path, stream.name)
             watermark = _max_cursor(records, s.incremental, watermark)
             nxt = pager.next(req, body, records, dict(resp.headers)) if pager else None
             checkpoint: dict[str, Any] = {}
@@ -166,6 +163,31 @@ class RestConnector(Connector):
             total = dig(body, s.total_path) if s.total_path else None
             yield RecordBatch(records, checkpoint, int(total) if total is not None else None)
             req = nxt
+
+    def _get_page(self, s: StreamDef, path: str, params: dict | None) -> tuple[Any, Any]:
+        """One list page; a 404 is an empty page where the manifest says the API answers so."""
+        if not s.not_found_is_empty:
+            return self.client.get_json(path, params=params)
+        resp = self.client.request("GET", path, params=params, raise_for_status=False, expect_json=True)
+        if resp.status_code == 404:
+            return {}, resp
+        if resp.status_code >= 300:
+            raise self.client.error_for(resp)
+        return resp.parsed_json, resp
+
+    def _records(self, s: StreamDef, body: Any, record_path: str | None, what: str,
+                 extract: bool = True) -> list[dict]:
+        if s.not_found_is_empty and body == {}:
+            return []
+        records = dig(body, record_path) if record_path else body
+        if records is None and s.not_found_is_empty:
+            return []
+        if not isinstance(records, list):
+            raise FatalError(f"{self.name}.{what}: no record list at {record_path!r} in the response",
+                             hint="check record_path in the manifest")
+        if s.extract and extract:
+            records = [{**r, **{name: dig(r, path) for name, path in s.extract.items()}} for r in records]
+        return records
 
     # ------------------------------------------------------------------ write / read back
 
@@ -192,9 +214,24 @@ class RestConnector(Connector):
         return [outcomes[i.ref] for i in batch.items]
 
     def _body(self, wd: WriteDef, item: WriteItem) -> dict[str, Any]:
-        return {**(item.key if wd.key_in_body else {}), **item.values}
+        keys = {k: v for k, v in item.key.items() if wd.path_keys_in_body or "{" + k + "}" not in wd.path}
+        values = {k: typed(v, wd.types[k]) if k in wd.types else v for k, v in item.values.items()}
+        return {**(keys if wd.key_in_body else {}), **values}
+
+    def _typing_error(self, wd: WriteDef, item: WriteItem) -> str | None:
+        """Why a value cannot take its declared JSON type (the item is refused before sending)."""
+        for name, kind in wd.types.items():
+            if name in item.values:
+                try:
+                    typed(item.values[name], kind)
+                except ValueError as exc:
+                    return f"{name}: {exc}"
+        return None
 
     def _write_one(self, wd: WriteDef, item: WriteItem) -> ItemOutcome:
+        problem = self._typing_error(wd, item)
+        if problem:
+            return ItemOutcome(item.ref, "rejected", problem)
         path = wd.path.format(**{k: quote(str(v), safe="") for k, v in item.key.items()})
         headers = {"If-Match": item.etag} if item.etag else {}
         try:
@@ -209,6 +246,11 @@ class RestConnector(Connector):
         return ItemOutcome(item.ref, status, err.message, None, resp.status_code)
 
     def _write_chunk(self, wd: WriteDef, items: list[WriteItem]) -> list[ItemOutcome]:
+        refused = {i.ref: ItemOutcome(i.ref, "rejected", p) for i in items if (p := self._typing_error(wd, i))}
+        if refused:
+            sent = [i for i in items if i.ref not in refused]
+            done = {o.ref: o for o in (self._write_chunk(wd, sent) if sent else [])}
+            return [refused.get(i.ref) or done[i.ref] for i in items]
         records = [self._body(wd, i) for i in items]
         body: Any = {**wd.body_extra, wd.items_field: records} if wd.items_field else records
         try:
@@ -222,25 +264,96 @@ class RestConnector(Connector):
         return _item_results(wd, items, getattr(resp, "parsed_json", None), resp.status_code)
 
     def read_back(self, target: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Current values of the target records: batched list reads where the manifest declares key
+        filters (`read_back.in_params`), else one request per key."""
         wd = self._write_def(target)
         if wd is None or wd.read_back is None:
             raise FatalError(f"{self.manifest.name}: no read_back defined for {target!r}")
         rb = wd.read_back
         s = self._stream(rb.stream)
-        record_path = rb.record_path or s.record_path
-        out = []
-        for key in keys:
-            safe = {k: quote(str(v), safe="") for k, v in key.items()}
-            path = rb.path.format(**safe) if rb.path else s.path
-            params = {**(s.params if not rb.path else {}), **{p: t.format(**key) for p, t in rb.params.items()}}
-            body, _ = self.client.get_json(path, params=params)
-            records = dig(body, record_path) if record_path else body
-            out.extend({**key, **r} for r in records or []
-                       if all(str(r.get(k)) == str(v) for k, v in key.items() if k in r))
-        return out
+        if rb.in_params and keys:
+            out = [r for start in range(0, len(keys), rb.batch_size)
+                   for r in self._read_back_batch(s, rb, keys[start:start + rb.batch_size])]
+        else:
+            out = [r for key in keys for r in self._read_back_one(s, rb, key)]
+        return [self._as_outbox(wd, r) for r in out]
+
+    def _read_back_one(self, s: StreamDef, rb, key: dict[str, Any]) -> list[dict[str, Any]]:
+        safe = {k: quote(str(v), safe="") for k, v in key.items()}
+        path = rb.path.format(**safe) if rb.path else s.path
+        params = {**(s.params if not rb.path else {}), **{p: t.format(**key) for p, t in rb.params.items()}}
+        body, _ = self._get_page(s, path, params)
+        records = self._records(s, body, rb.record_path or s.record_path, rb.stream, extract=not rb.path)
+        return [{**key, **r} for r in records if all(str(r.get(k)) == str(v) for k, v in key.items() if k in r)]
+
+    def _read_back_batch(self, s: StreamDef, rb, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One filtered list read (all its pages) for a batch of keys; only the keys asked for are kept."""
+        fields = list(keys[0])
+        missing = [f for f in fields if f not in rb.in_params]
+        if missing:
+            raise FatalError(f"{self.manifest.name}: read_back.in_params lacks key field(s) {', '.join(missing)}",
+                             hint="name a list filter for every key field, or use per-key params")
+        wanted = {tuple(str(k[f]) for f in fields) for k in keys}
+        params = {**s.params, **{p: t.format(**keys[0]) for p, t in rb.params.items()}}
+        for f in fields:
+            params[rb.in_params[f]] = ",".join(dict.fromkeys(str(k[f]) for k in keys))
+        if rb.fields and "fields" in s.option_params:
+            params[s.option_params["fields"]] = ",".join(dict.fromkeys([*fields, *rb.fields]))
+        pager = s.paginator  # the manifest's page size: a system-wide page_size option is for pulls
+        req: PageRequest | None = pager.first(params) if pager else PageRequest(params)
+        out: dict[tuple, dict] = {}
+        while req is not None:
+            body, resp = self._get_page(s, req.url or s.path, req.params or None)
+            records = self._records(s, body, rb.record_path or s.record_path, rb.stream)
+            for r in records:
+                k = tuple(str(r.get(f)) for f in fields)
+                if k in wanted:
+                    out[k] = r
+            req = pager.next(req, body, records, dict(resp.headers)) if pager and records else None
+        return list(out.values())
+
+    def _as_outbox(self, wd: WriteDef, record: dict[str, Any]) -> dict[str, Any]:
+        """Typed booleans read back as the outbox writes them ('true'/'false'), so they compare as text."""
+        flags = [k for k, t in wd.types.items() if t == "bool" and isinstance(record.get(k), bool)]
+        return {**record, **{k: "true" if record[k] else "false" for k in flags}} if flags else record
 
     def close(self) -> None:
         self.client.close()
+
+
+_TRUE = {"true", "1", "x"}  # the spellings of the mapping's `bool` transform
+_FALSE = {"false", "0", ""}
+
+
+def typed(value: Any, kind: str) -> Any:
+    """A write-back value (outbox text, or a python value) as the JSON type the API expects.
+
+    Example:
+        >>> typed("true", "bool"), typed(0, "bool"), typed("120.500", "number"), typed("7", "int")
+        (True, False, 120.5, 7)
+    """
+    if value is None:
+        return None
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int | float) and value in (0, 1):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ValueError(f"{value!r} is not true or false")
+    if kind == "int":
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError(f"{value!r} is not a whole number")
+        return int(number)
+    if kind == "number":
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not a number") from None
+    return str(value)
 
 
 def _minus(value: datetime | float, seconds: float) -> datetime | float:

@@ -65,6 +65,12 @@ class StreamDef(StrictModel):
     incremental: Incremental | None = None
     option_params: dict[str, str] = Field(default_factory=dict, description="Mapping source option -> query "
                                           "parameter (lists are comma-joined), e.g. {fields: fields}")
+    extract: dict[str, str] = Field(default_factory=dict, description="Record field -> body path inside each "
+                                    "record, lifted to the top level (child rows picked by a value), e.g. "
+                                    "{routingRefnum: 'refnums.items[locationRefnumQualGid=SEGBRIDGE_ROUTING]"
+                                    ".locationRefnumValue'}")
+    not_found_is_empty: bool = Field(False, description="HTTP 404 on a filtered list means 'no records' "
+                                     "(Oracle WMS Cloud lgfapi answers 404 when a filter matches nothing)")
     description: str | None = None
 
 
@@ -81,13 +87,29 @@ class ItemResult(StrictModel):
 
 
 class ReadBack(StrictModel):
-    """How to fetch one target record's current values: a stream (or a path template) filtered by its key."""
+    """How to fetch target records' current values: a stream (or a path template) filtered by their keys.
+
+    With `in_params` the keys are read in batches: one list request per `batch_size` keys whose
+    filter lists every key field's values (e.g. lgfapi `code__in=A,B&facility_id__code__in=DC01`),
+    paged like the stream, keeping only records whose key is one of those asked for. Without it,
+    one request per key (`params` / `path`)."""
 
     stream: str
     path: str | None = Field(None, description="Path template over key fields (default: the stream's path)")
     params: dict[str, str] = Field(default_factory=dict,
                                    description="Query parameter -> template over key fields, e.g. {code: '{code}'}")
     record_path: str | None = Field(None, description="Body path of the records (default: the stream's)")
+    in_params: dict[str, str] = Field(default_factory=dict, description="Key field -> list filter parameter "
+                                      "taking comma-separated values, e.g. {code: code__in}; every key field")
+    batch_size: int = Field(100, ge=1, le=1000, description="Keys per batched request (bounds the URL length)")
+    fields: list[str] = Field(default_factory=list, description="Fields to ask for in batched reads "
+                              "(the stream's `fields` parameter); key fields are always added")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ReadBack:
+        if self.in_params and self.path:
+            raise ValueError("read_back: use either in_params (batched list reads) or path (one request per key)")
+        return self
 
 
 class WriteDef(StrictModel):
@@ -100,7 +122,12 @@ class WriteDef(StrictModel):
     items_field: str | None = Field("items", description="Batch body: {items_field: [...]}; null = a bare list")
     body_extra: dict[str, Any] = Field(default_factory=dict, description="Fixed fields added to every body")
     key_in_body: bool = Field(True, description="Include the key fields in each item's body")
+    path_keys_in_body: bool = Field(True, description="Item mode: also put key fields that fill {placeholders} "
+                                    "of the path in the body (false for child resources such as refnums)")
     fields: list[str] = Field(default_factory=list, description="Writable fields (empty: any)")
+    types: dict[str, Literal["bool", "int", "number", "string"]] = Field(
+        default_factory=dict, description="JSON type of a body field: write-back values arrive as text "
+        "('true', '1', '120.500'); e.g. {expediteAllowed: bool} sends a JSON true/false")
     result: ItemResult = Field(default_factory=ItemResult)
     read_back: ReadBack | None = None
 
@@ -127,6 +154,9 @@ class Manifest(StrictModel):
         for name, write in self.writes.items():
             if write.read_back and write.read_back.stream not in self.streams:
                 raise ValueError(f"writes.{name}.read_back.stream: unknown stream {write.read_back.stream!r}")
+            unknown = sorted(set(write.types) - set(write.fields)) if write.fields else []
+            if unknown:
+                raise ValueError(f"writes.{name}.types: not writable fields: {', '.join(unknown)}")
         return self
 
 

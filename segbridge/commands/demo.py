@@ -27,11 +27,16 @@ import yaml
 
 from segbridge.commands.common import config_of, out, store_of, table
 
-# 600 products x 2 locations: 1,200 product-locations in each of SAP and WMS, 2,400 in all. The WMS
-# read-back is one request per item today, which bounds the size that reconciles within two minutes.
+# DEFAULT_PRODUCTS products x 2 locations: that many product-locations in each of SAP, WMS and Oracle Fusion
+# (itemsV2 item-organizations). Sized so the demo stays well under two minutes on two cores (docs/demo.md).
 DEFAULT_PRODUCTS = 600
+# Oracle Fusion holds one in FUSION_SHARE of the products (its sandbox has one inventory organization, M1):
+# itemsV2 writes look each item up by q= before the PATCH, about 80 ms per item-organization here, the
+# slowest write-back and read-back of the demo.
+FUSION_SHARE = 3
 DEMO_SECRETS = {"SEGBRIDGE_DEMO_SAP_PASSWORD": "demo-sap-pass", "SEGBRIDGE_DEMO_WMS_PASSWORD": "demo-wms-pass",
-                "SEGBRIDGE_DEMO_TMS_SECRET": "demo-tms-secret", "SEGBRIDGE_DEMO_SF_SECRET": "s3cret"}
+                "SEGBRIDGE_DEMO_TMS_SECRET": "demo-tms-secret", "SEGBRIDGE_DEMO_SF_SECRET": "s3cret",
+                "SEGBRIDGE_DEMO_FUSION_PASSWORD": "demo-fusion-pass"}
 
 
 @dataclass
@@ -45,6 +50,7 @@ class DemoSystem:
     build: dict[str, Any]
     options: Callable[[str], dict[str, Any]]
     write: bool = True
+    needs: Callable[[], str | None] | None = None  # why it cannot run here (missing material), or None
 
 
 def _basic(user: str, env: str) -> dict[str, Any]:
@@ -65,10 +71,47 @@ DEMO_SYSTEMS = [
                             "auth": {"flow": "client_credentials", "client_id": "segbridge",
                                      "token_url": url + "/services/oauth2/token",
                                      "client_secret": "${SEGBRIDGE_DEMO_SF_SECRET}"}}),
-    DemoSystem("oracle", "fusion_rest", "oracle_fusion_rest", "oracle_fusion.yaml", {},
+    DemoSystem("oracle", "fusion_rest", "oracle_fusion_rest", "oracle_fusion_items.yaml",
+               {"items": lambda ds: _fusion_items(ds)},
                lambda url: {"http": {"base_url": url}, "resources": {
                    "itemsV2": {"key": ["ItemNumber", "OrganizationCode"], "cursor_field": "LastUpdateDateTime"}}}),
+    DemoSystem("oracle_crm", "oracle_soap", "oracle_soap", "oracle_fusion_crm.yaml",
+               {"oracle_dir": lambda ds: str(fusion_wsdl_dir()), "users": {"SEGBRIDGE": "demo-fusion-pass"}},
+               lambda url: _fusion_soap_options(url), needs=lambda: _fusion_wsdl_missing()),
 ]
+
+
+def _fusion_items(dataset) -> list[dict[str, Any]]:
+    """itemsV2 rows for every FUSION_SHARE-th product of the generated world."""
+    from sandbox.fusion_rest import seed_items
+
+    subset = dataset.products.iloc[::FUSION_SHARE]
+    return seed_items(type("Products", (), {"products": subset})())
+
+
+def fusion_wsdl_dir() -> Path:
+    """The Fusion SalesPartyService WSDL + XSD set (Oracle's BSD-licensed sample files), taken from the
+    shared reference material: $SEGBRIDGE_SHARED/oracle/fusion_sales_party_service."""
+    root = Path(os.environ.get("SEGBRIDGE_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+    return root / "oracle" / "fusion_sales_party_service"
+
+
+def _fusion_wsdl_missing() -> str | None:
+    folder = fusion_wsdl_dir()
+    if (folder / "SalesPartyService.wsdl").is_file():
+        return None
+    return f"SalesPartyService WSDL not found in {folder} (set SEGBRIDGE_SHARED)"
+
+
+def _fusion_soap_options(url: str) -> dict[str, Any]:
+    from sandbox.oracle_soap import ADF_PATH
+
+    return {"wsdl": str(fusion_wsdl_dir() / "SalesPartyService.wsdl"), "endpoint": url + ADF_PATH,
+            "username": "SEGBRIDGE", "password": "${SEGBRIDGE_DEMO_FUSION_PASSWORD}",
+            "streams": {"findSalesAccount": {"operation": "findSalesAccount", "primary_key": ["PartyId"],
+                                             "cursor_field": "LastUpdateDate", "page_size": 500}},
+            "targets": {"updateSalesAccount": {"operation": "updateSalesAccount", "argument": "salesAccount",
+                                               "read_stream": "findSalesAccount"}}}
 
 
 def _sobjects(mapping: str) -> dict[str, Any]:
@@ -112,7 +155,7 @@ def unavailable(system: DemoSystem) -> str | None:
         return f"no '{system.kind}' connector in this build"
     if not shipped_mapping(system.mapping).is_file():
         return f"mapping {system.mapping} not shipped"
-    return None
+    return system.needs() if system.needs else None
 
 
 def start_world(stack: ExitStack, dataset, only: list[str] | None = None) -> DemoWorld:
@@ -127,7 +170,8 @@ def start_world(stack: ExitStack, dataset, only: list[str] | None = None) -> Dem
         why = unavailable(system)
         if why is None:
             try:
-                app = build(system.sandbox, dataset=dataset, **system.build)
+                options = {k: v(dataset) if callable(v) else v for k, v in system.build.items()}
+                app = build(system.sandbox, dataset=dataset, **options)
                 world.urls[system.name] = stack.enter_context(serve(app)).url
                 world.apps[system.name] = app
                 world.systems.append(system)

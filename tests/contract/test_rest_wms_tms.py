@@ -70,7 +70,7 @@ class TestWmsContract(ConnectorContract):
 
 
 class TestTmsContract(ConnectorContract):
-    streams = ["shipments", "orderReleases", "routingProfiles"]
+    streams = ["shipments", "orderReleases", "locations", "routingProfiles"]
     incremental_stream = "shipments"
 
     @pytest.fixture
@@ -89,14 +89,13 @@ class TestTmsContract(ConnectorContract):
         return app.change(stream, 0.05)
 
     def write_batch(self, app):
-        gid = next(iter(app.data["orderReleases"].records))
         return WriteBatch([
-            WriteItem("r1", "orderReleases.refnums", {"orderReleaseGid": gid, "orderReleaseRefnumQualGid": "SEGBRIDGE_ROUTING"},
-                      {"orderReleaseRefnumValue": "EXPEDITE"}),
+            WriteItem("r1", "locations.refnums", {"locationGid": "SEG.C00003", "locationRefnumQualGid": "SEGBRIDGE_ROUTING"},
+                      {"locationRefnumValue": "EXPEDITE"}),
             WriteItem("p1", "routingProfiles", {"locationGid": "SEG.C00001"}, {"transportModeGid": "AIR", "expediteAllowed": True}),
             WriteItem("p2", "routingProfiles", {"locationGid": "SEG.C00002"}, {"expediteAllowed": "yes"}),
-            WriteItem("r2", "orderReleases.refnums", {"orderReleaseGid": "SEG.NOPE", "orderReleaseRefnumQualGid": "X"},
-                      {"orderReleaseRefnumValue": "Y"})])
+            WriteItem("r2", "locations.refnums", {"locationGid": "SEG.NOPE", "locationRefnumQualGid": "X"},
+                      {"locationRefnumValue": "Y"})])
 
 
 def test_wms_write_outcomes_and_read_back(dataset):
@@ -117,11 +116,83 @@ def test_tms_write_outcomes_and_read_back(dataset):
     with serve(app) as server, registry.create("tms", tms_options(server.url)) as conn:
         batch = TestTmsContract().write_batch(app)
         outcomes = conn.write(batch)
-        assert [(o.ref, o.status, o.http_status) for o in outcomes] == [
-            ("r1", "applied", 201), ("p1", "applied", 200), ("p2", "rejected", 200), ("r2", "rejected", 404)]
+        assert [(o.ref, o.status, o.http_status, o.message) for o in outcomes] == [
+            ("r1", "applied", 201, None), ("p1", "applied", 200, None),
+            ("p2", "rejected", None, "expediteAllowed: 'yes' is not true or false"),
+            ("r2", "rejected", 404, "POST " + server.url + "/logisticsRestApi/resources-int/v2/locations/SEG.NOPE/refnums:"
+             " HTTP 404: " + '{"title": "location SEG.NOPE not found", "status": 404}')]
+        # the refnum is a child of the customer location: the body carries only qualifier and value
+        post = [r for r in app.log if r.method == "POST" and r.path.endswith("/locations/SEG.C00003/refnums")]
+        assert [r.json() for r in post] == [{"locationRefnumQualGid": "SEGBRIDGE_ROUTING", "locationRefnumValue": "EXPEDITE"}]
         key = batch.items[0].key
-        assert conn.read_back("orderReleases.refnums", [key]) == [{**key, "orderReleaseRefnumValue": "EXPEDITE"}]
+        assert conn.read_back("locations.refnums", [key]) == [{**key, "locationRefnumValue": "EXPEDITE"}]
         assert conn.read_back("routingProfiles", [{"locationGid": "SEG.C00001"}])[0]["transportModeGid"] == "AIR"
+        assert app.data["routingProfiles"].get("SEG.C00002")["expediteAllowed"] is False  # never sent
+
+
+def test_tms_routing_flags_from_the_outbox_go_as_json_booleans(dataset):
+    """Write-back values arrive as outbox text ("true"/"false") or 1/0; OTM gets real JSON booleans and
+    they read back as the outbox text, so reconciliation compares like with like."""
+    app = build_tms(dataset)
+    with serve(app) as server, registry.create("tms", tms_options(server.url)) as conn:
+        out = conn.write(WriteBatch([
+            WriteItem("a", "routingProfiles", {"locationGid": "SEG.C00001"},
+                      {"expediteAllowed": "true", "consolidationEligible": "false", "crossDockEligible": 1}),
+            WriteItem("b", "routingProfiles", {"locationGid": "SEG.C00002"},
+                      {"expediteAllowed": 0, "consolidationEligible": "1", "crossDockEligible": "0"})]))
+        assert [(o.ref, o.status, o.message) for o in out] == [("a", "applied", None), ("b", "applied", None)]
+        [body] = [r.json() for r in app.log if r.method == "POST" and r.path.endswith("/routingProfiles")]
+        assert body == {"items": [
+            {"locationGid": "SEG.C00001", "expediteAllowed": True, "consolidationEligible": False,
+             "crossDockEligible": True},
+            {"locationGid": "SEG.C00002", "expediteAllowed": False, "consolidationEligible": True,
+             "crossDockEligible": False}]}
+        back = conn.read_back("routingProfiles", [{"locationGid": "SEG.C00001"}])
+        assert {k: back[0][k] for k in ("expediteAllowed", "consolidationEligible", "crossDockEligible")} == {
+            "expediteAllowed": "true", "consolidationEligible": "false", "crossDockEligible": "true"}
+
+
+def test_tms_locations_lift_the_routing_refnum(dataset):
+    app = build_tms(dataset)
+    with serve(app) as server, registry.create("tms", tms_options(server.url)) as conn:
+        conn.write(WriteBatch([WriteItem("r", "locations.refnums", {"locationGid": "SEG.C00002",
+                                                                   "locationRefnumQualGid": "SEGBRIDGE_ROUTING"},
+                                         {"locationRefnumValue": "GOLD"})]))
+        records = [r for b in conn.read(StreamSpec("locations"), None) for r in b.records]
+    lifted = {r["locationGid"]: r["routingRefnumValue"] for r in records}
+    assert lifted == {gid: ("GOLD" if gid == "SEG.C00002" else None) for gid in app.data["locations"].records}
+    get = [r for r in app.log if r.method == "GET" and r.path.endswith("/locations")]
+    assert get[0].query["expand"] == ["refnums"]
+
+
+def test_wms_read_back_is_batched_by_in_filters(dataset):
+    """Reconcile reads 200 keys at a time: the WMS answers them in 2 list requests (100 keys each, lgfapi
+    `code__in` / `facility_id__code__in`), not 200; a key the WMS lacks is simply absent."""
+    big = generate(seed=5, products=120, locations=2, customers=8, weeks=4)
+    app = build_wms(big)
+    keys = [{"code": c, "facility_id__code": f} for c, f in list(app.data["item"].records)[:199]]
+    keys.append({"code": "NOPE", "facility_id__code": "DC01"})
+    with serve(app) as server, registry.create("wms", wms_options(server.url)) as conn:
+        app.log.clear()
+        back = conn.read_back("item", keys)
+    gets = [r for r in app.log if r.method == "GET"]
+    assert len(gets) == 2
+    assert [r.query["code__in"][0].split(",") for r in gets] == [
+        list(dict.fromkeys(k["code"] for k in part)) for part in (keys[:100], keys[100:])]
+    assert [r.query["fields"][0] for r in gets] == [
+        "code,facility_id__code,cust_field_1,cust_field_2,cust_field_3,cust_field_4"] * 2
+    assert {(r["code"], r["facility_id__code"]) for r in back} == {(k["code"], k["facility_id__code"])
+                                                                   for k in keys[:199]}
+    held = app.data["item"].records
+    assert all(r["cust_field_1"] == held[(r["code"], r["facility_id__code"])]["cust_field_1"] for r in back)
+
+
+def test_wms_read_back_of_unknown_keys_is_empty_not_an_error(dataset):
+    """lgfapi answers 404 when a filter matches nothing; read back treats that as no records."""
+    app = build_wms(dataset)
+    with serve(app) as server, registry.create("wms", wms_options(server.url)) as conn:
+        assert conn.read_back("item", [{"code": "NOPE", "facility_id__code": "DC01"}]) == []
+        assert conn.read_back("item", []) == []
 
 
 def inject_faults(app, path: str) -> None:

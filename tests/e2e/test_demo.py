@@ -9,9 +9,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 from openpyxl import load_workbook
+from sqlalchemy import create_engine, text
 
 from core.reports.reconcile_report import KINDS
+from segbridge.commands.demo import fusion_wsdl_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
@@ -52,6 +55,28 @@ def test_demo_runs_and_writes_reports(tmp_path):
     assert (folder / "segbridge.yaml").is_file()
     assert "${SEGBRIDGE_DEMO_" in (folder / "segbridge.yaml").read_text(encoding="utf-8")
     assert "demo-sap-pass" not in (folder / "segbridge.yaml").read_text(encoding="utf-8")
+    systems = yaml.safe_load((folder / "segbridge.yaml").read_text(encoding="utf-8"))["systems"]
+    expected = {"sap", "wms", "tms", "salesforce", "oracle"} | (
+        {"oracle_crm"} if (fusion_wsdl_dir() / "SalesPartyService.wsdl").is_file() else set())
+    assert set(systems) == expected and all(s.get("enabled", True) for s in systems.values()), proc.stdout
+    assert (systems["oracle"]["mapping"], systems.get("oracle_crm", {}).get("mapping", "oracle_fusion_crm.yaml")) == (
+        "oracle_fusion_items.yaml", "oracle_fusion_crm.yaml")
+    db = create_engine(f"sqlite:///{folder / 'segbridge.db'}")
+    with db.connect() as conn:
+        states = {(r.system, r.entity, r.state): r.n for r in conn.execute(text(
+            "select system, entity, state, count(*) n from planned_change group by 1, 2, 3"))}
+        loaded = {(r.system, r.entity): r.n for r in conn.execute(text(
+            "select system, entity, max(loaded) n from entity_count group by 1, 2"))}
+    db.dispose()
+    # WMS, TMS (routing refnums on customer locations, routing profiles with JSON booleans) and Oracle
+    # apply everything they are sent
+    for system in ("wms", "tms", "oracle", "sap"):
+        assert {k: n for k, n in states.items() if k[0] == system and k[2] != "applied"} == {}, states
+    assert {e for s, e, _ in states if s == "tms"} == {"locations.refnums", "routingProfiles"}
+    assert states[("oracle", "itemsV2", "applied")] > 0 and states[("wms", "item", "applied")] > 0
+    # product-locations per system: 600 products x 2 DCs in SAP and WMS, a third of the products in Fusion
+    assert (loaded[("sap", "product_supply_planning")], loaded[("wms", "item_facility")],
+            loaded[("oracle", "item_organization")], loaded[("tms", "location")]) == (1200, 1200, 200, 120)
     assert "open first:" in proc.stdout and str(reports / "exceptions.html") in proc.stdout.replace("\n", "")
 
     wb = load_workbook(reports / "exceptions.xlsx")

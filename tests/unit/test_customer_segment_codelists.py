@@ -32,7 +32,7 @@ def test_dynamics_writes_customer_segments_as_custom_option_values_and_reads_the
 
 
 def test_fusion_writes_customer_segments_as_class_codes_and_reads_them_back():
-    em = load_mapping(shipped_mapping("oracle_fusion.yaml")).entities["sales_account"]
+    em = load_mapping(shipped_mapping("oracle_fusion_crm.yaml")).entities["sales_account"]
     written = [reverse_map(em, {"source_key": "300000001001", "segment": s}) for s in SEGMENTS]
     assert written == [{"PartyId": 300000001001, "ClassCategory": "SEGBRIDGE_SEGMENT", "ClassCode": c}
                        for c in ("STRATEGIC", "GROWTH", "STANDARD", "UNPROFITABLE")]
@@ -47,7 +47,7 @@ def test_sandboxes_accept_every_code_of_the_code_lists():
     from sandbox.oracle_soap import OracleSoapState, load_schema
 
     dyn = load_mapping(shipped_mapping("dynamics365.yaml")).codelists["account_classification"]
-    fusion = load_mapping(shipped_mapping("oracle_fusion.yaml")).codelists["segment_class_code"]
+    fusion = load_mapping(shipped_mapping("oracle_fusion_crm.yaml")).codelists["segment_class_code"]
     assert isinstance(dyn, str) and isinstance(fusion, str)  # files under mappings/codelists
 
     def codes(path: str) -> set[str]:

@@ -8,7 +8,7 @@ import pytest
 import responses
 
 from connectors.base import StreamSpec, WriteBatch, WriteItem
-from connectors.declarative.connector import RestConnector
+from connectors.declarative.connector import RestConnector, typed
 from connectors.declarative.manifest import Manifest, load_manifest
 from connectors.http.paginators import (
     CursorPaginator,
@@ -160,7 +160,81 @@ def test_discover_lists_streams_keys_and_writability():
 
 def test_shipped_manifests_load():
     assert set(load_manifest("wms").streams) == {"item", "order_hdr", "allocation", "inventory"}
-    assert set(load_manifest("tms").writes) == {"orderReleases.refnums", "routingProfiles"}
+    tms = load_manifest("tms")
+    assert set(tms.writes) == {"locations.refnums", "routingProfiles"}
+    assert tms.writes["routingProfiles"].types == {"expediteAllowed": "bool", "consolidationEligible": "bool",
+                                                   "crossDockEligible": "bool"}
+    assert load_manifest("wms").writes["item"].read_back.in_params == {"code": "code__in",
+                                                                       "facility_id__code": "facility_id__code__in"}
+
+
+def batched(**read_back) -> RestConnector:
+    spec = json.loads(json.dumps(MANIFEST))
+    spec["streams"]["items"]["not_found_is_empty"] = True
+    spec["writes"]["items"]["read_back"] = {"stream": "items", "in_params": {"sku": "sku__in", "site": "site__in"},
+                                            **read_back}
+    return RestConnector({"base_url": BASE, "max_attempts": 2, "backoff_initial": 0}, name="acme",
+                         manifest=Manifest.model_validate(spec))
+
+
+@responses.activate
+def test_batched_read_back_asks_for_many_keys_per_request_and_keeps_only_those_asked():
+    url = f"{BASE}/api/v1/items"
+    responses.get(url, json=page([{"sku": "A", "site": "S1", "abc": "A"}, {"sku": "A", "site": "S2", "abc": "C"}],
+                                 True, 4))
+    responses.get(url, json=page([{"sku": "B", "site": "S2", "abc": "B"}], False, 4))
+    responses.get(url, status=404, json={"detail": "Not found."})  # lgfapi: a filter that matches nothing
+    keys = [{"sku": "A", "site": "S1"}, {"sku": "B", "site": "S2"}, {"sku": "C", "site": "S1"}]
+    back = batched(batch_size=2, fields=["abc"]).read_back("items", keys)
+    assert back == [{"sku": "A", "site": "S1", "abc": "A"}, {"sku": "B", "site": "S2", "abc": "B"}]
+    assert [c.request.params for c in responses.calls] == [
+        {"sort": "updated_at", "sku__in": "A,B", "site__in": "S1,S2", "fields": "sku,site,abc", "offset": "0",
+         "limit": "2"},
+        {"sort": "updated_at", "sku__in": "A,B", "site__in": "S1,S2", "fields": "sku,site,abc", "offset": "2",
+         "limit": "2"},
+        {"sort": "updated_at", "sku__in": "C", "site__in": "S1", "fields": "sku,site,abc", "offset": "0",
+         "limit": "2"}]
+
+
+@responses.activate
+def test_read_back_without_in_params_falls_back_to_one_request_per_key():
+    responses.get(f"{BASE}/api/v1/items", json=page([{"sku": "A", "abc": "B"}], False, 1))
+    responses.get(f"{BASE}/api/v1/items", json=page([{"sku": "B", "abc": "C"}], False, 1))
+    assert connector().read_back("items", [{"sku": "A"}, {"sku": "B"}]) == [{"sku": "A", "abc": "B"},
+                                                                          {"sku": "B", "abc": "C"}]
+    assert [c.request.params for c in responses.calls] == [{"sort": "updated_at", "sku": "A"},
+                                                           {"sort": "updated_at", "sku": "B"}]
+
+
+def test_read_back_names_a_list_filter_for_every_key_field_or_none():
+    with pytest.raises(ValueError, match="either in_params"):
+        batched(path="items/{sku}")
+
+
+def test_typed_turns_outbox_text_into_json_types():
+    assert [typed(v, "bool") for v in ("true", "false", "1", "0", 1, 0, True, "X", "")] == [
+        True, False, True, False, True, False, True, True, False]
+    assert (typed("120.500", "number"), typed("7", "int"), typed(7.0, "int"), typed(3, "string")) == (
+        120.5, 7, 7, "3")
+    for value, kind in (("yes", "bool"), (2, "bool"), ("7.5", "int"), ("abc", "number")):
+        with pytest.raises(ValueError):
+            typed(value, kind)
+
+
+@responses.activate
+def test_item_mode_can_leave_path_keys_out_of_the_body():
+    spec = json.loads(json.dumps(MANIFEST))
+    spec["writes"]["refnums"] = {"method": "POST", "path": "sites/{site}/refnums", "mode": "item",
+                                 "path_keys_in_body": False, "types": {"flag": "bool"}}
+    conn = RestConnector({"base_url": BASE, "max_attempts": 2, "backoff_initial": 0}, name="acme",
+                         manifest=Manifest.model_validate(spec))
+    responses.post(f"{BASE}/api/v1/sites/S%201/refnums", status=201, json={})
+    out = conn.write(WriteBatch([WriteItem("1", "refnums", {"site": "S 1", "qual": "Q"}, {"value": "V", "flag": "0"}),
+                                 WriteItem("2", "refnums", {"site": "S 2", "qual": "Q"}, {"flag": "maybe"})]))
+    assert [(o.status, o.http_status, o.message) for o in out] == [
+        ("applied", 201, None), ("rejected", None, "flag: 'maybe' is not true or false")]
+    assert len(responses.calls) == 1
+    assert json.loads(responses.calls[0].request.body) == {"qual": "Q", "value": "V", "flag": False}
 
 
 def test_manifest_errors_name_file_and_line(tmp_path):
