@@ -23,7 +23,8 @@ from sandbox.base import Request, Response, SandboxApp
 
 V = r"/services/data/v(?P<v>\d+\.\d+)"
 SEGMENTS = {f"{a}-{x}" for a in "ABC" for x in "XYZ"}
-PICKLIST = {"Segment__c": {"A", "B", "C", "D"} | SEGMENTS, "Service_Level__c": {"Platinum", "Gold", "Silver", "Bronze"}}
+CUSTOMER_SEGMENTS = {"Strategic", "Growth", "Standard", "Unprofitable"}
+PICKLIST = {"Segment__c": {"A", "B", "C", "D"} | SEGMENTS | CUSTOMER_SEGMENTS, "Service_Level__c": {"Platinum", "Gold", "Silver", "Bronze"}}
 # Lookup field -> related object, for relationship paths in SOQL (OrderItem: Order.Account.Name).
 RELATIONS = {"Order": ("OrderId", "Order"), "Account": ("AccountId", "Account"), "Product2": ("Product2Id", "Product2")}
 _TOKEN = re.compile(r"\s*(\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})|'(?:[^'\\]|\\.)*'|\(|\)|,|[<>=!]+|[\w.]+)")

@@ -191,9 +191,12 @@ def demo_config(world: DemoWorld) -> dict[str, Any]:
     names = {n for n in systems if n not in world.disabled}
     checks = []
     if {"sap", "wms"} <= names:
+        # The same product-location's ABC class: SAP holds the letter, the WMS the segment (A-X ... C-Z).
+        segment_to_abc = {f"{a}-{x}": a for a in "ABC" for x in "XYZ"}
         checks.append({"name": "product_class", "entity": "product_location",
                        "systems": {"sap": {"entity": "A_ProductSupplyPlanning", "field": "ABCIndicator"},
-                                   "wms": {"entity": "item", "field": "cust_field_1"}}})
+                                   "wms": {"entity": "item", "field": "cust_field_3",
+                                           "code_map": segment_to_abc}}})
     return {
         "version": 1,
         "database": {"url": "sqlite:///segbridge.db"},

@@ -259,8 +259,8 @@ def test_salesforce_links_to_sap_and_writes_back(ds, tmp_path, store, shared, mo
         assert lines[(first.order_id, first.line_no)]["customer_id"] == first.customer_id
         with registry.create("salesforce", opts) as conn:
             written, back = write_and_read_back(conn, store, "salesforce", "salesforce.yaml", "account",
-                                                {"segment": "A-X", "service_level": "platinum"})
-    assert written == {"Segment__c": "A-X", "Service_Level__c": "Platinum"}
+                                                {"segment": "strategic", "service_level": "platinum"})
+    assert written == {"Segment__c": "Strategic", "Service_Level__c": "Platinum"}
     assert {k: back[k] for k in written} == written
 
 

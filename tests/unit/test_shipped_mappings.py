@@ -25,7 +25,7 @@ PARAMS = {"abc": "A", "safety_stock": 120.5, "reorder_point": 300.0, "mrp_type":
           "service_level_class": "GOLD", "velocity_class": "B", "picking_priority": "3",
           "transport_mode": "PARCEL", "carrier_class": "premium", "expedite_allowed": True, "cross_dock": False}
 # Where a file's code list holds the engine's customer segments rather than ABC-XYZ labels.
-PARAMS_BY_FILE = {"sap_s4.yaml": {"segment": "strategic"}}
+PARAMS_BY_FILE = {"sap_s4.yaml": {"segment": "strategic"}, "salesforce.yaml": {"segment": "strategic"}}
 
 
 def test_every_shipped_file_is_found_and_valid(capsys):
