@@ -83,6 +83,7 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     body: str = ""
+    skip: int = 0  # matching requests let through before this fault fires
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and re.search(self.path, path) is not None and self.method in (None, method)
@@ -172,11 +173,16 @@ class SandboxApp:
         return fault
 
     def take_fault(self, method: str, path: str) -> Fault | None:
+        """The fault this request meets, if any. A fault with `skip` lets that many matching requests
+        through first, so faults can be spread over a read instead of failing one request repeatedly."""
         with self.lock:
-            for fault in self.faults:
-                if fault.matches(method, path):
-                    fault.times -= 1
-                    return fault
+            matching = [f for f in self.faults if f.matches(method, path)]
+            ready = next((f for f in matching if f.skip <= 0), None)
+            if ready is not None:
+                ready.times -= 1
+                return ready
+            for fault in matching:
+                fault.skip -= 1
         return None
 
     def throttled(self) -> bool:

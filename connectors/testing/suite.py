@@ -60,6 +60,16 @@ class ConnectorContract:
 
     streams: ClassVar[list[str]] = []
     incremental_stream: ClassVar[str | None] = None
+    # Faults injected into `fault_app(server_app)` for the every-fault run: what real systems send.
+    # The connector fixture should use a short read timeout and no backoff so this stays fast.
+    faults: ClassVar[list[dict[str, Any]]] = [
+        {"status": 429, "retry_after": 0}, {"status": 503}, {"status": 502}, {"status": 504},
+        {"status": 0, "drop": True},
+    ]
+
+    def fault_app(self, server_app: Any) -> Any:
+        """The SandboxApp to inject faults into (override when `server_app` is not one; None skips)."""
+        return server_app if hasattr(server_app, "inject") else None
 
     def change_records(self, app: Any, stream: str) -> list[Any]:
         """Change some records of `stream` in the source; return the changed keys (override)."""
@@ -95,6 +105,26 @@ class ConnectorContract:
                 assert counts == {len(records)}, f"{name}: source says {counts}, read {len(records)}"
             for f in spec.primary_key:
                 assert all(dig_key(r, f) is not None for r in records), f"{name}: records without {f}"
+
+    def test_full_read_survives_every_fault(self, connector: Connector, server_app: Any) -> None:
+        """With every fault injected (spread over the read, mid-stream too), a full read returns exactly
+        the records of a clean read: nothing lost, nothing duplicated."""
+        app = self.fault_app(server_app)
+        if app is None:
+            return
+        for name in self.streams:
+            spec = self._spec(connector, name)
+            clean, _, _ = read_all(connector, spec)
+            for i, fault in enumerate(self.faults):  # spread over the read: fail, pass, fail, ...
+                app.inject(times=1, skip=i, **fault)
+            for _ in range(len(self.faults)):  # a small stream may need several reads to meet them all
+                faulty, _, _ = read_all(connector, spec)
+                assert duplicates(faulty, spec.primary_key) == []
+                assert sorted(key_of(r, spec.primary_key) for r in faulty) == sorted(
+                    key_of(r, spec.primary_key) for r in clean)
+                if all(f.times == 0 for f in app.faults):
+                    break
+            assert all(f.times == 0 for f in app.faults), "some faults were never met: check the fault paths"
 
     def test_incremental_read_after_changes(self, connector: Connector, server_app: Any) -> None:
         if not self.incremental_stream:

@@ -112,3 +112,12 @@ def test_handler_exception_is_a_500(app):
     with serve(app) as server:
         resp = requests.get(server.url + "/boom", timeout=5)
     assert resp.status_code == 500 and "kaput" in resp.json()["error"]["message"]
+
+
+def test_fault_skip_lets_requests_through_first():
+    from sandbox.base import SandboxApp
+
+    app = SandboxApp("t")
+    app.inject(status=503, skip=2, path="/a")
+    seen = [app.take_fault("GET", "/a") for _ in range(4)]
+    assert [f.status if f else None for f in seen] == [None, None, 503, None]
