@@ -50,8 +50,9 @@ class DataverseTable(StrictModel):
     cursor_field: str | None = "modifiedon"
 
 
-class DynamicsOptions(StrictModel):
-    http: HttpOptions
+class DynamicsOptions(HttpOptions):
+    """Connection (HttpOptions: base_url is the environment URL) plus the Dataverse specifics; see docs/crm.md."""
+
     api_path: str = "/api/data/v9.2"
     tables: dict[str, DataverseTable] = Field(default_factory=dict, description="entity set name -> columns")
     page_size: int = Field(5000, ge=1, le=5000)
@@ -65,7 +66,7 @@ class DynamicsConnector(Connector):
 
     def __init__(self, options, name=None):
         super().__init__(options, name)
-        self.http = HttpClient(self.options.http)
+        self.http = HttpClient(self.options)
         for set_name, table in self.options.tables.items():
             for n in [set_name, table.key, *table.fields, table.cursor_field or "x"]:
                 if not _NAME.match(n):

@@ -31,10 +31,12 @@ log = logging.getLogger("segbridge.http")
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
-class HttpOptions(StrictModel):
-    """Options shared by every HTTP connector (embedded in each connector's options)."""
+class HttpTransportOptions(StrictModel):
+    """The HttpOptions keys except base_url, for a connector whose URL is one of its own options (a
+    SOAP service endpoint, Salesforce's instance or login URL). Its options subclass this, so the keys
+    sit flat in `options:` and are validated like every other key; `http_options(url)` builds the
+    client's options."""
 
-    base_url: str = Field(description="Root URL; paths are joined to it")
     auth: AuthConfig | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     connect_timeout: float = Field(10.0, gt=0)
@@ -46,6 +48,18 @@ class HttpOptions(StrictModel):
     backoff_max: float = Field(30.0, ge=0)
     max_retry_after: float = Field(120.0, ge=0, description="Longest Retry-After honoured, seconds")
     requests_per_second: float | None = Field(None, gt=0, description="Client-side rate limit")
+
+    def http_options(self, base_url: str, **overrides: Any) -> HttpOptions:
+        """HttpOptions for HttpClient: these keys, `base_url`, and `overrides` (e.g. auth=None)."""
+        values = {name: getattr(self, name) for name in HttpTransportOptions.model_fields}
+        return HttpOptions(**{**values, "base_url": base_url, **overrides})
+
+
+class HttpOptions(HttpTransportOptions):
+    """Options shared by every HTTP connector: a connector's options subclass it, so the keys sit flat
+    in `options:` (see HttpTransportOptions when the URL is another option)."""
+
+    base_url: str = Field(description="Root URL; paths are joined to it")
 
 
 class RateLimiter:

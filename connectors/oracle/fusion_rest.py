@@ -6,8 +6,9 @@ not construct, so a write finds the item with `q=ItemNumber='X';OrganizationCode
 patches `links[rel=self].href`. Planning attributes (MinimumMinmaxQuantity, FixedLotSizeMultiplier,
 InventoryPlanningMethodValue, ...) are whatever the mapping's reverse fields name.
 
-Example options:
-    http: {base_url: https://fa.example.com, auth: {type: basic, username: INTEG, password: ${FUSION_PW}}}
+Example options (the HttpOptions keys sit flat beside the Fusion ones):
+    base_url: https://fa.example.com
+    auth: {type: basic, username: INTEG, password: ${FUSION_PW}}
     resources:
       itemsV2: {key: [ItemNumber, OrganizationCode], cursor_field: LastUpdateDateTime}
 """
@@ -41,8 +42,9 @@ class FusionResource(StrictModel):
     q: str | None = Field(None, description="Fixed filter ANDed to every read, e.g. OrganizationCode='M1'")
 
 
-class FusionRestOptions(StrictModel):
-    http: HttpOptions
+class FusionRestOptions(HttpOptions):
+    """Connection (HttpOptions) plus the Fusion REST specifics; see docs/oracle.md."""
+
     resource_path: str = "/fscmRestApi/resources/11.13.18.05"
     resources: dict[str, FusionResource] = Field(default_factory=dict)
     page_size: int = Field(500, ge=1, le=500, description="limit= per page (ADF caps it at 500)")
@@ -55,7 +57,7 @@ class FusionRestConnector(Connector):
 
     def __init__(self, options, name=None):
         super().__init__(options, name)
-        self.http = HttpClient(self.options.http)
+        self.http = HttpClient(self.options)
 
     def path(self, resource: str) -> str:
         return f"{self.options.resource_path.rstrip('/')}/{resource}"

@@ -15,6 +15,7 @@ Example options:
     endpoint: https://fa.example.com/crmCommonSalesParties/SalesPartyService
     username: INTEGRATION_USER
     password: ${FUSION_PASSWORD}
+    max_attempts: 5            # the HttpOptions keys (retries, TLS, ...) sit flat here too
     streams:
       SalesAccount: {operation: findSalesAccount, primary_key: [PartyId], cursor_field: LastUpdateDate}
     targets:
@@ -44,7 +45,7 @@ from connectors.base import (
     WriteItem,
 )
 from connectors.errors import AuthError, ConnectorError, FatalError, RetriableError
-from connectors.http.client import HttpClient, HttpOptions
+from connectors.http.client import HttpClient, HttpTransportOptions
 from connectors.oracle.transport import SoapTransport
 from core import secrets
 from core.config import StrictModel
@@ -80,7 +81,10 @@ class SoapTarget(StrictModel):
     read_stream: str | None = Field(None, description="Stream used by read_back")
 
 
-class OracleSoapOptions(StrictModel):
+class OracleSoapOptions(HttpTransportOptions):
+    """The SOAP specifics plus the HttpOptions keys (timeouts, retries, TLS, ...), flat; the HTTP
+    base URL is `endpoint`."""
+
     wsdl: str = Field(description="Local path of the WSDL (never fetched over the network)")
     endpoint: str = Field(description="Service URL; replaces the WSDL's soap:address")
     binding: str | None = Field(None, description="{namespace}BindingName; default: the first service port's")
@@ -90,7 +94,6 @@ class OracleSoapOptions(StrictModel):
     password: str | None = Field(None, description="${ENV_VAR} reference")
     operation_timeout: float = Field(60.0, gt=0, description="Seconds for one SOAP call")
     soap_headers: dict[str, Any] = Field(default_factory=dict, description="e.g. ISG SOAHeader")
-    http: dict[str, Any] = Field(default_factory=dict, description="HttpOptions except base_url")
     streams: dict[str, SoapStream] = Field(default_factory=dict)
     targets: dict[str, SoapTarget] = Field(default_factory=dict)
 
@@ -104,7 +107,7 @@ class OracleSoapConnector(Connector):
 
     def __init__(self, options, name=None):
         super().__init__(options, name)
-        self.http = HttpClient(HttpOptions(base_url=self.options.endpoint, **self.options.http))
+        self.http = HttpClient(self.options.http_options(self.options.endpoint))
         self._client: Client | None = None
         self._service = None
 

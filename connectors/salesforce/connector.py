@@ -14,6 +14,7 @@ Example options:
     instance_url: https://mycompany.my.salesforce.com
     auth: {flow: jwt, token_url: https://login.salesforce.com/services/oauth2/token,
            client_id: 3MVG9..., username: integration@mycompany.com, private_key: ${SF_JWT_KEY}}
+    read_timeout: 120          # the HttpOptions keys (timeouts, retries, TLS, ...) sit flat here too
     objects:
       Account: {fields: [Id, Name, Segment__c, Service_Level__c, SystemModstamp]}
 
@@ -44,7 +45,7 @@ from connectors.base import (
     WriteItem,
 )
 from connectors.errors import AuthError, ConnectorError, FatalError, LimitExhausted
-from connectors.http.client import HttpClient, HttpOptions
+from connectors.http.client import HttpClient, HttpTransportOptions
 from connectors.salesforce import bulk
 from connectors.salesforce.auth import SalesforceAuth, SessionProvider
 from core import secrets
@@ -64,15 +65,18 @@ class SObjectStream(StrictModel):
     include_deleted: bool = Field(False, description="queryAll: include deleted and archived rows")
 
 
-class SalesforceOptions(StrictModel):
+class SalesforceOptions(HttpTransportOptions):
+    """The Salesforce specifics plus the HttpOptions keys (timeouts, retries, TLS, ...), flat. The HTTP
+    base URL is `instance_url` (else the login URL of `auth.token_url`), and `auth` is the Salesforce
+    login, not an HttpOptions auth."""
+
     instance_url: str | None = Field(None, description="Default: the instance_url the token endpoint returns")
     api_version: str = "59.0"
-    auth: SalesforceAuth
+    auth: SalesforceAuth  # type: ignore[assignment]  # replaces HttpTransportOptions.auth
     objects: dict[str, SObjectStream] = Field(default_factory=dict)
     batch_size: int = Field(200, ge=1, le=200, description="Records per composite/sobjects request")
     bulk_above: int | None = Field(10_000, ge=1, description="More items than this in one write use Bulk 2.0")
     bulk_poll_seconds: float = Field(2.0, ge=0)
-    http: dict[str, Any] = Field(default_factory=dict, description="HttpOptions except base_url")
 
 
 class SalesforceConnector(Connector):
@@ -83,7 +87,7 @@ class SalesforceConnector(Connector):
     def __init__(self, options, name=None):
         super().__init__(options, name)
         base = self.options.instance_url or self.options.auth.token_url
-        self.http = HttpClient(HttpOptions(base_url=base, **self.options.http))
+        self.http = HttpClient(self.options.http_options(base, auth=None))
         self.session = SessionProvider(self.options.auth, self.http)
         for name_ in self.options.objects:
             _check_name(name_)

@@ -73,7 +73,7 @@ DEMO_SYSTEMS = [
                                      "client_secret": "${SEGBRIDGE_DEMO_SF_SECRET}"}}),
     DemoSystem("oracle", "fusion_rest", "oracle_fusion_rest", "oracle_fusion_items.yaml",
                {"items": lambda ds: _fusion_items(ds)},
-               lambda url: {"http": {"base_url": url}, "resources": {
+               lambda url: {"base_url": url, "resources": {
                    "itemsV2": {"key": ["ItemNumber", "OrganizationCode"], "cursor_field": "LastUpdateDateTime"}}}),
     DemoSystem("oracle_crm", "oracle_soap", "oracle_soap", "oracle_fusion_crm.yaml",
                {"oracle_dir": lambda ds: str(fusion_wsdl_dir()), "users": {"SEGBRIDGE": "demo-fusion-pass"}},

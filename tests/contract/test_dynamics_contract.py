@@ -16,8 +16,8 @@ pytestmark = pytest.mark.contract
 def dyn():
     app = build_app()
     with serve(app) as server:
-        conn = DynamicsConnector({"http": {"base_url": server.url, "max_attempts": 3, "backoff_initial": 0,
-                                           "backoff_max": 0}, "page_size": 8, "batch_size": 4,
+        conn = DynamicsConnector({"base_url": server.url, "max_attempts": 3, "backoff_initial": 0,
+                                  "backoff_max": 0, "page_size": 8, "batch_size": 4,
                                   "tables": {"accounts": {"key": "accountid",
                                                           "fields": ["accountnumber", "accountclassificationcode"]}}})
         yield app, conn

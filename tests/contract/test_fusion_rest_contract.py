@@ -16,8 +16,8 @@ pytestmark = pytest.mark.contract
 def fusion():
     app = build_app()
     with serve(app) as server:
-        conn = FusionRestConnector({"http": {"base_url": server.url, "max_attempts": 3, "backoff_initial": 0,
-                                             "backoff_max": 0}, "page_size": 7,
+        conn = FusionRestConnector({"base_url": server.url, "max_attempts": 3, "backoff_initial": 0,
+                                    "backoff_max": 0, "page_size": 7,
                                     "resources": {"itemsV2": {"key": ["ItemNumber", "OrganizationCode"],
                                                               "cursor_field": "LastUpdateDateTime"}}})
         yield app, conn

@@ -234,7 +234,7 @@ def salesforce(ds, tmp_path):
     with serve(app) as server:
         opts = {"auth": {"flow": "client_credentials", "token_url": server.url + "/services/oauth2/token",
                          "client_id": "segbridge", "client_secret": "${SF_SECRET}"},
-                "http": dict(FAST), "objects": {"Account": {"fields": ["Id", "Segment__c", "Service_Level__c"]}}}
+                **FAST, "objects": {"Account": {"fields": ["Id", "Segment__c", "Service_Level__c"]}}}
         yield app, config(tmp_path, "salesforce", "salesforce", "salesforce.yaml", opts), opts
 
 
@@ -275,11 +275,11 @@ def test_oracle_fusion_pull_and_write_back(ds, tmp_path, store, shared):
     folder = shared / "oracle" / "fusion_sales_party_service"
     rest, soap = build_rest(ds), build_soap(folder, ds, users={"INTEG": "pw1"})
     with serve(rest) as rest_server, serve(soap) as soap_server:
-        rest_opts = {"http": {"base_url": rest_server.url, **FAST}, "page_size": 5,
+        rest_opts = {"base_url": rest_server.url, **FAST, "page_size": 5,
                      "resources": {"itemsV2": {"key": ["ItemNumber", "OrganizationCode"],
                                                "cursor_field": "LastUpdateDateTime"}}}
         soap_opts = {"wsdl": str(folder / "SalesPartyService.wsdl"), "endpoint": soap_server.url + ADF_PATH,
-                     "username": "INTEG", "password": "${FUSION_PW}", "http": FAST,
+                     "username": "INTEG", "password": "${FUSION_PW}", **FAST,
                      "streams": {"findSalesAccount": {"operation": "findSalesAccount", "primary_key": ["PartyId"],
                                                       "cursor_field": "LastUpdateDate", "page_size": 5}},
                      "targets": {"updateSalesAccount": {"operation": "updateSalesAccount", "argument": "salesAccount",

@@ -71,7 +71,7 @@ def test_dynamics_accounts_link_to_erp_customers_and_write_back(ds, tmp_path, st
     app = build_app(ds)
     with serve(app) as server:
         # `tables` holds only what write-back reads back: the pull's columns come from the mapping.
-        opts = {"http": {"base_url": server.url, **FAST}, "page_size": 3,
+        opts = {"base_url": server.url, **FAST, "page_size": 3,
                 "tables": {"accounts": {"key": "accountid", "fields": ["accountclassificationcode"]}}}
         pull_clean(config(tmp_path, "dynamics365", "dynamics365", "dynamics365.yaml", opts), store, "dynamics365")
         accounts = app.state.accounts

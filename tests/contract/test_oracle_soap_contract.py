@@ -25,7 +25,7 @@ def fusion(shared, monkeypatch):
     with serve(app) as server:
         conn = OracleSoapConnector({
             "wsdl": str(folder / "SalesPartyService.wsdl"), "endpoint": server.url + ADF_PATH,
-            "username": "INTEG", "password": "${FUSION_PW}", "http": FAST,
+            "username": "INTEG", "password": "${FUSION_PW}", **FAST,
             "streams": {"SalesAccount": {"operation": "findSalesAccount", "primary_key": ["PartyId"],
                                          "cursor_field": "LastUpdateDate", "page_size": 5,
                                          "find_attributes": ["PartyId", "PartyNumber", "ClassCategory", "ClassCode",
@@ -92,7 +92,7 @@ def test_isg_fallback_service_return_statuses_and_paging():
     with serve(app) as server:
         conn = OracleSoapConnector({
             "wsdl": str(WSDL_DIR / "xx_segbridge_cust_pkg.wsdl"), "endpoint": server.url + ISG_PATH,
-            "schema_dir": str(WSDL_DIR), "http": FAST,
+            "schema_dir": str(WSDL_DIR), **FAST,
             "streams": {"customers": {"operation": "GET_CUSTOMERS", "style": "isg", "primary_key": ["PARTY_NUMBER"],
                                       "arguments": {"P_CLASS_CATEGORY": "SEGBRIDGE_SEGMENT"},
                                       "result_path": ["X_CUSTOMERS", "X_CUSTOMERS_ITEM"], "page_size": 5,

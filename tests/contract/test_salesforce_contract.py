@@ -24,8 +24,7 @@ def sf(monkeypatch):
                     "client_secret": "${SF_SECRET}"}
             if flow == "password":
                 auth.update(username="integration@example.com", password="${SF_PW}")
-            return SalesforceConnector({"auth": auth, "http": {"max_attempts": 3, "backoff_initial": 0,
-                                                               "backoff_max": 0},
+            return SalesforceConnector({"auth": auth, "max_attempts": 3, "backoff_initial": 0, "backoff_max": 0,
                                         "objects": {"Account": {"fields": ["Id", "Name", "Segment__c",
                                                                            "Service_Level__c", "SystemModstamp"]}},
                                         **extra})

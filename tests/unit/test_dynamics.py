@@ -20,7 +20,7 @@ MAPPING_STREAM = StreamSpec("accounts", ["accountid"], options={
 
 
 def conn(tables: dict | None = None) -> DynamicsConnector:
-    return DynamicsConnector({"http": {"base_url": BASE, "max_attempts": 1}, "page_size": 2, "tables": {
+    return DynamicsConnector({"base_url": BASE, "max_attempts": 1, "page_size": 2, "tables": {
         "accounts": {"key": "accountid", "fields": ["accountnumber"]}} if tables is None else tables})
 
 

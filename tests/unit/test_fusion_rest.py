@@ -17,7 +17,7 @@ ITEMS = BASE + "/fscmRestApi/resources/11.13.18.05/itemsV2"
 
 
 def conn() -> FusionRestConnector:
-    return FusionRestConnector({"http": {"base_url": BASE, "max_attempts": 1}, "page_size": 2,
+    return FusionRestConnector({"base_url": BASE, "max_attempts": 1, "page_size": 2,
                                 "resources": {"itemsV2": {"key": ["ItemNumber", "OrganizationCode"],
                                                           "cursor_field": "LastUpdateDateTime", "q": "OrganizationCode='M1'"}}})
 

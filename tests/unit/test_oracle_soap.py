@@ -25,7 +25,7 @@ def isg(monkeypatch, **extra) -> OracleSoapConnector:
         "schema_map": {EBS: str(WSDL_DIR)}, "username": "SYSADMIN", "password": "${EBS_PW}",
         "soap_headers": {"header": {"Responsibility": "RECEIVABLES_MANAGER", "RespApplication": "AR",
                                     "SecurityGroup": "STANDARD", "NLSLanguage": "AMERICAN", "Org_Id": "204"}},
-        "http": {"max_attempts": 2, "backoff_initial": 0, "backoff_max": 0},
+        "max_attempts": 2, "backoff_initial": 0, "backoff_max": 0,
         "targets": {"party": {"operation": "UPDATE_CLASSIFICATION", "style": "isg"}}, **extra})
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -24,7 +26,7 @@ def conn(monkeypatch):
     return SalesforceConnector({
         "auth": {"flow": "client_credentials", "token_url": TOKEN, "client_id": "cid", "client_secret": "${SF_SECRET}"},
         "objects": {"Account": {"fields": ["Id", "Segment__c", "SystemModstamp"], "filters": {"Type": "O'Hara"}}},
-        "http": {"max_attempts": 1}})
+        "max_attempts": 1})
 
 
 def login(rsps, token="T1"):
@@ -121,3 +123,29 @@ def test_jwt_assertion_is_signed_rs256(monkeypatch):
     claims = jwt.decode(form["assertion"], key.public_key(), algorithms=["RS256"], audience="https://login.salesforce.com")
     assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
     assert (claims["iss"], claims["sub"]) == ("cid", "u@x.com")
+
+
+def test_http_keys_sit_flat_and_the_base_url_is_the_login_url(conn):
+    assert conn.http.options.base_url == TOKEN and conn.http.options.max_attempts == 1
+    assert conn.http.options.auth is None  # `auth` is the Salesforce login, never the HttpClient's
+
+
+def test_validate_reports_a_misspelt_http_key_with_file_line_and_suggestion(tmp_path):
+    text = ("systems:\n"
+            "  crm:\n"
+            "    kind: salesforce\n"
+            "    options:\n"
+            "      auth:\n"
+            "        flow: client_credentials\n"
+            "        token_url: https://login.salesforce.com/services/oauth2/token\n"
+            "        client_id: cid\n"
+            '        client_secret: "${SF_SECRET}"\n'
+            "      read_timout: 30\n")
+    (tmp_path / "segbridge.yaml").write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "read_timout:" in t)
+    res = subprocess.run([sys.executable, "-m", "segbridge", "validate"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2, res.stdout + res.stderr
+    err = " ".join(res.stderr.split())
+    assert f"segbridge.yaml:{line}:7: systems.crm.options.read_timout: unknown key" in err
+    assert "did you mean 'read_timeout'?" in err
