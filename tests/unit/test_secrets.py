@@ -81,3 +81,33 @@ def test_secret_not_in_database_or_cli_output(secret_env, tmp_path):
         dump = " ".join(str(row) for t in meta.sorted_tables for row in conn.execute(select(t)))
     assert SECRET not in dump
     assert SECRET not in (tmp_path / "s.db").read_bytes().decode("latin-1")
+
+
+def test_secret_used_by_a_real_pull_is_nowhere_after_it(tmp_path):
+    """A pull over HTTP with basic auth from ${ENV_VAR}: the value reaches the wire only."""
+    from sandbox.base import serve
+    from sandbox.generator import generate
+    from sandbox.wms import build_app
+
+    app = build_app(generate(seed=5, products=4, locations=1, customers=3, weeks=6), password=SECRET)
+    with serve(app) as server:
+        cfg = tmp_path / "segbridge.yaml"
+        cfg.write_text("database: {url: 'sqlite:///s.db'}\nsystems:\n  wms:\n    kind: wms\n    mapping: wms.yaml\n"
+                       f"    options:\n      base_url: {server.url}\n      backoff_initial: 0\n"
+                       "      auth: {type: basic, username: wms_user, password: '${SB_TEST_SECRET}'}\n")
+        env = {"SB_TEST_SECRET": SECRET, "PATH": "/usr/bin:/bin"}
+        outputs = []
+        for args in (["-vv", "--json-logs", "pull", "wms", "--no-progress"], ["-vv", "check"]):
+            res = subprocess.run([sys.executable, "-m", "segbridge", *args], cwd=tmp_path, env=env,
+                                 capture_output=True, text=True, timeout=120)
+            assert res.returncode == 0, res.stderr
+            outputs.append(res.stdout + res.stderr)
+        app.inject(status=401, times=5, path=".*")
+        res = subprocess.run([sys.executable, "-m", "segbridge", "-vv", "pull", "wms", "--no-progress"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        outputs.append(res.stdout + res.stderr)
+    assert app.log and all("authorization" in r.headers for r in app.log)  # it was used on the wire
+    assert all(SECRET not in text for text in outputs)
+    data = b"".join(p.read_bytes() for p in tmp_path.glob("s.db*"))
+    assert data and SECRET.encode() not in data
+    assert b"wms" in data  # the store was written
