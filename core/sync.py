@@ -35,6 +35,7 @@ from core.errors import SegbridgeError
 from core.mapping import Conversions, EntityMapping, load_mapping
 from core.mapping.loader import load_batch
 from core.model import Crosswalk, Product, Run, SyncState, utcnow
+from core.prefetch import prefetch
 from core.quality import finish_run_quality
 from core.settings import SegbridgeConfig
 
@@ -205,7 +206,7 @@ def _pull_entity(engine: Engine, conn: Connector, em: EntityMapping, summary: St
     started = time.monotonic()
     task = progress.add_task(f"{system}.{em.name}", total=None) if progress is not None else None
     try:
-        for batch in conn.read(stream, state):
+        for batch in prefetch(conn.read(stream, state)):
             _load(engine, system, stream.name, em, batch, run_id, summary, base_dir)
             if task is not None:
                 progress.update(task, completed=summary.read, total=summary.source_count)

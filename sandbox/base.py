@@ -269,7 +269,9 @@ class RunningServer:
         self.app = app
         self.httpd = ThreadingHTTPServer((host, port), _handler_class(app))
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name=f"sandbox-{app.name}", daemon=True)
+        # A short poll interval: stop() waits up to one interval, and tests start and stop many servers.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name=f"sandbox-{app.name}", daemon=True)
 
     @property
     def url(self) -> str:

@@ -81,7 +81,7 @@ class SalesforceState:
         self.users: dict[str, str] = {"integration@example.com": "pw"}
         self.jwt_public_key: str | None = None
         self.tokens: set[str] = set()
-        self.cursors: dict[str, list[dict]] = {}
+        self.cursors: dict[str, tuple[list[dict], int]] = {}  # locator -> (rows left, the query's totalSize)
         self.api_remaining: int | None = None  # None = unlimited
         self.api_used = 0
         self.reject: dict[str, tuple[str, str]] = {}  # Id -> (statusCode, message) for writes
@@ -174,18 +174,20 @@ def _query(st: SalesforceState, req: Request) -> Response:
 
 
 def _query_more(st: SalesforceState, req: Request) -> Response:
-    rows = st.cursors.pop(req.match["cursor"], None)
-    if rows is None:
+    held = st.cursors.pop(req.match["cursor"], None)
+    if held is None:
         return Response.json([{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}], 400)
-    return _page(st, req, rows)
+    return _page(st, req, *held)
 
 
-def _page(st: SalesforceState, req: Request, rows: list[dict]) -> Response:
+def _page(st: SalesforceState, req: Request, rows: list[dict], total: int | None = None) -> Response:
+    """One page; `totalSize` is the whole query's count on every page (queryMore too), as on the real API."""
+    total = len(rows) if total is None else total
     page, rest = rows[:st.page_size], rows[st.page_size:]
-    body: dict[str, Any] = {"totalSize": len(rows), "done": not rest, "records": page}
+    body: dict[str, Any] = {"totalSize": total, "done": not rest, "records": page}
     if rest:
         cursor = f"01g{uuid.uuid4().hex[:12]}-{st.page_size}"
-        st.cursors[cursor] = rest
+        st.cursors[cursor] = (rest, total)
         body["nextRecordsUrl"] = f"/services/data/v{req.match['v']}/query/{cursor}"
     return Response.json(body)
 

@@ -6,6 +6,7 @@ import pytest
 
 from connectors.base import StreamSpec, WriteBatch, WriteItem
 from connectors.dynamics.connector import DynamicsConnector
+from connectors.testing.suite import ConnectorContract
 from sandbox.base import serve
 from sandbox.dynamics import API, build_app
 
@@ -81,3 +82,39 @@ def test_mapping_stream_options_and_customer_segment_options(dyn):
                                                                                                    strict=True)]))
     assert [o.status for o in outcomes] == ["applied"] * 4 + ["rejected"]
     assert outcomes[4].message == "100000013 is not a valid value for accountclassificationcode."
+
+
+class TestDynamicsContract(ConnectorContract):
+    """The standard suite, the every-fault run included: pages of 6 so a read spans 5 requests."""
+
+    streams = ["accounts"]
+    incremental_stream = "accounts"
+
+    @pytest.fixture
+    def server_app(self):
+        app = build_app()
+        with serve(app) as server:
+            app.url = server.url
+            yield app
+
+    @pytest.fixture
+    def connector(self, server_app):
+        conn = DynamicsConnector({"base_url": server_app.url, "max_attempts": 4, "backoff_initial": 0,
+                                  "backoff_max": 0, "read_timeout": 2, "page_size": 6, "batch_size": 4,
+                                  "tables": {"accounts": {"key": "accountid",
+                                                          "fields": ["accountnumber", "accountclassificationcode"]}}})
+        yield conn
+        conn.close()
+
+    def change_records(self, app, stream):
+        rows = list(app.state.accounts.values())[4:6]
+        for row in rows:
+            row.update(modifiedon="2030-01-01T00:00:00Z", versionnumber=row["versionnumber"] + 1)
+        return [row["accountid"] for row in rows]
+
+    def write_batch(self, app):
+        ids = list(app.state.accounts)
+        return WriteBatch([WriteItem("1", "accounts", {"accountid": ids[0]}, {"accountclassificationcode": 2}),
+                           WriteItem("2", "accounts", {"accountid": ids[1]}, {"accountclassificationcode": 99}),
+                           WriteItem("3", "accounts", {"accountid": ids[2]}, {"accountclassificationcode": 1},
+                                     etag='W/"77"')])

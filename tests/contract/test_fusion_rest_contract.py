@@ -6,6 +6,7 @@ import pytest
 
 from connectors.base import StreamSpec, WriteBatch, WriteItem
 from connectors.oracle.fusion_rest import FusionRestConnector
+from connectors.testing.suite import ConnectorContract
 from sandbox.base import serve
 from sandbox.fusion_rest import ROOT, build_app
 
@@ -56,3 +57,37 @@ def test_planning_parameters_partial_failure_and_read_back(fusion):
     assert {k: back[k] for k in good} == good
     patches = [r.path for r in app.log if r.method == "PATCH"]
     assert all(p.startswith(ROOT + "/itemsV2/00020000000EACED0005770800") for p in patches) and len(patches) == 3
+
+
+class TestFusionRestContract(ConnectorContract):
+    """The standard suite, the every-fault run included: pages of 6 so a read spans 5 requests."""
+
+    streams = ["itemsV2"]
+    incremental_stream = "itemsV2"
+
+    @pytest.fixture
+    def server_app(self):
+        app = build_app()
+        with serve(app) as server:
+            app.url = server.url
+            yield app
+
+    @pytest.fixture
+    def connector(self, server_app):
+        conn = FusionRestConnector({"base_url": server_app.url, "max_attempts": 4, "backoff_initial": 0,
+                                    "backoff_max": 0, "read_timeout": 2, "page_size": 6,
+                                    "resources": {"itemsV2": {"key": ["ItemNumber", "OrganizationCode"],
+                                                              "cursor_field": "LastUpdateDateTime"}}})
+        yield conn
+        conn.close()
+
+    def change_records(self, app, stream):
+        rows = list(app.state.items.values())[2:4]
+        for row in rows:
+            row["LastUpdateDateTime"] = "2030-01-01T00:00:00+00:00"
+        return [(row["ItemNumber"], row["OrganizationCode"]) for row in rows]
+
+    def write_batch(self, app):
+        return WriteBatch([WriteItem("1", "itemsV2", key(1), {"FixedLotSizeMultiplier": 6}),
+                           WriteItem("2", "itemsV2", key(2), {"MinimumMinmaxQuantity": -4}),
+                           WriteItem("3", "itemsV2", key(99), {"FixedLotSizeMultiplier": 6})])

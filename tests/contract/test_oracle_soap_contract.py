@@ -9,6 +9,7 @@ import pytest
 
 from connectors.base import StreamSpec, WriteBatch, WriteItem
 from connectors.oracle.soap import OracleSoapConnector
+from connectors.testing.suite import ConnectorContract
 from sandbox.base import serve
 from sandbox.oracle_soap import ADF_PATH, ISG_PATH, build_app
 
@@ -111,3 +112,47 @@ def test_isg_fallback_service_return_statuses_and_paging():
         back = conn.read_back("customers", [{"PARTY_NUMBER": "CDRM_1"}])
         assert [(r["PARTY_NUMBER"], r["CLASS_CODE"]) for r in back] == [("CDRM_1", "A")]
         assert all(ok for _, ok in app.state.validated)
+
+
+@pytest.mark.shared
+class TestOracleSoapContract(ConnectorContract):
+    """The standard suite against the real SalesPartyService WSDL, the every-fault run included: pages of 4
+    so a read spans 4 requests."""
+
+    streams = ["SalesAccount"]
+    incremental_stream = "SalesAccount"
+
+    @pytest.fixture
+    def server_app(self, shared, monkeypatch):
+        folder = shared / "oracle" / "fusion_sales_party_service"
+        monkeypatch.setenv("FUSION_PW", "pw1")
+        app = build_app(folder, users={"INTEG": "pw1"})
+        with serve(app) as server:
+            app.url, app.folder = server.url, folder
+            yield app
+
+    @pytest.fixture
+    def connector(self, server_app):
+        conn = OracleSoapConnector({
+            "wsdl": str(server_app.folder / "SalesPartyService.wsdl"), "endpoint": server_app.url + ADF_PATH,
+            "username": "INTEG", "password": "${FUSION_PW}", "max_attempts": 4, "backoff_initial": 0,
+            "backoff_max": 0, "read_timeout": 2,
+            "streams": {"SalesAccount": {"operation": "findSalesAccount", "primary_key": ["PartyId"],
+                                         "cursor_field": "LastUpdateDate", "page_size": 4,
+                                         "find_attributes": ["PartyId", "PartyNumber", "ClassCategory", "ClassCode",
+                                                             "LastUpdateDate"]}},
+            "targets": {"SalesAccount": {"operation": "updateSalesAccount", "argument": "salesAccount"}}})
+        yield conn
+        conn.close()
+
+    def change_records(self, app, stream):
+        ids = sorted(app.state.customers)[2:4]
+        for party_id in ids:
+            app.state.customers[party_id]["LastUpdateDate"] = "2030-01-01T00:00:00+00:00"
+        return ids
+
+    def write_batch(self, app):
+        def item(ref, party_id, code):
+            return WriteItem(ref, "SalesAccount", {"PartyId": party_id},
+                             {"ClassCategory": "SEGBRIDGE_SEGMENT", "ClassCode": code})
+        return WriteBatch([item("a", 300000001001, "A"), item("b", 300000001002, "ZZ"), item("c", 42, "B")])

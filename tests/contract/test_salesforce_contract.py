@@ -7,6 +7,7 @@ import pytest
 from connectors.base import StreamSpec, WriteBatch, WriteItem
 from connectors.errors import LimitExhausted
 from connectors.salesforce.connector import SalesforceConnector
+from connectors.testing.suite import ConnectorContract
 from sandbox.base import serve
 from sandbox.salesforce import build_app, seed_accounts
 
@@ -98,3 +99,39 @@ def test_expired_session_and_injected_503_recover(sf):
     assert [o.status for o in outcomes] == ["applied"]
     assert conn.session.logins == 2
     assert app.state.objects["Account"]["001000000000000001"]["Segment__c"] == "D"
+
+
+class TestSalesforceContract(ConnectorContract):
+    """The standard suite, the every-fault run included: pages of 4 so a read spans 7 requests."""
+
+    streams = ["Account"]
+    incremental_stream = "Account"
+
+    @pytest.fixture
+    def server_app(self):
+        app = build_app(accounts=seed_accounts(count=25), page_size=4)
+        with serve(app) as server:
+            app.url = server.url
+            yield app
+
+    @pytest.fixture
+    def connector(self, server_app, monkeypatch):
+        monkeypatch.setenv("SF_SECRET", "s3cret")
+        conn = SalesforceConnector({
+            "auth": {"flow": "client_credentials", "token_url": server_app.url + "/services/oauth2/token",
+                     "client_id": "segbridge", "client_secret": "${SF_SECRET}"},
+            "max_attempts": 4, "backoff_initial": 0, "backoff_max": 0, "read_timeout": 2,
+            "objects": {"Account": {"fields": ["Id", "Name", "Segment__c", "Service_Level__c", "SystemModstamp"]}}})
+        yield conn
+        conn.close()
+
+    def change_records(self, app, stream):
+        rows = list(app.state.objects[stream].values())[3:5]
+        for row in rows:
+            row["SystemModstamp"] = "2030-01-01T00:00:00.000+0000"
+        return [row["Id"] for row in rows]
+
+    def write_batch(self, app):
+        return WriteBatch([WriteItem("1", "Account", {"Id": "001000000000000001"}, {"Segment__c": "A"}),
+                           WriteItem("2", "Account", {"Id": "001000000000000002"}, {"Segment__c": "Q"}),
+                           WriteItem("3", "Account", {"Id": "001000000000000099"}, {"Segment__c": "B"})])
