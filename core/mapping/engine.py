@@ -12,6 +12,7 @@ duplicate, unmapped_code, no_conversion (+ conflict and orphan from the crosswal
 
 from __future__ import annotations
 
+import itertools
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,10 +21,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas._libs import lib
 
 from core.mapping.dates import _parse_date, _parse_iso_datetime
 from core.mapping.model import EntityMapping, FieldRule
-from core.mapping.transforms import Conversions, StepContext, _blank, _per_unique, apply_step
+from core.mapping.transforms import (
+    Conversions,
+    StepContext,
+    _blank,
+    _first_rows,
+    _per_unique,
+    apply_step,
+    parse_step,
+)
 from core.model import CANONICAL_ENTITIES, primary_key_columns
 
 LINEAGE = ("source_system", "loaded_at")
@@ -91,6 +101,49 @@ def records_frame(records: Iterable[dict] | pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(data) if data else pd.DataFrame()
 
 
+def _nav_paths(em: EntityMapping) -> list[str]:
+    """Every `to_Nav/Prop` source path the entity reads (field sources and transform options)."""
+    paths = []
+    for rule in em.fields.values():
+        sources = [rule.source] if isinstance(rule.source, str) else list(rule.source or [])
+        for step in rule.transforms:
+            if isinstance(step, dict) and len(step) == 1:
+                opts = next(iter(step.values()))
+                if isinstance(opts, dict):
+                    sources += [v for k, v in opts.items() if k.endswith("_field") and isinstance(v, str)]
+        paths += [p for p in sources if "/" in p and p not in paths]
+    return paths + [k for k in em.key if "/" in k and k not in paths]
+
+
+def _flatten(df: pd.DataFrame, paths: list[str]) -> pd.DataFrame:
+    """`df` plus one column per navigation path, each read from the nested dicts in one pass.
+
+    A shallow copy: `df` itself (the raw records) is left as it was."""
+    todo = [p for p in paths if p not in df.columns and p.split("/", 1)[0] in df.columns]
+    if not todo:
+        return df
+    flat = df.copy(deep=False)
+    expanded: dict[str, bool] = {}  # navigation -> a plain dict on every record
+    for path in todo:
+        nav, *props = path.split("/")
+        values = df[nav].tolist()
+        for i, prop in enumerate(props):
+            if i or nav not in expanded:
+                plain = all(type(d) is dict for d in values)
+                if not i:
+                    expanded[nav] = plain
+            else:
+                plain = expanded[nav]
+            if plain:  # dict.get at C speed
+                values = list(map(dict.get, values, itertools.repeat(prop)))
+            else:
+                values = [d.get(prop) if isinstance(d, dict) else None for d in values]
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = values
+        flat[path] = pd.Series(lib.maybe_convert_objects(arr), index=df.index)  # as Series.map infers
+    return flat
+
+
 def source_series(df: pd.DataFrame, name: str) -> pd.Series:
     """A source field; `to_Nav/Prop` reads an expanded navigation (nested dict) when not flattened."""
     if name in df.columns:
@@ -117,11 +170,32 @@ def _initial(df: pd.DataFrame, rule: FieldRule) -> pd.Series:
     return joined.where(~blank, None)
 
 
-def source_keys(df: pd.DataFrame, key: list[str]) -> tuple[pd.Series, pd.Series]:
+def _factorized(series: pd.Series, name: Any, cache: dict | None) -> tuple[np.ndarray, Any]:
+    """`pd.factorize` of the source column `name`, once per batch when a cache is given."""
+    if cache is not None and isinstance(name, str) and name in cache:
+        return cache[name]
+    out = pd.factorize(series, use_na_sentinel=True)
+    if cache is not None and isinstance(name, str):
+        cache[name] = out
+    return out
+
+
+def source_keys(df: pd.DataFrame, key: list[str], factorized: dict | None = None) -> tuple[pd.Series, pd.Series]:
     """The source key exactly as the system writes it ('|'-joined when composite) and a missing mask."""
     parts = [source_series(df, k) for k in key]
-    missing = pd.concat([_blank(p) for p in parts], axis=1).any(axis=1) if parts else pd.Series(False, df.index)
-    text = [_per_unique(p, lambda v: str(v).strip())[0].fillna("") for p in parts]
+    missing_arr = np.zeros(len(df), dtype=bool)
+    text = []
+    for k, p in zip(key, parts, strict=True):  # one factorize per part: blank and stripped text per value
+        codes, uniques = _factorized(p, k, factorized)
+        values = uniques.to_numpy(dtype=object)
+        numeric = pd.api.types.is_numeric_dtype(p) or pd.api.types.is_bool_dtype(p)
+        blank_u = np.array([not numeric and isinstance(v, str) and not v.strip() for v in values] + [True])
+        text_u = np.empty(len(values) + 1, dtype=object)
+        text_u[:-1] = [str(v).strip() for v in values]
+        text_u[-1] = ""
+        missing_arr |= blank_u[codes]
+        text.append(pd.Series(text_u[codes], index=df.index, dtype=object))
+    missing = pd.Series(missing_arr, index=df.index)
     joined = text[0]
     for part in text[1:]:
         joined = joined.str.cat(part, sep="|")
@@ -135,20 +209,69 @@ def map_records(entity_mapping: EntityMapping, records: Iterable[dict] | pd.Data
     if df.empty:
         return MapResult(pd.DataFrame(columns=list(entity_mapping.fields)), pd.Series(dtype=object), [], 0)
     conv = (entity_mapping._conversions or Conversions()).merged(conversions)
-    ctx = StepContext(df, "(key)", conv)
-    keys, missing = source_keys(df, entity_mapping.key)
+    src = _flatten(df, _nav_paths(entity_mapping))  # nested navigation fields as columns, read once
+    ctx = StepContext(src, "(key)", conv)
+    factorized: dict = {}  # source column -> pd.factorize, shared by the key and the fields
+    keys, missing = source_keys(src, entity_mapping.key, factorized)
     ctx.fail(missing, "missing_key", f"key {'+'.join(entity_mapping.key)} is missing")
     types = canonical_types(entity_mapping.target)
-    out = {}
+    out, distinct = {}, {}
     for name, rule in entity_mapping.fields.items():
         ctx.field = name
-        series = _initial(df, rule)
+        series = _initial(src, rule)
+        if isinstance(rule.source, str) and all(parse_step(st)[0] in _ELEMENTWISE for st in rule.transforms):
+            out[name], distinct[name] = _per_value(series, rule, types.get(name), ctx, factorized)
+            continue
         for step in rule.transforms:
             series = apply_step(series, step, ctx)
         out[name] = _coerce(series, types[name], ctx) if name in types else series
-    frame = pd.DataFrame(out, index=df.index)
-    _check_rows(frame, entity_mapping, types, ctx)
+    frame = pd.DataFrame(out, index=df.index, copy=False)
+    _check_rows(frame, entity_mapping, types, ctx, distinct)
     return _split(df, frame, keys, ctx, entity_mapping)
+
+
+# Steps whose result for a row depends on that row's value alone: a field made only of these is
+# computed once per distinct source value and spread back to the rows (dates, units, ids repeat).
+_ELEMENTWISE = frozenset({"required", "strip", "alpha_strip", "upper", "lower", "str", "alpha", "split", "regex",
+                          "max_length", "is_set", "bool", "sap_bool", "map", "default",
+                          "date", "sap_date", "odata_date", "datetime"})
+
+
+class _DistinctContext:
+    """A StepContext over the distinct values of a column: failures are spread back to every row."""
+
+    def __init__(self, ctx: StepContext, codes: np.ndarray, index: pd.Index):
+        self.ctx, self.codes = ctx, codes
+        self.frame = pd.DataFrame(index=index)
+        self.field, self.conversions = ctx.field, ctx.conversions
+
+    def fail(self, mask: pd.Series, code: str, message: str) -> None:
+        m = mask.reindex(self.frame.index).fillna(False).astype(bool).to_numpy()
+        if m.any():
+            self.ctx.fail(pd.Series(m[self.codes], index=self.ctx.frame.index), code, message)
+
+
+def _per_value(series: pd.Series, rule: FieldRule, ct: ColumnType | None, ctx: StepContext,
+               factorized: dict | None = None) -> tuple[pd.Series, tuple[pd.Series, np.ndarray]]:
+    """Run the field's (element-wise) steps and coercion on its distinct values only.
+
+    Returns the column and (its distinct values, row codes) for later per-value checks."""
+    codes, uniques = _factorized(series, rule.source, factorized)
+    n_u = len(uniques)
+    na = codes < 0
+    first = _first_rows(codes)  # first row of each value (then of NA)
+    if na.any():
+        first = np.append(first, np.argmax(na))
+        codes = np.where(na, n_u, codes)
+    distinct = series.take(first).reset_index(drop=True)
+    sub = _DistinctContext(ctx, codes, distinct.index)
+    for step in rule.transforms:
+        distinct = apply_step(distinct, step, sub)
+    if ct is not None:
+        distinct = _coerce(distinct, ct, sub)
+    result = distinct.take(codes)
+    result.index = series.index
+    return result, (distinct, codes)
 
 
 def _coerce(s: pd.Series, ct: ColumnType, ctx: StepContext) -> pd.Series:
@@ -161,6 +284,10 @@ def _coerce(s: pd.Series, ct: ColumnType, ctx: StepContext) -> pd.Series:
         if bad.any():
             ctx.fail(bad, "bad_type", f"{s[bad].iloc[0]!r} is not a number")
         return num.astype(float) if ct.py is float else num
+    if ct.py is str and (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
+        arr = s.to_numpy(dtype=object)
+        if lib.is_string_array(arr, skipna=True):  # already text: only nulls become None
+            return pd.Series(np.where(pd.isna(arr), None, arr), index=s.index, dtype=object)
     conv = _CONVERTERS.get(ct.py)
     if conv is None:
         return s
@@ -194,12 +321,18 @@ def _to_date(v: Any) -> date:
 _CONVERTERS = {str: _to_str, bool: _to_bool, date: _to_date, datetime: lambda v: _parse_iso_datetime(v, "UTC")}
 
 
-def _check_rows(frame: pd.DataFrame, em: EntityMapping, types: dict[str, ColumnType], ctx: StepContext) -> None:
+def _check_rows(frame: pd.DataFrame, em: EntityMapping, types: dict[str, ColumnType], ctx: StepContext,
+                distinct: dict[str, tuple[pd.Series, np.ndarray]] | None = None) -> None:
     """Record-level checks: canonical keys present, NOT NULL fields present, non-negative quantities."""
     pk = primary_key_columns(CANONICAL_ENTITIES[em.target])
+    distinct = distinct or {}
     for name in pk:
         ctx.field = name
-        if name in frame.columns:
+        if name in distinct:  # blank per distinct value, spread to the rows
+            values, codes = distinct[name]
+            ctx.fail(pd.Series(_blank(values).to_numpy()[codes], index=frame.index), "missing_key",
+                     "canonical key is missing")
+        elif name in frame.columns:
             ctx.fail(_blank(frame[name]), "missing_key", "canonical key is missing")
     for name, ct in types.items():
         if name in pk or ct.nullable or name not in frame.columns:

@@ -161,8 +161,17 @@ def _blank(s: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         return s.isna()
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    if isinstance(uniques.dtype, pd.StringDtype):  # iterate plain str, not boxed per element
+        uniques = uniques.to_numpy(dtype=object)
     blank_u = np.array([isinstance(u, str) and not u.strip() for u in uniques] + [True], dtype=bool)
     return pd.Series(blank_u[codes], index=s.index)
+
+
+def _first_rows(codes: np.ndarray) -> np.ndarray:
+    """Row of the first occurrence of each code of `pd.factorize` (codes appear in order 0, 1, 2...);
+    the NA sentinel -1 is skipped."""
+    running = np.maximum.accumulate(codes) if len(codes) else codes
+    return np.flatnonzero(np.diff(running, prepend=-1) > 0)
 
 
 def _per_unique(s: pd.Series, fn: Callable[[Any], Any], bad=MISSING) -> tuple[pd.Series, pd.Series]:
@@ -171,6 +180,8 @@ def _per_unique(s: pd.Series, fn: Callable[[Any], Any], bad=MISSING) -> tuple[pd
     `fn` returns `bad` (or raises ValueError) for a value it cannot convert.
     """
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    if isinstance(uniques.dtype, pd.StringDtype):  # iterate plain str, not boxed per element
+        uniques = uniques.to_numpy(dtype=object)
     out_u, bad_u = [], []
     for value in uniques:
         try:
@@ -483,15 +494,23 @@ def t_uom(s, ctx, unit_field: str = MISSING, product_field: str | None = None, t
     """Convert a quantity to the product's base unit (or to unit `to`) through the conversion table.
     A unit without a conversion is quarantined (`no_conversion`)."""
     qty = _numeric(s, ctx, "a quantity")
-    units = _field(ctx, unit_field).map(lambda v: str(v).strip().upper(), na_action="ignore")
+    raw_units = _field(ctx, unit_field)
     products = _field(ctx, product_field) if product_field else pd.Series("", index=s.index, dtype=object)
-    pair = products.astype(str).str.cat(units.fillna("\x01"), sep="\x1f")
-    factor = _per_unique(pair, lambda k: _factor(ctx.conversions, *k.split("\x1f"), to))[0]
-    missing = qty.notna() & units.notna() & factor.isna()
+    # one factor per distinct (product, unit) pair, looked up on a representative row and spread by code
+    ucodes, uniq_units = pd.factorize(raw_units, use_na_sentinel=True)
+    pcodes, _ = pd.factorize(products, use_na_sentinel=True)
+    pair_codes, _ = pd.factorize((pcodes.astype(np.int64) + 1) * (len(uniq_units) + 1) + (ucodes + 1))
+    first = _first_rows(pair_codes)
+    units = raw_units.take(first).map(lambda v: str(v).strip().upper(), na_action="ignore")
+    pair = products.take(first).astype(str).reset_index(drop=True).str.cat(
+        units.reset_index(drop=True).astype(object).fillna("\x01"), sep="\x1f")
+    pair_factor = _per_unique(pair, lambda k: _factor(ctx.conversions, *k.split("\x1f"), to))[0]
+    factor = pair_factor.to_numpy(dtype=float, na_value=np.nan)[pair_codes]
+    missing = qty.notna() & raw_units.notna() & np.isnan(factor)
     if missing.any():
-        p, u = pair[missing].iloc[0].split("\x1f")
+        p, u = pair.iloc[pair_codes[missing.to_numpy().argmax()]].split("\x1f")
         ctx.fail(missing, "no_conversion", f"no conversion of unit {u!r} for product {p!r}")
-    return qty * factor.astype(float)
+    return qty * pd.Series(factor, index=s.index)
 
 
 def _field(ctx: StepContext, name: str) -> pd.Series:
