@@ -109,15 +109,48 @@ def _columns_of(rows: Iterable[dict] | pd.DataFrame, allowed: set[str]) -> tuple
 
 def _column_values(series: pd.Series) -> list:
     kind = series.dtype.kind
-    if kind in "fc":
-        return [None if v != v else v for v in series.tolist()]  # NaN != NaN
+    if kind in "f":
+        values = series.to_numpy(dtype=float)
+        out = values.astype(object)  # Python floats
+        out[np.isnan(values)] = None
+        return out.tolist()
     if kind in "iub":
         return series.tolist()
+    missing = series.isna().to_numpy()
     if kind == "M":
-        return [None if v is pd.NaT else v.to_pydatetime() for v in series]
+        out = np.array(series.dt.to_pydatetime(), dtype=object)
+        out[missing] = None
+        return out.tolist()
+    if pd.api.types.infer_dtype(series, skipna=True) in _PLAIN:  # nothing to unbox
+        out = series.to_numpy(dtype=object, copy=True)
+        out[missing] = None
+        return out.tolist()
     values = series.tolist()
-    missing = series.isna().tolist()
-    return [None if m else _native(v) for v, m in zip(values, missing, strict=True)]
+    return [None if m else _native(v) for v, m in zip(values, missing.tolist(), strict=True)]
+
+
+def _processed(values: list, process: Any) -> list:
+    """Driver values for a column, converting each distinct value once (dates and batch timestamps
+    repeat across many rows)."""
+    cache: dict = {}
+    out = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        try:
+            hit = cache.get(v, _MISSING)
+        except TypeError:  # unhashable: convert directly
+            out.append(process(v))
+            continue
+        if hit is _MISSING:
+            hit = cache[v] = process(v)
+        out.append(hit)
+    return out
+
+
+_MISSING = object()
+_PLAIN = {"string", "date", "datetime", "boolean", "bytes", "empty"}  # infer_dtype kinds of plain Python values
 
 
 def _native(value: Any) -> Any:
@@ -181,7 +214,7 @@ def _execute_upsert(conn: Connection, table, data: dict[str, list], count: int, 
     for name in names:
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
-            data[name] = [None if v is None else process(v) for v in data[name]]
+            data[name] = _processed(data[name], process)
     order = list(compiled.positiontup) if compiled.positiontup else None
     if order:
         params: list = list(zip(*(data[n] for n in order), strict=True))
