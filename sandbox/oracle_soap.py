@@ -48,16 +48,21 @@ def load_schema(folder: str | None) -> xmlschema.XMLSchema:
     return xmlschema.XMLSchema([str(p) for p in files], allow="local")
 
 
-def seed_customers(dataset: Any = None, count: int = 12) -> list[dict[str, Any]]:
-    """Customers from the generator's Dataset when given, else a small built-in set."""
+def seed_customers(dataset: Any = None, count: int = 12, dataset_numbers: bool = False) -> list[dict[str, Any]]:
+    """Customers from the generator's Dataset when given, else a small built-in set. With `dataset_numbers`
+    the party numbers are the Dataset's customer ids (the EBS customer master shares the ERP's numbers),
+    else CDRM_<n> as Fusion numbers parties."""
     names: list[str] = []
+    numbers: list[str] = []
     frame = getattr(dataset, "customers", None)
     if frame is not None and len(frame):
         col = "name" if "name" in frame.columns else frame.columns[0]
         names = [str(v) for v in frame[col].tolist()]
+        if dataset_numbers and "id" in frame.columns:
+            numbers = [str(v) for v in frame["id"].tolist()]
     names = names or [f"Customer {i:03d}" for i in range(1, count + 1)]
     base = datetime(2024, 1, 1, tzinfo=UTC)
-    return [{"PartyId": 300000001000 + i, "PartyNumber": f"CDRM_{i}", "PartyName": name,
+    return [{"PartyId": 300000001000 + i, "PartyNumber": numbers[i - 1] if numbers else f"CDRM_{i}", "PartyName": name,
              "SalesAccountId": 300000002000 + i, "ClassCategory": CATEGORY, "ClassCode": "C",
              "LastUpdateDate": base.replace(day=1 + i % 28).isoformat(), "ObjectVersionNumber": 1}
             for i, name in enumerate(names, start=1)]
@@ -82,7 +87,7 @@ def build_app(oracle_dir: str | Path | None = None, dataset: Any = None,
     """ADF SalesPartyService when `oracle_dir` holds its WSDL/XSDs, else the ISG package."""
     folder = str(oracle_dir) if oracle_dir else None
     app = SandboxApp("oracle_soap")
-    app.state = OracleSoapState(seed_customers(dataset), load_schema(folder), users)
+    app.state = OracleSoapState(seed_customers(dataset, dataset_numbers=not folder), load_schema(folder), users)
     app.route("POST", ADF_PATH if folder else ISG_PATH)(lambda req: _handle(app.state, req, adf=bool(folder)))
     return app
 

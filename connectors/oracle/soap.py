@@ -79,6 +79,9 @@ class SoapTarget(StrictModel):
     return_status: str = "X_RETURN_STATUS"
     message_fields: list[str] = Field(default_factory=lambda: ["X_MSG_DATA"])
     read_stream: str | None = Field(None, description="Stream used by read_back")
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="ISG: record field -> procedure parameter (PARTY_NUMBER: P_PARTY_NUMBER), "
+        "so keys and values are named as the read stream returns them and read-back compares like with like")
 
 
 class OracleSoapOptions(HttpTransportOptions):
@@ -257,7 +260,7 @@ class OracleSoapConnector(Connector):
 
     def _write_one(self, item: WriteItem) -> ItemOutcome:
         cfg = self._target(item.target)
-        payload = {**item.key, **item.values}
+        payload = {cfg.parameters.get(k, k): v for k, v in {**item.key, **item.values}.items()}
         try:
             if cfg.style == "adf":
                 self.call(cfg.operation, **{cfg.argument or "object": payload})

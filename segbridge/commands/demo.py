@@ -36,7 +36,7 @@ DEFAULT_PRODUCTS = 600
 FUSION_SHARE = 3
 DEMO_SECRETS = {"SEGBRIDGE_DEMO_SAP_PASSWORD": "demo-sap-pass", "SEGBRIDGE_DEMO_WMS_PASSWORD": "demo-wms-pass",
                 "SEGBRIDGE_DEMO_TMS_SECRET": "demo-tms-secret", "SEGBRIDGE_DEMO_SF_SECRET": "s3cret",
-                "SEGBRIDGE_DEMO_FUSION_PASSWORD": "demo-fusion-pass"}
+                "SEGBRIDGE_DEMO_FUSION_PASSWORD": "demo-fusion-pass", "SEGBRIDGE_DEMO_EBS_PASSWORD": "demo-ebs-pass"}
 
 
 @dataclass
@@ -78,6 +78,11 @@ DEMO_SYSTEMS = [
     DemoSystem("oracle_crm", "oracle_soap", "oracle_soap", "oracle_fusion_crm.yaml",
                {"oracle_dir": lambda ds: str(fusion_wsdl_dir()), "users": {"SEGBRIDGE": "demo-fusion-pass"}},
                lambda url: _fusion_soap_options(url), needs=lambda: _fusion_wsdl_missing()),
+    # Without the Fusion WSDL (external material, not shipped) the same SOAP sandbox serves the EBS ISG-style
+    # XX_SEGBRIDGE_CUST_PKG written for it (sandbox/wsdl/), so the oracle_soap connector still runs in the demo.
+    DemoSystem("oracle_ebs", "oracle_soap", "oracle_soap", "oracle_ebs_soap.yaml",
+               {"users": {"SEGBRIDGE": "demo-ebs-pass"}}, lambda url: _ebs_soap_options(url),
+               needs=lambda: _ebs_fallback_unneeded()),
 ]
 
 
@@ -101,6 +106,31 @@ def _fusion_wsdl_missing() -> str | None:
     if (folder / "SalesPartyService.wsdl").is_file():
         return None
     return f"SalesPartyService WSDL not found in {folder} (set SEGBRIDGE_SHARED)"
+
+
+def _ebs_fallback_unneeded() -> str | None:
+    """oracle_ebs stands in for oracle_crm: it runs only when the Fusion WSDL is missing."""
+    if _fusion_wsdl_missing() is None:
+        return "the Fusion SalesPartyService WSDL is present: oracle_crm runs instead"
+    return None
+
+
+def _ebs_soap_options(url: str) -> dict[str, Any]:
+    """oracle_soap options for the ISG-style XX_SEGBRIDGE_CUST_PKG (WSDL and XSDs from sandbox/wsdl)."""
+    from sandbox.oracle_soap import ISG_PATH, WSDL_DIR
+
+    return {"wsdl": str(WSDL_DIR / "xx_segbridge_cust_pkg.wsdl"), "endpoint": url + ISG_PATH,
+            "schema_dir": str(WSDL_DIR), "username": "SEGBRIDGE", "password": "${SEGBRIDGE_DEMO_EBS_PASSWORD}",
+            "soap_headers": {"header": {"Responsibility": "RECEIVABLES_MANAGER", "RespApplication": "AR",
+                                        "SecurityGroup": "STANDARD", "NLSLanguage": "AMERICAN", "Org_Id": "204"}},
+            "streams": {"GET_CUSTOMERS": {"operation": "GET_CUSTOMERS", "style": "isg", "primary_key": ["PARTY_NUMBER"],
+                                          "arguments": {"P_CLASS_CATEGORY": "SEGBRIDGE_SEGMENT"},
+                                          "result_path": ["X_CUSTOMERS", "X_CUSTOMERS_ITEM"], "page_size": 500,
+                                          "offset_param": "P_OFFSET", "limit_param": "P_LIMIT"}},
+            "targets": {"UPDATE_CLASSIFICATION": {
+                "operation": "UPDATE_CLASSIFICATION", "style": "isg", "read_stream": "GET_CUSTOMERS",
+                "parameters": {"PARTY_NUMBER": "P_PARTY_NUMBER", "CLASS_CATEGORY": "P_CLASS_CATEGORY",
+                               "CLASS_CODE": "P_CLASS_CODE"}}}}
 
 
 def _fusion_soap_options(url: str) -> dict[str, Any]:

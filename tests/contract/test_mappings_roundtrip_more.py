@@ -231,3 +231,29 @@ def test_northwind_postgres_pulls_whole_with_order_details_joined_to_orders(nort
             "connect_args": {"options": f"-csearch_path={schema}"}}
     pull_clean(config(tmp_path, "northwind", "sql", "northwind_sql.yaml", opts), store, "northwind")
     assert_northwind_loaded(store, customers=93)
+
+
+# ---------------------------------------------------------------------------------------------- Oracle EBS (ISG)
+
+
+def test_oracle_ebs_isg_fallback_pulls_and_writes_back(ds, tmp_path, store, monkeypatch):
+    """The demo's stand-in for Fusion SalesPartyService (no external WSDL needed): oracle_ebs_soap.yaml
+    over the ISG-style XX_SEGBRIDGE_CUST_PKG, with the options `segbridge demo` writes."""
+    from sandbox.oracle_soap import build_app
+    from segbridge.commands.demo import DEMO_SECRETS, _ebs_soap_options
+
+    monkeypatch.setenv("SEGBRIDGE_DEMO_EBS_PASSWORD", DEMO_SECRETS["SEGBRIDGE_DEMO_EBS_PASSWORD"])
+    app = build_app(dataset=ds, users={"SEGBRIDGE": DEMO_SECRETS["SEGBRIDGE_DEMO_EBS_PASSWORD"]})
+    with serve(app) as server:
+        opts = {**_ebs_soap_options(server.url), **FAST}
+        opts["streams"]["GET_CUSTOMERS"]["page_size"] = 3  # a read spans several P_OFFSET pages
+        pull_clean(config(tmp_path, "oracle_ebs", "oracle_soap", "oracle_ebs_soap.yaml", opts), store, "oracle_ebs")
+        assert counts(store, "oracle_ebs") == {"customer": len(ds.customers)}
+        # party numbers are the ERP customer numbers: each party links to the generated customer
+        assert links(store, "oracle_ebs") == {c: c for c in ds.customers["id"]}
+        assert {r["current_segment"] for r in rows(store, "customer", "oracle_ebs")} == {"C"}
+        with registry.create("oracle_soap", opts) as conn:
+            written, back = write_and_read_back(conn, store, "oracle_ebs", "oracle_ebs_soap.yaml", "customer",
+                                                {"segment": "strategic"})
+    assert written == {"CLASS_CODE": "STRATEGIC"} and back["CLASS_CODE"] == "STRATEGIC"
+    assert app.state.validated and all(ok for _, ok in app.state.validated)  # every request matched the XSDs

@@ -56,8 +56,9 @@ def test_demo_runs_and_writes_reports(tmp_path):
     assert "${SEGBRIDGE_DEMO_" in (folder / "segbridge.yaml").read_text(encoding="utf-8")
     assert "demo-sap-pass" not in (folder / "segbridge.yaml").read_text(encoding="utf-8")
     systems = yaml.safe_load((folder / "segbridge.yaml").read_text(encoding="utf-8"))["systems"]
-    expected = {"sap", "wms", "tms", "salesforce", "oracle"} | (
-        {"oracle_crm"} if (fusion_wsdl_dir() / "SalesPartyService.wsdl").is_file() else set())
+    # Oracle SOAP: Fusion SalesPartyService with the external WSDL, else the EBS ISG-style fallback
+    soap_system = "oracle_crm" if (fusion_wsdl_dir() / "SalesPartyService.wsdl").is_file() else "oracle_ebs"
+    expected = {"sap", "wms", "tms", "salesforce", "oracle", soap_system}
     assert set(systems) == expected and all(s.get("enabled", True) for s in systems.values()), proc.stdout
     assert (systems["oracle"]["mapping"], systems.get("oracle_crm", {}).get("mapping", "oracle_fusion_crm.yaml")) == (
         "oracle_fusion_items.yaml", "oracle_fusion_crm.yaml")
@@ -72,6 +73,10 @@ def test_demo_runs_and_writes_reports(tmp_path):
     # apply everything they are sent
     for system in ("wms", "tms", "oracle", "sap"):
         assert {k: n for k, n in states.items() if k[0] == system and k[2] != "applied"} == {}, states
+    if soap_system == "oracle_ebs":  # every customer's class written through UPDATE_CLASSIFICATION
+        assert {k: n for k, n in states.items() if k[0] == "oracle_ebs"} == {
+            ("oracle_ebs", "UPDATE_CLASSIFICATION", "applied"): 120}, states
+        assert loaded[("oracle_ebs", "customer")] == 120
     assert {e for s, e, _ in states if s == "tms"} == {"locations.refnums", "routingProfiles"}
     assert states[("oracle", "itemsV2", "applied")] > 0 and states[("wms", "item", "applied")] > 0
     # product-locations per system: 600 products x 2 DCs in SAP and WMS, a third of the products in Fusion

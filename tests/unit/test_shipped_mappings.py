@@ -16,7 +16,7 @@ from core.paths import mappings_dir, shipped_mapping
 pytestmark = pytest.mark.unit
 
 SHIPPED = ["sap_s4.yaml", "sap_ecc_rfc.yaml", "oracle_fusion_items.yaml", "oracle_fusion_crm.yaml",
-           "oracle_ebs_sql.yaml", "salesforce.yaml", "dynamics365.yaml", "wms.yaml", "tms.yaml", "northwind_sql.yaml",
+           "oracle_ebs_sql.yaml", "oracle_ebs_soap.yaml", "salesforce.yaml", "dynamics365.yaml", "wms.yaml", "tms.yaml", "northwind_sql.yaml",
            "canonical_csv.yaml"]
 # Canonical parameter values a policy would produce, per reverse-map parameter name.
 PARAMS = {"abc": "A", "safety_stock": 120.5, "reorder_point": 300.0, "mrp_type": "VB", "lot_sizing": "EX",
@@ -31,7 +31,7 @@ PARAMS_BY_FILE = {"sap_s4.yaml": {"segment": "strategic"}, "salesforce.yaml": {"
 def test_every_shipped_file_is_found_and_valid(capsys):
     assert [p.name for p in mapping_files(mappings_dir())] == sorted(SHIPPED)
     assert main([]) == 0
-    assert "11 mapping file(s) checked, 0 with errors" in capsys.readouterr().out
+    assert "12 mapping file(s) checked, 0 with errors" in capsys.readouterr().out
 
 
 def test_misspelt_transform_exits_2_with_position(tmp_path, capsys):
