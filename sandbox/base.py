@@ -99,6 +99,14 @@ class SandboxAuth:
     mid-run, so clients must fetch a new one on the 401.
     """
 
+    @classmethod
+    def of_kind(cls, kind: str, user: str, password: str, token: str) -> SandboxAuth:
+        """One kind of credentials: "basic" (user/password), "bearer" (token) or "oauth2" (client id/secret)."""
+        if kind not in ("basic", "bearer", "oauth2"):
+            raise ValueError(f"unknown sandbox auth {kind!r}; use basic, bearer or oauth2")
+        return cls(basic=(user, password) if kind == "basic" else None, bearer=token if kind == "bearer" else None,
+                   clients={user: password} if kind == "oauth2" else None)
+
     def __init__(self, basic: tuple[str, str] | None = None, bearer: str | None = None,
                  clients: dict[str, str] | None = None, token_ttl: int = 3600):
         self.basic = basic

@@ -266,9 +266,7 @@ def build_app(dataset: Dataset | None = None, auth: str = "oauth2", user: str = 
     """A TMS sandbox over `dataset` (generated from `generate_options` when not given)."""
     app = TmsSandbox(dataset or generate(**generate_options))
     if auth:
-        app.require_auth(SandboxAuth(basic=(user, password) if auth == "basic" else None,
-                                     bearer=token if auth == "bearer" else None,
-                                     clients={user: password} if auth == "oauth2" else None))
+        app.require_auth(SandboxAuth.of_kind(auth, user, password, token))
 
     @app.route("GET", BASE + r"/locations/(?P<gid>[^/]+)/refnums/?")
     def location_refnums(req: Request) -> Response:

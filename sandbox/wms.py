@@ -195,9 +195,7 @@ def build_app(dataset: Dataset | None = None, auth: str = "basic", user: str = "
     ds = dataset or generate(**generate_options)
     app = WmsSandbox(ds)
     if auth:
-        app.require_auth(SandboxAuth(basic=(user, password) if auth == "basic" else None,
-                                     bearer=token if auth == "bearer" else None,
-                                     clients={user: password} if auth == "oauth2" else None))
+        app.require_auth(SandboxAuth.of_kind(auth, user, password, token))
 
     @app.route("GET", BASE + r"/(?P<entity>[a-z_]+)/?")
     def list_entity(req: Request) -> Response:
