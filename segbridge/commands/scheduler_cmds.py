@@ -46,6 +46,9 @@ def list_jobs(ctx: typer.Context) -> None:
                      f"{when:%Y-%m-%d %H:%M:%S %Z}" if when else ("-" if spec.trigger is None else "never"),
                      ", ".join(spec.depends_on) or "-",
                      f"{last.id} {last.status}" if last else "-"])
+    if not rows:
+        out.print("no scheduled steps: add a `schedules:` section to segbridge.yaml (see docs/scheduler.md)")
+        return
     table("schedule", ["job", "trigger", "time zone", "next fire", "depends on", "last run"], rows)
 
 

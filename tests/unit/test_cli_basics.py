@@ -112,3 +112,11 @@ def test_validate_loads_the_policy_file(tmp_path):
     cfg.write_text(cfg.read_text().replace("policy: mappings/policy.yaml", "policy: mappings/nope.yaml"))
     res = sb("validate", cwd=tmp_path)
     assert res.returncode == 2 and "nope.yaml" in res.stderr
+
+
+def test_empty_lists_say_what_to_do(tmp_path):
+    sb("init", ".", cwd=tmp_path)
+    res = sb("schedule", "list", cwd=tmp_path)
+    assert res.returncode == 0 and "add a `schedules:` section" in " ".join(res.stdout.split())
+    res = sb("exceptions", "list", cwd=tmp_path)
+    assert res.returncode == 0 and "no exceptions match" in res.stdout
