@@ -82,7 +82,7 @@ def list_cmd(
     engine = store_of(config_of(ctx))
     found = list_exceptions(engine, _split(status), _split(system), _split(kind), _split(severity), limit=limit)
     if not found:
-        out.print("no exceptions match these filters")
+        out.print("0 exception(s) match these filters")
         return
     rows = [[e.id, e.status, e.severity, e.kind, e.system, e.entity, e.entity_key, e.field, e.expected, e.actual,
              e.owner, e.count, e.last_seen.strftime("%Y-%m-%d %H:%M")] for e in found]
