@@ -69,6 +69,14 @@ DEFAULT_SETTINGS = dict(
     expedite_allowed=False, picking_priority="normal", cross_dock=False, min_order_value=0.0)
 
 
+def _known_dimensions(match: dict, allowed) -> dict:
+    """A rule may only match on the dimensions the engine assigns (the error lists them)."""
+    bad = [k for k in match if k not in allowed]
+    if bad:
+        raise ValueError(f"unknown match dimension(s) {bad}; use {', '.join(allowed)}")
+    return match
+
+
 class Rule(Settings):
     name: str
     match: dict[str, str | list[str]] = Field(default_factory=dict)
@@ -76,10 +84,7 @@ class Rule(Settings):
     @field_validator("match")
     @classmethod
     def _known(cls, v: dict) -> dict:
-        bad = [k for k in v if k not in PRODUCT_DIMENSIONS]
-        if bad:
-            raise ValueError(f"unknown match dimension(s) {bad}; use {', '.join(PRODUCT_DIMENSIONS)}")
-        return v
+        return _known_dimensions(v, PRODUCT_DIMENSIONS)
 
 
 class CustomerSettings(StrictModel):
@@ -106,10 +111,7 @@ class CustomerRule(CustomerSettings):
     @field_validator("match")
     @classmethod
     def _known(cls, v: dict) -> dict:
-        bad = [k for k in v if k not in CUSTOMER_DIMENSIONS]
-        if bad:
-            raise ValueError(f"unknown match dimension(s) {bad}; use {', '.join(CUSTOMER_DIMENSIONS)}")
-        return v
+        return _known_dimensions(v, CUSTOMER_DIMENSIONS)
 
 
 class Classification(StrictModel):
