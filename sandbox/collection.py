@@ -62,6 +62,14 @@ class Collection:
             start = (bisect.bisect_right if strict else bisect.bisect_left)(stamps, canonical)
         return _View(self.records, keys, start)
 
+    def sample_keys(self, fraction: float, seed: int = 1) -> list[Any]:
+        """At least one, else `fraction` of the keys, drawn reproducibly (for simulated edits)."""
+        import numpy as np
+
+        keys = list(self.records)
+        picks = np.random.default_rng(seed).choice(len(keys), max(1, int(len(keys) * fraction)), replace=False)
+        return [keys[i] for i in picks]
+
     def get(self, key: Any) -> dict | None:
         return self.records.get(key)
 

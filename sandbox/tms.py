@@ -98,9 +98,7 @@ class TmsSandbox(SandboxApp):
     def change(self, entity: str, fraction: float, seed: int = 1) -> list[Any]:
         """Re-rate `fraction` of an entity's records (freight cost +1 or a new mode) with a newer updateDate."""
         coll = self.data[entity]
-        keys = list(coll.records)
-        rng = np.random.default_rng(seed)
-        picked = [keys[i] for i in rng.choice(len(keys), max(1, int(len(keys) * fraction)), replace=False)]
+        picked = coll.sample_keys(fraction, seed)
         stamp = next_stamp(coll.newest())
         for key in picked:
             record = coll.get(key)
