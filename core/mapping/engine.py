@@ -12,7 +12,6 @@ duplicate, unmapped_code, no_conversion (+ conflict and orphan from the crosswal
 
 from __future__ import annotations
 
-import itertools
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pandas._libs import lib
 
+from core.mapping.columns import flatten, nav_paths, records_frame, source_fields, source_series
 from core.mapping.dates import _parse_date, _parse_iso_datetime
 from core.mapping.model import EntityMapping, FieldRule
 from core.mapping.transforms import (
@@ -32,6 +32,7 @@ from core.mapping.transforms import (
     _first_rows,
     _per_unique,
     apply_step,
+    as_mask,
     parse_step,
 )
 from core.model import CANONICAL_ENTITIES, primary_key_columns
@@ -54,16 +55,28 @@ class MapResult:
     """Canonical rows (`frame`, aligned `source_keys`) and quarantined records of one batch."""
 
     frame: pd.DataFrame
-    source_keys: pd.Series
+    keys: SourceKeys | None
     quarantined: list[QuarantinedRecord] = field(default_factory=list)
     read: int = 0
     duplicates_merged: int = 0
-    raw: pd.DataFrame | None = None  # the source records, index-aligned with `frame`
+    source: pd.DataFrame | None = None  # the source fields the mapping read, index-aligned with `frame`
+    records: list[dict] | pd.DataFrame | None = None  # the batch as given, position = index
 
     @property
     def rows(self) -> list[dict[str, Any]]:
         """Canonical rows as dicts (nulls as None)."""
         return _records(self.frame)
+
+    @property
+    def source_keys(self) -> pd.Series:
+        """The source key of each row of `frame` (same index), as the system writes it."""
+        if self.keys is None:
+            return pd.Series(dtype=object)
+        return self.keys.series().reindex(self.frame.index)
+
+    def record(self, i: int) -> dict[str, Any]:
+        """Source record `i` as the system sent it (nulls as None), e.g. for the quarantine."""
+        return raw_record(self.records, i)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -93,70 +106,6 @@ def canonical_types(entity: str) -> dict[str, ColumnType]:
     return out
 
 
-def records_frame(records: Iterable[dict] | pd.DataFrame) -> pd.DataFrame:
-    """Records (dicts, possibly with OData expanded navigation dicts) as a DataFrame with a RangeIndex."""
-    if isinstance(records, pd.DataFrame):
-        return records.reset_index(drop=True)
-    data = records if isinstance(records, list) else list(records)
-    return pd.DataFrame.from_records(data) if data else pd.DataFrame()
-
-
-def _nav_paths(em: EntityMapping) -> list[str]:
-    """Every `to_Nav/Prop` source path the entity reads (field sources and transform options)."""
-    paths = []
-    for rule in em.fields.values():
-        sources = [rule.source] if isinstance(rule.source, str) else list(rule.source or [])
-        for step in rule.transforms:
-            if isinstance(step, dict) and len(step) == 1:
-                opts = next(iter(step.values()))
-                if isinstance(opts, dict):
-                    sources += [v for k, v in opts.items() if k.endswith("_field") and isinstance(v, str)]
-        paths += [p for p in sources if "/" in p and p not in paths]
-    return paths + [k for k in em.key if "/" in k and k not in paths]
-
-
-def _flatten(df: pd.DataFrame, paths: list[str]) -> pd.DataFrame:
-    """`df` plus one column per navigation path, each read from the nested dicts in one pass.
-
-    A shallow copy: `df` itself (the raw records) is left as it was."""
-    todo = [p for p in paths if p not in df.columns and p.split("/", 1)[0] in df.columns]
-    if not todo:
-        return df
-    flat = df.copy(deep=False)
-    expanded: dict[str, bool] = {}  # navigation -> a plain dict on every record
-    for path in todo:
-        nav, *props = path.split("/")
-        values = df[nav].tolist()
-        for i, prop in enumerate(props):
-            if i or nav not in expanded:
-                plain = all(type(d) is dict for d in values)
-                if not i:
-                    expanded[nav] = plain
-            else:
-                plain = expanded[nav]
-            if plain:  # dict.get at C speed
-                values = list(map(dict.get, values, itertools.repeat(prop)))
-            else:
-                values = [d.get(prop) if isinstance(d, dict) else None for d in values]
-        arr = np.empty(len(values), dtype=object)
-        arr[:] = values
-        flat[path] = pd.Series(lib.maybe_convert_objects(arr), index=df.index)  # as Series.map infers
-    return flat
-
-
-def source_series(df: pd.DataFrame, name: str) -> pd.Series:
-    """A source field; `to_Nav/Prop` reads an expanded navigation (nested dict) when not flattened."""
-    if name in df.columns:
-        return df[name]
-    if "/" in name:
-        nav, prop = name.split("/", 1)
-        if nav in df.columns:
-            first = prop.split("/")[0]
-            inner = df[nav].map(lambda d: d.get(first) if isinstance(d, dict) else None)
-            return source_series(pd.DataFrame({first: inner}), prop) if "/" in prop else inner
-    return pd.Series(None, index=df.index, dtype=object)
-
-
 def _initial(df: pd.DataFrame, rule: FieldRule) -> pd.Series:
     if rule.source is None:
         return pd.Series(None, index=df.index, dtype=object)
@@ -170,64 +119,80 @@ def _initial(df: pd.DataFrame, rule: FieldRule) -> pd.Series:
     return joined.where(~blank, None)
 
 
-def _factorized(series: pd.Series, name: Any, cache: dict | None) -> tuple[np.ndarray, Any]:
-    """`pd.factorize` of the source column `name`, once per batch when a cache is given."""
-    if cache is not None and isinstance(name, str) and name in cache:
-        return cache[name]
-    out = pd.factorize(series, use_na_sentinel=True)
-    if cache is not None and isinstance(name, str):
-        cache[name] = out
-    return out
+class SourceKeys:
+    """The source key of every row, exactly as the system writes it ('|'-joined when composite).
 
+    Made from the per-value codes of the key fields; the text is built only when asked for
+    (the crosswalk wants every row's, most batches only their quarantined rows')."""
 
-def source_keys(df: pd.DataFrame, key: list[str], factorized: dict | None = None) -> tuple[pd.Series, pd.Series]:
-    """The source key exactly as the system writes it ('|'-joined when composite) and a missing mask."""
-    parts = [source_series(df, k) for k in key]
-    missing_arr = np.zeros(len(df), dtype=bool)
-    text = []
-    for k, p in zip(key, parts, strict=True):  # one factorize per part: blank and stripped text per value
-        codes, uniques = _factorized(p, k, factorized)
-        values = uniques.to_numpy(dtype=object)
-        numeric = pd.api.types.is_numeric_dtype(p) or pd.api.types.is_bool_dtype(p)
-        blank_u = np.array([not numeric and isinstance(v, str) and not v.strip() for v in values] + [True])
-        text_u = np.empty(len(values) + 1, dtype=object)
-        text_u[:-1] = [str(v).strip() for v in values]
-        text_u[-1] = ""
-        missing_arr |= blank_u[codes]
-        text.append(pd.Series(text_u[codes], index=df.index, dtype=object))
-    missing = pd.Series(missing_arr, index=df.index)
-    joined = text[0]
-    for part in text[1:]:
-        joined = joined.str.cat(part, sep="|")
-    return joined.where(~missing, None), missing
+    def __init__(self, df: pd.DataFrame, key: list[str], ctx: StepContext):
+        self.index = df.index
+        self.parts: list[tuple[np.ndarray, list]] = []  # (codes per row, distinct values)
+        self.missing = np.zeros(len(df), dtype=bool)
+        self._text: list[np.ndarray] | None = None
+        self._series: pd.Series | None = None
+        for k in key:  # one factorize per part, shared with the fields reading it
+            codes, uniques = ctx.source_codes(k)
+            values = uniques.tolist()
+            p = source_series(df, k)
+            numeric = pd.api.types.is_numeric_dtype(p) or pd.api.types.is_bool_dtype(p)
+            blank_u = np.array([not numeric and isinstance(v, str) and not v.strip() for v in values] + [True])
+            self.missing |= blank_u[codes]
+            self.parts.append((codes, values))
+
+    def _texts(self) -> list[np.ndarray]:
+        """Per part: stripped text per distinct value, then "" for a null (code -1)."""
+        if self._text is None:
+            self._text = []
+            for _, values in self.parts:
+                text = np.empty(len(values) + 1, dtype=object)
+                text[:] = [str(v).strip() for v in values] + [""]
+                self._text.append(text)
+        return self._text
+
+    def at(self, i: int) -> str | None:
+        """The key of row `i` (position), None when a part is blank."""
+        if self.missing[i]:
+            return None
+        return "|".join(text[codes[i]] for (codes, _), text in zip(self.parts, self._texts(), strict=True))
+
+    def series(self) -> pd.Series:
+        if self._series is None:
+            joined = None
+            for (codes, _), text in zip(self.parts, self._texts(), strict=True):  # str + str per element
+                joined = text[codes] if joined is None else joined + "|" + text[codes]
+            self._series = pd.Series(np.where(self.missing, None, joined), index=self.index, dtype=object)
+        return self._series
 
 
 def map_records(entity_mapping: EntityMapping, records: Iterable[dict] | pd.DataFrame,
                 conversions: Conversions | None = None) -> MapResult:
     """Map a batch of source records to canonical rows; bad records are quarantined with a reason."""
-    df = records_frame(records)
+    if not isinstance(records, pd.DataFrame | list):
+        records = list(records)
+    columns = None if isinstance(records, pd.DataFrame) else source_fields(entity_mapping)
+    df = records_frame(records, columns)  # dicts: only the fields the mapping reads
     if df.empty:
-        return MapResult(pd.DataFrame(columns=list(entity_mapping.fields)), pd.Series(dtype=object), [], 0)
+        return MapResult(pd.DataFrame(columns=list(entity_mapping.fields)), None, [], 0)
     conv = (entity_mapping._conversions or Conversions()).merged(conversions)
-    src = _flatten(df, _nav_paths(entity_mapping))  # nested navigation fields as columns, read once
+    src = flatten(df, nav_paths(entity_mapping))  # nested navigation fields as columns, read once
     ctx = StepContext(src, "(key)", conv)
-    factorized: dict = {}  # source column -> pd.factorize, shared by the key and the fields
-    keys, missing = source_keys(src, entity_mapping.key, factorized)
-    ctx.fail(missing, "missing_key", f"key {'+'.join(entity_mapping.key)} is missing")
+    keys = SourceKeys(src, entity_mapping.key, ctx)
+    ctx.fail(pd.Series(keys.missing, index=src.index), "missing_key", f"key {'+'.join(entity_mapping.key)} is missing")
     types = canonical_types(entity_mapping.target)
     out, distinct = {}, {}
     for name, rule in entity_mapping.fields.items():
         ctx.field = name
         series = _initial(src, rule)
         if isinstance(rule.source, str) and all(parse_step(st)[0] in _ELEMENTWISE for st in rule.transforms):
-            out[name], distinct[name] = _per_value(series, rule, types.get(name), ctx, factorized)
+            out[name], distinct[name] = _per_value(series, rule, types.get(name), ctx)
             continue
         for step in rule.transforms:
             series = apply_step(series, step, ctx)
         out[name] = _coerce(series, types[name], ctx) if name in types else series
     frame = pd.DataFrame(out, index=df.index, copy=False)
     _check_rows(frame, entity_mapping, types, ctx, distinct)
-    return _split(df, frame, keys, ctx, entity_mapping)
+    return _split(records if isinstance(records, list) else df, src, frame, keys, ctx, entity_mapping, distinct)
 
 
 # Steps whose result for a row depends on that row's value alone: a field made only of these is
@@ -240,23 +205,25 @@ _ELEMENTWISE = frozenset({"required", "strip", "alpha_strip", "upper", "lower", 
 class _DistinctContext:
     """A StepContext over the distinct values of a column: failures are spread back to every row."""
 
+    distinct = True  # transforms need not hash the values again
+
     def __init__(self, ctx: StepContext, codes: np.ndarray, index: pd.Index):
         self.ctx, self.codes = ctx, codes
         self.frame = pd.DataFrame(index=index)
         self.field, self.conversions = ctx.field, ctx.conversions
 
     def fail(self, mask: pd.Series, code: str, message: str) -> None:
-        m = mask.reindex(self.frame.index).fillna(False).astype(bool).to_numpy()
+        m = as_mask(mask.reindex(self.frame.index) if isinstance(mask, pd.Series) else mask)
         if m.any():
-            self.ctx.fail(pd.Series(m[self.codes], index=self.ctx.frame.index), code, message)
+            self.ctx.fail(m[self.codes], code, message)
 
 
-def _per_value(series: pd.Series, rule: FieldRule, ct: ColumnType | None, ctx: StepContext,
-               factorized: dict | None = None) -> tuple[pd.Series, tuple[pd.Series, np.ndarray]]:
+def _per_value(series: pd.Series, rule: FieldRule, ct: ColumnType | None,
+               ctx: StepContext) -> tuple[pd.Series, tuple[pd.Series, np.ndarray]]:
     """Run the field's (element-wise) steps and coercion on its distinct values only.
 
     Returns the column and (its distinct values, row codes) for later per-value checks."""
-    codes, uniques = _factorized(series, rule.source, factorized)
+    codes, uniques = ctx.source_codes(rule.source)
     n_u = len(uniques)
     na = codes < 0
     first = _first_rows(codes)  # first row of each value (then of NA)
@@ -291,7 +258,7 @@ def _coerce(s: pd.Series, ct: ColumnType, ctx: StepContext) -> pd.Series:
     conv = _CONVERTERS.get(ct.py)
     if conv is None:
         return s
-    out, bad = _per_unique(s, conv)
+    out, bad = _per_unique(s, conv, ctx=ctx)
     if bad.any():
         ctx.fail(bad, "bad_type", f"{s[bad].iloc[0]!r} is not a {ct.py.__name__}")
     return out
@@ -330,18 +297,18 @@ def _check_rows(frame: pd.DataFrame, em: EntityMapping, types: dict[str, ColumnT
         ctx.field = name
         if name in distinct:  # blank per distinct value, spread to the rows
             values, codes = distinct[name]
-            ctx.fail(pd.Series(_blank(values).to_numpy()[codes], index=frame.index), "missing_key",
-                     "canonical key is missing")
+            ctx.fail(_blank(values, _DISTINCT).to_numpy()[codes], "missing_key", "canonical key is missing")
         elif name in frame.columns:
             ctx.fail(_blank(frame[name]), "missing_key", "canonical key is missing")
     for name, ct in types.items():
         if name in pk or ct.nullable or name not in frame.columns:
             continue
         ctx.field = name
-        if ct.default is not None:
-            frame[name] = frame[name].where(frame[name].notna(), ct.default)
-        else:
-            ctx.fail(frame[name].isna(), "missing_required", "required value is missing")
+        na = distinct[name][0].isna().to_numpy()[distinct[name][1]] if name in distinct else frame[name].isna().to_numpy()
+        if ct.default is not None and na.any():
+            frame[name] = frame[name].where(~na, ct.default)
+        elif ct.default is None:
+            ctx.fail(na, "missing_required", "required value is missing")
     for name in em.quality.non_negative:
         if name in frame.columns:
             ctx.field = name
@@ -349,26 +316,48 @@ def _check_rows(frame: pd.DataFrame, em: EntityMapping, types: dict[str, ColumnT
             ctx.fail(neg, "negative", "negative value not allowed")
 
 
-def _split(df: pd.DataFrame, frame: pd.DataFrame, keys: pd.Series, ctx: StepContext,
-           em: EntityMapping) -> MapResult:
+_DISTINCT = _DistinctContext.__new__(_DistinctContext)  # marks a Series of distinct values for `_blank`
+
+
+def _key_codes(frame: pd.DataFrame, pk: list[str], distinct: dict[str, tuple[pd.Series, np.ndarray]]) -> np.ndarray | None:
+    """One integer per row that is equal exactly when the canonical key is, from the per-value codes
+    (no hashing of the rows' text); None when a key field was not computed per value."""
+    if not pk or any(name not in distinct for name in pk):
+        return None
+    combined = np.zeros(len(frame), dtype=np.int64)
+    for name in pk:
+        values, codes = distinct[name]
+        value_codes, uniques = pd.factorize(values, use_na_sentinel=True)  # equal canonical values, one code
+        combined = combined * (len(uniques) + 1) + (value_codes[codes] + 1)
+        combined = pd.factorize(combined)[0].astype(np.int64)  # keep the numbers small
+    return combined
+
+
+def _split(records: list[dict] | pd.DataFrame, src: pd.DataFrame, frame: pd.DataFrame, keys: SourceKeys,
+           ctx: StepContext, em: EntityMapping, distinct: dict | None = None) -> MapResult:
     """Separate good rows from failed ones; then resolve duplicate canonical keys among the good."""
-    errors = ctx.errors if ctx.errors is not None else pd.Series(None, index=df.index, dtype=object)
-    ok = errors.isna()
-    good, merged = _dedupe(frame[ok], em, ctx)
+    errors = ctx.errors if ctx.errors is not None else pd.Series(None, index=frame.index, dtype=object)
+    ok = errors.isna().to_numpy()
+    pk = [c for c in primary_key_columns(CANONICAL_ENTITIES[em.target]) if c in frame.columns]
+    key_codes = _key_codes(frame, pk, distinct or {})
+    good, merged = _dedupe(frame[ok], pk, em, ctx, None if key_codes is None else key_codes[ok])
     errors = ctx.errors if ctx.errors is not None else errors
     quarantined = [
-        QuarantinedRecord(keys[i], errors[i], ctx.messages.get(i, errors[i]), raw_record(df, i))
+        QuarantinedRecord(keys.at(i), errors[i], ctx.messages.get(i, errors[i]), raw_record(records, i))
         for i in errors.index[errors.notna()]
     ]
     good = good[errors.reindex(good.index).isna()]
-    return MapResult(good, keys.reindex(good.index), quarantined, len(df), merged, df)
+    return MapResult(good, keys, quarantined, len(frame), merged, src, records)
 
 
-def _dedupe(frame: pd.DataFrame, em: EntityMapping, ctx: StepContext) -> tuple[pd.DataFrame, int]:
+def _dedupe(frame: pd.DataFrame, pk: list[str], em: EntityMapping, ctx: StepContext,
+            key_codes: np.ndarray | None = None) -> tuple[pd.DataFrame, int]:
     """Identical rows under one key merge; differing rows under one key are all `duplicate`."""
-    pk = [c for c in primary_key_columns(CANONICAL_ENTITIES[em.target]) if c in frame.columns]
     if not pk or frame.empty:
         return frame, 0
+    if key_codes is not None:  # the usual batch has no repeated key: tell that from integers
+        if not pd.Series(key_codes).duplicated(keep=False).any():
+            return frame, 0
     dup = frame.duplicated(pk, keep=False)
     if not dup.any():
         return frame, 0
@@ -386,8 +375,9 @@ def _dedupe(frame: pd.DataFrame, em: EntityMapping, ctx: StepContext) -> tuple[p
     return kept, int((~conflict).sum() - len(kept))
 
 
-def raw_record(df: pd.DataFrame, i: int) -> dict[str, Any]:
-    row = df.iloc[i].to_dict()
+def raw_record(records: list[dict] | pd.DataFrame, i: int) -> dict[str, Any]:
+    """Record `i` of a batch (a list of dicts or a DataFrame) as a dict, nulls as None."""
+    row = records.iloc[i].to_dict() if isinstance(records, pd.DataFrame) else records[i]
     return {k: (None if _isnull(v) else v) for k, v in row.items()}
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from core.mapping.crosswalk import load_index, record_issues, resolve
-from core.mapping.engine import MapResult, QuarantinedRecord, map_records, raw_record, source_series
+from core.mapping.engine import MapResult, QuarantinedRecord, map_records, source_series
 from core.mapping.model import EntityMapping
 from core.mapping.transforms import Conversions
 from core.model import CANONICAL_ENTITIES, Crosswalk, EntityCount, Quarantine, utcnow
@@ -81,7 +81,7 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     for idx in frame.index[keys.isin(list(failed))]:
         issue = failed[keys[idx]]
         quarantined.append(QuarantinedRecord(keys[idx], issue.kind, f"crosswalk: {issue.detail}",
-                                             raw_record(result.raw, idx)))
+                                             result.record(idx)))
     keep = keys.isin(list(res.ids))
     frame = frame[keep].copy()
     frame[spec.id_field] = keys[keep].map(res.ids)
@@ -102,7 +102,7 @@ def _references(conn, system: str, em: EntityMapping, result: MapResult, frame: 
                                   .where(table.c.system == system, table.c.entity == entity)).fetchall())
         if not links:
             continue
-        raw = source_series(result.raw, rule.source).reindex(frame.index)
+        raw = source_series(result.source, rule.source).reindex(frame.index)
         linked = raw.map(lambda v, table=links: table.get(str(v).strip()) if v is not None else None)
         frame[fname] = linked.where(linked.notna(), frame[fname])
     return frame

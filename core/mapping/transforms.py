@@ -65,17 +65,40 @@ class StepContext:
     conversions: Conversions = field(default_factory=Conversions)
     errors: pd.Series | None = None  # reason code per row (None = ok); owned by the engine
     messages: dict[int, str] = field(default_factory=dict)
+    factorized: dict[str, tuple[np.ndarray, Any]] = field(default_factory=dict)
+    distinct: bool = False  # the Series steps see hold distinct values (see engine._per_value)
 
-    def fail(self, mask: pd.Series, code: str, message: str) -> None:
-        """Mark rows in `mask` as failed (first failure per row wins)."""
+    def source_codes(self, name: str) -> tuple[np.ndarray, Any]:
+        """`pd.factorize` of source field `name` (codes per row, distinct values), once per batch:
+        the key, the fields and transforms such as `uom` reading one column share it."""
+        if name not in self.factorized:
+            self.factorized[name] = pd.factorize(_field(self, name), use_na_sentinel=True)
+        return self.factorized[name]
+
+    def fail(self, mask: pd.Series | np.ndarray, code: str, message: str) -> None:
+        """Mark rows in `mask` (a boolean Series or array over the frame) as failed; the first failure wins."""
+        if isinstance(mask, pd.Series) and not mask.index.equals(self.frame.index):
+            mask = mask.reindex(self.frame.index)  # a mask over some of the rows
+        m = as_mask(mask)
+        if not m.any():
+            return
         if self.errors is None:
             self.errors = pd.Series(None, index=self.frame.index, dtype=object)
-        mask = mask.fillna(False).astype(bool) & self.errors.isna()
+        mask = pd.Series(m & self.errors.isna().to_numpy(), index=self.frame.index)
         if not mask.any():
             return
         self.errors[mask] = code
         for idx in mask[mask].index[:100000]:
             self.messages[idx] = f"{self.field}: {message}"
+
+
+def as_mask(mask: pd.Series | np.ndarray) -> np.ndarray:
+    """A boolean mask as a numpy array; nulls count as False."""
+    if isinstance(mask, np.ndarray) and mask.dtype == bool:
+        return mask
+    if isinstance(mask, pd.Series) and mask.dtype == bool:
+        return mask.to_numpy()
+    return pd.Series(mask).fillna(False).astype(bool).to_numpy()
 
 
 @dataclass
@@ -156,15 +179,29 @@ def apply_step(s: pd.Series, step: Any, ctx: StepContext) -> pd.Series:
 # --------------------------------------------------------------------------- helpers
 
 
-def _blank(s: pd.Series) -> pd.Series:
+def _blank(s: pd.Series, ctx: Any = None) -> pd.Series:
     """Null, NaN or an all-space string."""
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         return s.isna()
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    if isinstance(uniques.dtype, pd.StringDtype):  # iterate plain str, not boxed per element
-        uniques = uniques.to_numpy(dtype=object)
+    codes, uniques = _codes(s, ctx)
     blank_u = np.array([isinstance(u, str) and not u.strip() for u in uniques] + [True], dtype=bool)
     return pd.Series(blank_u[codes], index=s.index)
+
+
+def _codes(s: pd.Series, ctx: Any = None) -> tuple[np.ndarray, list]:
+    """`pd.factorize` as (codes per row, distinct non-null values as plain Python objects).
+
+    Under the engine's per-value context the values are distinct already, so nothing is hashed."""
+    if getattr(ctx, "distinct", False):
+        arr = s.to_numpy(dtype=object)
+        na = pd.isna(arr)
+        if not na.any():
+            return np.arange(len(arr)), arr.tolist()
+        codes = np.cumsum(~na) - 1
+        codes[na] = -1
+        return codes, arr[~na].tolist()
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    return codes, uniques.tolist()
 
 
 def _first_rows(codes: np.ndarray) -> np.ndarray:
@@ -174,14 +211,12 @@ def _first_rows(codes: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.diff(running, prepend=-1) > 0)
 
 
-def _per_unique(s: pd.Series, fn: Callable[[Any], Any], bad=MISSING) -> tuple[pd.Series, pd.Series]:
+def _per_unique(s: pd.Series, fn: Callable[[Any], Any], bad=MISSING, ctx: Any = None) -> tuple[pd.Series, pd.Series]:
     """Apply a scalar `fn` once per distinct non-null value; returns (result, failed-mask).
 
     `fn` returns `bad` (or raises ValueError) for a value it cannot convert.
     """
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    if isinstance(uniques.dtype, pd.StringDtype):  # iterate plain str, not boxed per element
-        uniques = uniques.to_numpy(dtype=object)
+    codes, uniques = _codes(s, ctx)
     out_u, bad_u = [], []
     for value in uniques:
         try:
@@ -190,16 +225,26 @@ def _per_unique(s: pd.Series, fn: Callable[[Any], Any], bad=MISSING) -> tuple[pd
             res = bad
         bad_u.append(res is bad)
         out_u.append(None if res is bad else res)
-    out_arr = np.empty(len(uniques) + 1, dtype=object)
-    out_arr[:-1] = out_u
-    out_arr[-1] = None
     bad_arr = np.array(bad_u + [False], dtype=bool)
-    return (pd.Series(out_arr[codes], index=s.index, dtype=object),
-            pd.Series(bad_arr[codes], index=s.index))
+    return _spread(out_u, codes, s.index), pd.Series(bad_arr[codes], index=s.index)
+
+
+def _map_unique(s: pd.Series, fn: Callable[[list], list], ctx: Any = None) -> pd.Series:
+    """`fn` over the list of distinct non-null values at once (for steps that cannot fail)."""
+    codes, uniques = _codes(s, ctx)
+    return _spread(fn(uniques), codes, s.index)
+
+
+def _spread(distinct: list, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """Per-distinct-value results back onto the rows (code -1, a null, gets None)."""
+    out_arr = np.empty(len(distinct) + 1, dtype=object)
+    out_arr[:-1] = distinct
+    out_arr[-1] = None
+    return pd.Series(out_arr[codes], index=index, dtype=object)
 
 
 def _convert(s: pd.Series, ctx: StepContext, fn, code: str, what: str) -> pd.Series:
-    out, bad = _per_unique(s, fn)
+    out, bad = _per_unique(s, fn, ctx=ctx)
     if bad.any():
         sample = s[bad].iloc[0]
         ctx.fail(bad, code, f"cannot read {sample!r} as {what}")
@@ -216,25 +261,25 @@ def t_str(s, ctx):
         if isinstance(v, float) and v.is_integer():
             return str(int(v))
         return str(v)
-    return _per_unique(s, conv)[0]
+    return _per_unique(s, conv, ctx=ctx)[0]
 
 
 @transform("strip", "str", "`'  A1 '` -> `'A1'`")
 def t_strip(s, ctx):
     """Trim spaces; an all-space value becomes null (SAP pads CHAR fields with spaces)."""
-    return _per_unique(s, lambda v: str(v).strip() or None)[0]
+    return _map_unique(s, lambda values: [str(v).strip() or None for v in values], ctx)
 
 
 @transform("upper", "str", "`'ab'` -> `'AB'`")
 def t_upper(s, ctx):
     """Upper case."""
-    return _per_unique(s, lambda v: str(v).upper())[0]
+    return _map_unique(s, lambda values: [str(v).upper() for v in values], ctx)
 
 
 @transform("lower", "str", "`'AB'` -> `'ab'`")
 def t_lower(s, ctx):
     """Lower case."""
-    return _per_unique(s, lambda v: str(v).lower())[0]
+    return _map_unique(s, lambda values: [str(v).lower() for v in values], ctx)
 
 
 def _alpha_pad(v: Any, length: int) -> str:
@@ -252,7 +297,7 @@ def _alpha_strip(v: Any) -> str:
 @transform("alpha", "str", "`{alpha: 10}`: `'100234'` -> `'0000100234'`; `'ABC'` stays `'ABC'`")
 def t_alpha(s, ctx, length: int = MISSING):
     """SAP ALPHA conversion exit, input side: pad purely numeric values with zeros to `length`."""
-    out = _per_unique(s, lambda v: _alpha_pad(v, length))[0]
+    out = _per_unique(s, lambda v: _alpha_pad(v, length), ctx=ctx)[0]
     too_long = out.str.len() > length
     if too_long.any():
         ctx.fail(too_long, "bad_value", f"longer than {length} characters")
@@ -262,7 +307,9 @@ def t_alpha(s, ctx, length: int = MISSING):
 @transform("alpha_strip", "str", "`'0000100234'` -> `'100234'`; `'ABC-1'` stays")
 def t_alpha_strip(s, ctx):
     """SAP ALPHA conversion exit, output side: strip leading zeros of purely numeric values."""
-    return _per_unique(s, _alpha_strip)[0]
+    # most ids have neither leading zeros nor padding: those pass as they are
+    return _map_unique(s, lambda values: [v if type(v) is str and v[:1] not in "0 " and v[-1:] != " "
+                                          else _alpha_strip(v) for v in values], ctx)
 
 
 @transform("split", "str", "`{split: {sep: '-', index: 0}}`: segment `'A-X'` -> `'A'`")
@@ -271,14 +318,14 @@ def t_split(s, ctx, sep: str = "-", index: int = 0):
     def part(v):
         parts = str(v).split(sep)
         return parts[index] if -len(parts) <= index < len(parts) else None
-    return _per_unique(s, part)[0]
+    return _per_unique(s, part, ctx=ctx)[0]
 
 
 @transform("regex", "same", "`{regex: '^[0-9]{4}$'}`: `'1010'` ok, `'10'` -> quarantined `bad_format`")
 def t_regex(s, ctx, pattern: str = MISSING, code: str = "bad_format"):
     """Check each non-null value fully matches `pattern`; others are quarantined."""
     rx = re.compile(pattern)
-    ok = _per_unique(s, lambda v: bool(rx.fullmatch(str(v))))[0]
+    ok = _per_unique(s, lambda v: bool(rx.fullmatch(str(v))), ctx=ctx)[0]
     bad = s.notna() & ~ok.fillna(True).astype(bool)
     if bad.any():
         ctx.fail(bad, code, f"{s[bad].iloc[0]!r} does not match {pattern}")
@@ -430,13 +477,13 @@ def _sap_flag(v: Any) -> bool:
 @transform("is_set", "bool", "rejection reason `'02'` -> `True`; `''` or null -> `False`")
 def t_is_set(s, ctx):
     """True when the field holds a non-blank value (e.g. SAP SalesDocumentRjcnReason)."""
-    return ~_blank(s)
+    return ~_blank(s, ctx)
 
 
 @transform("to_sap_bool", "str", "`True` -> `'X'`; `False` -> `''`")
 def t_to_sap_bool(s, ctx):
     """Boolean to SAP flag (write-back)."""
-    return _per_unique(s, lambda v: "X" if bool(v) else "")[0]
+    return _per_unique(s, lambda v: "X" if bool(v) else "", ctx=ctx)[0]
 
 
 # --------------------------------------------------------------------------- values
@@ -450,7 +497,7 @@ def t_map(s, ctx, values: dict | None = None, codelist: str | None = None, rever
     table = {str(k): v for k, v in (values or {}).items()}
     if reverse:
         table = {str(v): k for k, v in table.items()}
-    keys = _per_unique(s, lambda v: str(v).strip())[0]
+    keys = _per_unique(s, lambda v: str(v).strip(), ctx=ctx)[0]
     hit = keys.map(lambda k: k in table, na_action="ignore").fillna(False).astype(bool)
     out = keys.map(table, na_action="ignore").astype(object).where(hit, None)
     miss = s.notna() & ~hit
@@ -475,14 +522,14 @@ def t_const(s, ctx, value: Any = MISSING):
 def t_default(s, ctx, value: Any = MISSING):
     """Fill missing (null or blank) values."""
     out = s.astype(object).copy()
-    out[_blank(s)] = value
+    out[_blank(s, ctx)] = value
     return out
 
 
 @transform("required", "same", "null or blank -> quarantined `missing_required`")
 def t_required(s, ctx):
     """The field must be present; key fields report `missing_key` instead."""
-    bad = _blank(s)
+    bad = _blank(s, ctx)
     if bad.any():
         ctx.fail(bad, "missing_required", "required value is missing")
     return s
@@ -494,22 +541,22 @@ def t_uom(s, ctx, unit_field: str = MISSING, product_field: str | None = None, t
     """Convert a quantity to the product's base unit (or to unit `to`) through the conversion table.
     A unit without a conversion is quarantined (`no_conversion`)."""
     qty = _numeric(s, ctx, "a quantity")
-    raw_units = _field(ctx, unit_field)
-    products = _field(ctx, product_field) if product_field else pd.Series("", index=s.index, dtype=object)
-    # one factor per distinct (product, unit) pair, looked up on a representative row and spread by code
-    ucodes, uniq_units = pd.factorize(raw_units, use_na_sentinel=True)
-    pcodes, _ = pd.factorize(products, use_na_sentinel=True)
-    pair_codes, _ = pd.factorize((pcodes.astype(np.int64) + 1) * (len(uniq_units) + 1) + (ucodes + 1))
-    first = _first_rows(pair_codes)
-    units = raw_units.take(first).map(lambda v: str(v).strip().upper(), na_action="ignore")
-    pair = products.take(first).astype(str).reset_index(drop=True).str.cat(
-        units.reset_index(drop=True).astype(object).fillna("\x01"), sep="\x1f")
-    pair_factor = _per_unique(pair, lambda k: _factor(ctx.conversions, *k.split("\x1f"), to))[0]
-    factor = pair_factor.to_numpy(dtype=float, na_value=np.nan)[pair_codes]
-    missing = qty.notna() & raw_units.notna() & np.isnan(factor)
+    # one factor per distinct (product, unit) pair, spread back to the rows by the pair's code
+    ucodes, units = ctx.source_codes(unit_field)
+    pcodes, products = ctx.source_codes(product_field) if product_field else (np.zeros(len(s), np.int64), [""])
+    unit_text = [str(v).strip().upper() for v in units] + [None]  # code -1: no unit
+    product_text = [str(v) for v in products] + [""]  # code -1: no product
+    width = len(unit_text)
+    pair_codes, pairs = pd.factorize((pcodes.astype(np.int64) + 1) * width + (ucodes + 1))
+    pair_products = [product_text[i] for i in (pairs // width - 1).tolist()]
+    pair_units = [unit_text[i] for i in (pairs % width - 1).tolist()]
+    pair_factor = np.array(_factors(ctx.conversions, pair_products, pair_units, to), dtype=float)
+    factor = pair_factor[pair_codes]
+    missing = qty.notna().to_numpy() & (ucodes >= 0) & np.isnan(factor)
     if missing.any():
-        p, u = pair.iloc[pair_codes[missing.to_numpy().argmax()]].split("\x1f")
-        ctx.fail(missing, "no_conversion", f"no conversion of unit {u!r} for product {p!r}")
+        first = pair_codes[missing.argmax()]
+        ctx.fail(missing, "no_conversion",
+                 f"no conversion of unit {pair_units[first]!r} for product {pair_products[first]!r}")
     return qty * pd.Series(factor, index=s.index)
 
 
@@ -523,8 +570,18 @@ def _field(ctx: StepContext, name: str) -> pd.Series:
     return pd.Series(None, index=ctx.frame.index, dtype=object)
 
 
-def _factor(conv: Conversions, product: str, unit: str | None, to: str | None) -> float | None:
-    if unit == "\x01":
+def _factors(conv: Conversions, products: list[str], units: list[str | None], to: str | None) -> list[float]:
+    """`_factor` for each (product, unit) pair; the usual case (per-product table only) inlined."""
+    if to is None and not conv.generic:
+        per, base = conv.per_product, conv.base_units
+        return [1.0 if u is None or base.get(p) == u else per.get((p, u), np.nan)
+                for p, u in zip(products, units, strict=True)]
+    return [_factor(conv, p, u, to) for p, u in zip(products, units, strict=True)]
+
+
+def _factor(conv: Conversions, product: str, unit: str | None, to: str | None) -> float:
+    """Base units per `unit` of `product` (or per unit `to`); NaN when no conversion is known."""
+    if unit is None:  # no unit given: the quantity is taken as it is
         return 1.0
     target = to or conv.base_units.get(product)
     if target is not None and unit == target:
@@ -533,7 +590,7 @@ def _factor(conv: Conversions, product: str, unit: str | None, to: str | None) -
         return conv.per_product[(product, unit)]
     if target is not None and (unit, target) in conv.generic:
         return conv.generic[(unit, target)]
-    return None
+    return np.nan
 
 
 # Date and time transforms register themselves on import (kept in their own module for size).
