@@ -224,13 +224,13 @@ def _per_value(series: pd.Series, rule: FieldRule, ct: ColumnType | None,
 
     Returns the column and (its distinct values, row codes) for later per-value checks."""
     codes, uniques = ctx.source_codes(rule.source)
-    n_u = len(uniques)
     na = codes < 0
-    first = _first_rows(codes)  # first row of each value (then of NA)
-    if na.any():
-        first = np.append(first, np.argmax(na))
-        codes = np.where(na, n_u, codes)
-    distinct = series.take(first).reset_index(drop=True)
+    if na.any():  # the null rows share one more distinct value: a null of the column's own type
+        first = np.append(_first_rows(codes), np.argmax(na))
+        codes = np.where(na, len(uniques), codes)
+        distinct = series.take(first).reset_index(drop=True)
+    else:
+        distinct = pd.Series(uniques.to_numpy(), dtype=uniques.dtype)
     sub = _DistinctContext(ctx, codes, distinct.index)
     for step in rule.transforms:
         distinct = apply_step(distinct, step, sub)
@@ -340,13 +340,17 @@ def _split(records: list[dict] | pd.DataFrame, src: pd.DataFrame, frame: pd.Data
     ok = errors.isna().to_numpy()
     pk = [c for c in primary_key_columns(CANONICAL_ENTITIES[em.target]) if c in frame.columns]
     key_codes = _key_codes(frame, pk, distinct or {})
-    good, merged = _dedupe(frame[ok], pk, em, ctx, None if key_codes is None else key_codes[ok])
+    if ok.all():  # the usual batch: no copy of the frame
+        good, merged = _dedupe(frame, pk, em, ctx, key_codes)
+    else:
+        good, merged = _dedupe(frame[ok], pk, em, ctx, None if key_codes is None else key_codes[ok])
     errors = ctx.errors if ctx.errors is not None else errors
     quarantined = [
         QuarantinedRecord(keys.at(i), errors[i], ctx.messages.get(i, errors[i]), raw_record(records, i))
         for i in errors.index[errors.notna()]
     ]
-    good = good[errors.reindex(good.index).isna()]
+    if quarantined:
+        good = good[errors.reindex(good.index).isna()]
     return MapResult(good, keys, quarantined, len(frame), merged, src, records)
 
 

@@ -50,10 +50,25 @@ class Conversions:
         return conv
 
     def merged(self, other: Conversions | None) -> Conversions:
-        if other is None:
+        if other is None or other is self:
             return self
+        if not (self.per_product or self.base_units or self.generic):
+            return other  # the usual case: nothing of its own to add (keeps `other`'s lookup cache)
         return Conversions({**self.per_product, **other.per_product}, {**self.base_units, **other.base_units},
                            {**self.generic, **other.generic})
+
+    def by_product(self) -> dict[str, dict[str, float]]:
+        """`per_product` as product -> {unit: base units}, built once per table (lookups stay in cache)."""
+        key = (id(self.per_product), len(self.per_product))
+        if getattr(self, "_by_product_key", None) != key:
+            by_product: dict[str, dict[str, float]] = {}
+            for (prod, unit), value in self.per_product.items():
+                by_product.setdefault(prod, {})[unit] = value
+            self._by_product, self._by_product_key = by_product, key
+        return self._by_product
+
+
+_NO_UNITS: dict[str, float] = {}
 
 
 @dataclass
@@ -573,8 +588,8 @@ def _field(ctx: StepContext, name: str) -> pd.Series:
 def _factors(conv: Conversions, products: list[str], units: list[str | None], to: str | None) -> list[float]:
     """`_factor` for each (product, unit) pair; the usual case (per-product table only) inlined."""
     if to is None and not conv.generic:
-        per, base = conv.per_product, conv.base_units
-        return [1.0 if u is None or base.get(p) == u else per.get((p, u), np.nan)
+        base, by_product = conv.base_units, conv.by_product()
+        return [1.0 if u is None or base.get(p) == u else by_product.get(p, _NO_UNITS).get(u, np.nan)
                 for p, u in zip(products, units, strict=True)]
     return [_factor(conv, p, u, to) for p, u in zip(products, units, strict=True)]
 
