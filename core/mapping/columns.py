@@ -52,7 +52,7 @@ def _read_columns(rows: list, paths: list[str]) -> dict[str, np.ndarray]:
     numbers and booleans inferred as pandas would.
 
     A record may also carry a navigation path already flattened (`{"to_SalesOrder/SoldToParty": ...}`):
-    where the nested value is missing, the flat key is read instead."""
+    in a record without the nested dict, the flat key is read instead."""
     return {p: lib.maybe_convert_objects(v) for p, v in _read_objects(rows, paths).items()}
 
 
@@ -66,7 +66,7 @@ def _read_objects(rows: list, paths: list[str], plain: bool | None = None) -> di
         if subs:
             nested = column.tolist()
             nested_plain = set(map(type, nested)) <= {dict}
-            flat_rows = [] if nested_plain else [i for i, r in enumerate(nested) if type(r) is not dict]
+            flat_rows = [] if nested_plain else [i for i, r in enumerate(nested) if not isinstance(r, dict)]
             for sub, values in _read_objects(nested, subs, nested_plain).items():
                 for i in flat_rows:  # no nested dict here: the record may carry the path flattened
                     values[i] = _get(rows[i], f"{head}/{sub}")
