@@ -77,14 +77,13 @@ def _read_objects(rows: list, paths: list[str], plain: bool | None = None) -> di
 
 
 def _grid(rows: list, names: list[str], plain: bool) -> np.ndarray:
-    """names x rows object array, each row contiguous (a missing field is NaN or None).
+    """names x rows object array, one row per field (a missing field is NaN or None).
     Plain dicts are read in C, as DataFrame.from_records does."""
     if plain and _dicts_to_array is not None:
         return _dicts_to_array(rows, names).T  # a view: each field a strided column, no copy
     grid = np.empty((len(names), len(rows)), dtype=object)
-    for j, name in enumerate(names):
-        for i, r in enumerate(rows):  # one by one: a value may itself be a list
-            grid[j, i] = _get(r, name)
+    for j, name in enumerate(names):  # fromiter stores a list value as one item, not as a sequence
+        grid[j] = np.fromiter((_get(r, name) for r in rows), dtype=object, count=len(rows))
     return grid
 
 
