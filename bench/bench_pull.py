@@ -1,7 +1,10 @@
 """Pull throughput: records/s from the WMS sandbox (over HTTP, in another process) through the mapping
 into SQLite. Target: >= 30,000 records/s for 1,000,000 records.
 
-    .venv/bin/python bench/bench_pull.py [--records 1000000] [--page-size 5000]
+    .venv/bin/python bench/bench_pull.py [--records 1000000] [--page-size 5000] [--postgres URL]
+
+With --postgres (e.g. postgresql://postgres@127.0.0.1:5432/test) the store is a fresh schema in
+that database, dropped afterwards; otherwise a temporary SQLite file.
 
 The stream is WMS picks (`allocation`), mapped to canonical order lines by a mapping written next to
 the temporary store; generation and server start-up are not timed.
@@ -14,6 +17,8 @@ import multiprocessing as mp
 import os
 import tempfile
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 MAPPING = """version: 1
@@ -46,15 +51,37 @@ def serve_sandbox(products: int, queue) -> None:
         time.sleep(3600)
 
 
+@contextmanager
+def _store(postgres: str | None, tmp: str):
+    """A temporary SQLite store, or a fresh PostgreSQL schema dropped afterwards."""
+    from sqlalchemy import text
+
+    from core.store import engine_for
+
+    if not postgres:
+        yield engine_for(f"sqlite:///{tmp}/bench.db")
+        return
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = engine_for(postgres)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield engine_for(postgres, connect_args={"options": f"-csearch_path={schema}"})
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--page-size", type=int, default=5000)
+    parser.add_argument("--postgres", metavar="URL", help="store in a fresh schema of this PostgreSQL database")
     args = parser.parse_args()
     products = max(5, round(args.records / 290))  # ~290 picks per product over 3 DCs and 104 weeks
 
     from core.settings import SegbridgeConfig
-    from core.store import create_all, engine_for
+    from core.store import create_all
     from core.sync import pull
 
     queue: mp.Queue = mp.get_context("spawn").Queue()
@@ -70,16 +97,17 @@ def main() -> None:
             "kind": "wms", "mapping": "bench_wms.yaml",
             "options": {"base_url": url, "page_size": args.page_size, "read_timeout": 300,
                         "auth": {"type": "basic", "username": "wms_user", "password": "${BENCH_WMS_PASSWORD}"}}}}})
-        engine = engine_for(f"sqlite:///{tmp}/bench.db")
-        create_all(engine)
-        started = time.perf_counter()
-        result = pull(config, engine, progress=False)[0]
-        seconds = time.perf_counter() - started
+        with _store(args.postgres, tmp) as engine:
+            create_all(engine)
+            started = time.perf_counter()
+            result = pull(config, engine, progress=False)[0]
+            seconds = time.perf_counter() - started
     proc.terminate()
     s = result.streams[0]
     print(f"pull: status {result.status}, read {s.read:,}, loaded {s.loaded:,}, quarantined {s.quarantined:,}, "
           f"{s.batches} batches of {args.page_size}")
-    print(f"time: {seconds:.1f} s  throughput: {s.read / seconds:,.0f} records/s (target 30,000)")
+    store = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"time: {seconds:.1f} s  throughput: {s.read / seconds:,.0f} records/s into {store} (target 30,000)")
 
 
 if __name__ == "__main__":
