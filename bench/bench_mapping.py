@@ -51,7 +51,7 @@ def batch(start: int, size: int, rng: random.Random) -> list[dict]:
             "SalesDocumentRjcnReason": "" if i % 50 else "02",
             "to_SalesOrder": {"SoldToParty": f"{17100000 + order % 20000:010d}", "SalesOrderDate": f"/Date({day})/",
                               "RequestedDeliveryDate": f"/Date({day + 7 * 86400000})/",
-                              "SalesOrganization": "1710", "LastChangeDateTime": f"/Date({day + 3600000}+0000)/"},
+                              "SalesOrganization": "1710", "LastChangeDateTime": f"/Date({day + 3600000 + order % 86400 * 1000}+0000)/"},
         })
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -18,14 +19,19 @@ _ODATA_DATE = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{4}))?\)/$")
 
 def _parse_odata(v: Any) -> datetime:
     """`/Date(ms)/` (UTC) or `/Date(ms+0060)/` (offset in minutes) -> aware datetime."""
-    m = _ODATA_DATE.match(str(v).strip())
+    m = _ODATA_DATE.match(v if type(v) is str else str(v))
     if not m:
-        raise ValueError(v)
-    dt = _EPOCH + timedelta(milliseconds=int(m.group(1)))
-    if m.group(2):
-        minutes = int(m.group(3)) * (1 if m.group(2) == "+" else -1)
-        dt = dt.astimezone(timezone(timedelta(minutes=minutes)))
-    return dt
+        m = _ODATA_DATE.match(str(v).strip())
+        if not m:
+            raise ValueError(v)
+    ms, sign, minutes = m.groups()
+    dt = _EPOCH + timedelta(milliseconds=int(ms))
+    return dt.astimezone(_offset(sign, minutes)) if sign else dt
+
+
+@lru_cache(maxsize=256)
+def _offset(sign: str, minutes: str) -> timezone:
+    return timezone(timedelta(minutes=int(minutes) * (1 if sign == "+" else -1)))
 
 
 def _parse_iso_datetime(v: Any, tz: str) -> datetime:
