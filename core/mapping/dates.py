@@ -19,9 +19,14 @@ _ODATA_DATE = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{4}))?\)/$")
 
 def _parse_odata(v: Any) -> datetime:
     """`/Date(ms)/` (UTC) or `/Date(ms+0060)/` (offset in minutes) -> aware datetime."""
-    m = _ODATA_DATE.match(v if type(v) is str else str(v))
+    return _parse_odata_text(v) if type(v) is str else _parse_odata_text(str(v))
+
+
+@lru_cache(maxsize=8192)  # the same days and timestamps recur batch after batch; datetimes are immutable
+def _parse_odata_text(v: str) -> datetime:
+    m = _ODATA_DATE.match(v)
     if not m:
-        m = _ODATA_DATE.match(str(v).strip())
+        m = _ODATA_DATE.match(v.strip())
         if not m:
             raise ValueError(v)
     ms, sign, minutes = m.groups()

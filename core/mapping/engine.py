@@ -208,12 +208,15 @@ class _DistinctContext:
     distinct = True  # transforms need not hash the values again
 
     def __init__(self, ctx: StepContext, codes: np.ndarray, index: pd.Index):
-        self.ctx, self.codes = ctx, codes
-        self.frame = pd.DataFrame(index=index)
+        self.ctx, self.codes, self.index = ctx, codes, index
         self.field, self.conversions = ctx.field, ctx.conversions
 
+    @property
+    def frame(self) -> pd.DataFrame:  # what a transform may look at: one row per distinct value
+        return pd.DataFrame(index=self.index)
+
     def fail(self, mask: pd.Series, code: str, message: str) -> None:
-        m = as_mask(mask.reindex(self.frame.index) if isinstance(mask, pd.Series) else mask)
+        m = as_mask(mask.reindex(self.index) if isinstance(mask, pd.Series) else mask)
         if m.any():
             self.ctx.fail(m[self.codes], code, message)
 
@@ -312,7 +315,9 @@ def _check_rows(frame: pd.DataFrame, em: EntityMapping, types: dict[str, ColumnT
     for name in em.quality.non_negative:
         if name in frame.columns:
             ctx.field = name
-            neg = pd.to_numeric(frame[name], errors="coerce") < 0
+            column = frame[name]
+            values = column if pd.api.types.is_float_dtype(column) else pd.to_numeric(column, errors="coerce")
+            neg = values < 0
             ctx.fail(neg, "negative", "negative value not allowed")
 
 

@@ -586,26 +586,25 @@ def _field(ctx: StepContext, name: str) -> pd.Series:
 
 
 def _factors(conv: Conversions, products: list[str], units: list[str | None], to: str | None) -> list[float]:
-    """`_factor` for each (product, unit) pair; the usual case (per-product table only) inlined."""
-    if to is None and not conv.generic:
-        base, by_product = conv.base_units, conv.by_product()
-        return [1.0 if u is None or base.get(p) == u else by_product.get(p, _NO_UNITS).get(u, np.nan)
-                for p, u in zip(products, units, strict=True)]
-    return [_factor(conv, p, u, to) for p, u in zip(products, units, strict=True)]
+    """Base units per unit for each (product, unit) pair (or per unit `to`); NaN where no conversion
+    is known. Looked up through `Conversions.by_product`, whose small per-product tables stay in cache."""
+    base, by_product, generic = conv.base_units, conv.by_product(), conv.generic
 
+    def factor(product: str, unit: str | None) -> float:
+        if unit is None:  # no unit given: the quantity is taken as it is
+            return 1.0
+        target = to or base.get(product)
+        if target is not None and unit == target:
+            return 1.0
+        if to is None:
+            found = by_product.get(product, _NO_UNITS).get(unit)
+            if found is not None:
+                return found
+        if target is not None and (unit, target) in generic:
+            return generic[(unit, target)]
+        return np.nan
 
-def _factor(conv: Conversions, product: str, unit: str | None, to: str | None) -> float:
-    """Base units per `unit` of `product` (or per unit `to`); NaN when no conversion is known."""
-    if unit is None:  # no unit given: the quantity is taken as it is
-        return 1.0
-    target = to or conv.base_units.get(product)
-    if target is not None and unit == target:
-        return 1.0
-    if to is None and (product, unit) in conv.per_product:
-        return conv.per_product[(product, unit)]
-    if target is not None and (unit, target) in conv.generic:
-        return conv.generic[(unit, target)]
-    return np.nan
+    return [factor(p, u) for p, u in zip(products, units, strict=True)]
 
 
 # Date and time transforms register themselves on import (kept in their own module for size).
