@@ -14,7 +14,9 @@ without a header keeps null header fields, which the mapping then quarantines ra
 
     join: {table: Orders, by: {OrderID: OrderID}, fields: [OrderDate, CustomerID]}   # local: remote
 
-(`by`, not `on`: YAML 1.1 reads a bare `on:` key as the boolean true.)
+(`by`, not `on`: YAML 1.1 reads a bare `on:` key as the boolean true.) When the header table has a
+`cursor`, each read also re-reads the lines of headers changed since the last read: a header-only
+change (a new customer on the order) does not touch its lines' own change column.
 
 Example options:
     url: oracle+oracledb://apps@ebs-replica:1521/?service_name=EBSPRD
@@ -124,35 +126,75 @@ class SqlSource(Connector):
             raise FatalError(f"sql: {stream.name}: option `query` is not supported (no configured text becomes SQL)",
                              hint="read the table (or a view) and add its header with the `join` option")
         cfg, table = self._cfg(stream.name), self.table(stream.name)
-        order = ([cfg.cursor] if cfg.cursor else []) + cfg.key
-        after = (state or {}).get("after")
+        state = state or {}
         cols = [table.c[c] for c in cfg.columns] if cfg.columns else list(table.c)
         source: sa.FromClause = table
+        header = None
         if stream.options.get("join"):
-            source, extra = self._join(stream.name, table, cols, stream.options["join"])
+            source, extra, header = self._join(stream.name, table, cols, stream.options["join"])
             cols = cols + extra
-        keys = [self._key_expr(table.c[c]) for c in order]
+        line_keys = [self._key_expr(table.c[c]) for c in ([cfg.cursor] if cfg.cursor else []) + cfg.key]
+        if header is None or header[1].cursor is None:  # one keyset pass over the lines
+            for records, position in self._pages(stream.name, cols, source, line_keys, state.get("after")):
+                yield RecordBatch(records, {"after": position})
+            return
+        header_keys = [self._key_expr(table.c[k]) for k in cfg.key]
+        yield from self._read_with_header(stream.name, cols, source, line_keys, header, header_keys, state)
+
+    def _read_with_header(self, name: str, cols: list, source: sa.FromClause, line_keys: list,
+                          header: tuple[sa.Alias, SqlTable], line_key: list, state: dict[str, Any]
+                          ) -> Iterator[RecordBatch]:
+        """Lines changed since `after`; then the lines of headers changed since `headers.since` (a
+        header-only change leaves its lines' cursor as it was). Re-reading a line is harmless (the load
+        is an upsert); the checkpoint keeps both positions, so a read resumes in the pass it was in."""
+        alias, header_cfg = header
+        after, seen = state.get("after"), state.get("headers") or {}
+        h_cursor = self._key_expr(alias.c[header_cfg.cursor])
+        since = seen["since"] if "headers" in state else self._max(h_cursor)  # first read: from now on
+        if seen.get("after") is None:  # the header pass had not started: lines first
+            for records, after in self._pages(name, cols, source, line_keys, after):  # noqa: B020 - resumes
+                yield RecordBatch(records, {"after": after, "headers": {"since": since, "after": None}})
+        mark = self._max(h_cursor)  # the next read looks for header changes after this
+        keys = [h_cursor, *(alias.c[k] for k in header_cfg.key), *line_key]
+        changed = (h_cursor.is_not(None) if since is None
+                   else h_cursor > sa.bindparam(None, _restore(h_cursor, since), type_=h_cursor.type))
+        for records, position in self._pages(name, cols, source, keys, seen.get("after"), changed):
+            yield RecordBatch(records, {"after": after, "headers": {"since": since, "after": position}})
+        yield RecordBatch([], {"after": after, "headers": {"since": since if mark is None else mark, "after": None}})
+
+    def _pages(self, name: str, cols: list, source: sa.FromClause, keys: list, after: list | None,
+               where: sa.ColumnElement | None = None) -> Iterator[tuple[list[dict], list]]:
+        """Keyset pages of `source` in `keys` order after `after`: (records, the last row's keyset)."""
         labels = [f"__keyset_{i}" for i in range(len(keys))]
         while True:
             query = (sa.select(*cols, *(k.label(n) for k, n in zip(keys, labels, strict=True)))
                      .select_from(source).order_by(*keys).limit(self.options.page_size))
+            if where is not None:
+                query = query.where(where)
             if after is not None:
                 query = query.where(_after(keys, after))
-            try:
-                with self.engine.connect() as conn:
-                    rows = [dict(r._mapping) for r in conn.execute(query)]
-            except sa.exc.OperationalError as exc:
-                raise RetriableError(f"sql: reading {stream.name}: {type(exc.orig).__name__}") from None
+            rows = self._fetch(name, query)
             if not rows:
                 return
             after = [_jsonable(rows[-1][n]) for n in labels]
-            records = [{k: _jsonable(v) for k, v in r.items() if k not in labels} for r in rows]
-            yield RecordBatch(records, {"after": after})
+            yield [{k: _jsonable(v) for k, v in r.items() if k not in labels} for r in rows], after
             if len(rows) < self.options.page_size:
                 return
 
+    def _fetch(self, name: str, query: sa.Select) -> list[dict]:
+        try:
+            with self.engine.connect() as conn:
+                return [dict(r._mapping) for r in conn.execute(query)]
+        except sa.exc.OperationalError as exc:
+            raise RetriableError(f"sql: reading {name}: {type(exc.orig).__name__}") from None
+
+    def _max(self, expr: sa.ColumnElement) -> Any:
+        """The largest value of a header's change column now (checkpoint-safe)."""
+        rows = self._fetch("header cursor", sa.select(sa.func.max(expr).label("mark")))
+        return _jsonable(rows[0]["mark"]) if rows else None
+
     def _join(self, name: str, table: sa.Table, cols: list[sa.ColumnElement],
-              spec: Any) -> tuple[sa.FromClause, list[sa.ColumnElement]]:
+              spec: Any) -> tuple[sa.FromClause, list[sa.ColumnElement], tuple[sa.Alias, SqlTable]]:
         """`table` LEFT OUTER JOIN the header on its whole key; every name checked against reflection."""
         hint = "join: {table: Orders, by: {OrderID: OrderID}, fields: [OrderDate]}"
         if isinstance(spec, dict) and True in spec:
@@ -178,7 +220,7 @@ class SqlSource(Connector):
             raise FatalError(f"sql: {name} join {join.table}: field(s) {', '.join(clash)} already come from {name}",
                              hint="drop them from the join's fields")
         on = sa.and_(*(table.c[local] == header.c[remote] for local, remote in pairs.items()))
-        return table.outerjoin(header, on), [header.c[f] for f in join.fields]
+        return table.outerjoin(header, on), [header.c[f] for f in join.fields], (header, header_cfg)
 
     def _key_expr(self, col: sa.Column) -> sa.ColumnElement:
         """SQLite stores dates as text in whatever format the ERP wrote: page on the text itself."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 import sqlalchemy as sa
 
@@ -109,3 +111,64 @@ def test_join_names_are_checked_against_reflection_before_any_sql(lines, join, m
 def test_configured_query_text_is_refused(lines):
     with pytest.raises(FatalError, match="option `query` is not supported"):
         list(lines.read(StreamSpec("line items", options={"query": "SELECT * FROM hdr"}), None))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def orders_db(request, tmp_path):
+    """Order headers with a change timestamp and their lines (whose own timestamp a header edit leaves)."""
+    if request.param == "sqlite":
+        eng = sa.create_engine(f"sqlite:///{tmp_path / 'orders.db'}")
+    else:
+        eng = request.getfixturevalue("pg_engine")
+    meta = sa.MetaData()
+    hdr = sa.Table("hdr", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("cust", sa.String(8)),
+                   sa.Column("changed", sa.DateTime))
+    lines = sa.Table("lines", meta, sa.Column("hdr_id", sa.Integer, primary_key=True),
+                     sa.Column("pos", sa.Integer, primary_key=True), sa.Column("qty", sa.Integer),
+                     sa.Column("changed", sa.DateTime))
+    meta.create_all(eng)
+    with eng.begin() as conn:
+        conn.execute(hdr.insert(), [{"id": i, "cust": f"C{i}", "changed": datetime(2024, 1, i)} for i in (1, 2, 3)])
+        conn.execute(lines.insert(), [{"hdr_id": h, "pos": p, "qty": h * 10 + p, "changed": datetime(2024, 1, h)}
+                                      for h in (1, 2, 3) for p in (1, 2)])
+    yield eng, hdr
+    if request.param == "sqlite":
+        eng.dispose()
+
+
+def read_all(src, state):
+    join = {"table": "hdr", "by": {"hdr_id": "id"}, "fields": ["cust"]}
+    batches = list(src.read(StreamSpec("lines", options={"join": join}), state))
+    records = [(r["hdr_id"], r["pos"], r["cust"]) for b in batches for r in b.records]
+    return records, batches[-1].checkpoint if batches else state
+
+
+def test_a_header_only_change_rereads_that_headers_lines(orders_db):
+    eng, hdr = orders_db
+    src = SqlSource({"url": "sqlite://", "page_size": 2, "tables": {
+        "lines": {"key": ["hdr_id", "pos"], "cursor": "changed"}, "hdr": {"key": ["id"], "cursor": "changed"}}},
+        engine=eng)
+    first, state = read_all(src, None)
+    assert first == [(h, p, f"C{h}") for h in (1, 2, 3) for p in (1, 2)]  # each line once
+    assert read_all(src, state)[0] == []
+    with eng.begin() as conn:  # the header changes, its lines do not
+        conn.execute(hdr.update().where(hdr.c.id == 1).values(cust="NEW", changed=datetime(2024, 2, 1)))
+    changed, state = read_all(src, state)
+    assert changed == [(1, 1, "NEW"), (1, 2, "NEW")]
+    assert read_all(src, state)[0] == []
+
+
+def test_an_interrupted_header_pass_resumes_where_it_stopped(orders_db):
+    eng, hdr = orders_db
+    src = SqlSource({"url": "sqlite://", "page_size": 1, "tables": {
+        "lines": {"key": ["hdr_id", "pos"], "cursor": "changed"}, "hdr": {"key": ["id"], "cursor": "changed"}}},
+        engine=eng)
+    _, state = read_all(src, None)
+    with eng.begin() as conn:
+        conn.execute(hdr.update().where(hdr.c.id.in_([1, 3])).values(cust="X", changed=datetime(2024, 2, 1)))
+    join = {"table": "hdr", "by": {"hdr_id": "id"}, "fields": ["cust"]}
+    reader = src.read(StreamSpec("lines", options={"join": join}), state)
+    first = next(reader)  # one line of header 1, then the pull stops
+    assert [(r["hdr_id"], r["pos"]) for r in first.records] == [(1, 1)]
+    rest, _ = read_all(src, first.checkpoint)
+    assert rest == [(1, 2, "X"), (3, 1, "X"), (3, 2, "X")]
