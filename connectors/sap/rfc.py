@@ -332,16 +332,38 @@ class SapRfcConnector(Connector):
             fields = list(fields) + [f for f in delta if f not in fields]
             fields += [f for j in joins for f in j.pairs if f not in fields]
         high = cursor
-        for rows in self.read_table(table, fields, " AND ".join(clauses), keys):
-            for join in joins:
-                self._join_table(rows, join)
-            for row in rows:
-                for f in delta:
-                    if row.get(f, "").strip("0") and (high is None or row[f] > high):
-                        high = row[f]
-            yield RecordBatch(rows, {"cursor": cursor} if delta else None)
+        wheres = [" AND ".join(clauses)]
+        if delta and cursor:  # a header-only change (VBAK, LIKP, EKKO) leaves its lines' dates as they were
+            changed, header_high = self._changed_headers(joins, cursor)
+            high = max(filter(None, [high, header_high]), default=None)
+            base = [f"( {w} )" for w in stream.options.get("where", [])]
+            wheres += [" AND ".join([*base, f"( {in_condition(local, values)} )"]) for local, values in changed]
+        for where in wheres:
+            for rows in self.read_table(table, fields, where, keys):
+                for join in joins:
+                    self._join_table(rows, join)
+                high = max(filter(None, [high, _latest(rows, delta)]), default=None)
+                yield RecordBatch(rows, {"cursor": cursor} if delta else None)
         if delta:
             yield RecordBatch([], {"cursor": high})
+
+    def _changed_headers(self, joins: list[RfcJoin], cursor: str) -> tuple[list[tuple[str, list[str]]], str | None]:
+        """For each joined table with change dates: (the stream's join field, chunks of the values of headers
+        changed since `cursor`), and the latest change date seen. Those lines are read again whole."""
+        out, high = [], None
+        for join in joins:
+            delta = self._delta_fields(join.table)
+            if not delta:
+                continue
+            local, remote = next(iter(join.pairs.items()))
+            where = "( " + " OR ".join(condition(f, ">=", cursor) for f in delta) + " )"
+            values: set[str] = set()
+            for page in self.read_table(join.table, [remote, *delta], where):
+                values |= {r[remote] for r in page if r.get(remote)}
+                high = max(filter(None, [high, _latest(page, delta)]), default=None)
+            ordered = sorted(values)
+            out += [(local, ordered[i:i + self.options.join_chunk]) for i in range(0, len(ordered), self.options.join_chunk)]
+        return out, high
 
     def _joins(self, table: str, spec: Any) -> list[RfcJoin]:
         """The stream's joins, checked: each match is unique (the key is covered) or `first_by` decides."""
@@ -445,6 +467,11 @@ class SapRfcConnector(Connector):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _latest(rows: list[dict[str, str]], fields: list[str]) -> str | None:
+    """The latest non-initial date (YYYYMMDD; 00000000 is initial) in `fields` of `rows`."""
+    return max((r[f] for r in rows for f in fields if r.get(f, "").strip("0")), default=None)
 
 
 def _bapi_value(field: str, value: Any) -> Any:

@@ -144,3 +144,22 @@ def test_bad_logon_is_a_failed_check_not_an_exception(backend):
 def test_literal_password_refused():
     with pytest.raises(ValueError, match="ENV_VAR"):
         SapRfcConnector({"connection": {"passwd": "plain"}})
+
+
+def test_delta_rereads_the_lines_of_a_changed_header(monkeypatch):
+    """Only VBAK changed for order 2 (a new sold-to): its VBAP lines come again, with the new header."""
+    vbak = [{"VBELN": f"{n:010d}", "ERDAT": "20240101", "AEDAT": "20240115" if n == 2 else "00000000",
+             "KUNNR": "NEW" if n == 2 else f"C{n}"} for n in (1, 2, 3)]
+    vbap = [{"VBELN": f"{n:010d}", "POSNR": f"{p:06d}", "MATNR": "M1", "ERDAT": "20240101",
+             "AEDAT": "20240116" if (n, p) == (3, 10) else "00000000"} for n in (1, 2, 3) for p in (10, 20)]
+    backend = FakeRfcBackend(tables={"VBAK": vbak, "VBAP": vbap})
+    monkeypatch.setenv("SAP_RFC_PW", "secret")
+    conn = SapRfcConnector({"connection": {"ashost": "h", "sysnr": "00", "client": "100", "user": "U",
+                                           "passwd": "${SAP_RFC_PW}"}}, connection_factory=backend.connect)
+    stream = StreamSpec("VBAP", options={"fields": ["VBELN", "POSNR", "MATNR"],
+                                         "join": {"table": "VBAK", "by": ["VBELN"], "fields": ["KUNNR"]}})
+    batches = list(conn.read(stream, {"cursor": "20240110"}))
+    rows = sorted((r["VBELN"][-1], r["POSNR"], r["KUNNR"]) for b in batches for r in b.records)
+    assert rows == [("2", "000010", "NEW"), ("2", "000020", "NEW"), ("3", "000010", "C3")]
+    assert batches[-1].checkpoint == {"cursor": "20240116"}
+    assert [b.records for b in conn.read(stream, {"cursor": "20240117"})] == [[]]
