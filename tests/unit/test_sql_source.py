@@ -136,18 +136,24 @@ def orders_db(request, tmp_path):
         eng.dispose()
 
 
+ORDERS_JOIN = {"table": "hdr", "by": {"hdr_id": "id"}, "fields": ["cust"]}
+
+
+def orders_source(eng, page_size: int) -> SqlSource:
+    return SqlSource({"url": "sqlite://", "page_size": page_size, "tables": {
+        "lines": {"key": ["hdr_id", "pos"], "cursor": "changed"}, "hdr": {"key": ["id"], "cursor": "changed"}}},
+        engine=eng)
+
+
 def read_all(src, state):
-    join = {"table": "hdr", "by": {"hdr_id": "id"}, "fields": ["cust"]}
-    batches = list(src.read(StreamSpec("lines", options={"join": join}), state))
+    batches = list(src.read(StreamSpec("lines", options={"join": ORDERS_JOIN}), state))
     records = [(r["hdr_id"], r["pos"], r["cust"]) for b in batches for r in b.records]
     return records, batches[-1].checkpoint if batches else state
 
 
 def test_a_header_only_change_rereads_that_headers_lines(orders_db):
     eng, hdr = orders_db
-    src = SqlSource({"url": "sqlite://", "page_size": 2, "tables": {
-        "lines": {"key": ["hdr_id", "pos"], "cursor": "changed"}, "hdr": {"key": ["id"], "cursor": "changed"}}},
-        engine=eng)
+    src = orders_source(eng, page_size=2)
     first, state = read_all(src, None)
     assert first == [(h, p, f"C{h}") for h in (1, 2, 3) for p in (1, 2)]  # each line once
     assert read_all(src, state)[0] == []
@@ -160,14 +166,11 @@ def test_a_header_only_change_rereads_that_headers_lines(orders_db):
 
 def test_an_interrupted_header_pass_resumes_where_it_stopped(orders_db):
     eng, hdr = orders_db
-    src = SqlSource({"url": "sqlite://", "page_size": 1, "tables": {
-        "lines": {"key": ["hdr_id", "pos"], "cursor": "changed"}, "hdr": {"key": ["id"], "cursor": "changed"}}},
-        engine=eng)
+    src = orders_source(eng, page_size=1)
     _, state = read_all(src, None)
     with eng.begin() as conn:
         conn.execute(hdr.update().where(hdr.c.id.in_([1, 3])).values(cust="X", changed=datetime(2024, 2, 1)))
-    join = {"table": "hdr", "by": {"hdr_id": "id"}, "fields": ["cust"]}
-    reader = src.read(StreamSpec("lines", options={"join": join}), state)
+    reader = src.read(StreamSpec("lines", options={"join": ORDERS_JOIN}), state)
     first = next(reader)  # one line of header 1, then the pull stops
     assert [(r["hdr_id"], r["pos"]) for r in first.records] == [(1, 1)]
     rest, _ = read_all(src, first.checkpoint)
