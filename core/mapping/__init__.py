@@ -10,11 +10,12 @@ Public API (connectors and write-back call only these):
     Conversions                                            unit-of-measure factors for the `uom` transform
 """
 
+from core.mapping.context import Conversions
 from core.mapping.engine import MapResult, QuarantinedRecord, map_records
 from core.mapping.load import check_paths, load_mapping
 from core.mapping.model import EntityMapping, MappingFile
 from core.mapping.reverse import ReverseTarget, reverse_frame, reverse_key, reverse_map, reverse_target
-from core.mapping.transforms import REGISTRY, Conversions
+from core.mapping.transforms import REGISTRY
 
 __all__ = [
     "REGISTRY", "Conversions", "EntityMapping", "MapResult", "MappingFile", "QuarantinedRecord", "ReverseTarget",

@@ -11,7 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from core.mapping.transforms import _convert, transform
+from core.mapping.context import _convert
+from core.mapping.transforms import transform
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ODATA_DATE = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{4}))?\)/$")

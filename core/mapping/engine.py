@@ -23,18 +23,10 @@ import pandas as pd
 from pandas._libs import lib
 
 from core.mapping.columns import flatten, nav_paths, records_frame, source_fields, source_series
+from core.mapping.context import Conversions, StepContext, _blank, _first_rows, _per_unique, as_mask
 from core.mapping.dates import _parse_date, _parse_iso_datetime
 from core.mapping.model import EntityMapping, FieldRule
-from core.mapping.transforms import (
-    Conversions,
-    StepContext,
-    _blank,
-    _first_rows,
-    _per_unique,
-    apply_step,
-    as_mask,
-    parse_step,
-)
+from core.mapping.transforms import apply_step, parse_step
 from core.model import CANONICAL_ENTITIES, primary_key_columns
 
 LINEAGE = ("source_system", "loaded_at")

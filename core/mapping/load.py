@@ -16,9 +16,10 @@ import yaml
 
 from core.config import document_of, load_yaml_model, suggest
 from core.errors import ConfigError
+from core.mapping.context import Conversions
 from core.mapping.engine import canonical_types
 from core.mapping.model import EntityMapping, MappingFile
-from core.mapping.transforms import REGISTRY, Conversions, check_params, parse_step
+from core.mapping.transforms import REGISTRY, check_params, parse_step
 from core.model import CANONICAL_ENTITIES
 
 _COMPATIBLE = {str: {"str"}, float: {"float", "int"}, int: {"int"}, date: {"date"},

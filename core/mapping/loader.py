@@ -22,10 +22,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
+from core.mapping.context import Conversions
 from core.mapping.crosswalk import load_index, record_issues, resolve
 from core.mapping.engine import MapResult, QuarantinedRecord, map_records, source_series
 from core.mapping.model import EntityMapping
-from core.mapping.transforms import Conversions
 from core.model import CANONICAL_ENTITIES, Crosswalk, EntityCount, Quarantine, utcnow
 from core.store import upsert
 
