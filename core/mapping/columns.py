@@ -57,6 +57,7 @@ def _read_columns(rows: list, paths: list[str]) -> dict[str, np.ndarray]:
 
 
 def _read_objects(rows: list, paths: list[str], plain: bool | None = None) -> dict[str, np.ndarray]:
+    """`_read_columns` before type inference; `plain` says every row is a plain dict, when known."""
     heads = list(dict.fromkeys(p.split("/", 1)[0] for p in paths))
     plain = set(map(type, rows)) <= {dict} if plain is None else plain
     columns = _grid(rows, heads, plain)
@@ -134,13 +135,11 @@ def nav_paths(em: EntityMapping) -> list[str]:
 
 
 def source_series(df: pd.DataFrame, name: str) -> pd.Series:
-    """A source field; `to_Nav/Prop` reads an expanded navigation (nested dict) when not flattened."""
+    """A source field; `to_Nav/Prop` reads an expanded navigation (nested dict) when not flattened,
+    and a field the records lack reads as nulls."""
     if name in df.columns:
         return df[name]
-    if "/" in name:
-        nav, prop = name.split("/", 1)
-        if nav in df.columns:
-            first = prop.split("/")[0]
-            inner = df[nav].map(lambda d: d.get(first) if isinstance(d, dict) else None)
-            return source_series(pd.DataFrame({first: inner}), prop) if "/" in prop else inner
+    nav, _, prop = name.partition("/")
+    if prop and nav in df.columns:
+        return _object_series(_read_columns(df[nav].tolist(), [prop])[prop], df.index)
     return pd.Series(None, index=df.index, dtype=object)

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.mapping.columns import source_series
+
 MISSING = object()
 
 
@@ -111,12 +113,7 @@ def as_mask(mask: pd.Series | np.ndarray) -> np.ndarray:
 
 def _field(ctx: StepContext, name: str) -> pd.Series:
     """Another source field of the same records (`to_Nav/Prop` reads a nested dict)."""
-    if name in ctx.frame.columns:
-        return ctx.frame[name]
-    nav, _, prop = name.partition("/")
-    if prop and nav in ctx.frame.columns:
-        return ctx.frame[nav].map(lambda d: d.get(prop) if isinstance(d, dict) else None)
-    return pd.Series(None, index=ctx.frame.index, dtype=object)
+    return source_series(ctx.frame, name)
 
 
 

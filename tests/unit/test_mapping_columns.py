@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from core.mapping import Conversions, load_mapping, map_records
-from core.mapping.columns import records_frame
+from core.mapping.columns import records_frame, source_series
 from core.mapping.transforms import StepContext, apply_step
 
 pytestmark = pytest.mark.unit
@@ -124,3 +124,10 @@ def test_unit_tables_follow_changes_to_the_conversions():
     conv.per_product[("P", "PAL")] = 240.0
     ctx = StepContext(frame, "quantity", conv)
     assert apply_step(frame["q"], step, ctx).tolist() == [240.0] and ctx.errors is None
+
+
+def test_source_series_reads_a_navigation_path_and_a_missing_field():
+    frame = pd.DataFrame({"to_H": [{"C": "c1", "D": {"E": 1}}, None]})
+    assert source_series(frame, "to_H/C").tolist() == ["c1", None]
+    assert source_series(frame, "to_H/D/E").tolist()[0] == 1
+    assert source_series(frame, "Nowhere").isna().all()
