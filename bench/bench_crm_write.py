@@ -12,9 +12,9 @@ import sys
 import time
 
 from connectors.base import WriteBatch, WriteItem
-from connectors.salesforce.connector import SalesforceConnector
-from sandbox.base import serve
-from sandbox.salesforce import build_app, seed_accounts
+from connectors.salesforce.rest_api import SalesforceConnector
+from sandbox.salesforce_standin import build_app, seed_accounts
+from sandbox.server import serve
 
 BUDGET = 52
 

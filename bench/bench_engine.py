@@ -21,15 +21,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.demand import DemandOptions, aggregate_by_product, bucket_demand, lead_times  # noqa: E402
-from core.engine import (  # noqa: E402
+from core.planning.demand import DemandOptions, aggregate_by_product, bucket_demand, lead_times  # noqa: E402
+from core.planning.engine import (  # noqa: E402
     EngineOptions,  # noqa: E402
     _govern,
     classify_product_locations,
     classify_products,
     compute_parameters,
 )
-from core.policy import load_policy, match_products  # noqa: E402
+from core.planning.policy import load_policy, match_products  # noqa: E402
 
 LOCATIONS = 10
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from core.mapping import Conversions, load_mapping, map_records
-from core.mapping.loader import BatchCounts, load_batch
+from core.mapping.ingest import BatchCounts, load_batch
 from core.paths import shipped_mapping
 from core.store import create_all, engine_for
 

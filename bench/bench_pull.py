@@ -41,7 +41,7 @@ entities:
 
 
 def serve_sandbox(products: int, queue) -> None:
-    from sandbox.base import serve
+    from sandbox.server import serve
     from sandbox.wms import build_app
 
     app = build_app(products=products, locations=3, customers=500, weeks=104, seed=1)

@@ -15,9 +15,9 @@ import time
 
 from connectors.base import WriteBatch, WriteItem
 from connectors.sap.odata import SapODataConnector
-from sandbox.base import serve
 from sandbox.generator import generate
 from sandbox.sap_odata import build_app
+from sandbox.server import serve
 
 
 def main() -> None:

@@ -52,8 +52,8 @@ def bench_memory(records: int, batch: int) -> None:
 
 
 def bench_sap(records: int, batch: int) -> None:
-    from sandbox.base import serve
     from sandbox.sap_odata import build_app
+    from sandbox.server import serve
 
     app = build_app()
     rows = [{"Product": i["product"], "Plant": i["plant"], "MRPType": "PD", "LotSizingProcedure": "EX",

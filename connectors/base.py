@@ -20,7 +20,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
-from core.config import StrictModel
+from basics.yaml_loader import StrictModel
+from connectors.connector_errors import (  # noqa: F401 - the interface's errors, re-exported for core
+    AuthError,
+    ConnectorError,
+    FatalError,
+    LimitExhausted,
+    RateLimited,
+    RetriableError,
+)
 
 OutcomeStatus = Literal["applied", "rejected", "retriable"]
 

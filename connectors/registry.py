@@ -5,7 +5,7 @@ Example:
     >>> from connectors import registry
     >>> registry.get("nosuch")
     Traceback (most recent call last):
-    core.errors.ConfigError: unknown connector kind 'nosuch'; known kinds: ...
+    basics.errors.ConfigError: unknown connector kind 'nosuch'; known kinds: ...
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
+from basics.errors import ConfigError
+from basics.yaml_loader import suggest
 from connectors.base import Connector
-from core.config import suggest
-from core.errors import ConfigError
 
 ENTRY_POINT_GROUP = "segbridge.connectors"
 # Built-in kinds -> "module:Class", imported lazily so a missing optional dependency (pyrfc)

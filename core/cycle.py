@@ -58,7 +58,7 @@ class CycleResult:
 
     @property
     def exit_code(self) -> int:
-        from core.errors import EXIT_EXCEPTIONS, EXIT_FAILED, EXIT_OK
+        from basics.errors import EXIT_EXCEPTIONS, EXIT_FAILED, EXIT_OK
 
         return {"ok": EXIT_OK, "exceptions": EXIT_EXCEPTIONS}.get(self.status, EXIT_FAILED)
 
@@ -110,7 +110,7 @@ def step_segment(config: SegbridgeConfig, engine: Engine, *, systems: list[str] 
                  trigger: str = "manual", stop_event: threading.Event | None = None,
                  progress: bool = False) -> StepResult:
     """Segment and compute parameters from the store (a saved segment run)."""
-    from core.engine import segment_from_store
+    from core.planning_store import segment_from_store
 
     with _held(engine, "segment", None, stop_event):
         run_id = segment_from_store(engine, config, trigger=trigger)
@@ -146,7 +146,7 @@ def step_apply(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | 
                trigger: str = "manual", stop_event: threading.Event | None = None, progress: bool = False,
                plan_id: int | None = None) -> StepResult:
     """Apply the plan (default: the latest) when it may be applied; otherwise a skipped run saying why."""
-    from core.errors import SegbridgeError
+    from basics.errors import SegbridgeError
     from core.writeback.apply import apply_plan, latest_plan_id
     from core.writeback.plan import load_plan
 

@@ -37,7 +37,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from core.errors import BlockedError
+from basics.errors import BlockedError
 from core.model import Lease, utcnow
 
 log = logging.getLogger("segbridge.lease")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from core.errors import ConfigError, SegbridgeError
+from basics.errors import ConfigError, SegbridgeError
 from core.model import AuditEvent, EntityCount, Run, utcnow
 
 DEFAULT_THRESHOLD = 0.02

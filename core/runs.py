@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
-from core.errors import ConfigError
+from basics.errors import ConfigError
 from core.model import Run, utcnow
 
 COUNT_KEYS = ("read", "loaded", "quarantined", "changes", "applied", "rejected", "exceptions")

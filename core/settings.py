@@ -27,9 +27,9 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from core import secrets
-from core.config import StrictModel, document_of, load_yaml_model, register_kind, validate_data
-from core.errors import ConfigError
+from basics import secrets
+from basics.errors import ConfigError
+from basics.yaml_loader import StrictModel, document_of, load_yaml_model, register_kind, validate_data
 
 CONFIG_FILE = "segbridge.yaml"
 _SECTIONS: dict[str, type[StrictModel]] = {}
@@ -124,7 +124,7 @@ class SegbridgeConfig(StrictModel):
 
     def system(self, name: str) -> SystemConfig:
         if name not in self.systems:
-            from core.config import suggest
+            from basics.yaml_loader import suggest
 
             guess = suggest(name, list(self.systems))
             raise ConfigError(f"unknown system {name!r}; configured: {', '.join(self.systems) or 'none'}",

@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
+from basics.errors import ConfigError, SegbridgeError
 from core import model as _model  # noqa: F401 - registers the tables on SQLModel.metadata
-from core.errors import ConfigError, SegbridgeError
 from core.model import Product  # noqa: F401 - used in the docstring example
 
 DEFAULT_URL = "sqlite:///segbridge.db"

@@ -28,12 +28,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from basics.errors import SegbridgeError
 from connectors import registry
-from connectors.base import Connector, RecordBatch, StreamSpec
-from connectors.errors import ConnectorError, LimitExhausted
-from core.errors import SegbridgeError
+from connectors.base import Connector, ConnectorError, LimitExhausted, RecordBatch, StreamSpec
 from core.mapping import Conversions, EntityMapping, load_mapping
-from core.mapping.loader import load_batch
+from core.mapping.ingest import load_batch
 from core.model import Crosswalk, Product, Run, SyncState, utcnow
 from core.prefetch import prefetch
 from core.quality import finish_run_quality

@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 import xmlschema
 from lxml import etree
 
-from sandbox.base import Request, Response, SandboxApp
+from sandbox.server import Request, Response, SandboxApp
 
 WSDL_DIR = Path(__file__).parent / "wsdl"
 ENV = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -7,7 +7,7 @@ required: 428 when missing, 412 when stale), `$batch` with changesets (a failing
 back and answers alone; the others go on), server paging with `__next`/`$skiptoken`,
 `$inlinecount`, `$filter` (typed literals), `$select`/`$expand`, SAP-style error bodies for
 unknown entity sets and properties, read-only properties and check-table values. Faults,
-throttling and the request log come from sandbox.base.
+throttling and the request log come from sandbox.server.
 
 Example:
     >>> app = build_app(metadata_dir="../shared/sap/odata")          # doctest: +SKIP
@@ -30,9 +30,9 @@ from urllib.parse import quote, urlencode
 
 from connectors.sap.metadata import EntitySet, ServiceMetadata, parse_metadata
 from sandbox import sap_odata_seed
-from sandbox.base import Request, Response, SandboxApp
 from sandbox.sap_odata_batch import run_batch, single_query
 from sandbox.sap_odata_query import FilterError, compile_filter, to_python
+from sandbox.server import Request, Response, SandboxApp
 
 SERVICES = ("API_PRODUCT_SRV", "API_BUSINESS_PARTNER", "API_SALES_ORDER_SRV")
 MINIMAL_METADATA = Path(__file__).parent / "metadata"

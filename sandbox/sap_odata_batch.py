@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from connectors.sap.batch import boundary_of, split_multipart
-from sandbox.base import Request, Response
+from sandbox.server import Request, Response
 
 
 def single_query(query: dict[str, list[str]]) -> dict[str, str]:

@@ -20,9 +20,9 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
-from sandbox.base import Request, Response, SandboxApp, SandboxAuth
 from sandbox.collection import Collection, next_stamp, project
 from sandbox.generator import Dataset, generate
+from sandbox.server import Request, Response, SandboxApp, SandboxAuth
 from sandbox.wms import stamps
 
 BASE = "/logisticsRestApi/resources-int/v2"

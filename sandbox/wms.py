@@ -22,9 +22,9 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
-from sandbox.base import Request, Response, SandboxApp, SandboxAuth
 from sandbox.collection import Collection, next_stamp, project
 from sandbox.generator import Dataset, generate
+from sandbox.server import Request, Response, SandboxApp, SandboxAuth
 
 BASE = "/wms/lgfapi/v10/entity"
 MAX_PAGE = 5000

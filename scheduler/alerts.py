@@ -5,7 +5,7 @@ Rules (`alerts.rules`) are checked after every job: `failure` (the run failed),
 exceptions at or above a severity). Each alert goes to its channels: a webhook (JSON POST
 through the shared HTTP client, so retries and redaction are the connectors' ones) and SMTP
 email (smtplib, STARTTLS, retried with tenacity). Credentials are `${ENV_VAR}` references,
-resolved only when sending; every text is passed through `core.secrets.redact`, so a secret
+resolved only when sending; every text is passed through `basics.secrets.redact`, so a secret
 that leaked into a run's message never leaves the process. Sending never raises: a broken
 channel is logged and the scheduler goes on.
 """
@@ -24,10 +24,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from core import secrets
+from basics import secrets
 from core.model import Plan, ReconException
 from core.runs import RunInfo, get_run, totals
-from scheduler.config import SEVERITIES, AlertRule, AlertsConfig, SmtpChannel, WebhookChannel
+from scheduler.schedule_settings import SEVERITIES, AlertRule, AlertsConfig, SmtpChannel, WebhookChannel
 
 log = logging.getLogger("segbridge.alerts")
 

@@ -32,13 +32,13 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
+from basics.errors import ConfigError
 from core import runs
-from core.errors import ConfigError
 from core.lease import default_owner, release_all
 from core.model import utcnow
 from scheduler import alerts
-from scheduler.config import AlertsConfig, SchedulesConfig
 from scheduler.jobs import JobContext, JobOutcome, JobSpec, build_jobs, execute
+from scheduler.schedule_settings import AlertsConfig, SchedulesConfig
 
 log = logging.getLogger("segbridge.scheduler")
 
@@ -65,7 +65,7 @@ class SchedulerApp:
 
     def spec(self, job_id: str) -> JobSpec:
         if job_id not in self.specs:
-            from core.config import suggest
+            from basics.yaml_loader import suggest
 
             guess = suggest(job_id, list(self.specs))
             raise ConfigError(f"no scheduled job {job_id!r}; jobs: {', '.join(self.specs) or 'none'}",

@@ -24,11 +24,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
+from basics.errors import ConfigError
 from core import runs
-from core.errors import ConfigError
 from core.lease import LeaseHeld, hold, step_lease_name
 from core.model import utcnow
-from scheduler.config import JobDefaults, SchedulesConfig, add_step_name
+from scheduler.schedule_settings import JobDefaults, SchedulesConfig, add_step_name
 
 log = logging.getLogger("segbridge.scheduler")
 StepFn = Callable[..., Any]

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from core.errors import EXIT_FAILED, EXIT_USAGE, NotAvailableError, SegbridgeError
+from basics.errors import EXIT_FAILED, EXIT_USAGE, NotAvailableError, SegbridgeError
 from segbridge import __version__
 
 console = Console(stderr=True)
@@ -64,7 +64,7 @@ def _root(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More detail (-vv for debug)"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version"),
 ) -> None:
-    from core.logs import setup_logging
+    from basics.logging_setup import setup_logging
 
     setup_logging(json_logs=json_logs, verbose=verbose)
     ctx.obj = {"config_path": config, "json_logs": json_logs, "verbose": verbose}
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(rc, int) and rc:  # typer.Exit(n) comes back as a return value here
             sys.exit(rc)
     except SegbridgeError as exc:
-        from core.secrets import redact
+        from basics.secrets import redact
 
         console.print(f"[bold red]error:[/] {escape(redact(exc.message))}", highlight=False, soft_wrap=True)
         if exc.hint:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-KIND_MODULES = ["core.settings", "core.mapping", "core.policy", "connectors.declarative",
-                "scheduler.config", "core.writeback.config", "core.reconcile.config"]
+KIND_MODULES = ["core.settings", "core.mapping", "core.planning.policy", "connectors.declarative",
+                "scheduler.schedule_settings", "core.writeback.writeback_settings", "core.reconcile.reconcile_settings"]
 
 
 def load_all_kinds() -> None:

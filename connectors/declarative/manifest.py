@@ -33,9 +33,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from basics.errors import ConfigError
+from basics.yaml_loader import StrictModel, load_yaml_model, register_kind
 from connectors.http.paginators import Paginator
-from core.config import StrictModel, load_yaml_model, register_kind
-from core.errors import ConfigError
 
 MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"
 

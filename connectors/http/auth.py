@@ -1,7 +1,7 @@
 """Authentication for the shared HTTP client: basic, API-key header, bearer, OAuth2 client credentials.
 
 Every secret is an `${ENV_VAR}` reference in the config and is resolved only when a request
-is signed; the resolved value never reaches a log line or an error (see core.secrets.redact).
+is signed; the resolved value never reaches a log line or an error (see basics.secrets.redact).
 
 Example (in a connector's options):
     auth:
@@ -20,9 +20,9 @@ from typing import Annotated, Literal
 import requests
 from pydantic import Field, field_validator
 
-from connectors.errors import AuthError
-from core import secrets
-from core.config import StrictModel
+from basics import secrets
+from basics.yaml_loader import StrictModel
+from connectors.connector_errors import AuthError
 
 
 def _secret(value: str | None, info) -> str | None:

@@ -22,10 +22,10 @@ import requests
 from pydantic import Field
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from connectors.errors import AuthError, ConnectorError, FatalError, RateLimited, RetriableError
+from basics import secrets
+from basics.yaml_loader import StrictModel
+from connectors.connector_errors import AuthError, ConnectorError, FatalError, RateLimited, RetriableError
 from connectors.http.auth import AuthConfig, OAuth2ClientCredentials, TokenManager
-from core import secrets
-from core.config import StrictModel
 
 log = logging.getLogger("segbridge.http")
 RETRY_STATUSES = frozenset({429, 502, 503, 504})

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from core.config import StrictModel
+from basics.yaml_loader import StrictModel
 
 
 @dataclass

@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import Field
 
+from basics import secrets
+from basics.yaml_loader import StrictModel
 from connectors.base import (
     CheckResult,
     Connector,
@@ -29,10 +31,8 @@ from connectors.base import (
     WriteBatch,
     WriteItem,
 )
-from connectors.errors import AuthError, ConnectorError, FatalError, RetriableError
+from connectors.connector_errors import AuthError, ConnectorError, FatalError, RetriableError
 from connectors.http.client import HttpClient, HttpOptions
-from core import secrets
-from core.config import StrictModel
 
 
 class FusionResource(StrictModel):

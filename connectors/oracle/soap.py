@@ -35,6 +35,8 @@ from zeep.exceptions import ExternalReferenceForbidden, Fault, ValidationError, 
 from zeep.helpers import serialize_object
 from zeep.wsse.username import UsernameToken
 
+from basics import secrets
+from basics.yaml_loader import StrictModel
 from connectors.base import (
     CheckResult,
     Connector,
@@ -44,11 +46,9 @@ from connectors.base import (
     WriteBatch,
     WriteItem,
 )
-from connectors.errors import AuthError, ConnectorError, FatalError, RetriableError
+from connectors.connector_errors import AuthError, ConnectorError, FatalError, RetriableError
 from connectors.http.client import HttpClient, HttpTransportOptions
 from connectors.oracle.transport import SoapTransport
-from core import secrets
-from core.config import StrictModel
 
 log = logging.getLogger("segbridge.oracle.soap")
 OK_STATUSES = frozenset({"S", "SUCCESS"})

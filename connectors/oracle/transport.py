@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 from zeep.transports import Transport
 
-from connectors.errors import AuthError, FatalError, RateLimited, RetriableError
+from connectors.connector_errors import AuthError, FatalError, RateLimited, RetriableError
 from connectors.http.client import HttpClient
 
 log = logging.getLogger("segbridge.oracle.soap")

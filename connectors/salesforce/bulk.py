@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from connectors.base import ItemOutcome, WriteItem
-from connectors.errors import RetriableError
+from connectors.connector_errors import RetriableError
 
 DONE = {"JobComplete", "Failed", "Aborted"}
 

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.errors import FatalError
+from connectors.connector_errors import FatalError
 
 CRLF = "\r\n"
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)

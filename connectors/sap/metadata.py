@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from connectors.errors import FatalError
+from connectors.connector_errors import FatalError
 
 SAP_NS = "http://www.sap.com/Protocols/SAPData"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)

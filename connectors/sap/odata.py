@@ -38,7 +38,7 @@ from connectors.base import (
     WriteBatch,
     WriteItem,
 )
-from connectors.errors import AuthError, ConnectorError, FatalError, RetriableError
+from connectors.connector_errors import AuthError, ConnectorError, FatalError, RetriableError
 from connectors.http.client import HttpClient, HttpOptions
 from connectors.sap.batch import Part, PartResponse
 from connectors.sap.metadata import EntitySet, Property

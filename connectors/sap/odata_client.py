@@ -30,11 +30,11 @@ from urllib.parse import quote
 
 import requests
 
-from connectors.errors import ConnectorError, FatalError
+from basics import secrets
+from connectors.connector_errors import ConnectorError, FatalError
 from connectors.http.client import HttpClient
 from connectors.sap.batch import Part, PartResponse, build_batch, parse_batch
 from connectors.sap.metadata import EntitySet, Property, ServiceMetadata, parse_metadata
-from core import secrets
 
 log = logging.getLogger("segbridge.sap.odata")
 _DATE = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{4}))?\)/$")

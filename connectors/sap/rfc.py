@@ -39,10 +39,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from basics import secrets
+from basics.yaml_loader import StrictModel
 from connectors.base import CheckResult, Connector, ItemOutcome, RecordBatch, StreamSpec, WriteBatch
-from connectors.errors import AuthError, ConnectorError, FatalError, RetriableError
-from core import secrets
-from core.config import StrictModel
+from connectors.connector_errors import AuthError, ConnectorError, FatalError, RetriableError
 
 ROW_LIMIT = 512
 OPTION_WIDTH = 72

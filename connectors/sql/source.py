@@ -36,10 +36,10 @@ import sqlalchemy as sa
 from pydantic import Field, field_validator
 from sqlalchemy.engine import make_url
 
+from basics import secrets
+from basics.yaml_loader import StrictModel
 from connectors.base import CheckResult, Connector, ItemOutcome, RecordBatch, StreamSpec, WriteBatch
-from connectors.errors import FatalError, RetriableError
-from core import secrets
-from core.config import StrictModel
+from connectors.connector_errors import FatalError, RetriableError
 
 
 class SqlTable(StrictModel):

@@ -11,10 +11,10 @@ Public API (connectors and write-back call only these):
 """
 
 from core.mapping.context import Conversions
-from core.mapping.engine import MapResult, QuarantinedRecord, map_records
-from core.mapping.load import check_paths, load_mapping
-from core.mapping.model import EntityMapping, MappingFile
+from core.mapping.mapper import MapResult, QuarantinedRecord, map_records
+from core.mapping.mapping_files import check_paths, load_mapping
 from core.mapping.reverse import ReverseTarget, reverse_frame, reverse_key, reverse_map, reverse_target
+from core.mapping.spec import EntityMapping, MappingFile
 from core.mapping.transforms import REGISTRY
 
 __all__ = [

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pandas._libs import lib
 
-from core.mapping.model import EntityMapping
+from core.mapping.spec import EntityMapping
 
 
 def records_frame(records: Iterable[dict] | pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:

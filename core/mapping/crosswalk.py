@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from core.mapping.model import CrosswalkRule, CrosswalkSpec
+from core.mapping.spec import CrosswalkRule, CrosswalkSpec
 from core.model import CANONICAL_ENTITIES, Crosswalk, ReconException, primary_key_columns, utcnow
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from core.errors import ConfigError, DataError
-from core.mapping.model import EntityMapping, ReverseField
+from basics.errors import ConfigError, DataError
+from core.mapping.spec import EntityMapping, ReverseField
 from core.mapping.transforms import StepContext, apply_step, parse_step
 
 

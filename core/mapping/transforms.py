@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.config import suggest
-from core.errors import ConfigError
+from basics.errors import ConfigError
+from basics.yaml_loader import suggest
 from core.mapping.context import (  # noqa: F401 - StepContext stays importable from here
     _NO_UNITS,
     MISSING,

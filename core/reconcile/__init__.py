@@ -6,7 +6,7 @@ Public API:
     list_exceptions(engine, status=..., system=..., kind=..., severity=...)
 """
 
-from core.reconcile.exceptions import (
+from core.reconcile.discrepancies import (
                                        Observation,
                                        fingerprint,
                                        get_exception,
@@ -15,7 +15,7 @@ from core.reconcile.exceptions import (
                                        transition,
                                        upsert_observations,
 )
-from core.reconcile.run import ReconcileSummary, run_reconcile
+from core.reconcile.reconciler import ReconcileSummary, run_reconcile
 
 __all__ = ["Observation", "ReconcileSummary", "fingerprint", "get_exception", "history", "list_exceptions",
            "run_reconcile", "transition", "upsert_observations"]

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from connectors.base import Connector
-from core.reconcile.config import FieldTolerance, Tolerances
+from core.reconcile.reconcile_settings import FieldTolerance, Tolerances
 
 ConnectorFactory = Callable[[str], Connector]
 RESULT_COLUMNS = ["system", "entity", "target_key", "field", "expected", "actual", "canonical_entity",

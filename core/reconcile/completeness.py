@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from core.model import EntityCount
-from core.reconcile.config import ReconcileConfig
-from core.reconcile.exceptions import Observation
+from core.reconcile.discrepancies import Observation
+from core.reconcile.reconcile_settings import ReconcileConfig
 
 _C = EntityCount.__table__
 

@@ -23,8 +23,8 @@ import pandas as pd
 
 from core.model import CANONICAL_ENTITIES, primary_key_columns
 from core.reconcile.compare import MISSING
-from core.reconcile.config import CrossSystemCheck, ReconcileConfig
-from core.reconcile.exceptions import Observation
+from core.reconcile.discrepancies import Observation
+from core.reconcile.reconcile_settings import CrossSystemCheck, ReconcileConfig
 
 
 def _group_key(canonical_entity: str | None, canonical_key: str | None, entity: str) -> str | None:

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import insert, update
 
-from core.errors import BlockedError, SegbridgeError
+from basics.errors import BlockedError, SegbridgeError
 from core.model import AuditEvent, Plan, Run, utcnow
 from core.settings import SegbridgeConfig
 from core.writeback import outbox
-from core.writeback.config import WritebackConfig, writeback_config
 from core.writeback.plan import load_plan
+from core.writeback.writeback_settings import WritebackConfig, writeback_config
 
 log = logging.getLogger("segbridge.writeback")
 APPLICABLE = {"ready", "approved", "applying", "partial"}
@@ -190,8 +190,7 @@ def _send_round(r: Round, pending, summary: ApplySummary, bar, task, stop_event)
 
 def _write(conn, batch: list[outbox.Item]) -> list:
     """Send one batch; a connector error leaves the items unanswered, to be verified by read-back."""
-    from connectors.base import ItemOutcome, WriteBatch
-    from connectors.errors import RetriableError
+    from connectors.base import ItemOutcome, RetriableError, WriteBatch
 
     try:
         return conn.write(WriteBatch(items=[it.item for it in batch]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from core.errors import BlockedError, ConfigError, SegbridgeError
+from basics.errors import BlockedError, ConfigError, SegbridgeError
 from core.model import AuditEvent, Plan, utcnow
 from core.writeback.plan import load_plan
 

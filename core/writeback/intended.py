@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sqlalchemy import func, select, union
 
-from core.errors import SegbridgeError
+from basics.errors import SegbridgeError
 from core.model import (
     CANONICAL_ENTITIES,
     Crosswalk,
@@ -72,7 +72,7 @@ ENGINE_LINKS = {
 # Short names mapping files use for customer values -> the engine's customer parameter names.
 CUSTOMER_ALIASES = {"abc": "customer_abc", "segment": "customer_segment", "classification": "customer_abc",
                     "service_level": "service_level_class"}
-# The engine's class of a series or customer with no demand in the window (every dimension; core.segmentation).
+# The engine's class of a series or customer with no demand in the window (every dimension; core.planning.segmentation).
 NONE_CLASS = "none"
 NO_DEMAND = "no demand history"
 # Canonical rows without a crosswalk of their own belong to a system through the master record in their key.

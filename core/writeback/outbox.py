@@ -73,7 +73,7 @@ def mark_sent(engine, ids: list[int], batch_id: str) -> None:
         done = conn.execute(TABLE.update().where(TABLE.c.id.in_(ids), TABLE.c.state == "pending")
                             .values(state="sent", batch_id=batch_id, updated_at=now)).rowcount
         if done != len(ids):
-            from core.errors import SegbridgeError
+            from basics.errors import SegbridgeError
 
             raise SegbridgeError(f"batch {batch_id}: {len(ids) - done} change(s) are no longer pending",
                                  hint="another `segbridge apply` runs on this plan; let it finish")

@@ -21,9 +21,9 @@ from sqlalchemy import func, insert, select
 
 from core.model import AuditEvent, Plan, PlannedChange, utcnow
 from core.settings import SegbridgeConfig
-from core.writeback.config import WritebackConfig, writeback_config
 from core.writeback.intended import NO_DEMAND
 from core.writeback.values import as_number, direction, same, to_text
+from core.writeback.writeback_settings import WritebackConfig, writeback_config
 
 log = logging.getLogger("segbridge.writeback")
 CHANGE_COLUMNS = ["system", "entity", "target_key", "field", "current_value", "intended_value", "value_impact",
@@ -238,7 +238,7 @@ def load_plan(engine, plan_id: int) -> Plan:
     """A saved plan (SegbridgeError with a hint when it does not exist)."""
     from sqlmodel import Session
 
-    from core.errors import SegbridgeError
+    from basics.errors import SegbridgeError
 
     with Session(engine) as s:
         plan = s.get(Plan, plan_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import select
 
-from core.errors import SegbridgeError
+from basics.errors import SegbridgeError
 from core.model import Plan, PlannedChange, Run
 from core.store import read_frame
 from core.writeback.plan import last_applied

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from core.writeback.config import Tolerance
+from core.writeback.writeback_settings import Tolerance
 
 
 def to_text(value: Any) -> str | None:

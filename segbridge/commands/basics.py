@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from core.errors import ConfigError
+from basics.errors import ConfigError
 from segbridge.commands.common import config_of, out, store_of, table
 
 db_app = typer.Typer(help="The store's schema", no_args_is_help=True)
@@ -64,7 +64,7 @@ def validate(ctx: typer.Context) -> None:
     rows = []
     for name, system in config.systems.items():
         cls = registry.get(system.kind)
-        from core.config import document_of, validate_data
+        from basics.yaml_loader import document_of, validate_data
 
         doc = document_of(config)
         validate_data(doc, system.options, cls.Options, prefix=("systems", name, "options"))
@@ -82,7 +82,7 @@ def validate(ctx: typer.Context) -> None:
 def _check_policy(config) -> None:
     """The policy table named by `segmentation.policy` must load (file:line errors otherwise)."""
     if config.segmentation.policy:
-        from core.policy import load_policy
+        from core.planning.policy import load_policy
 
         load_policy(config.resolve_path(config.segmentation.policy))
 
@@ -91,7 +91,7 @@ def _check_mapping_dir(config) -> int:
     """Check every mapping file in `mappings_dir` (all of them, not only the configured systems')."""
     if not config.mappings_dir:
         return 0
-    from core.mapping.load import check_paths, mapping_files
+    from core.mapping.mapping_files import check_paths, mapping_files
 
     files = mapping_files(config.resolve_path(config.mappings_dir))
     errors = check_paths(files)
@@ -128,7 +128,7 @@ def config_schema(
     out_dir: Path = typer.Option(Path("schemas"), "--out", "-o", help="Folder to write the JSON Schemas into"),
 ) -> None:
     """Write the JSON Schema of every YAML file kind (segbridge.yaml, mapping files, policies, ...)."""
-    from core.config import write_schemas
+    from basics.yaml_loader import write_schemas
     from segbridge.kinds import load_all_kinds
 
     load_all_kinds()

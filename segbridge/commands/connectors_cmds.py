@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from core.errors import EXIT_FAILED
+from basics.errors import EXIT_FAILED
 from segbridge.commands.common import config_of, out, store_of, table
 
 
@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 def check(ctx: typer.Context,
           systems: list[str] = typer.Argument(None, help="Systems to check (default: every enabled one)")) -> None:
     """Check that each system is reachable and its credentials work (never prints them)."""
-    from core.secrets import redact
+    from basics.secrets import redact
     from core.sync import connector_for
 
     config = config_of(ctx)

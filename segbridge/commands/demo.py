@@ -88,7 +88,7 @@ DEMO_SYSTEMS = [
 
 def _fusion_items(dataset) -> list[dict[str, Any]]:
     """itemsV2 rows for every FUSION_SHARE-th product of the generated world."""
-    from sandbox.fusion_rest import seed_items
+    from sandbox.fusion_rest_standin import seed_items
 
     subset = dataset.products.iloc[::FUSION_SHARE]
     return seed_items(type("Products", (), {"products": subset})())
@@ -177,7 +177,7 @@ def unavailable(system: DemoSystem) -> str | None:
     """Why a demo system cannot run in this build, or None."""
     from connectors import registry
     from core.paths import shipped_mapping
-    from sandbox.registry import SANDBOXES
+    from sandbox.catalog import SANDBOXES
 
     if system.sandbox not in SANDBOXES:
         return f"no '{system.sandbox}' sandbox in this build"
@@ -190,8 +190,8 @@ def unavailable(system: DemoSystem) -> str | None:
 
 def start_world(stack: ExitStack, dataset, only: list[str] | None = None) -> DemoWorld:
     """Build and serve every available sandbox over `dataset` on 127.0.0.1 (stopped by `stack`)."""
-    from sandbox.base import serve
-    from sandbox.registry import build
+    from sandbox.catalog import build
+    from sandbox.server import serve
 
     world = DemoWorld()
     for system in DEMO_SYSTEMS:
@@ -332,13 +332,13 @@ def demo(
         world = start_world(stack, dataset)
         _describe_world(world, dataset)
         if not world.systems:
-            from core.errors import SegbridgeError
+            from basics.errors import SegbridgeError
 
             raise SegbridgeError("no sandbox is available in this build", hint="see the skipped list above")
         paths, failure = _run_demo(folder, world, progress=not quiet)
     _finish(folder, paths, time.monotonic() - started)
     if failure:
-        from core.errors import SegbridgeError
+        from basics.errors import SegbridgeError
 
         raise SegbridgeError(f"the demo did not complete: {failure}",
                              hint="the reports above show what was reached; run with -v for details")
@@ -369,7 +369,7 @@ def _describe_world(world: DemoWorld, dataset) -> None:
 
 def _run_demo(folder: Path, world: DemoWorld, progress: bool) -> tuple[dict[str, Path], str | None]:
     """Config, first pull, the cycle, a hand edit in SAP, reconcile again; reports even when a step failed."""
-    from core.errors import SegbridgeError
+    from basics.errors import SegbridgeError
     from core.reports.reconcile_report import write_reports
     from core.settings import load_config
 
@@ -431,11 +431,11 @@ def _first_pull(world: DemoWorld, config, engine, progress: bool) -> bool:
 
 def _engine_report(config, engine, folder: Path) -> dict[str, Path]:
     """The engine's HTML report (ABC-XYZ matrix, Pareto, parameter changes) recomputed from the store."""
-    from core.errors import SegbridgeError
+    from basics.errors import SegbridgeError
 
     try:
-        from core.engine import run_engine
-        from core.engine_store import load_frames, resolve_policy
+        from core.planning.engine import run_engine
+        from core.planning_store import load_frames, resolve_policy
         from core.reports.engine_report import write_report
     except ImportError:
         return {}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from core.errors import ConfigError, DataError
+from basics.errors import ConfigError, DataError
 from segbridge.commands.common import out, table
 
 CSV_FILES = {"order_lines": "order_lines.csv", "products": "products.csv",
@@ -63,8 +63,8 @@ def analyze(
     simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="Run the simulation check"),
 ) -> None:
     """Run the whole engine offline on canonical CSV files and write segments, parameters and a report."""
-    from core.engine import EngineOptions, run_engine
-    from core.policy import load_policy
+    from core.planning.engine import EngineOptions, run_engine
+    from core.planning.policy import load_policy
     from core.reports.engine_report import write_report
 
     if not folder.is_dir():
@@ -91,7 +91,7 @@ def segment(
     policy: Path = typer.Option(None, "--policy", help="Policy YAML (default: segmentation.policy in the config)"),
 ) -> None:
     """Segment products and customers from the store and save a run (with audit events for changes)."""
-    from core.engine_store import load_frames, resolve_policy, segment_from_store
+    from core.planning_store import load_frames, resolve_policy, segment_from_store
     from core.settings import load_config
     from segbridge.commands.common import config_of, store_of
 
@@ -111,14 +111,14 @@ def segment(
 
 
 def _hash(policy) -> str:
-    from core.governance import ruleset_hash
+    from core.planning.governance import ruleset_hash
 
     return ruleset_hash(policy)
 
 
 def _what_if(frames, current, candidate_path: Path) -> None:
-    from core.policy import load_policy
-    from core.whatif import compare
+    from core.planning.policy import load_policy
+    from core.planning.whatif import compare
 
     cand = load_policy(candidate_path)
     w = compare(frames, current, cand)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-import core.reconcile.config  # noqa: F401 - registers the `reconcile:` section, so `segbridge validate` checks it
+import core.reconcile.reconcile_settings  # noqa: F401 - registers the `reconcile:` section, so `segbridge validate` checks it
 from segbridge.commands.common import config_of, out, store_of, table
 
 exceptions_app = typer.Typer(help="Work through reconciliation exceptions", no_args_is_help=True)

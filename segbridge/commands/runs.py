@@ -25,7 +25,7 @@ def _when(value) -> str:
 
 
 def _short(text: str | None, width: int = 60) -> str:
-    from core.secrets import redact
+    from basics.secrets import redact
 
     text = redact(text or "").replace("\n", " ")
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -54,8 +54,8 @@ def list_runs(
 @runs_app.command("show")
 def show(ctx: typer.Context, run: int = typer.Argument(..., help="Run id")) -> None:
     """One run: status, times, rule-set version, counts and message."""
+    from basics.secrets import redact
     from core import runs
-    from core.secrets import redact
 
     info = runs.get_run(store_of(config_of(ctx)), run)
     fields = [["kind", info.kind], ["system", info.system or "-"], ["status", info.status],

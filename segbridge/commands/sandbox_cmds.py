@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
 @sandbox_app.command("list")
 def list_sandboxes() -> None:
     """The sandboxes this installation can start."""
-    from sandbox.registry import SANDBOXES
+    from sandbox.catalog import SANDBOXES
 
     table("Sandboxes", ["name", "builder"], [[n, t] for n, t in sorted(SANDBOXES.items())])
 
@@ -32,10 +32,10 @@ def start(names: list[str] = typer.Argument(None, help="Sandboxes to start (defa
           weeks: int = typer.Option(104, "--weeks", help="Weeks of history"),
           port_base: int = typer.Option(0, "--port-base", help="First port (0: ephemeral ports)")) -> None:
     """Start sandboxes on one generated dataset, print their URLs and serve until Ctrl-C."""
-    from sandbox.base import serve
+    from sandbox.catalog import build
+    from sandbox.catalog import names as all_names
     from sandbox.generator import generate
-    from sandbox.registry import build
-    from sandbox.registry import names as all_names
+    from sandbox.server import serve
 
     chosen = names or all_names()
     dataset = generate(seed=seed, products=products, locations=locations, customers=customers, weeks=weeks)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from core.errors import EXIT_EXCEPTIONS, EXIT_FAILED
+from basics.errors import EXIT_EXCEPTIONS, EXIT_FAILED
 from segbridge.commands.common import config_of, out, store_of, table
 
 schedule_app = typer.Typer(help="Run the cycle on a timetable", no_args_is_help=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from core.errors import SegbridgeError
+from basics.errors import SegbridgeError
 from segbridge.commands.common import config_of, out, store_of, table
 
 

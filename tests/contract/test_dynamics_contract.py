@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from connectors.base import StreamSpec, WriteBatch, WriteItem
-from connectors.dynamics.connector import DynamicsConnector
+from connectors.dynamics.dataverse import DynamicsConnector
 from connectors.testing.suite import ConnectorContract
-from sandbox.base import serve
-from sandbox.dynamics import API, build_app
+from sandbox.dynamics_standin import API, build_app
+from sandbox.server import serve
 
 pytestmark = pytest.mark.contract
 

@@ -14,7 +14,7 @@ from core.model import OrderLine, Product, ProductLocation
 from core.settings import SegbridgeConfig
 from core.store import create_all, engine_for, read_frame
 from core.sync import pull
-from sandbox.files import write_canonical_csv
+from sandbox.csv_drop import write_canonical_csv
 from sandbox.generator import generate
 
 pytestmark = pytest.mark.contract

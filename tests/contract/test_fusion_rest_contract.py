@@ -7,8 +7,8 @@ import pytest
 from connectors.base import StreamSpec, WriteBatch, WriteItem
 from connectors.oracle.fusion_rest import FusionRestConnector
 from connectors.testing.suite import ConnectorContract
-from sandbox.base import serve
-from sandbox.fusion_rest import ROOT, build_app
+from sandbox.fusion_rest_standin import ROOT, build_app
+from sandbox.server import serve
 
 pytestmark = pytest.mark.contract
 

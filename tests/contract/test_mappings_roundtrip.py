@@ -23,8 +23,8 @@ from core.paths import shipped_mapping
 from core.settings import SegbridgeConfig
 from core.store import create_all, read_frame
 from core.sync import pull
-from sandbox.base import serve
 from sandbox.generator import generate
+from sandbox.server import serve
 
 pytestmark = pytest.mark.contract
 FAST = {"max_attempts": 2, "backoff_initial": 0, "backoff_max": 0}
@@ -228,7 +228,7 @@ def test_sap_s4_pull_and_write_back(ds, tmp_path, store, shared):
 
 @contextmanager
 def salesforce(ds, tmp_path):
-    from sandbox.salesforce import build_app
+    from sandbox.salesforce_standin import build_app
 
     app = build_app(ds, page_size=5)
     with serve(app) as server:
@@ -268,7 +268,7 @@ def test_salesforce_links_to_sap_and_writes_back(ds, tmp_path, store, shared, mo
 
 
 def test_oracle_fusion_pull_and_write_back(ds, tmp_path, store, shared):
-    from sandbox.fusion_rest import build_app as build_rest
+    from sandbox.fusion_rest_standin import build_app as build_rest
     from sandbox.oracle_soap import ADF_PATH
     from sandbox.oracle_soap import build_app as build_soap
 

@@ -17,13 +17,13 @@ from test_mappings_roundtrip import FAST, config, counts, links, pull_clean, row
 
 from connectors import registry
 from connectors.base import StreamSpec
-from connectors.errors import FatalError
+from connectors.connector_errors import FatalError
 from connectors.sap.rfc import SapRfcConnector
 from core.store import create_all
-from sandbox.base import serve
-from sandbox.files import write_canonical_csv
+from sandbox.csv_drop import write_canonical_csv
 from sandbox.generator import generate
 from sandbox.sap_rfc import FakeRfcBackend
+from sandbox.server import serve
 
 pytestmark = pytest.mark.contract
 
@@ -65,7 +65,7 @@ def test_canonical_csv_pulls_every_file_of_the_layout(ds, tmp_path, store):
 
 
 def test_dynamics_accounts_link_to_erp_customers_and_write_back(ds, tmp_path, store):
-    from sandbox.dynamics import build_app
+    from sandbox.dynamics_standin import build_app
 
     pull_csv(ds, tmp_path, store)  # the ERP customers the accounts' account numbers point at
     app = build_app(ds)

@@ -10,8 +10,8 @@ import pytest
 from connectors.base import StreamSpec, WriteBatch, WriteItem
 from connectors.oracle.soap import OracleSoapConnector
 from connectors.testing.suite import ConnectorContract
-from sandbox.base import serve
 from sandbox.oracle_soap import ADF_PATH, ISG_PATH, build_app
+from sandbox.server import serve
 
 pytestmark = [pytest.mark.contract]
 WSDL_DIR = Path(__file__).resolve().parents[2] / "sandbox" / "wsdl"

@@ -12,8 +12,8 @@ from core.model import Shipment
 from core.settings import SegbridgeConfig
 from core.store import create_all, engine_for, read_frame
 from core.sync import load_state, pull
-from sandbox.base import serve
 from sandbox.generator import generate
+from sandbox.server import serve
 from sandbox.tms import build_app as build_tms
 from sandbox.wms import build_app as build_wms
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from connectors.base import StreamSpec, WriteBatch, WriteItem
-from connectors.errors import LimitExhausted
-from connectors.salesforce.connector import SalesforceConnector
+from connectors.connector_errors import LimitExhausted
+from connectors.salesforce.rest_api import SalesforceConnector
 from connectors.testing.suite import ConnectorContract
-from sandbox.base import serve
-from sandbox.salesforce import build_app, seed_accounts
+from sandbox.salesforce_standin import build_app, seed_accounts
+from sandbox.server import serve
 
 pytestmark = pytest.mark.contract
 

@@ -11,8 +11,8 @@ from connectors.sap.metadata import parse_metadata
 from connectors.sap.odata import SapODataConnector
 from connectors.testing.suite import ConnectorContract, read_all
 from core.mapping import load_mapping
-from sandbox.base import serve
 from sandbox.sap_odata import SERVICES, build_app
+from sandbox.server import serve
 
 pytestmark = [pytest.mark.contract, pytest.mark.shared]
 MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "sap_s4.yaml"
@@ -143,7 +143,7 @@ def test_paging_and_delta(connector, server_app):
 
 
 def test_sandbox_rejects_unknown_sets_properties_and_bad_literals(connector):
-    from connectors.errors import FatalError
+    from connectors.connector_errors import FatalError
 
     with pytest.raises(FatalError, match="no entity set 'A_Nope'"):
         list(connector.read(StreamSpec("API_PRODUCT_SRV/A_Nope"), None))

@@ -26,8 +26,8 @@ from core.model import ParameterValue, PlannedChange, ProductLocation, Run
 from core.settings import load_config
 from core.store import engine_for, read_frame, upsert
 from core.writeback.plan import make_plan
-from sandbox.base import serve
 from sandbox.sap_odata import build_app
+from sandbox.server import serve
 
 pytestmark = pytest.mark.e2e
 SEED = 8

@@ -18,8 +18,8 @@ from core.model import Product, ProductLocation, Shipment
 from core.settings import load_config
 from core.store import create_all, engine_for, read_frame
 from core.sync import pull
-from sandbox.base import serve
 from sandbox.generator import generate
+from sandbox.server import serve
 from sandbox.wms import build_app
 
 pytestmark = pytest.mark.e2e

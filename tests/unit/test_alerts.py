@@ -14,9 +14,9 @@ from aiosmtpd.smtp import AuthResult
 from core import runs
 from core.model import Plan, ReconException, utcnow
 from core.store import upsert
-from sandbox.base import Response, SandboxApp, serve
+from sandbox.server import Response, SandboxApp, serve
 from scheduler import alerts
-from scheduler.config import AlertsConfig
+from scheduler.schedule_settings import AlertsConfig
 
 pytestmark = pytest.mark.unit
 HOOK_TOKEN = "tok-Zq81-hook"

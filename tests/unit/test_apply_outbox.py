@@ -10,7 +10,7 @@ import pytest
 import wb_support as s
 from sqlalchemy import select
 
-from core.errors import BlockedError
+from basics.errors import BlockedError
 from core.model import AuditEvent, Plan, PlannedChange, Run
 from core.store import read_frame
 from core.writeback import outbox

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from connectors.base import CheckResult, Connector
 from core.model import EntityCount, ReconException, Run
 from core.reconcile.compare import compare_group, equal, index_records, read_back_group
-from core.reconcile.config import FieldTolerance, ReconcileConfig, Tolerances
-from core.reconcile.run import run_reconcile
+from core.reconcile.reconcile_settings import FieldTolerance, ReconcileConfig, Tolerances
+from core.reconcile.reconciler import run_reconcile
 from core.settings import SegbridgeConfig
 from core.store import upsert
 
@@ -216,8 +216,8 @@ def test_clean_targets_exit_zero(store):
 
 
 def test_reconcile_section_typo_is_a_config_error_with_a_suggestion(tmp_path):
-    from core.errors import ConfigError
-    from core.reconcile.config import reconcile_config
+    from basics.errors import ConfigError
+    from core.reconcile.reconcile_settings import reconcile_config
     from core.settings import load_config
 
     path = tmp_path / "segbridge.yaml"

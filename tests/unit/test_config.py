@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config import load_yaml_model, read_yaml, write_schemas
-from core.errors import ConfigError
+from basics.errors import ConfigError
+from basics.yaml_loader import load_yaml_model, read_yaml, write_schemas
 from core.settings import SegbridgeConfig, load_config
 
 GOOD = """\

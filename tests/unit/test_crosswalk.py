@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from core.mapping.crosswalk import CrosswalkIndex, normalize, resolve
-from core.mapping.loader import load_batch
-from core.mapping.model import CrosswalkSpec
+from core.mapping.ingest import load_batch
+from core.mapping.spec import CrosswalkSpec
 from core.model import Crosswalk, Customer, Quarantine, ReconException
 from core.paths import shipped_mapping
 

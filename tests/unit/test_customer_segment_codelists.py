@@ -8,7 +8,7 @@ import yaml
 
 from core.mapping import load_mapping, map_records, reverse_map
 from core.paths import shipped_mapping
-from core.policy import load_policy
+from core.planning.policy import load_policy
 
 pytestmark = pytest.mark.unit
 SEGMENTS = ["strategic", "growth", "standard", "unprofitable"]
@@ -43,7 +43,7 @@ def test_fusion_writes_customer_segments_as_class_codes_and_reads_them_back():
 
 
 def test_sandboxes_accept_every_code_of_the_code_lists():
-    from sandbox.dynamics import CLASSIFICATION
+    from sandbox.dynamics_standin import CLASSIFICATION
     from sandbox.oracle_soap import OracleSoapState, load_schema
 
     dyn = load_mapping(shipped_mapping("dynamics365.yaml")).codelists["account_classification"]

@@ -7,9 +7,10 @@ import json
 import pytest
 import responses
 
+from basics.errors import ConfigError
 from connectors.base import StreamSpec, WriteBatch, WriteItem
-from connectors.declarative.connector import RestConnector, typed
 from connectors.declarative.manifest import Manifest, load_manifest
+from connectors.declarative.manifest_connector import RestConnector, typed
 from connectors.http.paginators import (
     CursorPaginator,
     LinkHeaderPaginator,
@@ -18,7 +19,6 @@ from connectors.http.paginators import (
     PageNumberPaginator,
     dig,
 )
-from core.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 BASE = "https://api.example.com"

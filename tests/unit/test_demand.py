@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.demand import (
+from basics.errors import DataError
+from core.planning.demand import (
     DemandOptions,
     aggregate_by_product,
     bucket_demand,
@@ -17,7 +18,6 @@ from core.demand import (
     period_index,
     series_stats,
 )
-from core.errors import DataError
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ import pytest
 import responses
 
 from connectors.base import StreamSpec
-from connectors.dynamics.connector import DynamicsConnector, odata_datetime
-from connectors.errors import FatalError
+from connectors.connector_errors import FatalError
+from connectors.dynamics.dataverse import DynamicsConnector, odata_datetime
 
 pytestmark = pytest.mark.unit
 BASE = "https://acme.crm4.dynamics.com"

@@ -9,9 +9,9 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from core.errors import ConfigError
+from basics.errors import ConfigError
 from core.model import AuditEvent, ReconException
-from core.reconcile.exceptions import (
+from core.reconcile.discrepancies import (
     Observation,
     fingerprint,
     get_exception,

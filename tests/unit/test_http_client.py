@@ -10,7 +10,7 @@ import pytest
 import requests
 import responses
 
-from connectors.errors import AuthError, FatalError, RateLimited, RetriableError
+from connectors.connector_errors import AuthError, FatalError, RateLimited, RetriableError
 from connectors.http.client import HttpClient, HttpOptions, RateLimiter, parse_retry_after
 
 pytestmark = pytest.mark.unit

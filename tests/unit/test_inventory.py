@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import optimize, stats
 
-from core import inventory as inv
+from core.planning import inventory as inv
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ConfigError
+from basics.errors import ConfigError
 from core.mapping import Conversions, load_mapping, map_records, reverse_key, reverse_map, reverse_target
 
 pytestmark = pytest.mark.unit
@@ -133,7 +133,7 @@ def test_reverse_map_formats_for_sap():
 
 
 def test_reverse_map_rejects_values_the_target_cannot_hold():
-    from core.errors import DataError
+    from basics.errors import DataError
     from core.paths import shipped_mapping
 
     em = load_mapping(shipped_mapping("sap_s4.yaml")).entities["customer_sales_area"]

@@ -8,7 +8,7 @@ import pytest
 import responses
 
 from connectors.base import WriteBatch, WriteItem
-from connectors.errors import FatalError, RetriableError
+from connectors.connector_errors import FatalError, RetriableError
 from connectors.oracle.soap import OracleSoapConnector
 
 pytestmark = pytest.mark.unit

@@ -9,14 +9,14 @@ import pytest
 import wb_support as s
 from sqlalchemy import select, update
 
-from core.errors import BlockedError, ConfigError
+from basics.errors import BlockedError, ConfigError
 from core.model import AuditEvent, Plan, PlannedChange, ProductLocation, Run
 from core.store import read_frame
 from core.writeback.approve import approve
-from core.writeback.config import Tolerance
 from core.writeback.intended import INTENDED_COLUMNS, intended_values
 from core.writeback.plan import make_plan
 from core.writeback.values import same
+from core.writeback.writeback_settings import Tolerance
 
 pytestmark = pytest.mark.unit
 

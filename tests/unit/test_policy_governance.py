@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from core.engine import EngineOptions, run_engine
-from core.errors import ConfigError
-from core.governance import active_overrides, apply_hysteresis, audit_events, ruleset_hash
-from core.policy import Policy, Rule, load_policy, match_customers, match_products
-from core.whatif import compare
+from basics.errors import ConfigError
+from core.planning.engine import EngineOptions, run_engine
+from core.planning.governance import active_overrides, apply_hysteresis, audit_events, ruleset_hash
+from core.planning.policy import Policy, Rule, load_policy, match_customers, match_products
+from core.planning.whatif import compare
 
 pytestmark = pytest.mark.unit
 
@@ -154,7 +154,6 @@ def test_what_if_reports_migration_changes_and_investment():
 
 
 def test_segment_from_store_saves_run_and_audits_changes(sqlite_engine, tmp_path):
-    from core.engine import segment_from_store
     from core.model import (
         AuditEvent,
         OrderLine,
@@ -164,6 +163,7 @@ def test_segment_from_store_saves_run_and_audits_changes(sqlite_engine, tmp_path
         Run,
         SegmentAssignment,
     )
+    from core.planning_store import segment_from_store
     from core.store import create_all, read_frame, upsert
 
     create_all(sqlite_engine)

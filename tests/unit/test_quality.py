@@ -7,9 +7,9 @@ import json
 import pytest
 from sqlalchemy import select
 
-from core.errors import ConfigError, SegbridgeError
+from basics.errors import ConfigError, SegbridgeError
 from core.mapping import Conversions, load_mapping
-from core.mapping.loader import load_batch
+from core.mapping.ingest import load_batch
 from core.model import AuditEvent, EntityCount, OrderLine, Quarantine, Run
 from core.paths import shipped_mapping
 from core.quality import finish_run_quality, is_blocked, release_run

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 from openpyxl import load_workbook
 
-from core.reconcile.exceptions import Observation, transition, upsert_observations
+from core.reconcile.discrepancies import Observation, transition, upsert_observations
 from core.reports.reconcile_report import KINDS, write_reports
 from core.runs import finish_run, start_run
 

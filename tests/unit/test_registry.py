@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from basics.errors import ConfigError
 from connectors import registry
 from connectors.base import CheckResult, Connector
-from core.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 
@@ -56,8 +56,8 @@ def test_unknown_kind_lists_known_kinds_and_suggests():
 
 
 def test_builtin_kinds_resolve_lazily():
-    from connectors.declarative.connector import RestConnector, WmsConnector
-    from connectors.files.connector import CsvFolderConnector
+    from connectors.declarative.manifest_connector import RestConnector, WmsConnector
+    from connectors.files.csv_folder import CsvFolderConnector
 
     assert registry.get("rest") is RestConnector
     assert registry.get("wms") is WmsConnector

@@ -8,7 +8,7 @@ import pytest
 import wb_support as s
 from sqlalchemy import select
 
-from core.errors import SegbridgeError
+from basics.errors import SegbridgeError
 from core.model import PlannedChange
 from core.store import read_frame
 from core.writeback.apply import apply_plan

@@ -11,8 +11,8 @@ import pytest
 import responses
 
 from connectors.base import StreamSpec, WriteBatch, WriteItem
-from connectors.errors import LimitExhausted
-from connectors.salesforce.connector import SalesforceConnector
+from connectors.connector_errors import LimitExhausted
+from connectors.salesforce.rest_api import SalesforceConnector
 
 pytestmark = pytest.mark.unit
 INST = "https://acme.my.salesforce.com"

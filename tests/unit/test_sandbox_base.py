@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from sandbox.base import Response, SandboxApp, SandboxAuth, serve
+from sandbox.server import Response, SandboxApp, SandboxAuth, serve
 
 pytestmark = pytest.mark.unit
 
@@ -115,7 +115,7 @@ def test_handler_exception_is_a_500(app):
 
 
 def test_fault_skip_lets_requests_through_first():
-    from sandbox.base import SandboxApp
+    from sandbox.server import SandboxApp
 
     app = SandboxApp("t")
     app.inject(status=503, skip=2, path="/a")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.errors import FatalError
+from connectors.connector_errors import FatalError
 from connectors.sap.batch import Part, build_batch, parse_batch, split_multipart
 
 pytestmark = pytest.mark.unit

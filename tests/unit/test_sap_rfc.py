@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.base import StreamSpec, WriteBatch, WriteItem
-from connectors.errors import FatalError
+from connectors.connector_errors import FatalError
 from connectors.sap.rfc import SapRfcConnector, alpha_in, alpha_out, field_groups, option_lines
 from sandbox.sap_rfc import MARC, ABAPApplicationError, CommunicationError, FakeRfcBackend
 

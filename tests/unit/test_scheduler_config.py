@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.errors import ConfigError
+from basics.errors import ConfigError
 from core.settings import SegbridgeConfig, load_config
-from scheduler.config import AlertsConfig, SchedulesConfig, SmtpChannel
 from scheduler.jobs import build_jobs, cron_trigger, interval_of, misfire_grace
+from scheduler.schedule_settings import AlertsConfig, SchedulesConfig, SmtpChannel
 
 pytestmark = pytest.mark.unit
 
@@ -91,7 +91,7 @@ def test_cron_in_its_time_zone_and_crontab_weekdays():
 
 
 def test_misfire_grace_bounds():
-    from scheduler.config import JobDefaults
+    from scheduler.schedule_settings import JobDefaults
 
     assert misfire_grace(JobDefaults(), None) == 3600
     assert misfire_grace(JobDefaults(), 0.5) == 1
@@ -157,7 +157,7 @@ def test_bad_alerts_are_refused(alerts, message):
 
 
 def test_sections_are_registered_for_validate_and_schema():
-    from core.config import registered_kinds
+    from basics.yaml_loader import registered_kinds
     from core.settings import _SECTIONS
 
     assert _SECTIONS["schedules"] is SchedulesConfig

@@ -9,11 +9,11 @@ import pytest
 import responses
 from sqlalchemy import MetaData, select
 
-from connectors.errors import AuthError
+from basics import secrets
+from basics.errors import ConfigError
+from basics.logging_setup import JsonFormatter, RedactionFilter
+from connectors.connector_errors import AuthError
 from connectors.http.client import HttpClient, HttpOptions
-from core import secrets
-from core.errors import ConfigError
-from core.logs import JsonFormatter, RedactionFilter
 
 SECRET = "Pa55-w0rd-that-must-not-leak"
 
@@ -85,8 +85,8 @@ def test_secret_not_in_database_or_cli_output(secret_env, tmp_path):
 
 def test_secret_used_by_a_real_pull_is_nowhere_after_it(tmp_path):
     """A pull over HTTP with basic auth from ${ENV_VAR}: the value reaches the wire only."""
-    from sandbox.base import serve
     from sandbox.generator import generate
+    from sandbox.server import serve
     from sandbox.wms import build_app
 
     app = build_app(generate(seed=5, products=4, locations=1, customers=3, weeks=6), password=SECRET)

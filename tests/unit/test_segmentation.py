@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.segmentation import (
+from core.planning.segmentation import (
     classify_abc,
     classify_customers,
     classify_demand_pattern,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from core.mapping import Conversions, load_mapping, map_records, reverse_frame, reverse_map, reverse_target
-from core.mapping.load import main, mapping_files
+from core.mapping.mapping_files import main, mapping_files
 from core.mapping.transforms import parse_step
 from core.paths import mappings_dir, shipped_mapping
 
@@ -183,7 +183,7 @@ def test_transform_names_in_shipped_files_are_all_registered():
 @pytest.fixture(scope="module")
 def engine_run():
     """The engine on a small generated world (what a plan would join onto canonical rows)."""
-    from core.engine import EngineOptions, run_engine
+    from core.planning.engine import EngineOptions, run_engine
     from sandbox.generator import generate
 
     ds = generate(seed=1, products=20, locations=2, customers=10, weeks=30)
@@ -268,7 +268,7 @@ def _format_params():
 def test_engine_values_format_through_every_reverse_field(file, em, engine_run):
     """Every value the engine emits (and every value the shipped customer rules can give) for a reverse
     field's source formats for the target: code lists cover the engine's business values."""
-    from core.policy import load_policy
+    from core.planning.policy import load_policy
 
     emitted = _values_for_target(engine_run, em.target)
     if em.target in ("customer", "customer_sales_area"):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from core import inventory as inv
-from core.simulate import bootstrap, service_by_segment, simulate
+from core.planning import inventory as inv
+from core.planning.simulation import bootstrap, service_by_segment, simulate
 
 pytestmark = pytest.mark.unit
 

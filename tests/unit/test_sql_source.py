@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.base import StreamSpec, WriteBatch, WriteItem
-from connectors.errors import FatalError
+from connectors.connector_errors import FatalError
 from connectors.sql.source import SqlSource
 
 pytestmark = pytest.mark.unit

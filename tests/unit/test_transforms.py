@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from core.errors import ConfigError
+from basics.errors import ConfigError
 from core.mapping.transforms import Conversions, StepContext, apply_step, check_params, get_transform
 
 pytestmark = pytest.mark.unit

@@ -11,7 +11,7 @@ import wb_support as s
 from sqlalchemy import select
 
 from core.mapping import load_mapping
-from core.mapping.loader import load_batch
+from core.mapping.ingest import load_batch
 from core.model import (
     Customer,
     CustomerSalesArea,

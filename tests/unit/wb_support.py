@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from basics.yaml_loader import StrictModel
 from connectors import registry
 from connectors.base import CheckResult, Connector, ItemOutcome, StreamSpec, WriteBatch
-from connectors.errors import RetriableError
-from core.config import StrictModel
+from connectors.connector_errors import RetriableError
 from core.model import ParameterValue, ProductLocation, Run, SegmentAssignment
 from core.settings import SegbridgeConfig
 from core.store import upsert

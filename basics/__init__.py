@@ -1,0 +1,1 @@
+"""The bottom floor: basics every other floor shares (imports nothing of the project)."""

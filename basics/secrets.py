@@ -1,0 +1,72 @@
+"""Secrets are only ever `${ENV_VAR}` references, resolved at the moment of use.
+
+Config models keep the reference text (`${SAP_PASSWORD}`), never the value, so dumping a
+config, logging it or storing it cannot leak a secret. Resolved values are registered with
+the redaction filter (`basics.logging_setup`) so an accidental log line shows `***` instead.
+
+Example:
+    >>> import os; os.environ["DEMO_PW"] = "s3cret"
+    >>> resolve("${DEMO_PW}")
+    's3cret'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from basics.errors import ConfigError
+
+_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_KNOWN_SECRETS: set[str] = set()
+
+
+def is_reference(value: str | None) -> bool:
+    """True when the whole value is a single `${NAME}` reference."""
+    return bool(value) and bool(_REF.fullmatch(value.strip()))
+
+
+def resolve(value: str | None, *, what: str = "secret") -> str | None:
+    """Replace `${NAME}` references with the environment's values; a missing variable is a ConfigError."""
+    if value is None:
+        return None
+
+    def sub(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(
+                f"{what} refers to environment variable {name}, which is not set",
+                hint=f"export {name}=... before running segbridge (values never go in files)",
+            )
+        secret = os.environ[name]
+        if secret:
+            _KNOWN_SECRETS.add(secret)
+        return secret
+
+    return _REF.sub(sub, value)
+
+
+def register(value: str | None) -> None:
+    """Treat a runtime value (an OAuth token, a session id) as a secret for redaction."""
+    if value:
+        _KNOWN_SECRETS.add(value)
+
+
+def known_secrets() -> set[str]:
+    """Values resolved so far in this process (for redaction)."""
+    return set(_KNOWN_SECRETS)
+
+
+def redact(text: str) -> str:
+    """Replace every resolved secret value in `text` with `***`."""
+    for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
+        if len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
+
+
+def check_no_literal(value: str | None, path: str) -> str | None:
+    """Refuse a literal secret in a config file: only `${ENV_VAR}` references are allowed."""
+    if value is None or value == "" or is_reference(value):
+        return value
+    raise ValueError(f"{path} must be an ${{ENV_VAR}} reference, not a literal value (secrets never go in files)")

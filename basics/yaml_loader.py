@@ -1,0 +1,260 @@
+"""One YAML loader for every file kind: line-aware errors, "did you mean", a schema registry.
+
+Every YAML file segbridge reads (segbridge.yaml, mapping files, policy tables, connector
+manifests) goes through `load_yaml_model`, so every one reports mistakes the same way:
+
+    segbridge.yaml:7:3: systems.sap.kindd: unknown key
+      hint: did you mean 'kind'?
+
+`register_kind(name, Model)` adds a file kind to `segbridge config schema`, which writes a
+JSON Schema per kind so editors validate the files as they are typed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+
+from basics.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+_KINDS: dict[str, type[BaseModel]] = {}
+
+
+class StrictModel(BaseModel):
+    """Base of every YAML file model: unknown keys are errors (so typos are caught, with a suggestion)."""
+
+    model_config = ConfigDict(extra="forbid")
+    _document: Any = PrivateAttr(default=None)
+
+
+def register_kind(name: str, model: type[BaseModel]) -> type[BaseModel]:
+    """Register a YAML file kind for `segbridge config schema` (idempotent)."""
+    _KINDS[name] = model
+    return model
+
+
+def registered_kinds() -> dict[str, type[BaseModel]]:
+    return dict(_KINDS)
+
+
+def write_schemas(out_dir: Path) -> list[Path]:
+    """Write `<kind>.schema.json` for every registered kind; returns the paths written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in sorted(_KINDS.items()):
+        schema = model.model_json_schema()
+        schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
+        schema.setdefault("title", f"segbridge {name} file")
+        path = out_dir / f"{name}.schema.json"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------- YAML with positions
+
+
+@dataclass
+class YamlDocument:
+    """Parsed YAML plus where each key path sits in the file."""
+
+    path: Path
+    data: Any
+    marks: dict[tuple, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, loc: tuple) -> str:
+        """`file:line:col` of the deepest known prefix of `loc`."""
+        for n in range(len(loc), -1, -1):
+            mark = self.marks.get(tuple(loc[:n]))
+            if mark:
+                return f"{self.path}:{mark[0]}:{mark[1]}"
+        return f"{self.path}:1:1"
+
+
+class _NoDuplicatesLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise ConfigError(
+                f"{mark.name}:{mark.line + 1}:{mark.column + 1}: duplicate key {key!r}",
+                hint=f"the key is already set at line {seen[key]}; keep one",
+            )
+        seen[key] = key_node.start_mark.line + 1
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_NoDuplicatesLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _collect_marks(node: yaml.Node | None, loc: tuple, marks: dict) -> None:
+    if node is None:
+        return
+    marks.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key_loc = loc + (key_node.value,)
+            marks[key_loc] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            _collect_marks(value_node, key_loc, marks)
+            marks[key_loc] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _collect_marks(item, loc + (i,), marks)
+
+
+def read_yaml(path: str | Path, text: str | None = None) -> YamlDocument:
+    """Parse a YAML file, keeping positions; syntax errors become ConfigError with the position."""
+    path = Path(path)
+    if text is None:
+        if not path.is_file():
+            raise ConfigError(f"{path}: file not found", hint="check the path (relative paths start at the config file)")
+        text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(_named(text, path), Loader=_NoDuplicatesLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem}", hint="fix the YAML syntax at that position") from None
+    marks: dict = {}
+    _collect_marks(node, (), marks)
+    return YamlDocument(path=path, data={} if data is None else data, marks=marks)
+
+
+def _named(text: str, path: Path):
+    import io
+
+    stream = io.StringIO(text)
+    stream.name = str(path)
+    return stream
+
+
+# --------------------------------------------------------------------------- validation errors
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types inside Optional/Union/Annotated."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        out = []
+        for arg in typing.get_args(annotation):
+            out.extend(_unwrap(arg))
+        return out
+    return [annotation]
+
+
+def _model_at(model: Any, loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that owns the keys at `loc` (following dicts, lists and unions)."""
+    current: list[Any] = [model]
+    for part in loc:
+        nxt: list[Any] = []
+        for ann in current:
+            for typ in _unwrap(ann):
+                origin = typing.get_origin(typ)
+                if isinstance(typ, type) and issubclass(typ, BaseModel) and isinstance(part, str):
+                    fld = typ.model_fields.get(part) or next(
+                        (f for f in typ.model_fields.values() if f.alias == part), None
+                    )
+                    if fld is not None:
+                        nxt.append(fld.annotation)
+                elif origin in (dict, typing.Dict) or origin is dict:  # noqa: UP006
+                    nxt.append(typing.get_args(typ)[1])
+                elif origin in (list, tuple, set) and isinstance(part, int):
+                    nxt.append(typing.get_args(typ)[0])
+        current = nxt
+    for ann in current:
+        for typ in _unwrap(ann):
+            if isinstance(typ, type) and issubclass(typ, BaseModel):
+                return typ
+    return None
+
+
+def _valid_keys(model: type[BaseModel] | None) -> list[str]:
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def suggest(word: str, choices: list[str]) -> str | None:
+    """The nearest valid name, or None ("did you mean ...")."""
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def format_validation_error(doc: YamlDocument, model: type[BaseModel], exc: ValidationError,
+                            prefix: tuple = ()) -> ConfigError:
+    """Turn pydantic errors into one ConfigError naming file:line, key path and a suggestion."""
+    lines, hints = [], []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        full = prefix + loc
+        where = doc.where(full)
+        if err["type"] == "extra_forbidden":
+            valid = _valid_keys(_model_at(model, loc[:-1]))
+            guess = suggest(loc[-1], valid) if loc else None
+            lines.append(f"{where}: {_key_path(full)}: unknown key")
+            hints.append(f"did you mean '{guess}'?" if guess else f"valid keys here: {', '.join(valid)}")
+        else:
+            msg = err["msg"]
+            if err["type"] == "literal_error" and loc:
+                guess = suggest(str(err.get("input")), [str(x) for x in _literal_choices(err)])
+                if guess:
+                    hints.append(f"did you mean '{guess}'?")
+            lines.append(f"{where}: {_key_path(full)}: {msg}")
+    hint = "; ".join(dict.fromkeys(hints)) or "see `segbridge config schema` for the valid keys"
+    return ConfigError("\n".join(lines), hint=hint)
+
+
+def _literal_choices(err: dict) -> list[str]:
+    expected = (err.get("ctx") or {}).get("expected", "")
+    return [part.strip().strip("'\"") for part in expected.replace(" or ", ",").split(",") if part.strip()]
+
+
+def validate_data(doc: YamlDocument, data: Any, model: type[M], prefix: tuple = (),
+                  context: dict | None = None) -> M:
+    """Validate a sub-tree of `doc` (at `prefix`) against `model` with line-aware errors."""
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise format_validation_error(doc, model, exc, prefix) from None
+
+
+def load_yaml_model(path: str | Path, model: type[M], context: dict | None = None) -> M:
+    """Read and validate a YAML file of one kind.
+
+    Example:
+        >>> cfg = load_yaml_model("segbridge.yaml", SegbridgeConfig)   # doctest: +SKIP
+    """
+    doc = read_yaml(path)
+    result = validate_data(doc, doc.data, model, context=context)
+    if isinstance(result, StrictModel):
+        result._document = doc
+    return result
+
+
+def document_of(model: BaseModel) -> YamlDocument | None:
+    """The YamlDocument a model was loaded from (for line-aware errors in later checks)."""
+    return getattr(model, "_document", None)

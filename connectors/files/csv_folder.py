@@ -1,0 +1,151 @@
+"""The `csv_folder` connector: CSV and Excel files dropped in a folder, the way many legacy ERPs export.
+
+A stream is a file-name pattern (the mapping's `source.name`, e.g. `order_lines.csv` or
+`orders_*.csv`). Reads are incremental by file: the checkpoint lists each file read with its
+mtime and size, so only new or replaced files are read again. Files are read in chunks
+(pandas for CSV, openpyxl read-only for Excel) so memory stays flat however big the file; the
+checkpoint inside a file records the rows done, so a crash repeats at most one chunk. Values
+come as text (empty cells as None): typing is the mapping's job.
+
+Example (segbridge.yaml):
+
+    systems:
+      legacy_erp:
+        kind: csv_folder
+        mapping: canonical_csv.yaml
+        options: {path: /data/erp_exports, delimiter: ";", encoding: cp1252}
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import Field
+
+from basics.yaml_loader import StrictModel
+from connectors.base import CheckResult, Connector, RecordBatch, StreamSpec
+from connectors.connector_errors import FatalError
+
+EXCEL = (".xlsx", ".xlsm")
+
+
+class CsvFolderOptions(StrictModel):
+    path: str = Field(description="Folder the files are dropped in")
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+    chunk_rows: int = Field(50_000, ge=1, description="Rows per batch")
+    sheet: str | int = Field(0, description="Excel sheet name or index")
+    recursive: bool = Field(False, description="Also look in sub-folders")
+
+
+def _signature(path: Path) -> dict[str, Any]:
+    stat = path.stat()
+    return {"mtime": stat.st_mtime_ns, "size": stat.st_size}
+
+
+class CsvFolderConnector(Connector):
+    kind = "csv_folder"
+    Options = CsvFolderOptions
+    description = "CSV and Excel files in a folder, incremental by file"
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.options.path).expanduser()
+
+    def check(self) -> CheckResult:
+        if not self.folder.is_dir():
+            return CheckResult(False, f"folder {self.folder} does not exist or is not a folder")
+        files = self._files("*")
+        return CheckResult(True, f"{len(files)} file(s) in {self.folder}", {"files": len(files)})
+
+    def discover(self) -> list[StreamSpec]:
+        return [StreamSpec(p.name) for p in self._files("*")]
+
+    def _files(self, pattern: str) -> list[Path]:
+        if not self.folder.is_dir():
+            raise FatalError(f"{self.name}: folder {self.folder} not found",
+                             hint=f"create it or fix systems.{self.name}.options.path")
+        found = self.folder.rglob("*") if self.options.recursive else self.folder.iterdir()
+        return sorted(p for p in found if p.is_file() and not p.name.startswith(".")
+                      and p.suffix.lower() in (".csv", ".txt", *EXCEL) and fnmatch.fnmatch(p.name, pattern))
+
+    def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
+        """New or replaced files matching the stream's pattern, oldest name first, in chunks."""
+        done: dict[str, dict] = dict((state or {}).get("files", {}))
+        current = (state or {}).get("current")
+        for path in self._files(stream.name):
+            rel = str(path.relative_to(self.folder))
+            sig = _signature(path)
+            if done.get(rel) == sig:
+                continue
+            skip = current["rows"] if current and current.get("file") == rel and current.get("sig") == sig else 0
+            yield from self._read_file(path, rel, sig, skip, done)
+            done[rel] = sig
+
+    def _read_file(self, path: Path, rel: str, sig: dict, skip: int, done: dict) -> Iterator[RecordBatch]:
+        rows = skip
+        chunks = self._excel_chunks(path, skip) if path.suffix.lower() in EXCEL else self._csv_chunks(path, skip)
+        pending: list[dict] | None = None
+        for chunk in chunks:
+            if pending is not None:
+                yield RecordBatch(pending, {"files": dict(done), "current": {"file": rel, "sig": sig, "rows": rows}})
+            rows += len(chunk)
+            pending = chunk
+        # The last chunk's checkpoint marks the file done, so a finished file is never read twice.
+        yield RecordBatch(pending or [], {"files": {**done, rel: sig}})
+
+    def _csv_chunks(self, path: Path, skip: int) -> Iterator[list[dict]]:
+        try:
+            reader = pd.read_csv(path, sep=self.options.delimiter, encoding=self.options.encoding, dtype=str,
+                                 keep_default_na=False, chunksize=self.options.chunk_rows,
+                                 skiprows=range(1, skip + 1) if skip else None)
+            with reader:
+                for frame in reader:
+                    yield _records(frame)
+        except pd.errors.EmptyDataError:
+            return
+        except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise FatalError(f"{self.name}: cannot read {path.name}: {exc}",
+                             hint="check options.delimiter and options.encoding") from None
+
+    def _excel_chunks(self, path: Path, skip: int) -> Iterator[list[dict]]:
+        from openpyxl import load_workbook
+
+        book = load_workbook(path, read_only=True, data_only=True)
+        try:
+            sheet = book.worksheets[self.options.sheet] if isinstance(self.options.sheet, int) \
+                else book[self.options.sheet]
+            rows = sheet.iter_rows(values_only=True)
+            header = [str(h) if h is not None else f"column_{i}" for i, h in enumerate(next(rows, []))]
+            chunk: list[dict] = []
+            for n, row in enumerate(rows):
+                if n < skip:
+                    continue
+                chunk.append({h: _cell(v) for h, v in zip(header, row, strict=False)})
+                if len(chunk) >= self.options.chunk_rows:
+                    yield chunk
+                    chunk = []
+            if chunk:
+                yield chunk
+        finally:
+            book.close()
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Text values; empty cells become None."""
+    return frame.astype(object).where(frame != "", None).to_dict("records")
+
+
+def _cell(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if hasattr(value, "isoformat"):
+        text = value.isoformat()
+        return text[:10] if text.endswith("T00:00:00") else text
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,139 @@
+"""Load one batch: map, resolve the crosswalk, upsert canonical rows, quarantine the rest, count.
+
+Everything happens on the caller's connection and inside the caller's transaction, so a
+connector's watermark saved in the same transaction moves only when its records landed:
+
+    with engine.begin() as conn:
+        counts = load_batch(conn, "sap_s4", mapping.entities["sales_order_item"], records, run_id)
+        save_checkpoint(conn, ...)
+
+Writes are set-based (`core.store.upsert`, one executemany for quarantine rows); per-run,
+per-entity counts accumulate in `EntityCount` in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+
+from core.mapping.context import Conversions
+from core.mapping.crosswalk import load_index, record_issues, resolve
+from core.mapping.mapper import MapResult, QuarantinedRecord, map_records, source_series
+from core.mapping.spec import EntityMapping
+from core.model import CANONICAL_ENTITIES, Crosswalk, EntityCount, Quarantine, utcnow
+from core.store import upsert
+
+
+@dataclass
+class BatchCounts:
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+
+    def __iadd__(self, other: BatchCounts) -> BatchCounts:
+        self.read += other.read
+        self.loaded += other.loaded
+        self.quarantined += other.quarantined
+        return self
+
+
+def load_batch(conn, system: str, entity_mapping: EntityMapping, records: Iterable[dict] | pd.DataFrame,
+               run_id: int | None, conversions: Conversions | None = None, source_count: int | None = None,
+               base_dir: Path | None = None) -> BatchCounts:
+    """Map and load one batch on `conn` (no commit); returns read/loaded/quarantined for the batch."""
+    em = entity_mapping
+    result = map_records(em, records, conversions)
+    quarantined = list(result.quarantined)
+    frame = result.frame
+    if em.crosswalk is not None and not frame.empty:
+        frame = _crosswalk(conn, system, em, result, quarantined, run_id, base_dir)
+    if em.references and not frame.empty:
+        frame = _references(conn, system, em, result, frame)
+    if not frame.empty:
+        frame = frame.assign(source_system=system, loaded_at=utcnow())
+        upsert(conn, CANONICAL_ENTITIES[em.target], frame)
+    _quarantine(conn, system, em.name, quarantined, run_id)
+    counts = BatchCounts(result.read, result.read - len(quarantined), len(quarantined))
+    _count(conn, run_id, system, em.name, counts, source_count)
+    return counts
+
+
+def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quarantined: list[QuarantinedRecord],
+               run_id: int | None, base_dir: Path | None) -> pd.DataFrame:
+    """Replace the id field by the resolved canonical id; conflicts/orphans are quarantined and recorded."""
+    spec = em.crosswalk
+    entity = spec.entity or em.target
+    frame, keys = result.frame, result.source_keys
+    values = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    by_key = dict(zip(keys.tolist(), values, strict=True))
+    match_values = [v.get(r.field) for r in spec.rules if r.field for v in values]
+    index = load_index(conn, system, entity, spec, [str(v) for v in match_values if v is not None]
+                       + [str(v.get(spec.id_field)) for v in values], base_dir)
+    res = resolve(system, entity, spec, by_key, index)
+    record_issues(conn, res.issues, run_id)
+    failed = {i.source_key: i for i in res.issues}
+    for idx in frame.index[keys.isin(list(failed))]:
+        issue = failed[keys[idx]]
+        quarantined.append(QuarantinedRecord(keys[idx], issue.kind, f"crosswalk: {issue.detail}",
+                                             result.record(idx)))
+    keep = keys.isin(list(res.ids))
+    frame = frame[keep].copy()
+    frame[spec.id_field] = keys[keep].map(res.ids)
+    if res.ids:
+        upsert(conn, Crosswalk, res.links(system, entity))
+    return frame
+
+
+def _references(conn, system: str, em: EntityMapping, result: MapResult, frame: pd.DataFrame) -> pd.DataFrame:
+    """Fields pointing at other master data take the canonical id the crosswalk holds for the source value."""
+    table = Crosswalk.__table__
+    frame = frame.copy()
+    for fname, entity in em.references.items():
+        rule = em.fields[fname]
+        if not isinstance(rule.source, str):
+            continue
+        links = dict(conn.execute(select(table.c.source_key, table.c.canonical_id)
+                                  .where(table.c.system == system, table.c.entity == entity)).fetchall())
+        if not links:
+            continue
+        raw = source_series(result.source, rule.source).reindex(frame.index)
+        linked = raw.map(lambda v, table=links: table.get(str(v).strip()) if v is not None else None)
+        frame[fname] = linked.where(linked.notna(), frame[fname])
+    return frame
+
+
+def _quarantine(conn, system: str, entity: str, items: list[QuarantinedRecord], run_id: int | None) -> None:
+    if not items:
+        return
+    now = utcnow()
+    rows = [{"run_id": run_id, "system": system, "entity": entity,
+             "source_key": None if q.source_key is None else str(q.source_key)[:200],
+             "reason_code": q.reason_code, "reason": q.reason,
+             "record": json.dumps(q.record, default=str, sort_keys=True), "created_at": now} for q in items]
+    conn.execute(Quarantine.__table__.insert(), rows)
+
+
+def _count(conn, run_id: int | None, system: str, entity: str, counts: BatchCounts,
+           source_count: int | None) -> None:
+    """Add this batch to the run's EntityCount row (created on the first batch)."""
+    if run_id is None:
+        return
+    table = EntityCount.__table__
+    where = (table.c.run_id == run_id) & (table.c.system == system) & (table.c.entity == entity)
+    exists = conn.execute(select(table.c.run_id).where(where)).first()
+    values: dict[str, Any] = {}
+    if source_count is not None:
+        values["source_count"] = source_count
+    if exists is None:
+        conn.execute(table.insert().values(run_id=run_id, system=system, entity=entity, read=counts.read,
+                                           loaded=counts.loaded, quarantined=counts.quarantined, **values))
+    else:
+        conn.execute(table.update().where(where).values(
+            read=table.c.read + counts.read, loaded=table.c.loaded + counts.loaded,
+            quarantined=table.c.quarantined + counts.quarantined, **values))

@@ -1,0 +1,155 @@
+"""Pydantic models of a mapping file (`mappings/*.yaml`), registered as the `mapping` YAML kind.
+
+A mapping file says, per system and entity, how source records become canonical rows
+(`fields`, forward) and how canonical values go back to the source (`reverse`). It is data:
+the engine (`core.mapping.mapper`) and reverse formatter (`core.mapping.reverse`) interpret it.
+
+Example (one entity):
+
+    system: sap_s4
+    entities:
+      product:
+        source: {kind: odata_entity_set, name: A_Product, service: API_PRODUCT_SRV}
+        target: product
+        key: [Product]
+        fields:
+          id: {from: Product, transforms: [required, alpha_strip]}
+          base_uom: BaseUnit
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+
+from basics.yaml_loader import StrictModel, register_kind
+
+SourceKind = Literal["odata_entity_set", "rfc_table", "soap_operation", "rest_stream", "sql_table", "csv_file"]
+# A transform step: "name" or {name: params} (params a mapping, or one scalar for the first parameter).
+Step = str | dict[str, Any]
+
+
+def _to_rule(value: Any) -> Any:
+    """`field: SourceName` is shorthand for `field: {from: SourceName}`."""
+    if isinstance(value, str | list):
+        return {"from": value}
+    return value
+
+
+class Source(StrictModel):
+    """Where records come from; connectors read `kind`, `name` and `options`."""
+
+    kind: SourceKind
+    name: str = Field(description="Entity set, table, operation, stream, SQL table or CSV file name")
+    service: str | None = Field(default=None, description="OData service / SOAP service / REST resource path")
+    expand: dict[str, str] = Field(default_factory=dict,
+                                   description="OData navigation -> entity set, for fields read as 'to_Nav/Prop'")
+    options: dict[str, Any] = Field(default_factory=dict, description="Connector options (select, filter, query...)")
+
+
+class FieldRule(StrictModel):
+    """One canonical field: where it comes from and the transforms applied in order."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    source: str | list[str] | None = Field(default=None, alias="from",
+                                           description="Source field; a list builds a composite value")
+    sep: str = Field(default="|", description="Separator of a composite (list) source")
+    transforms: list[Step] = Field(default_factory=list)
+    description: str | None = None
+
+
+class ReverseField(StrictModel):
+    """One target field written back: from a canonical field or parameter, formatted for the target."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    source: str = Field(alias="from", description="Canonical field or parameter name (e.g. safety_stock, abc)")
+    transforms: list[Step] = Field(default_factory=list)
+    read_back: str | None = Field(default=None,
+                                  description="Canonical field where the written value comes back on the next pull")
+
+
+class ReverseMap(StrictModel):
+    """Write-back target: entity, key fields (formatted from canonical keys) and fields."""
+
+    entity: str = Field(description="Target entity, e.g. A_ProductSupplyPlanning")
+    key: dict[str, ReverseField] = Field(description="Target key field -> canonical key field")
+    fields: dict[str, ReverseField]
+
+    @field_validator("key", "fields", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ({"from": v} if isinstance(v, str) else v) for k, v in value.items()}
+        return value
+
+
+class QualityRules(StrictModel):
+    """Record-level checks beyond field transforms, and the run threshold for this entity."""
+
+    non_negative: list[str] = Field(default_factory=list, description="Canonical fields that must be >= 0")
+    duplicates: Literal["quarantine", "last_wins"] = Field(
+        default="quarantine", description="Same canonical key with different values in one batch")
+    threshold: float | None = Field(default=None, ge=0, le=1,
+                                    description="Quarantined share that marks the run suspect (default 0.02)")
+
+
+class CrosswalkRule(StrictModel):
+    """One match rule, tried in order until one links the source key to a canonical id."""
+
+    kind: Literal["file", "exact", "normalized"]
+    field: str | None = Field(default=None, description="exact: canonical field whose value must match an id")
+    normalize: list[Literal["strip", "upper", "lower", "strip_zeros"]] = Field(default_factory=list)
+    path: str | None = Field(default=None, description="file: CSV with system,entity,source_key,canonical_id")
+    match: Literal["id", "crosswalk"] = Field(
+        default="id", description="exact: match existing canonical ids, or other systems' normalised keys")
+
+
+class CrosswalkSpec(StrictModel):
+    """How this entity's source keys resolve to canonical ids."""
+
+    entity: str | None = Field(default=None, description="Crosswalk entity (default: the target)")
+    id_field: str = Field(default="id", description="Canonical field that receives the canonical id")
+    rules: list[CrosswalkRule]
+    orphans: Literal["quarantine", "create"] = Field(
+        default="create", description="No rule matched: quarantine as orphan, or use the mapped id")
+
+
+class EntityMapping(StrictModel):
+    """One source entity -> one canonical entity, and back."""
+
+    source: Source
+    target: str = Field(description="Canonical entity: product, location, product_location, customer, ...")
+    key: list[str] = Field(min_length=1, description="Source key fields (composite allowed)")
+    fields: dict[str, FieldRule]
+    reverse: ReverseMap | None = None
+    quality: QualityRules = Field(default_factory=QualityRules)
+    crosswalk: CrosswalkSpec | None = None
+    references: dict[str, str] = Field(default_factory=dict,
+                                       description="Canonical field -> crosswalk entity resolved by source value")
+    read_only_fields: list[str] = Field(default_factory=list, description="Target fields write-back must not touch")
+    name: str = Field(default="", description="Filled from the entities key on load")
+    _conversions: Any = PrivateAttr(default=None)
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: _to_rule(v) for k, v in value.items()}
+        return value
+
+
+class MappingFile(StrictModel):
+    """A system's mapping file."""
+
+    version: int = 1
+    system: str
+    description: str | None = None
+    metadata: str | None = Field(default=None, description="Property catalogue (YAML) checked by validate")
+    codelists: dict[str, str | dict[str, Any]] = Field(
+        default_factory=dict, description="Code list name -> inline code: value mapping, or a YAML file path")
+    conversions: str | None = Field(default=None, description="Unit-of-measure conversion YAML file")
+    entities: dict[str, EntityMapping]
+
+
+register_kind("mapping", MappingFile)

@@ -1,0 +1,1 @@
+"""The planning maths: pure functions over DataFrames and arrays (no store, no terminal)."""

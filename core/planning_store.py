@@ -1,0 +1,129 @@
+"""Store adapter of the engine: read the canonical tables, run the engine, save a 'segment' run.
+
+Kept apart from core.planning.engine so the planning maths never imports the store (it can run on a bigger
+engine later). One transaction per run: the run row, its assignments, parameters and audit events
+are saved together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from sqlalchemy import insert, select, update
+
+from core.model import (
+    AuditEvent,
+    Customer,
+    OrderLine,
+    Override,
+    ParameterValue,
+    Product,
+    ProductLocation,
+    Receipt,
+    Run,
+    SegmentAssignment,
+    Shipment,
+)
+from core.planning.engine import EngineOptions, EngineResult, result_summary, run_engine, to_json
+from core.planning.governance import audit_events
+from core.planning.policy import Policy, load_policy
+from core.store import read_frame, upsert
+
+TABLES = {"order_lines": OrderLine, "products": Product, "product_locations": ProductLocation,
+          "customers": Customer, "shipments": Shipment, "receipts": Receipt}
+
+
+def resolve_policy(config_or_policy_path=None) -> Policy:
+    """A Policy from: nothing (the shipped default), a Policy, a SegbridgeConfig (its
+    `segmentation.policy` file), or a path to either a policy YAML or segbridge.yaml."""
+    if config_or_policy_path is None:
+        return load_policy()
+    if isinstance(config_or_policy_path, Policy):
+        return config_or_policy_path
+    if hasattr(config_or_policy_path, "segmentation"):
+        cfg = config_or_policy_path
+        ref = cfg.segmentation.policy
+        return load_policy(cfg.resolve_path(ref) if ref else None)
+    path = Path(config_or_policy_path)
+    head = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    if isinstance(head, dict) and ({"database", "systems"} & set(head)):
+        from core.settings import load_config
+
+        return resolve_policy(load_config(path))
+    return load_policy(path)
+
+
+def load_frames(engine) -> dict[str, pd.DataFrame]:
+    """The canonical input tables as frames (dates as datetime64)."""
+    frames = {name: read_frame(engine, model) for name, model in TABLES.items()}
+    for name, cols in (("order_lines", ["order_date", "requested_date"]),
+                       ("receipts", ["order_date", "promised_date", "receipt_date"])):
+        for c in cols:
+            frames[name][c] = pd.to_datetime(frames[name][c])
+    return frames
+
+
+def previous_runs(engine, n: int) -> list[tuple[int, pd.DataFrame, pd.DataFrame]]:
+    """(run id, segments, parameters) of the last `n` successful segment runs, most recent first."""
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(select(Run.id).where(Run.kind == "segment", Run.status == "ok")
+                                          .order_by(Run.id.desc()).limit(n))]
+    out = []
+    for rid in ids:
+        seg = read_frame(engine, select(SegmentAssignment.__table__).where(SegmentAssignment.run_id == rid))
+        par = read_frame(engine, select(ParameterValue.__table__).where(ParameterValue.run_id == rid))
+        out.append((rid, seg, par))
+    return out
+
+
+def segment_from_store(engine, config_or_policy_path=None, trigger: str = "manual",
+                       today: date | None = None) -> int:
+    """Run the engine on the store's canonical data and save the run; returns the run id."""
+    policy = resolve_policy(config_or_policy_path)
+    frames = load_frames(engine)
+    prev = previous_runs(engine, max(policy.governance.persist_runs, 1))
+    opts = EngineOptions(today=today, history=[s for _, s, _ in prev], overrides=read_frame(engine, Override))
+    result = run_engine(frames, policy, opts)
+    return save_run(engine, result, trigger, prev[0] if prev else None)
+
+
+def save_run(engine, result: EngineResult, trigger: str, previous=None) -> int:
+    """Save the run, its assignments and parameters and one audit event per change, atomically."""
+    with engine.begin() as conn:
+        run_id = conn.execute(insert(Run.__table__).values(kind="segment", status="running", trigger=trigger,
+                                                           ruleset_hash=result.ruleset_hash,
+                                                           parent_run_id=previous[0] if previous else None)
+                              ).inserted_primary_key[0]
+        upsert(conn, SegmentAssignment, result.segments.assign(run_id=run_id))
+        upsert(conn, ParameterValue, result.parameters.assign(run_id=run_id))
+        events = change_events(result, previous, run_id)
+        if len(events):
+            rows = events.astype(object).where(events.notna(), None).to_dict("records")
+            conn.execute(insert(AuditEvent.__table__), rows)
+        counts = result_summary(result) | {"audit_events": int(len(events))}
+        conn.execute(update(Run.__table__).where(Run.id == run_id).values(
+            status="ok", finished_at=datetime.now(UTC), counts=to_json(counts),
+            message="; ".join(result.warnings) or None))
+    return int(run_id)
+
+
+def change_events(result: EngineResult, previous, run_id: int) -> pd.DataFrame:
+    """Audit events for every segment and parameter that differs from the previous run (or is new)."""
+    prev_seg = previous[1] if previous else None
+    prev_par = previous[2] if previous else None
+    seg = result.segments.reset_index(drop=True)
+    why = ("computed by rule set " + result.ruleset_hash[:12] + " (" + seg["source"].astype(str)
+           + ", metric " + seg["metric"].round(4).astype(str) + ")")
+    ev1 = audit_events(prev_seg, seg, ["entity", "entity_key", "dimension"], ["value"], "segment_change",
+                       run_id, why)
+    par = result.parameters.reset_index(drop=True)
+    seg_of = result.product_locations.set_index("entity_key")
+    rule = par["entity_key"].map(seg_of["rule"]).fillna("customer policy")
+    segment = par["entity_key"].map(seg_of["segment"]).fillna("")
+    why_p = "segment " + segment.astype(str) + " via policy rule '" + rule.astype(str) + "'"
+    ev2 = audit_events(prev_par, par, ["entity", "entity_key", "name"], ["value_num", "value_text"],
+                       "parameter_change", run_id, why_p)
+    return pd.concat([ev1, ev2], ignore_index=True)

@@ -1,0 +1,223 @@
+"""Exceptions for data stewards: one record per difference across runs, with a status lifecycle.
+
+A difference is identified by its fingerprint (kind + system + entity + key + field), so the
+same difference seen by many runs stays one `ReconException` whose `first_seen`, `last_seen`
+and `count` tell its history. Rules when a run observes a difference again:
+
+* open / acknowledged: stays so; last_seen, count, expected and actual are refreshed;
+* resolved: it recurred, so it reopens (status open, an `exception_reopened` audit event);
+* waived: stays waived (a steward decided this difference is accepted) and only counts.
+
+Auto-resolve: an open or acknowledged exception of a reconcile scope that a later run of the
+same scope no longer observes is resolved by `segbridge` with the reason "no longer observed
+in run N" (set `reconcile.auto_resolve: false` to leave that to stewards). Fingerprints are
+prefixed `rc:` so exceptions filed by others (the crosswalk's `xw:` conflicts) are never
+auto-resolved by reconciliation.
+
+Status changes by people: open -> acknowledged -> resolved | waived (open may go straight to
+resolved or waived); resolve and waive need a reason; each change is an `AuditEvent`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+
+from basics.errors import ConfigError
+from core.model import AuditEvent, ReconException, utcnow
+
+PREFIX = "rc:"
+STATUSES = ("open", "acknowledged", "resolved", "waived")
+ALLOWED = {
+    "open": {"acknowledged", "resolved", "waived"},
+    "acknowledged": {"resolved", "waived", "open"},
+    "resolved": {"open"},
+    "waived": {"open"},
+}
+NEEDS_REASON = {"resolved", "waived"}
+_T = ReconException.__table__
+_A = AuditEvent.__table__
+
+
+@dataclass
+class Observation:
+    """One difference a reconcile check found."""
+
+    kind: str
+    system: str | None
+    entity: str | None
+    entity_key: str | None
+    field: str | None
+    expected: str | None = None
+    actual: str | None = None
+    severity: str = "medium"
+    owner: str | None = None
+    reason: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.kind, self.system, self.entity, self.entity_key, self.field)
+
+
+@dataclass
+class UpsertResult:
+    new: list[int]
+    recurring: list[int]
+    reopened: list[int]
+    auto_resolved: list[int]
+
+
+def fingerprint(kind: str, system: str | None, entity: str | None, key: str | None, field: str | None) -> str:
+    """Stable id of a difference: the same difference in every run has the same fingerprint."""
+    raw = "\x1f".join(str(p or "") for p in (kind, system, entity, key, field))
+    return PREFIX + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:48]
+
+
+def _clip(value: str | None, n: int = 400) -> str | None:
+    return None if value is None else str(value)[:n]
+
+
+def _audit(conn: Connection, exc_id: int, action: str, before: str | None, after: str | None,
+           reason: str | None, actor: str, run_id: int | None = None, at: datetime | None = None) -> None:
+    conn.execute(_A.insert().values(at=at or utcnow(), actor=actor, action=action, entity="recon_exception",
+                                    entity_key=str(exc_id), before=before, after=after, reason=reason,
+                                    run_id=run_id))
+
+
+def upsert_observations(engine: Engine, observations: list[Observation], run_id: int | None,
+                        scope_systems: list[str] | None = None, scope_kinds: list[str] | None = None,
+                        auto_resolve: bool = True) -> UpsertResult:
+    """File a run's observations in one transaction; optionally auto-resolve what was not seen again.
+
+    The auto-resolve scope is the kinds this run checked (`scope_kinds`) in the systems it
+    checked (`scope_systems`, None = all), so reconciling only SAP never resolves CRM exceptions.
+    """
+    now = utcnow()
+    by_print: dict[str, Observation] = {o.fingerprint: o for o in observations}
+    res = UpsertResult([], [], [], [])
+    with engine.begin() as conn:
+        existing = _existing(conn, list(by_print))
+        for fp, obs in by_print.items():
+            row = existing.get(fp)
+            if row is None:
+                res.new.append(_insert(conn, fp, obs, run_id, now))
+            else:
+                _touch(conn, row, obs, run_id, now, res)
+        if auto_resolve:
+            res.auto_resolved = _auto_resolve(conn, set(by_print), run_id, now, scope_systems, scope_kinds)
+    return res
+
+
+def _existing(conn: Connection, prints: list[str]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for start in range(0, len(prints), 500):
+        chunk = prints[start:start + 500]
+        for row in conn.execute(select(_T.c.id, _T.c.fingerprint, _T.c.status).where(_T.c.fingerprint.in_(chunk))):
+            out[row.fingerprint] = dict(row._mapping)
+    return out
+
+
+def _insert(conn: Connection, fp: str, obs: Observation, run_id: int | None, now: datetime) -> int:
+    result = conn.execute(_T.insert().values(
+        fingerprint=fp, kind=obs.kind, severity=obs.severity, system=obs.system, entity=obs.entity,
+        entity_key=_clip(obs.entity_key), field=obs.field, expected=_clip(obs.expected), actual=_clip(obs.actual),
+        owner=obs.owner, status="open", reason=obs.reason, first_seen=now, last_seen=now, count=1, run_id=run_id))
+    return int(result.inserted_primary_key[0])
+
+
+def _touch(conn: Connection, row: dict, obs: Observation, run_id: int | None, now: datetime,
+           res: UpsertResult) -> None:
+    values = {"last_seen": now, "count": _T.c.count + 1, "run_id": run_id, "expected": _clip(obs.expected),
+              "actual": _clip(obs.actual), "severity": obs.severity}
+    if obs.owner:
+        values["owner"] = obs.owner
+    if row["status"] == "resolved":
+        values.update(status="open", reason=None)
+        _audit(conn, row["id"], "exception_reopened", "resolved", "open", "observed again", "segbridge", run_id, now)
+        res.reopened.append(row["id"])
+    else:
+        res.recurring.append(row["id"])
+    conn.execute(_T.update().where(_T.c.id == row["id"]).values(**values))
+
+
+def _auto_resolve(conn: Connection, seen: set[str], run_id: int | None, now: datetime,
+                  systems: list[str] | None, kinds: list[str] | None) -> list[int]:
+    stmt = select(_T.c.id, _T.c.fingerprint, _T.c.status).where(
+        _T.c.status.in_(["open", "acknowledged"]), _T.c.fingerprint.like(PREFIX + "%"))
+    if systems is not None:
+        stmt = stmt.where(_T.c.system.in_(systems))
+    if kinds is not None:
+        stmt = stmt.where(_T.c.kind.in_(kinds))
+    gone = [r for r in conn.execute(stmt) if r.fingerprint not in seen]
+    reason = f"no longer observed in run {run_id}"
+    for row in gone:
+        conn.execute(_T.update().where(_T.c.id == row.id).values(status="resolved", reason=reason))
+        _audit(conn, row.id, "exception_resolved", row.status, "resolved", reason, "segbridge", run_id, now)
+    return [r.id for r in gone]
+
+
+def get_exception(engine: Engine, exc_id: int) -> ReconException:
+    """One exception by id (ConfigError naming the id when there is none)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(_T).where(_T.c.id == exc_id)).first()
+    if row is None:
+        raise ConfigError(f"no exception with id {exc_id}", hint="see `segbridge exceptions list`")
+    return ReconException.model_validate(dict(row._mapping))
+
+
+def transition(engine: Engine, exc_id: int, status: str, reason: str | None = None,
+               actor: str | None = None) -> ReconException:
+    """Move an exception to `status` (acknowledged, resolved, waived, open), recording an AuditEvent."""
+    if status not in STATUSES:
+        raise ConfigError(f"unknown status {status!r}", hint=f"one of: {', '.join(STATUSES)}")
+    if status in NEEDS_REASON and not (reason or "").strip():
+        raise ConfigError(f"a reason is required to mark an exception {status}", hint="pass --reason '...'")
+    actor = actor or _user()
+    with engine.begin() as conn:
+        row = conn.execute(select(_T.c.id, _T.c.status).where(_T.c.id == exc_id).with_for_update()).first()
+        if row is None:
+            raise ConfigError(f"no exception with id {exc_id}", hint="see `segbridge exceptions list`")
+        if status not in ALLOWED[row.status]:
+            allowed = ", ".join(sorted(ALLOWED[row.status]))
+            raise ConfigError(f"exception {exc_id} is {row.status}; it cannot become {status}",
+                              hint=f"from {row.status} it can become: {allowed}")
+        values = {"status": status}
+        if reason is not None or status in NEEDS_REASON:
+            values["reason"] = reason
+        conn.execute(_T.update().where(_T.c.id == exc_id).values(**values))
+        _audit(conn, exc_id, f"exception_{status}", row.status, status, reason, actor)
+    return get_exception(engine, exc_id)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "unknown"
+
+
+def history(engine: Engine, exc_id: int) -> list[AuditEvent]:
+    """The audit trail of one exception, oldest first."""
+    stmt = select(_A).where(_A.c.entity == "recon_exception", _A.c.entity_key == str(exc_id)).order_by(_A.c.id)
+    with engine.connect() as conn:
+        return [AuditEvent.model_validate(dict(r._mapping)) for r in conn.execute(stmt)]
+
+
+def list_exceptions(engine: Engine, status: list[str] | None = None, system: list[str] | None = None,
+                    kind: list[str] | None = None, severity: list[str] | None = None,
+                    limit: int | None = None) -> list[ReconException]:
+    """Exceptions matching every given filter, most recently seen first."""
+    stmt = select(_T)
+    for col, values in ((_T.c.status, status), (_T.c.system, system), (_T.c.kind, kind), (_T.c.severity, severity)):
+        if values:
+            stmt = stmt.where(col.in_(values))
+    stmt = stmt.order_by(_T.c.last_seen.desc(), _T.c.id.desc())
+    if limit:
+        stmt = stmt.limit(limit)
+    with engine.connect() as conn:
+        return [ReconException.model_validate(dict(r._mapping)) for r in conn.execute(stmt)]

@@ -1,0 +1,84 @@
+"""The `writeback:` section of segbridge.yaml: guardrails, tolerances, batch sizes, retries.
+
+Example:
+
+    writeback:
+      guardrails:
+        max_class_change_share: 0.2          # > 20 % of items changing class -> needs approval
+        max_safety_stock_value_increase_pct: 10
+        approval_required: false
+      tolerances:
+        safety_stock: {absolute: 0.5}        # canonical name, target field, entity.field or system.entity.field
+        sap.A_ProductSupplyPlanning.ReorderThresholdQuantity: {relative: 0.01}
+        ServiceLevel: {decimals: 1}
+      batch_size: {sap: 100}                 # overrides systems.<name>.write.batch_size
+      max_attempts: 5
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from basics.yaml_loader import StrictModel, register_kind
+from core.settings import SegbridgeConfig, register_section
+
+CLASS_FIELDS = ["abc", "segment", "velocity_class", "customer_abc", "customer_segment", "classification",
+                "picking_priority", "service_level_class"]
+
+
+class Tolerance(StrictModel):
+    """When two numeric values count as equal: rounded to `decimals`, then within absolute or relative."""
+
+    absolute: float | None = Field(None, ge=0, description="Equal when |a - b| <= absolute")
+    relative: float | None = Field(None, ge=0, description="Equal when |a - b| <= relative * |current|")
+    decimals: int | None = Field(None, ge=0, le=12, description="Round both sides to this many places first")
+
+
+class Guardrails(StrictModel):
+    """Limits beyond which a plan needs a person's approval before it may be applied."""
+
+    max_class_change_share: float = Field(0.2, ge=0, le=1, description="Share of items whose class changes")
+    class_fields: list[str] = Field(default_factory=lambda: list(CLASS_FIELDS),
+                                    description="Canonical names that count as a class (abc, segment, ...)")
+    max_safety_stock_value_increase_pct: float = Field(
+        10.0, ge=0, description="Safety-stock value (quantity x unit cost) may rise at most this many percent")
+    approval_required: bool = Field(False, description="Every plan needs approval")
+
+
+class WritebackConfig(StrictModel):
+    """writeback: section."""
+
+    guardrails: Guardrails = Field(default_factory=Guardrails)
+    tolerances: dict[str, Tolerance] = Field(default_factory=dict,
+                                             description="Per field: canonical name, target field, "
+                                             "entity.field or system.entity.field (most specific wins)")
+    batch_size: dict[str, int] = Field(default_factory=dict, description="Per-system batch size override")
+    value_fields: list[str] = Field(default_factory=lambda: ["safety_stock"],
+                                    description="Canonical quantities whose change is valued at unit cost")
+    max_attempts: int = Field(5, ge=1, le=100, description="Tries of a retriable item before it fails")
+    retry_backoff_seconds: float = Field(0.5, ge=0, le=60, description="Wait per attempt before a retry round")
+    out_dir: str = Field("plans", description="Folder for plan CSV/JSON exports (relative to the config)")
+
+    def tolerance(self, system: str, entity: str, field: str, source: str | None) -> Tolerance | None:
+        """The most specific tolerance configured for a field, or None (exact comparison)."""
+        for key in (f"{system}.{entity}.{field}", f"{entity}.{field}", field, source):
+            if key and key in self.tolerances:
+                return self.tolerances[key]
+        return None
+
+    def batch_size_of(self, config: SegbridgeConfig, system: str) -> int:
+        """Items per write request for a system: this section's override, else systems.<name>.write."""
+        if system in self.batch_size:
+            return max(1, int(self.batch_size[system]))
+        return config.system(system).write.batch_size
+
+
+register_section("writeback", WritebackConfig)
+register_kind("writeback", WritebackConfig)
+
+
+def writeback_config(config: SegbridgeConfig | None) -> WritebackConfig:
+    """The validated writeback section (defaults when there is no config)."""
+    if config is None:
+        return WritebackConfig()
+    return config.section("writeback", WritebackConfig)
