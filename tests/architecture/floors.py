@@ -1,0 +1,87 @@
+"""The floors of the code and the arrows allowed between them, checked by walking every import.
+
+Floors, top to bottom: the `segbridge` shell (CLI) -> `scheduler` -> `core` -> `connectors` ->
+`basics`. A module may import its own floor and any floor below it, never one above. Two
+narrower rules: core reaches connectors only through `connectors.registry` (the factory) and
+`connectors.base` (the interface and its errors), and `sandbox` (beside the floors) is imported
+only by the shell, benchmarks and tests. Lazy imports inside functions count too.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+FLOORS = ["basics", "connectors", "core", "scheduler", "segbridge"]  # bottom to top
+PACKAGES = [*FLOORS, "sandbox"]
+CORE_MAY_USE = ("connectors.registry", "connectors.base")
+# What each package may import besides its own floor and those below it.
+SANDBOX_MAY_USE = ("basics", "connectors")
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: str
+    line: int
+    imported: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: imports {self.imported}: {self.why}"
+
+
+def imported_names(source: str, module: str) -> list[tuple[int, str]]:
+    """(line, dotted name) of every import in `source`, relative imports resolved against `module`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = module.split(".")[: -node.level]
+                base = ".".join([*parent, base] if base else parent)
+            # `from core import secrets` imports the module core.secrets: judge the full name
+            found += [(node.lineno, f"{base}.{a.name}") for a in node.names]
+    return found
+
+
+def _top(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def judge(importer: str, imported: str) -> str | None:
+    """Why `importer` (a dotted module name) may not import `imported`; None when it may."""
+    src, dst = _top(importer), _top(imported)
+    if dst not in PACKAGES or src == dst:
+        return None
+    if dst == "sandbox":
+        return None if src == "segbridge" else "only the segbridge shell, benchmarks and tests use sandbox"
+    if src == "sandbox":
+        return None if dst in SANDBOX_MAY_USE else f"sandbox stands beside the floors and may use only {SANDBOX_MAY_USE}"
+    if src not in FLOORS:
+        return None
+    if FLOORS.index(dst) > FLOORS.index(src):
+        return f"{src} is below {dst}: imports run down the floors only"
+    if src == "core" and dst == "connectors" and not imported.startswith(CORE_MAY_USE):
+        return f"core reaches connectors only through {' and '.join(CORE_MAY_USE)}"
+    return None
+
+
+def module_name(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def violations(root: Path) -> list[Violation]:
+    """Every import in the project's packages under `root` that breaks a rule of the floors."""
+    out = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            module = module_name(root, path)
+            for line, name in imported_names(path.read_text(encoding="utf-8"), module):
+                why = judge(module, name)
+                if why:
+                    out.append(Violation(str(path.relative_to(root)), line, name, why))
+    return out
