@@ -52,11 +52,6 @@ def register(value: str | None) -> None:
         _KNOWN_SECRETS.add(value)
 
 
-def known_secrets() -> set[str]:
-    """Values resolved so far in this process (for redaction)."""
-    return set(_KNOWN_SECRETS)
-
-
 def redact(text: str) -> str:
     """Replace every resolved secret value in `text` with `***`."""
     for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):

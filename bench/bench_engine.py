@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.planning.demand import DemandOptions, aggregate_by_product, bucket_demand, lead_times  # noqa: E402
 from core.planning.engine import (  # noqa: E402
-    EngineOptions,  # noqa: E402
+    EngineOptions,
     _govern,
     classify_product_locations,
     classify_products,

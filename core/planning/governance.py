@@ -43,19 +43,6 @@ def active_overrides(overrides: pd.DataFrame | None, today: date | None = None) 
     return o.drop_duplicates(["entity", "entity_key", "name"], keep="last")[cols].reset_index(drop=True)
 
 
-def apply_segment_overrides(wide: pd.DataFrame, entity: str, overrides: pd.DataFrame,
-                            dims: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Pin segment dimensions in a wide frame (index = entity_key). Returns (frame, source flags)."""
-    src = pd.DataFrame("rule", index=wide.index, columns=dims)
-    o = overrides[(overrides["entity"] == entity) & overrides["name"].isin(dims)]
-    out = wide.copy()
-    for name, grp in o.groupby("name"):
-        hit = grp[grp["entity_key"].isin(out.index)]
-        out.loc[hit["entity_key"].to_numpy(), name] = hit["value"].to_numpy()
-        src.loc[hit["entity_key"].to_numpy(), name] = "override"
-    return out, src
-
-
 def apply_parameter_overrides(params: pd.DataFrame, overrides: pd.DataFrame) -> pd.DataFrame:
     """Replace parameter values (long frame) pinned by an override; adds them when absent."""
     o = overrides[~overrides["name"].isin(["abc", "xyz", "pattern", "lifecycle", "segment"])]
