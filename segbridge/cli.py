@@ -1,7 +1,8 @@
 """The `segbridge` command line: a thin shell over core/, connectors/ and scheduler/.
 
-Each area adds its commands from `segbridge/commands/<area>.py` through `register(app)`.
-Verbs whose issue has not landed yet answer plainly that they are not available (exit 2).
+Each top-level verb lives in its own module, `segbridge/commands/<verb>_cmd.py`, which adds it
+(and, for a group, its subcommands) through `register(app)`; `COMMAND_MODULES` lists them in the
+order they appear in --help.
 
 Exit codes: 0 ok, 1 failed, 2 bad usage or configuration, 3 finished but left exceptions
 for stewards.
@@ -9,7 +10,6 @@ for stewards.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from pathlib import Path
@@ -18,8 +18,28 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from basics.errors import EXIT_FAILED, EXIT_USAGE, NotAvailableError, SegbridgeError
+from basics.errors import EXIT_FAILED, EXIT_USAGE, SegbridgeError
 from segbridge import __version__
+from segbridge.commands import (
+    analyze_cmd,
+    apply_cmd,
+    approve_cmd,
+    check_cmd,
+    config_cmd,
+    db_cmd,
+    demo_cmd,
+    exceptions_cmd,
+    init_cmd,
+    plan_cmd,
+    pull_cmd,
+    reconcile_cmd,
+    run_cmd,
+    runs_cmd,
+    sandbox_cmd,
+    schedule_cmd,
+    segment_cmd,
+    validate_cmd,
+)
 
 console = Console(stderr=True)
 log = logging.getLogger("segbridge.cli")
@@ -27,26 +47,10 @@ log = logging.getLogger("segbridge.cli")
 app = typer.Typer(name="segbridge", no_args_is_help=True, add_completion=False,
                   help="Pull, segment, parameterise, write back and reconcile supply-chain data.")
 
-# Area modules, in the order their commands appear in --help. A module that is missing is skipped.
-COMMAND_MODULES = ["basics", "connectors_cmds", "engine", "writeback", "reconcile", "runs",
-                   "scheduler_cmds", "sandbox_cmds", "demo"]
-# Every verb the CLI promises; those no module registered answer "not available yet".
-PLANNED_VERBS = {
-    "check": "Check that each configured system is reachable and its credentials work",
-    "pull": "Read systems incrementally into the store through the mapping files",
-    "segment": "Segment products and customers and compute their parameters from the store",
-    "analyze": "Run the engine offline on canonical CSV files",
-    "plan": "Compute the write-back plan: what would change in each system",
-    "approve": "Approve a plan that needs approval",
-    "apply": "Apply a plan in batches, exactly once",
-    "reconcile": "Read back what systems hold and file exceptions",
-    "run": "Run the whole cycle once",
-    "exceptions": "Work through reconciliation exceptions",
-    "runs": "Run history",
-    "schedule": "Run the cycle on a timetable",
-    "sandbox": "Start stand-in servers of the external systems",
-    "demo": "Run the whole cycle against the sandboxes on generated data",
-}
+# One module per top-level verb, in the order the verbs appear in --help.
+COMMAND_MODULES = [init_cmd, validate_cmd, db_cmd, config_cmd, check_cmd, pull_cmd, segment_cmd, analyze_cmd,
+                   plan_cmd, approve_cmd, apply_cmd, reconcile_cmd, exceptions_cmd, run_cmd, runs_cmd,
+                   schedule_cmd, sandbox_cmd, demo_cmd]
 
 
 def _version(value: bool) -> None:
@@ -70,44 +74,16 @@ def _root(
     ctx.obj = {"config_path": config, "json_logs": json_logs, "verbose": verbose}
 
 
-def _registered_names(typer_app: typer.Typer) -> set[str]:
-    names = {c.name or (c.callback.__name__.replace("_", "-") if c.callback else "") for c in
-             typer_app.registered_commands}
-    names |= {g.name for g in typer_app.registered_groups if g.name}
-    return names
-
-
-def _not_available(verb: str, help_text: str):
-    def command(args: list[str] = typer.Argument(None, hidden=True)) -> None:
-        raise NotAvailableError(f"`segbridge {verb}` is not available yet in this version",
-                                hint="see README.md for the commands that work today")
-
-    command.__doc__ = f"{help_text} (not available yet)."
-    return command
-
-
 _built = False
 
 
 def build_app() -> typer.Typer:
-    """Register every area's commands once, then stubs for verbs not landed yet."""
+    """Register every command module's verbs on `app` (once)."""
     global _built
-    if _built:
-        return app
-    _built = True
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"segbridge.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"segbridge.commands.{name}":
-                continue
-            raise
-        module.register(app)
-    present = _registered_names(app)
-    for verb, help_text in PLANNED_VERBS.items():
-        if verb not in present:
-            app.command(verb, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
-                _not_available(verb, help_text))
+    if not _built:
+        for module in COMMAND_MODULES:
+            module.register(app)
+        _built = True
     return app
 
 

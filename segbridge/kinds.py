@@ -10,8 +10,4 @@ KIND_MODULES = ["core.settings", "core.mapping", "core.planning.policy", "connec
 
 def load_all_kinds() -> None:
     for name in KIND_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name and not name.startswith(str(exc.name)):
-                raise
+        importlib.import_module(name)

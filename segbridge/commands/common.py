@@ -1,7 +1,10 @@
-"""Helpers the command modules share: load the config, open the store, print tables."""
+"""Helpers the command modules share: load the config, open the store, print tables, watch long work."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -9,7 +12,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
+from basics.progress import ProgressCallback
 from core.settings import SegbridgeConfig, load_config
+from segbridge.progress_view import bars
+from segbridge.stop_signals import stop_on_signals
 
 out = Console()
 
@@ -45,3 +51,10 @@ def table(title: str, columns: list[str], rows: list[list], console: Console | N
     for row in rows:
         t.add_row(*["" if v is None else str(v) for v in row])
     (console or out).print(t)
+
+
+@contextmanager
+def long_running(show_progress: bool) -> Iterator[tuple[ProgressCallback | None, threading.Event]]:
+    """Progress bars (a callback, or None when off) and a stop event SIGTERM/SIGINT set, for core's long steps."""
+    with stop_on_signals() as stop, bars(show_progress) as progress:
+        yield progress, stop

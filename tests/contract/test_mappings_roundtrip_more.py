@@ -240,7 +240,7 @@ def test_oracle_ebs_isg_fallback_pulls_and_writes_back(ds, tmp_path, store, monk
     """The demo's stand-in for Fusion SalesPartyService (no external WSDL needed): oracle_ebs_soap.yaml
     over the ISG-style XX_SEGBRIDGE_CUST_PKG, with the options `segbridge demo` writes."""
     from sandbox.oracle_soap import build_app
-    from segbridge.commands.demo import DEMO_SECRETS, _ebs_soap_options
+    from segbridge.demo_world import DEMO_SECRETS, _ebs_soap_options
 
     monkeypatch.setenv("SEGBRIDGE_DEMO_EBS_PASSWORD", DEMO_SECRETS["SEGBRIDGE_DEMO_EBS_PASSWORD"])
     app = build_app(dataset=ds, users={"SEGBRIDGE": DEMO_SECRETS["SEGBRIDGE_DEMO_EBS_PASSWORD"]})

@@ -19,7 +19,7 @@ from core.writeback.intended import intended_values
 from core.writeback.plan import make_plan
 from sandbox.generator import generate
 from segbridge.commands.common import store_of
-from segbridge.commands.demo import hand_edit_sap, start_world, write_config
+from segbridge.demo_world import hand_edit_sap, start_world, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from sqlalchemy import create_engine, text
 
 from core.reports.reconcile_report import KINDS
-from segbridge.commands.demo import fusion_wsdl_dir
+from segbridge.demo_world import fusion_wsdl_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 

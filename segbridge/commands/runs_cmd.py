@@ -1,6 +1,9 @@
-"""`segbridge runs list|show`: the run history of every step, manual or scheduled."""
+"""`segbridge runs list|show|release`: the run history of every step, manual or scheduled, and releasing
+a suspect run so write-back may use it."""
 
 from __future__ import annotations
+
+import getpass
 
 import typer
 
@@ -10,13 +13,6 @@ runs_app = typer.Typer(help="Run history", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    try:
-        from segbridge.commands.runs_release import register_release
-    except ModuleNotFoundError as exc:
-        if exc.name != "segbridge.commands.runs_release":
-            raise
-    else:
-        register_release(runs_app)
     app.add_typer(runs_app, name="runs")
 
 
@@ -73,3 +69,19 @@ def show(ctx: typer.Context, run: int = typer.Argument(..., help="Run id")) -> N
         table("per entity", ["entity", *keys], [[name, *[v.get(k, "") for k in keys]] for name, v in per_entity.items()])
     if info.message:
         out.print(f"message: {redact(info.message)}", highlight=False, markup=False)
+
+
+@runs_app.command("release")
+def release(
+    ctx: typer.Context,
+    run: int = typer.Argument(..., help="Id of the suspect run"),
+    reason: str = typer.Option(..., "--reason", help="Why the data is fine to write back (kept in the audit log)"),
+    by: str = typer.Option(None, "--by", help="Steward's name (default: the OS user)"),
+) -> None:
+    """Release a run marked suspect by its data-quality threshold, so write-back may use it."""
+    from core.quality import release_run
+
+    engine = store_of(config_of(ctx))
+    steward = by or getpass.getuser()
+    release_run(engine, run, steward, reason)
+    out.print(f"run {run} released by {steward}: {reason}")

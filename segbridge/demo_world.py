@@ -1,35 +1,24 @@
-"""run and demo: the whole cycle once against the configured systems, or against in-process sandboxes.
+"""The demo's world: sandboxes of every external system on 127.0.0.1, seeded from one generated dataset.
 
-    segbridge run [SYSTEM...]                       pull -> segment -> plan -> apply -> reconcile
-    segbridge demo [--out segbridge-demo] [--seed N] [--products N]
-
-The demo starts every sandbox that exists in this build (SAP, WMS, TMS, Salesforce, Oracle
-Fusion; those missing are listed as skipped), seeds them from one generated world, writes a
-segbridge.yaml for them (secrets as ${ENV_VAR} references, set in this process only), runs the
-cycle, then changes one value in SAP as a user would and reconciles again, so the reports show
-a real exception. Reports land in <out>/reports.
+`start_world` builds and serves every demo system whose sandbox, connector, mapping and external
+material are present (the rest are listed as skipped with the reason); `write_config` writes the
+segbridge.yaml that connects to them (secrets as ${ENV_VAR} references, set in this process only);
+`hand_edit_sap` changes one value in SAP as a user would, so reconcile finds a real exception.
+Used by `segbridge demo` and the end-to-end tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import typer
 import yaml
 
-from segbridge.commands.common import config_of, out, store_of, table
-
-# DEFAULT_PRODUCTS products x 2 locations: that many product-locations in each of SAP, WMS and Oracle Fusion
-# (itemsV2 item-organizations). Sized so the demo stays well under two minutes on two cores (docs/demo.md).
-DEFAULT_PRODUCTS = 600
 # Oracle Fusion holds one in FUSION_SHARE of the products (its sandbox has one inventory organization, M1):
 # itemsV2 writes look each item up by q= before the PATCH, about 80 ms per item-organization here, the
 # slowest write-back and read-back of the demo.
@@ -97,7 +86,7 @@ def _fusion_items(dataset) -> list[dict[str, Any]]:
 def fusion_wsdl_dir() -> Path:
     """The Fusion SalesPartyService WSDL + XSD set (Oracle's BSD-licensed sample files), taken from the
     shared reference material: $SEGBRIDGE_SHARED/oracle/fusion_sales_party_service."""
-    root = Path(os.environ.get("SEGBRIDGE_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+    root = Path(os.environ.get("SEGBRIDGE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
     return root / "oracle" / "fusion_sales_party_service"
 
 
@@ -166,11 +155,6 @@ class DemoWorld:
     systems: list[DemoSystem] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     disabled: dict[str, str] = field(default_factory=dict)  # started, but its first pull failed
-
-
-def register(app: typer.Typer) -> None:
-    app.command("run")(run)
-    app.command("demo")(demo)
 
 
 def unavailable(system: DemoSystem) -> str | None:
@@ -291,168 +275,3 @@ def hand_edit_sap(world: DemoWorld, intended) -> HandEdit | None:
         if "LastChangeDateTime" in record:
             record["LastChangeDateTime"] = state.tick()
     return HandEdit("sap", row["entity"], key, row["field"], row["intended_value"], before, after)
-
-
-def _step_line(name: str, step) -> None:
-    counts = ", ".join(f"{k}={v}" for k, v in step.counts.items() if isinstance(v, int | float))
-    colour = {"ok": "green", "exceptions": "yellow", "skipped": "yellow"}.get(step.status, "red")
-    out.print(f"  [bold]{name:<9}[/] [{colour}]{step.status}[/] run {step.run_id}  {counts}"
-              + (f"  ({step.message})" if step.message else ""))
-
-
-def run(
-    ctx: typer.Context,
-    systems: list[str] = typer.Argument(None, help="Systems to include (default: every enabled system)"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars"),
-) -> None:
-    """Run the whole cycle once now: pull, segment, plan, apply (if no approval is needed), reconcile."""
-    from core.cycle import run_cycle
-
-    config = config_of(ctx)
-    engine = store_of(config)
-    result = run_cycle(config, engine, trigger="manual", systems=systems or None, progress=not quiet,
-                       on_step=_step_line)
-    out.print(f"cycle run {result.run_id}: [bold]{result.status}[/]")
-    raise typer.Exit(result.exit_code)
-
-
-def demo(
-    out_dir: Path = typer.Option(Path("segbridge-demo"), "--out", help="Folder for the config, store and reports"),
-    seed: int = typer.Option(7, "--seed", help="Seed of the generated world (same seed, same data)"),
-    products: int = typer.Option(DEFAULT_PRODUCTS, "--products", min=5,
-                                 help="Products (x 2 locations = product-locations per system)"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars"),
-) -> None:
-    """Start the sandboxes, seed them, run the whole cycle and write the reports (about a minute)."""
-    started = time.monotonic()
-    folder = out_dir.resolve()
-    _fresh(folder)
-    with ExitStack() as stack:
-        dataset = _generate(seed, products)
-        world = start_world(stack, dataset)
-        _describe_world(world, dataset)
-        if not world.systems:
-            from basics.errors import SegbridgeError
-
-            raise SegbridgeError("no sandbox is available in this build", hint="see the skipped list above")
-        paths, failure = _run_demo(folder, world, progress=not quiet)
-    _finish(folder, paths, time.monotonic() - started)
-    if failure:
-        from basics.errors import SegbridgeError
-
-        raise SegbridgeError(f"the demo did not complete: {failure}",
-                             hint="the reports above show what was reached; run with -v for details")
-
-
-def _fresh(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ("segbridge.db", "segbridge.db-wal", "segbridge.db-shm"):
-        (folder / name).unlink(missing_ok=True)
-    shutil.rmtree(folder / "reports", ignore_errors=True)
-
-
-def _generate(seed: int, products: int):
-    from sandbox.generator import generate
-
-    return generate(seed=seed, products=products, locations=2, customers=max(20, products // 5), weeks=52,
-                    order_rate=0.15)
-
-
-def _describe_world(world: DemoWorld, dataset) -> None:
-    out.print(f"generated {len(dataset.product_locations):,} product-locations, {len(dataset.customers):,} "
-              f"customers, {len(dataset.order_lines):,} order lines")
-    for s in world.systems:
-        out.print(f"  [green]started[/] {s.name:<11} {world.urls[s.name]}")
-    for name, why in world.skipped.items():
-        out.print(f"  [yellow]skipped[/] {name:<11} {why}")
-
-
-def _run_demo(folder: Path, world: DemoWorld, progress: bool) -> tuple[dict[str, Path], str | None]:
-    """Config, first pull, the cycle, a hand edit in SAP, reconcile again; reports even when a step failed."""
-    from basics.errors import SegbridgeError
-    from core.reports.reconcile_report import write_reports
-    from core.settings import load_config
-
-    config = load_config(write_config(folder, world))
-    engine = store_of(config)
-    failure = None
-    try:
-        if _first_pull(world, config, engine, progress):
-            config = load_config(write_config(folder, world))
-        failure = _cycle_and_hand_edit(world, config, engine, progress)
-    except SegbridgeError as exc:
-        failure = exc.message
-    paths = write_reports(engine, folder / "reports")
-    if failure is None:
-        paths.update(_engine_report(config, engine, folder / "reports"))
-    engine.dispose()
-    return paths, failure
-
-
-def _cycle_and_hand_edit(world: DemoWorld, config, engine, progress: bool) -> str | None:
-    """The cycle, then one value changed in SAP by hand and a second reconcile; the failure, if any."""
-    from core.cycle import run_cycle
-    from core.reconcile import run_reconcile
-    from core.writeback.intended import intended_values
-
-    out.print("[bold]cycle[/]: pull -> segment -> plan -> apply -> reconcile")
-    result = run_cycle(config, engine, trigger="demo", progress=progress, on_step=_step_line)
-    if not result.completed:
-        return f"the cycle stopped (run {result.run_id}); see the step lines above"
-    apply = result.steps["apply"]
-    if apply.status == "failed":
-        out.print(f"  [yellow]note:[/] {apply.counts.get('rejected', 0)} change(s) were rejected by the systems "
-                  f"(see `segbridge -c {config.base_dir / 'segbridge.yaml'} runs list` and the exceptions)")
-    sap_live = "sap" in world.apps and "sap" not in world.disabled
-    edit = hand_edit_sap(world, intended_values(config, engine, ["sap"])) if sap_live else None
-    if edit:
-        out.print(f"[bold]by hand[/]: in SAP {edit.entity} {edit.key} {edit.field} changed {edit.before} -> "
-                  f"{edit.after} (segbridge wrote {edit.intended}); reconciling SAP again")
-        summary = run_reconcile(config, engine, systems=["sap"], progress=progress, trigger="demo")
-        out.print(f"  reconcile run {summary.run_id}: {summary.new} new exception(s), {summary.remaining} open")
-    return None
-
-
-def _first_pull(world: DemoWorld, config, engine, progress: bool) -> bool:
-    """Pull each system once; a system whose pull fails is disabled in segbridge.yaml (said, not hidden)."""
-    from core.sync import pull
-
-    out.print("[bold]first pull[/] of each system")
-    for system in world.systems:
-        [result] = pull(config, engine, systems=[system.name], progress=progress, trigger="demo")
-        read = sum(s.read for s in result.streams)
-        if result.status == "ok":
-            out.print(f"  [green]ok[/]      {system.name:<11} {read:,} records")
-        else:
-            world.disabled[system.name] = f"pull failed: {(result.message or result.status)[:300]}"
-            out.print(f"  [yellow]disabled[/] {system.name:<11} {world.disabled[system.name]}")
-    return bool(world.disabled)
-
-
-def _engine_report(config, engine, folder: Path) -> dict[str, Path]:
-    """The engine's HTML report (ABC-XYZ matrix, Pareto, parameter changes) recomputed from the store."""
-    from basics.errors import SegbridgeError
-
-    try:
-        from core.planning.engine import run_engine
-        from core.planning_store import load_frames, resolve_policy
-        from core.reports.engine_report import write_report
-    except ImportError:
-        return {}
-    try:
-        policy = resolve_policy(config)
-        result = run_engine(load_frames(engine), policy)
-        path = write_report(result, folder / "engine_report.html", policy.classification.abc_measure)
-    except SegbridgeError as exc:
-        out.print(f"[yellow]engine report skipped:[/] {exc.message}")
-        return {}
-    return {"engine": path}
-
-
-def _finish(folder: Path, paths: dict[str, Path], seconds: float) -> None:
-    rows = [[name, str(p)] for name, p in paths.items()]
-    table(f"segbridge demo finished in {seconds:.0f} s", ["report", "file"], rows)
-    out.print(f"open first: [bold]{paths['html']}[/] (exceptions by system and kind, over time), then "
-              f"{paths['excel']} (one sheet per kind, filterable).")
-    out.print(f"the config and store are in {folder}: try `segbridge -c {folder / 'segbridge.yaml'} "
-              f"exceptions list`")

@@ -1,0 +1,57 @@
+"""`segbridge apply [PLAN] [--dry-run]`: apply a plan in batches, exactly once.
+
+Exit codes: 0 ok; 1 when changes were rejected or failed; a blocked or unapproved plan is
+refused (BlockedError, exit 1) with what to do. SIGTERM or Ctrl-C finishes the batch in hand,
+keeps the rest pending and stops; a rerun sends the rest.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from basics.errors import SegbridgeError
+from segbridge.commands.common import config_of, long_running, out, store_of, table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("apply")(apply)
+
+
+def apply(
+    ctx: typer.Context,
+    plan_id: int = typer.Argument(None, metavar="[PLAN]", help="Plan id (default: the latest plan)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; change nothing"),
+) -> None:
+    """Apply a plan in batches, exactly once (a rerun after a crash finishes the rest)."""
+    from core.writeback.apply import apply_plan
+
+    config = config_of(ctx)
+    engine = store_of(config)
+    with long_running(out.is_terminal) as (progress, stop):
+        result = apply_plan(config, engine, plan_id, dry_run=dry_run, progress=progress, stop_event=stop)
+    rows = [[s, c["applied"], c["rejected"], c["failed"], c["pending"]] for s, c in sorted(result.systems.items())]
+    title = f"plan {result.plan_id}: " + ("dry run, nothing sent" if dry_run else f"apply run {result.run_id}")
+    table(title, ["system", "applied", "rejected", "failed", "pending"], rows)
+    verb = "would send" if dry_run else "sent"
+    out.print(f"{verb} {result.items} item(s) in {result.requests} request(s) in {result.seconds:.1f}s; "
+              f"status [bold]{result.status}[/]")
+    if result.verified or result.requeued:
+        out.print(f"recovered from an interrupted apply: {result.verified} verified applied, "
+                  f"{result.requeued} queued again")
+    if not result.ok:
+        _print_problems(engine, result.plan_id)
+        bad = result.total("rejected") + result.total("failed")
+        raise SegbridgeError(f"plan {result.plan_id}: {bad} change(s) were rejected or failed",
+                             hint="see the messages above; fix the cause, then plan again (applied changes stay)")
+
+
+def _print_problems(engine, plan_id: int, limit: int = 20) -> None:
+    """The first rejected/failed changes with the system's message."""
+    from core.writeback.outbox import changes_in
+
+    rows = []
+    for state in ("rejected", "failed"):
+        frame = changes_in(engine, plan_id, state)
+        rows += [[state, r.system, r.entity, r.target_key, r.field, r.intended_value, r.message]
+                 for r in frame.head(limit).itertuples()]
+    table("problems", ["state", "system", "entity", "key", "field", "intended", "message"], rows[:limit])

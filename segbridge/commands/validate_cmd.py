@@ -1,0 +1,63 @@
+"""`segbridge validate`: segbridge.yaml, each system's options, the policy and every mapping file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from basics.errors import ConfigError
+from segbridge.commands.common import config_of, out, table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate)
+
+
+def validate(ctx: typer.Context) -> None:
+    """Validate segbridge.yaml, each system's options and mapping file (exit 2 with file:line on errors)."""
+    from basics.yaml_loader import document_of, validate_data
+    from connectors import registry
+    from core.mapping import load_mapping
+    from segbridge.kinds import load_all_kinds
+
+    load_all_kinds()  # every area registers its section model, so every section is checked
+    config = config_of(ctx)
+    config.validate_sections()
+    _check_policy(config)
+    rows = []
+    for name, system in config.systems.items():
+        cls = registry.get(system.kind)
+        doc = document_of(config)
+        validate_data(doc, system.options, cls.Options, prefix=("systems", name, "options"))
+        mapping = "-"
+        if system.mapping:
+            path: Path = config.mapping_path(name)
+            mapping = str(path)
+            load_mapping(path)
+        rows.append([name, system.kind, "yes" if system.enabled else "no", mapping])
+    checked = _check_mapping_dir(config)
+    table("systems", ["system", "kind", "enabled", "mapping"], rows)
+    out.print(f"[green]ok[/]: {config.base_dir / 'segbridge.yaml'} is valid ({checked} mapping file(s) checked)")
+
+
+def _check_policy(config) -> None:
+    """The policy table named by `segmentation.policy` must load (file:line errors otherwise)."""
+    if config.segmentation.policy:
+        from core.planning.policy import load_policy
+
+        load_policy(config.resolve_path(config.segmentation.policy))
+
+
+def _check_mapping_dir(config) -> int:
+    """Check every mapping file in `mappings_dir` (all of them, not only the configured systems')."""
+    if not config.mappings_dir:
+        return 0
+    from core.mapping.mapping_files import check_paths, mapping_files
+
+    files = mapping_files(config.resolve_path(config.mappings_dir))
+    errors = check_paths(files)
+    if errors:
+        raise ConfigError("\n".join(e.message for e in errors),
+                          hint="; ".join(dict.fromkeys(e.hint for e in errors if e.hint)) or None)
+    return len(files)
