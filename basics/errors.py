@@ -39,11 +39,5 @@ class DataError(SegbridgeError):
     """Input data that cannot be processed as a whole (single bad records are quarantined instead)."""
 
 
-class NotAvailableError(SegbridgeError):
-    """A command whose issue has not landed yet."""
-
-    exit_code = EXIT_USAGE
-
-
 class BlockedError(SegbridgeError):
     """A step refused to proceed (suspect run, unapproved plan, lease held)."""

@@ -158,17 +158,7 @@ class DemoWorld:
 
 
 def unavailable(system: DemoSystem) -> str | None:
-    """Why a demo system cannot run in this build, or None."""
-    from connectors import registry
-    from core.paths import shipped_mapping
-    from sandbox.catalog import SANDBOXES
-
-    if system.sandbox not in SANDBOXES:
-        return f"no '{system.sandbox}' sandbox in this build"
-    if system.kind not in registry.known_kinds():
-        return f"no '{system.kind}' connector in this build"
-    if not shipped_mapping(system.mapping).is_file():
-        return f"mapping {system.mapping} not shipped"
+    """Why a demo system cannot run on this machine (material it needs is missing), or None."""
     return system.needs() if system.needs else None
 
 
