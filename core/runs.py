@@ -136,7 +136,7 @@ def finish_run(bind: Engine | Connection, run_id: int, status: str, *, counts: d
     """
     final = _check(status, RunStatus, "status")
     if final not in FINISHED | {RunStatus.SKIPPED}:
-        raise ConfigError(f"a run cannot finish as {final!r}", hint=f"one of: {', '.join(sorted(FINISHED))}")
+        raise ConfigError(f"a run cannot finish as {final.value!r}", hint=f"one of: {', '.join(sorted(FINISHED))}")
     values: dict[str, Any] = dict(status=final, finished_at=utcnow())
     if message is not None:
         values["message"] = message

@@ -39,7 +39,7 @@ from basics.yaml_loader import StrictModel, register_kind, suggest
 from core.settings import register_section
 from core.statuses import RunKind
 
-CYCLE_STEPS = (RunKind.PULL, RunKind.SEGMENT, RunKind.PLAN, RunKind.APPLY, RunKind.RECONCILE)
+CYCLE_STEPS = tuple(k.value for k in (RunKind.PULL, RunKind.SEGMENT, RunKind.PLAN, RunKind.APPLY, RunKind.RECONCILE))
 SEVERITIES = ("low", "medium", "high", "critical")
 _EXTRA_STEPS: set[str] = set()
 _REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
