@@ -16,7 +16,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from enum import StrEnum
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -30,7 +31,16 @@ from connectors.connector_errors import (  # noqa: F401 - the interface's errors
     RetriableError,
 )
 
-OutcomeStatus = Literal["applied", "rejected", "retriable"]
+
+class OutcomeStatus(StrEnum):
+    """What a system answered for one WriteItem (core turns it into the outbox change's state)."""
+
+    APPLIED = "applied"
+    """The system accepted and holds the values."""
+    REJECTED = "rejected"
+    """The system refused the item for good (validation, missing record); resending will not help."""
+    RETRIABLE = "retriable"
+    """A temporary failure (throttling, timeout, lock); the item may be sent again."""
 
 
 @dataclass
@@ -83,6 +93,9 @@ class ItemOutcome:
     message: str | None = None
     etag: str | None = None
     http_status: int | None = None
+
+    def __post_init__(self) -> None:
+        self.status = OutcomeStatus(self.status)  # connectors may pass the plain string; unknown ones fail here
 
 
 @dataclass

@@ -6,8 +6,10 @@ why, and reconcile still runs so stewards see the state of the systems). Every s
 `Run` row and runs under the step's database lease (`core.lease.hold`), so a manual
 `segbridge run` and a scheduled job never run the same step at once.
 
-`STEPS` maps each step name to `fn(config, engine, *, systems=None, trigger, stop_event=None)
--> StepResult(run_id, status, counts)`; `scheduler.jobs` calls them.
+`STEPS` maps each step name to `fn(config, engine, *, systems=None, trigger, stop_event=None,
+progress=None) -> StepResult(run_id, status, counts)`; `scheduler.jobs` calls them. A set
+`stop_event` ends the step after its batch in flight and the cycle after the current step (None:
+never stopped); `progress` is a `basics.progress` callback (None: silent).
 
 Example:
     >>> result = run_cycle(config, engine, trigger="manual")            # doctest: +SKIP
@@ -23,23 +25,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from basics.progress import ProgressCallback, callback_or_none
 from core import runs
-from core.model import Run
 from core.settings import SegbridgeConfig
+from core.statuses import ChangeState, PlanStatus, RunKind, RunStatus, Trigger
 
 log = logging.getLogger("segbridge.cycle")
-ORDER = ["pull", "segment", "plan", "apply", "reconcile"]
-STOPPING = {"pull", "segment", "plan"}  # later steps need their output; a failed apply still gets reconciled
+ORDER = [RunKind.PULL, RunKind.SEGMENT, RunKind.PLAN, RunKind.APPLY, RunKind.RECONCILE]
+STOPPING = {RunKind.PULL, RunKind.SEGMENT, RunKind.PLAN}  # later steps need their output; a failed apply
+#                                                         still gets reconciled
 LEASE_TTL = 300.0
 
 
 @dataclass
 class StepResult:
     run_id: int | None
-    status: str  # ok | exceptions | failed | skipped
+    status: RunStatus  # ok | exceptions | failed | skipped
     counts: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
     detail: Any = None  # the step's own result object (plan, apply summary, reconcile summary)
@@ -48,7 +51,7 @@ class StepResult:
 @dataclass
 class CycleResult:
     run_id: int
-    status: str
+    status: RunStatus
     steps: dict[str, StepResult] = field(default_factory=dict)
 
     @property
@@ -60,13 +63,13 @@ class CycleResult:
     def exit_code(self) -> int:
         from basics.errors import EXIT_EXCEPTIONS, EXIT_FAILED, EXIT_OK
 
-        return {"ok": EXIT_OK, "exceptions": EXIT_EXCEPTIONS}.get(self.status, EXIT_FAILED)
+        return {RunStatus.OK: EXIT_OK, RunStatus.EXCEPTIONS: EXIT_EXCEPTIONS}.get(self.status, EXIT_FAILED)
 
 
 def _lease_name(step: str, systems: list[str] | None) -> str:
     from core.lease import step_lease_name
 
-    return step_lease_name(step, systems[0] if systems and len(systems) == 1 and step == "pull" else None)
+    return step_lease_name(step, systems[0] if systems and len(systems) == 1 and step == RunKind.PULL else None)
 
 
 def _held(engine: Engine, step: str, systems: list[str] | None, stop_event: threading.Event | None):
@@ -76,60 +79,56 @@ def _held(engine: Engine, step: str, systems: list[str] | None, stop_event: thre
     return hold(engine, _lease_name(step, systems), ttl=LEASE_TTL, on_lost=stop_event)
 
 
-def _run_status(engine: Engine, run_id: int | None) -> str:
-    if run_id is None:
-        return "ok"
-    with engine.connect() as conn:
-        status = conn.execute(select(Run.__table__.c.status).where(Run.__table__.c.id == run_id)).scalar()
-    return status or "ok"
-
-
 def _field(result: Any, name: str, default: Any = None) -> Any:
     return result.get(name, default) if isinstance(result, dict) else getattr(result, name, default)
 
 
-def step_pull(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None, trigger: str = "manual",
-              stop_event: threading.Event | None = None, progress: bool = False) -> StepResult:
+def step_pull(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
+              trigger: str = Trigger.MANUAL, stop_event: threading.Event | None = None,
+              progress: ProgressCallback | None = None) -> StepResult:
     """Read every (or the given) system incrementally into the store (one pull run per system).
 
     Status: failed if a system's pull failed, skipped if one stopped on request, else ok.
     """
     from core.sync import pull
 
-    with _held(engine, "pull", systems, stop_event):
+    with _held(engine, RunKind.PULL, systems, stop_event):
         results = pull(config, engine, systems=systems, progress=progress, trigger=trigger, stop_event=stop_event)
     counts = {key: sum(getattr(s, key) for r in results for s in r.streams) for key in ("read", "loaded",
                                                                                        "quarantined")}
-    bad = [f"{r.system}: {r.status}" + (f" ({r.message})" if r.message else "") for r in results if r.status != "ok"]
-    status = "failed" if any(r.status == "failed" for r in results) else "skipped" if bad else "ok"
+    bad = [f"{r.system}: {r.status}" + (f" ({r.message})" if r.message else "") for r in results
+           if r.status != RunStatus.OK]
+    status = (RunStatus.FAILED if any(r.status == RunStatus.FAILED for r in results)
+              else RunStatus.SKIPPED if bad else RunStatus.OK)
     run_id = results[-1].run_id if results else None
     return StepResult(run_id, status, counts, "; ".join(bad) or None, detail=results)
 
 
 def step_segment(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
-                 trigger: str = "manual", stop_event: threading.Event | None = None,
-                 progress: bool = False) -> StepResult:
+                 trigger: str = Trigger.MANUAL, stop_event: threading.Event | None = None,
+                 progress: ProgressCallback | None = None) -> StepResult:
     """Segment and compute parameters from the store (a saved segment run)."""
     from core.planning_store import segment_from_store
 
-    with _held(engine, "segment", None, stop_event):
+    with _held(engine, RunKind.SEGMENT, None, stop_event):
         run_id = segment_from_store(engine, config, trigger=trigger)
     info = runs.get_run(engine, run_id)
     return StepResult(run_id, info.status, info.counts)
 
 
-def step_plan(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None, trigger: str = "manual",
-              stop_event: threading.Event | None = None, progress: bool = False) -> StepResult:
+def step_plan(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
+              trigger: str = Trigger.MANUAL, stop_event: threading.Event | None = None,
+              progress: ProgressCallback | None = None) -> StepResult:
     """Compute the write-back plan (saved with its status: ready, needs_approval or blocked)."""
     from core.writeback.plan import make_plan
 
-    with _held(engine, "plan", None, stop_event), runs.recorded_run(
-            engine, "plan", system=_system_label(systems), trigger=trigger) as outcome:
+    with _held(engine, RunKind.PLAN, None, stop_event), runs.recorded_run(
+            engine, RunKind.PLAN, system=_system_label(systems), trigger=trigger) as outcome:
         plan = make_plan(config, engine, systems=systems)
         counts = {"changes": _plan_summary(plan).get("changes", 0), "plan_id": plan.id}
         outcome.update(counts=counts, message=f"plan {plan.id}: {plan.status}"
                        + (f" ({plan.reason})" if plan.reason else ""))
-    return StepResult(outcome["run_id"], "ok", counts, outcome["message"], detail=plan)
+    return StepResult(outcome["run_id"], RunStatus.OK, counts, outcome["message"], detail=plan)
 
 
 def _plan_summary(plan) -> dict:
@@ -143,8 +142,8 @@ def _system_label(systems: list[str] | None) -> str | None:
 
 
 def step_apply(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
-               trigger: str = "manual", stop_event: threading.Event | None = None, progress: bool = False,
-               plan_id: int | None = None) -> StepResult:
+               trigger: str = Trigger.MANUAL, stop_event: threading.Event | None = None,
+               progress: ProgressCallback | None = None, plan_id: int | None = None) -> StepResult:
     """Apply the plan (default: the latest) when it may be applied; otherwise a skipped run saying why."""
     from basics.errors import SegbridgeError
     from core.writeback.apply import apply_plan, latest_plan_id
@@ -153,23 +152,23 @@ def step_apply(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | 
     try:
         plan = load_plan(engine, plan_id if plan_id is not None else latest_plan_id(engine))
     except SegbridgeError as exc:  # no plan yet: nothing to apply is not a failure
-        run_id = runs.record_skipped(engine, "apply", trigger=trigger, message=exc.message)
-        return StepResult(run_id, "skipped", {}, exc.message)
+        run_id = runs.record_skipped(engine, RunKind.APPLY, trigger=trigger, message=exc.message)
+        return StepResult(run_id, RunStatus.SKIPPED, {}, exc.message)
     why = _not_applicable(plan)
     if why:
-        run_id = runs.record_skipped(engine, "apply", trigger=trigger, message=why)
-        return StepResult(run_id, "skipped", {"plan_id": plan.id}, why)
-    with _held(engine, "apply", None, stop_event) as lease:
-        summary = apply_plan(config, engine, plan.id, progress=progress, stop_event=lease.lost)
-    counts = {"plan_id": plan.id, "applied": summary.total("applied"), "rejected": summary.total("rejected"),
-              "failed": summary.total("failed")}
-    return StepResult(summary.run_id, "ok" if summary.ok else "failed", counts, detail=summary)
+        run_id = runs.record_skipped(engine, RunKind.APPLY, trigger=trigger, message=why)
+        return StepResult(run_id, RunStatus.SKIPPED, {"plan_id": plan.id}, why)
+    with _held(engine, RunKind.APPLY, None, stop_event) as lease:
+        summary = apply_plan(config, engine, plan.id, progress=progress, stop_event=lease.lost, trigger=trigger)
+    counts = {"plan_id": plan.id, "applied": summary.total(ChangeState.APPLIED),
+              "rejected": summary.total(ChangeState.REJECTED), "failed": summary.total(ChangeState.FAILED)}
+    return StepResult(summary.run_id, RunStatus.OK if summary.ok else RunStatus.FAILED, counts, detail=summary)
 
 
 def _not_applicable(plan) -> str | None:
-    if plan.status in ("needs_approval", "blocked"):
+    if plan.status in (PlanStatus.NEEDS_APPROVAL, PlanStatus.BLOCKED):
         return f"plan {plan.id} is {plan.status}: {plan.reason}"
-    if plan.status == "applied":
+    if plan.status == PlanStatus.APPLIED:
         return f"plan {plan.id} is applied already"
     if _plan_summary(plan).get("changes", 1) == 0:
         return f"plan {plan.id} has no changes"
@@ -177,63 +176,74 @@ def _not_applicable(plan) -> str | None:
 
 
 def step_reconcile(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
-                   trigger: str = "manual", stop_event: threading.Event | None = None,
-                   progress: bool = False) -> StepResult:
+                   trigger: str = Trigger.MANUAL, stop_event: threading.Event | None = None,
+                   progress: ProgressCallback | None = None) -> StepResult:
     """Read back, compare, file exceptions; status `exceptions` while any remain."""
     from core.reconcile import run_reconcile
 
-    with _held(engine, "reconcile", None, stop_event):
+    with _held(engine, RunKind.RECONCILE, None, stop_event):
         summary = run_reconcile(config, engine, systems=systems, progress=progress, trigger=trigger)
     counts = {"exceptions": summary.remaining, "new": summary.new, "compared": summary.compared}
     message = "; ".join(summary.alerts) or None  # reconcile.alerts thresholds, for the scheduler's alerting
-    return StepResult(summary.run_id, "exceptions" if summary.remaining else "ok", counts, message, detail=summary)
+    status = RunStatus.EXCEPTIONS if summary.remaining else RunStatus.OK
+    return StepResult(summary.run_id, status, counts, message, detail=summary)
 
 
 STEPS: dict[str, Callable[..., StepResult]] = {
-    "pull": step_pull, "segment": step_segment, "plan": step_plan, "apply": step_apply, "reconcile": step_reconcile,
+    RunKind.PULL: step_pull, RunKind.SEGMENT: step_segment, RunKind.PLAN: step_plan, RunKind.APPLY: step_apply,
+    RunKind.RECONCILE: step_reconcile,
 }
 
 
-def run_cycle(config: SegbridgeConfig, engine: Engine, trigger: str = "manual", systems: list[str] | None = None,
-              stop_event: threading.Event | None = None, progress: bool = True,
+def run_cycle(config: SegbridgeConfig, engine: Engine, trigger: str = Trigger.MANUAL,
+              systems: list[str] | None = None, stop_event: threading.Event | None = None,
+              progress: ProgressCallback | None = None,
               on_step: Callable[[str, StepResult], None] | None = None) -> CycleResult:
     """pull -> segment -> plan -> apply (if allowed) -> reconcile, each a Run row under its lease.
 
     A failed or skipped pull, segment or plan ends the cycle; a failed apply (rejected items) does
-    not: reconcile then shows stewards what the systems hold. Status: failed if any step failed,
-    else reconcile's (ok or exceptions). A stop request ends the cycle after the current step.
+    not: reconcile then shows stewards what the systems hold. Status: failed if any step failed
+    or the cycle did not complete, else reconcile's (ok or exceptions). A set `stop_event` ends
+    the cycle after the current step (None: never stopped); `progress` hears every step's events.
     """
-    from core.lease import LeaseHeld
-
-    with runs.recorded_run(engine, "cycle", system=_system_label(systems), trigger=trigger) as outcome:
-        result = CycleResult(outcome["run_id"], "ok")
+    kwargs: dict[str, Any] = {"systems": systems, "trigger": trigger, "stop_event": stop_event,
+                              "progress": callback_or_none(progress)}
+    with runs.recorded_run(engine, RunKind.CYCLE, system=_system_label(systems), trigger=trigger) as outcome:
+        result = CycleResult(outcome["run_id"], RunStatus.OK)
         for name in ORDER:
             if stop_event is not None and stop_event.is_set():
                 outcome["message"] = f"stopped before {name}"
                 break
-            kwargs: dict[str, Any] = {"systems": systems, "trigger": trigger, "stop_event": stop_event,
-                                      "progress": progress}
-            if name == "apply" and "plan" in result.steps:
-                kwargs["plan_id"] = result.steps["plan"].counts.get("plan_id")
-            try:
-                step = STEPS[name](config, engine, **kwargs)
-            except LeaseHeld as exc:
-                step = StepResult(runs.record_skipped(engine, name, trigger=trigger, message=exc.message),
-                                  "skipped", message=exc.message)
+            step = _run_step(config, engine, name, result, kwargs)
             result.steps[name] = step
             if on_step:
                 on_step(name, step)
-            if name in STOPPING and step.status in ("failed", "skipped"):
+            if name in STOPPING and step.status in (RunStatus.FAILED, RunStatus.SKIPPED):
                 break
-        failed = any(s.status == "failed" for s in result.steps.values())
+        failed = any(s.status == RunStatus.FAILED for s in result.steps.values())
         if failed or not result.completed:
-            result.status = "failed"
+            result.status = RunStatus.FAILED
         else:
-            result.status = result.steps["reconcile"].status
+            result.status = result.steps[RunKind.RECONCILE].status
         outcome.update(status=result.status, counts=_cycle_counts(result),
                        message=outcome.get("message") or " ".join(f"{n}={s.run_id}:{s.status}"
                                                                   for n, s in result.steps.items()))
     return result
+
+
+def _run_step(config: SegbridgeConfig, engine: Engine, name: str, result: CycleResult,
+              kwargs: dict[str, Any]) -> StepResult:
+    """One step of the cycle; a lease held by another process makes it a skipped run."""
+    from core.lease import LeaseHeld
+
+    extra: dict[str, Any] = {}
+    if name == RunKind.APPLY and RunKind.PLAN in result.steps:
+        extra["plan_id"] = result.steps[RunKind.PLAN].counts.get("plan_id")  # apply the plan this cycle made
+    try:
+        return STEPS[name](config, engine, **kwargs, **extra)
+    except LeaseHeld as exc:
+        run_id = runs.record_skipped(engine, name, trigger=kwargs["trigger"], message=exc.message)
+        return StepResult(run_id, RunStatus.SKIPPED, message=exc.message)
 
 
 def _cycle_counts(result: CycleResult) -> dict[str, int]:

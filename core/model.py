@@ -27,6 +27,8 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from core.statuses import ChangeState, ExceptionStatus, PlanStatus, RunStatus, Trigger
+
 
 def utcnow() -> datetime:
     """Timezone-aware now; stored as UTC."""
@@ -213,8 +215,8 @@ class Run(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32, description="pull | segment | plan | apply | reconcile | cycle")
     system: str | None = Field(default=None, max_length=64)
-    status: str = Field(default="running", max_length=32, description="running | ok | failed | exceptions | skipped")
-    trigger: str = Field(default="manual", max_length=32, description="manual | schedule | demo")
+    status: str = Field(default=RunStatus.RUNNING, max_length=32, description="core.statuses.RunStatus")
+    trigger: str = Field(default=Trigger.MANUAL, max_length=32, description="core.statuses.Trigger")
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = Field(default=None)
     ruleset_hash: str | None = Field(default=None, max_length=80)
@@ -322,8 +324,7 @@ class Plan(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     run_id: int | None = Field(default=None, description="Segment run the plan derives from")
     kind: str = Field(default="normal", max_length=16, description="normal | rollback")
-    status: str = Field(default="draft", max_length=32,
-                        description="ready | needs_approval | approved | blocked | applying | applied | partial")
+    status: str = Field(default=PlanStatus.DRAFT, max_length=32, description="core.statuses.PlanStatus")
     created_at: datetime = Field(default_factory=utcnow)
     approved_by: str | None = Field(default=None, max_length=80)
     approved_at: datetime | None = Field(default=None)
@@ -348,7 +349,7 @@ class PlannedChange(SQLModel, table=True):
     current_value: str | None = Field(default=None, max_length=200)
     intended_value: str | None = Field(default=None, max_length=200)
     value_impact: float | None = Field(default=None, description="Currency impact (e.g. safety-stock value)")
-    state: str = Field(default="pending", max_length=16, description="pending | sent | applied | rejected | failed")
+    state: str = Field(default=ChangeState.PENDING, max_length=16, description="core.statuses.ChangeState")
     attempts: int = 0
     batch_id: str | None = Field(default=None, max_length=80)
     message: str | None = Field(default=None, sa_column=Column(Text))
@@ -373,7 +374,7 @@ class ReconException(SQLModel, table=True):
     expected: str | None = Field(default=None, max_length=400)
     actual: str | None = Field(default=None, max_length=400)
     owner: str | None = Field(default=None, max_length=80)
-    status: str = Field(default="open", max_length=16, description="open | acknowledged | resolved | waived")
+    status: str = Field(default=ExceptionStatus.OPEN, max_length=16, description="core.statuses.ExceptionStatus")
     reason: str | None = Field(default=None, sa_column=Column(Text))
     first_seen: datetime = Field(default_factory=utcnow)
     last_seen: datetime = Field(default_factory=utcnow)

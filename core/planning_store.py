@@ -7,13 +7,14 @@ are saved together or not at all.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
+from core import runs
 from core.model import (
     AuditEvent,
     Customer,
@@ -27,9 +28,10 @@ from core.model import (
     SegmentAssignment,
     Shipment,
 )
-from core.planning.engine import EngineOptions, EngineResult, result_summary, run_engine, to_json
+from core.planning.engine import EngineOptions, EngineResult, result_summary, run_engine
 from core.planning.governance import audit_events
 from core.planning.policy import Policy, load_policy
+from core.statuses import RunKind, RunStatus, Trigger
 from core.store import read_frame, upsert
 
 TABLES = {"order_lines": OrderLine, "products": Product, "product_locations": ProductLocation,
@@ -69,7 +71,7 @@ def load_frames(engine) -> dict[str, pd.DataFrame]:
 def previous_runs(engine, n: int) -> list[tuple[int, pd.DataFrame, pd.DataFrame]]:
     """(run id, segments, parameters) of the last `n` successful segment runs, most recent first."""
     with engine.connect() as conn:
-        ids = [r[0] for r in conn.execute(select(Run.id).where(Run.kind == "segment", Run.status == "ok")
+        ids = [r[0] for r in conn.execute(select(Run.id).where(Run.kind == RunKind.SEGMENT, Run.status == RunStatus.OK)
                                           .order_by(Run.id.desc()).limit(n))]
     out = []
     for rid in ids:
@@ -79,7 +81,7 @@ def previous_runs(engine, n: int) -> list[tuple[int, pd.DataFrame, pd.DataFrame]
     return out
 
 
-def segment_from_store(engine, config_or_policy_path=None, trigger: str = "manual",
+def segment_from_store(engine, config_or_policy_path=None, trigger: str = Trigger.MANUAL,
                        today: date | None = None) -> int:
     """Run the engine on the store's canonical data and save the run; returns the run id."""
     policy = resolve_policy(config_or_policy_path)
@@ -93,21 +95,26 @@ def segment_from_store(engine, config_or_policy_path=None, trigger: str = "manua
 def save_run(engine, result: EngineResult, trigger: str, previous=None) -> int:
     """Save the run, its assignments and parameters and one audit event per change, atomically."""
     with engine.begin() as conn:
-        run_id = conn.execute(insert(Run.__table__).values(kind="segment", status="running", trigger=trigger,
-                                                           ruleset_hash=result.ruleset_hash,
-                                                           parent_run_id=previous[0] if previous else None)
-                              ).inserted_primary_key[0]
+        run_id = runs.start_run(conn, RunKind.SEGMENT, trigger=trigger, ruleset_hash=result.ruleset_hash,
+                                parent_run_id=previous[0] if previous else None)
         upsert(conn, SegmentAssignment, result.segments.assign(run_id=run_id))
         upsert(conn, ParameterValue, result.parameters.assign(run_id=run_id))
         events = change_events(result, previous, run_id)
         if len(events):
             rows = events.astype(object).where(events.notna(), None).to_dict("records")
             conn.execute(insert(AuditEvent.__table__), rows)
-        counts = result_summary(result) | {"audit_events": int(len(events))}
-        conn.execute(update(Run.__table__).where(Run.id == run_id).values(
-            status="ok", finished_at=datetime.now(UTC), counts=to_json(counts),
-            message="; ".join(result.warnings) or None))
+        runs.finish_run(conn, run_id, RunStatus.OK, counts=run_counts(result, len(events)),
+                        message="; ".join(result.warnings) or None)
     return int(run_id)
+
+
+def run_counts(result: EngineResult, audit_events: int) -> dict:
+    """The engine's summary as run counts: whole numbers only (warnings go to the run's message,
+    the safety-stock value is rounded to whole currency units)."""
+    summary = result_summary(result)
+    summary.pop("warnings", None)
+    summary["safety_stock_value"] = round(summary.get("safety_stock_value") or 0.0)
+    return summary | {"audit_events": int(audit_events)}
 
 
 def change_events(result: EngineResult, previous, run_id: int) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from basics.errors import ConfigError, SegbridgeError
+from core import runs
 from core.model import AuditEvent, EntityCount, Run, utcnow
 
 DEFAULT_THRESHOLD = 0.02
@@ -60,11 +61,9 @@ def finish_run_quality(engine, run_id: int, thresholds: dict[str, float] | float
 
 
 def _mark_suspect(conn, run_id: int, breached: list[EntityQuality]) -> None:
-    runs = Run.__table__
     detail = "; ".join(f"{q.system}.{q.entity}: {q.quarantined}/{q.read} quarantined "
                        f"({q.share:.1%} > {q.threshold:.1%})" for q in breached)
-    conn.execute(runs.update().where(runs.c.id == run_id).values(suspect=True, released_by=None,
-                                                                  release_reason=None, message=detail))
+    runs.mark_suspect(conn, run_id, detail)
     conn.execute(AuditEvent.__table__.insert().values(
         at=utcnow(), actor="segbridge", action="run_suspect", entity="run", entity_key=str(run_id),
         after=json.dumps({"suspect": True}), reason=detail, run_id=run_id))
@@ -103,8 +102,7 @@ def release_run(engine, run_id: int, by: str, reason: str) -> None:
             raise SegbridgeError(f"run {run_id} is not suspect; nothing to release")
         if row.released_by:
             raise SegbridgeError(f"run {run_id} was already released by {row.released_by}")
-        runs = Run.__table__
-        conn.execute(runs.update().where(runs.c.id == run_id).values(released_by=by, release_reason=reason))
+        runs.mark_released(conn, run_id, by, reason)
         conn.execute(AuditEvent.__table__.insert().values(
             at=utcnow(), actor=by, action="release", entity="run", entity_key=str(run_id),
             before=json.dumps({"suspect": True, "released_by": None}),

@@ -1,9 +1,15 @@
 """Run history: every run of a step, manual or scheduled, with its outcome and counts.
 
-A run is started (`status=running`), then finished with a status (ok | failed | exceptions)
-and counts. A trigger that could not run because another process held the step's lease is
-recorded as a `skipped` run, so the history accounts for every trigger. Counts are a JSON
-object; the standard keys are COUNT_KEYS, any other integer key is kept too.
+This module is the ONE writer of the `run` table (tests/unit/test_runs_single_writer.py holds
+every other module to that): the rules of a run's life are kept in one place. A run is started
+(`RunStatus.RUNNING`), then finished with a final status (`RunStatus.FINISHED`) and counts. A
+trigger that could not run because another process held the step's lease is recorded as a
+`skipped` run, so the history accounts for every trigger. Counts are a JSON object; the standard
+keys are COUNT_KEYS, any other integer key (or per-entity block of them) is kept too.
+
+Every writer takes a `bind`: an Engine (its own transaction) or a Connection (the caller's
+transaction, when the run row must commit together with what the run produced, as a segment
+run's assignments do).
 
 Example:
     >>> run_id = start_run(engine, "pull", system="sap", trigger="schedule")   # doctest: +SKIP
@@ -17,20 +23,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from basics.errors import ConfigError
 from core.model import Run, utcnow
+from core.statuses import FINISHED, RunStatus, Trigger
 
 COUNT_KEYS = ("read", "loaded", "quarantined", "changes", "applied", "rejected", "exceptions")
-STATUSES = ("running", "ok", "failed", "exceptions", "skipped", "stopped")
-FINISHED = ("ok", "failed", "exceptions", "stopped")  # stopped: ended on request, resumes next run
-SUCCEEDED = ("ok", "exceptions")
-TRIGGERS = ("manual", "schedule", "demo")
 _TABLE = Run.__table__
+_E = TypeVar("_E", bound=StrEnum)
 
 
 @dataclass
@@ -40,8 +45,8 @@ class RunInfo:
     id: int
     kind: str
     system: str | None
-    status: str
-    trigger: str
+    status: RunStatus
+    trigger: Trigger
     started_at: datetime
     finished_at: datetime | None
     ruleset_hash: str | None
@@ -83,61 +88,100 @@ def totals(counts: dict[str, Any]) -> dict[str, int]:
     return {**ordered, **flat}
 
 
-def _check(value: str, allowed: tuple[str, ...], what: str) -> str:
-    if value not in allowed:
-        raise ConfigError(f"unknown run {what} {value!r}", hint=f"one of: {', '.join(allowed)}")
-    return value
+def _check(value: str, enum: type[_E], what: str) -> _E:
+    """The enum member for `value`, or a ConfigError listing the allowed values."""
+    try:
+        return enum(value)
+    except ValueError:
+        raise ConfigError(f"unknown run {what} {value!r}", hint=f"one of: {', '.join(enum)}") from None
 
 
-def start_run(engine: Engine, kind: str, *, system: str | None = None, trigger: str = "manual",
-              ruleset_hash: str | None = None, parent_run_id: int | None = None) -> int:
-    """Record a run as started; returns its id."""
-    values = dict(kind=kind, system=system, status="running", trigger=_check(trigger, TRIGGERS, "trigger"),
-                  started_at=utcnow(), ruleset_hash=ruleset_hash, parent_run_id=parent_run_id)
-    with engine.begin() as conn:
-        return conn.execute(insert(_TABLE).values(**values).returning(_TABLE.c.id)).scalar_one()
+@contextmanager
+def _begun(bind: Engine | Connection) -> Iterator[Connection]:
+    """The caller's connection as it is, or a fresh transaction on an engine."""
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.begin() as conn:
+        yield conn
 
 
-def finish_run(engine: Engine, run_id: int, status: str, *, counts: dict[str, Any] | None = None,
-               message: str | None = None, ruleset_hash: str | None = None) -> None:
-    """Record a run's end, status and counts (the rule-set version if known only now)."""
-    values: dict[str, Any] = dict(status=_check(status, FINISHED + ("skipped",), "status"),
-                                  finished_at=utcnow(), message=message)
-    if counts is not None:
-        values["counts"] = json.dumps(normalise_counts(counts))
-    if ruleset_hash is not None:
-        values["ruleset_hash"] = ruleset_hash
-    with engine.begin() as conn:
+def _insert(bind: Engine | Connection, values: dict[str, Any]) -> int:
+    with _begun(bind) as conn:
+        return int(conn.execute(insert(_TABLE).values(**values).returning(_TABLE.c.id)).scalar_one())
+
+
+def _update(bind: Engine | Connection, run_id: int, values: dict[str, Any]) -> None:
+    """Set columns of one run; a clear error when the id is unknown."""
+    with _begun(bind) as conn:
         stmt = update(_TABLE).where(_TABLE.c.id == run_id).values(**values).returning(_TABLE.c.id)
         if conn.execute(stmt).first() is None:
             raise ConfigError(f"run {run_id} does not exist", hint="`segbridge runs list` shows the runs")
 
 
-def record_skipped(engine: Engine, kind: str, *, system: str | None = None, trigger: str = "schedule",
-                   message: str) -> int:
+def start_run(bind: Engine | Connection, kind: str, *, system: str | None = None, trigger: str = Trigger.MANUAL,
+              ruleset_hash: str | None = None, parent_run_id: int | None = None,
+              message: str | None = None) -> int:
+    """Record a run as started; returns its id."""
+    return _insert(bind, dict(kind=str(kind), system=system, status=RunStatus.RUNNING,
+                              trigger=_check(trigger, Trigger, "trigger"), started_at=utcnow(),
+                              ruleset_hash=ruleset_hash, parent_run_id=parent_run_id, message=message))
+
+
+def finish_run(bind: Engine | Connection, run_id: int, status: str, *, counts: dict[str, Any] | None = None,
+               message: str | None = None, ruleset_hash: str | None = None) -> None:
+    """Record a run's end, status and counts (the rule-set version if known only now).
+
+    A message of None keeps the one the run has (a quality check may have explained why it is suspect).
+    """
+    final = _check(status, RunStatus, "status")
+    if final not in FINISHED | {RunStatus.SKIPPED}:
+        raise ConfigError(f"a run cannot finish as {final.value!r}", hint=f"one of: {', '.join(sorted(FINISHED))}")
+    values: dict[str, Any] = dict(status=final, finished_at=utcnow())
+    if message is not None:
+        values["message"] = message
+    if counts is not None:
+        values["counts"] = json.dumps(normalise_counts(counts))
+    if ruleset_hash is not None:
+        values["ruleset_hash"] = ruleset_hash
+    _update(bind, run_id, values)
+
+
+def record_skipped(bind: Engine | Connection, kind: str, *, system: str | None = None,
+                   trigger: str = Trigger.SCHEDULE, message: str) -> int:
     """A trigger that did not run (lease held elsewhere, dependency not met): one finished row."""
     now = utcnow()
-    values = dict(kind=kind, system=system, status="skipped", trigger=_check(trigger, TRIGGERS, "trigger"),
-                  started_at=now, finished_at=now, message=message)
-    with engine.begin() as conn:
-        return conn.execute(insert(_TABLE).values(**values).returning(_TABLE.c.id)).scalar_one()
+    return _insert(bind, dict(kind=str(kind), system=system, status=RunStatus.SKIPPED,
+                              trigger=_check(trigger, Trigger, "trigger"), started_at=now, finished_at=now,
+                              message=message))
 
 
 @contextmanager
 def recorded_run(engine: Engine, kind: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
     """Start a run, let the block fill `outcome` (status, counts, message), finish it; failed on error."""
     run_id = start_run(engine, kind, **kwargs)
-    outcome: dict[str, Any] = {"run_id": run_id, "status": "ok", "counts": {}, "message": None}
+    outcome: dict[str, Any] = {"run_id": run_id, "status": RunStatus.OK, "counts": {}, "message": None}
     try:
         yield outcome
     except BaseException as exc:
-        finish_run(engine, run_id, "failed", counts=outcome["counts"], message=f"{type(exc).__name__}: {exc}")
+        finish_run(engine, run_id, RunStatus.FAILED, counts=outcome["counts"],
+                   message=f"{type(exc).__name__}: {exc}")
         raise
     finish_run(engine, run_id, outcome["status"], counts=outcome["counts"], message=outcome["message"])
 
 
+def mark_suspect(bind: Engine | Connection, run_id: int, detail: str) -> None:
+    """The run crossed a data-quality threshold: suspect (any earlier release undone), `detail` says why."""
+    _update(bind, run_id, dict(suspect=True, released_by=None, release_reason=None, message=detail))
+
+
+def mark_released(bind: Engine | Connection, run_id: int, by: str, reason: str) -> None:
+    """A steward released the suspect run for write-back (`core.quality.release_run` audits it)."""
+    _update(bind, run_id, dict(released_by=by, release_reason=reason))
+
+
 def _info(row: Any) -> RunInfo:
-    return RunInfo(id=row.id, kind=row.kind, system=row.system, status=row.status, trigger=row.trigger,
+    return RunInfo(id=row.id, kind=row.kind, system=row.system, status=RunStatus(row.status), trigger=Trigger(row.trigger),
                    started_at=row.started_at, finished_at=row.finished_at, ruleset_hash=row.ruleset_hash,
                    parent_run_id=row.parent_run_id, message=row.message,
                    counts=json.loads(row.counts) if row.counts else {}, suspect=bool(row.suspect))
@@ -150,7 +194,7 @@ def list_runs(engine: Engine, *, kind: str | None = None, status: str | None = N
     if kind:
         stmt = stmt.where(_TABLE.c.kind == kind)
     if status:
-        stmt = stmt.where(_TABLE.c.status == _check(status, STATUSES, "status"))
+        stmt = stmt.where(_TABLE.c.status == _check(status, RunStatus, "status"))
     if system:
         stmt = stmt.where(_TABLE.c.system == system)
     if since is not None:
@@ -176,7 +220,7 @@ def last_run(engine: Engine, kind: str, system: str | None = None, *, include_sk
     if system is not None:
         stmt = stmt.where(_TABLE.c.system == system)
     if not include_skipped:
-        stmt = stmt.where(_TABLE.c.status != "skipped")
+        stmt = stmt.where(_TABLE.c.status != RunStatus.SKIPPED)
     with engine.connect() as conn:
         row = conn.execute(stmt).first()
     return _info(row) if row else None
@@ -187,12 +231,12 @@ def fail_dangling(engine: Engine, kind: str, system: str | None, since: datetime
 
     Safe only while holding the step's lease: then no other process can be running that step.
     """
-    cond = [_TABLE.c.kind == kind, _TABLE.c.status == "running", _TABLE.c.started_at >= since]
+    cond = [_TABLE.c.kind == kind, _TABLE.c.status == RunStatus.RUNNING, _TABLE.c.started_at >= since]
     if system is not None:
         cond.append(_TABLE.c.system == system)
     with engine.begin() as conn:
         ids = [r.id for r in conn.execute(select(_TABLE.c.id).where(*cond))]
         if ids:
             conn.execute(update(_TABLE).where(_TABLE.c.id.in_(ids))
-                         .values(status="failed", finished_at=utcnow(), message=message))
+                         .values(status=RunStatus.FAILED, finished_at=utcnow(), message=message))
     return ids

@@ -4,8 +4,10 @@ For every entity of a system's mapping file, the connector's stream is read from
 watermark (`SyncState`, per system, stream and partition = the mapping entity). Each batch is
 mapped, loaded AND its checkpoint saved in ONE transaction, so a crash (even SIGKILL) repeats
 at most the batch in flight, and loading is idempotent (upsert by key), which also makes the
-look-back window's re-reads harmless. `full=True` ignores saved state. SIGTERM/SIGINT (or
-`request_stop()` / a `stop_event`) finish the current batch, keep the state and stop cleanly.
+look-back window's re-reads harmless. `full=True` ignores saved state. A set `stop_event` (the
+shell sets it on SIGTERM/SIGINT, the scheduler on shutdown or a lost lease) finishes the current
+batch, keeps the state and stops cleanly. Progress goes to an optional `basics.progress`
+callback, one label `<system>.<entity>` per stream; core never draws on a terminal.
 
 Example:
     >>> results = pull(load_config("segbridge.yaml"), engine, systems=["wms"])     # doctest: +SKIP
@@ -17,35 +19,30 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from basics.errors import SegbridgeError
+from basics.progress import ProgressCallback, ProgressCounter, callback_or_none
 from connectors import registry
 from connectors.base import Connector, ConnectorError, LimitExhausted, RecordBatch, StreamSpec
+from core import runs
 from core.mapping import Conversions, EntityMapping, load_mapping
 from core.mapping.ingest import load_batch
-from core.model import Crosswalk, Product, Run, SyncState, utcnow
+from core.model import Crosswalk, Product, SyncState, utcnow
 from core.prefetch import prefetch
 from core.quality import finish_run_quality
 from core.settings import SegbridgeConfig
+from core.statuses import RunKind, RunStatus, Trigger
 
 log = logging.getLogger("segbridge.sync")
-_STOP = threading.Event()
 PATH_OPTIONS = ("path", "manifest", "ca_bundle")  # connector options that are file paths
-
-
-def request_stop() -> None:
-    """Ask running pulls to stop after their current batch (the scheduler calls this on shutdown)."""
-    _STOP.set()
+RUN_COUNT_KEYS = ("read", "loaded", "quarantined", "source_count")  # per entity, in the pull run's counts
 
 
 @dataclass
@@ -66,7 +63,7 @@ class StreamSummary:
 class PullResult:
     system: str
     run_id: int | None
-    status: str  # ok | failed | stopped
+    status: RunStatus  # ok | failed | stopped
     streams: list[StreamSummary] = field(default_factory=list)
     message: str | None = None
     suspect: bool = False
@@ -77,7 +74,7 @@ class PullResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status == RunStatus.OK
 
 
 # --------------------------------------------------------------------------- state
@@ -104,22 +101,10 @@ def save_state(conn, system: str, stream: str, partition: str, checkpoint: dict,
 # --------------------------------------------------------------------------- runs
 
 
-def _start_run(engine: Engine, system: str, trigger: str) -> int:
-    with engine.begin() as conn:
-        result = conn.execute(Run.__table__.insert().values(kind="pull", system=system, status="running",
-                                                            trigger=trigger, started_at=utcnow()))
-        return int(result.inserted_primary_key[0])
-
-
-def _finish_run(engine: Engine, result: PullResult) -> None:
-    counts = {s.entity: {k: v for k, v in asdict(s).items() if k in ("read", "loaded", "quarantined", "source_count")}
-              for s in result.streams}
-    t = Run.__table__
-    with engine.begin() as conn:
-        values = dict(status=result.status, finished_at=utcnow(), counts=json.dumps(counts))
-        if result.message:
-            values["message"] = result.message
-        conn.execute(t.update().where(t.c.id == result.run_id).values(**values))
+def run_counts(result: PullResult) -> dict[str, dict[str, int]]:
+    """The pull run's counts: one block per entity (a source count only where the source told it)."""
+    return {s.entity: {k: getattr(s, k) for k in RUN_COUNT_KEYS if getattr(s, k) is not None}
+            for s in result.streams}
 
 
 # --------------------------------------------------------------------------- the runner
@@ -146,34 +131,36 @@ def _thresholds(config: SegbridgeConfig, system: str, entities: dict[str, Entity
 
 
 def pull(config: SegbridgeConfig, engine: Engine, systems: list[str] | None = None, full: bool = False,
-         progress: bool = True, trigger: str = "manual", stop_event: threading.Event | None = None,
-         entities: list[str] | None = None) -> list[PullResult]:
-    """Pull the named systems (default: every enabled one), one run each; returns their results."""
+         progress: ProgressCallback | None = None, trigger: str = Trigger.MANUAL,
+         stop_event: threading.Event | None = None, entities: list[str] | None = None) -> list[PullResult]:
+    """Pull the named systems (default: every enabled one), one run each; returns their results.
+
+    `progress` hears one label per stream (None: silent); a set `stop_event` ends the pull after
+    the batch in hand, with its state saved (None: never stopped).
+    """
     names = systems or [n for n, s in config.systems.items() if s.enabled]
     for name in names:
         config.system(name)  # unknown names fail before anything runs
-    stop = stop_event or _STOP
+    callback = callback_or_none(progress)
     results: list[PullResult] = []
-    with _signals(stop), _progress(progress) as bar:
-        for name in names:
-            if stop.is_set():
-                break
-            results.append(pull_system(config, engine, name, full=full, progress=bar, trigger=trigger,
-                                       stop_event=stop, entities=entities))
-    _STOP.clear()
+    for name in names:
+        if stop_event is not None and stop_event.is_set():
+            break
+        results.append(pull_system(config, engine, name, full=full, progress=callback, trigger=trigger,
+                                   stop_event=stop_event, entities=entities))
     return results
 
 
-def pull_system(config: SegbridgeConfig, engine: Engine, system: str, full: bool = False, progress: Any = None,
-                trigger: str = "manual", stop_event: threading.Event | None = None,
-                entities: list[str] | None = None) -> PullResult:
+def pull_system(config: SegbridgeConfig, engine: Engine, system: str, full: bool = False,
+                progress: ProgressCallback | None = None, trigger: str = Trigger.MANUAL,
+                stop_event: threading.Event | None = None, entities: list[str] | None = None) -> PullResult:
     """Pull one system: a Run(kind=pull), every mapping entity in turn, then the run's quality check."""
-    stop = stop_event or _STOP
+    stop = stop_event if stop_event is not None else threading.Event()  # never set: never stopped
     mapping_path = config.mapping_path(system)
     mapping = load_mapping(mapping_path)
     chosen = {n: em for n, em in mapping.entities.items() if not entities or n in entities}
-    run_id = _start_run(engine, system, trigger)
-    result = PullResult(system, run_id, "ok")
+    run_id = runs.start_run(engine, RunKind.PULL, system=system, trigger=trigger)
+    result = PullResult(system, run_id, RunStatus.OK)
     try:
         with connector_for(config, system) as conn:
             for name, em in chosen.items():
@@ -181,34 +168,39 @@ def pull_system(config: SegbridgeConfig, engine: Engine, system: str, full: bool
                     break
                 summary = StreamSummary(system, name, em.source.name)
                 result.streams.append(summary)
-                _pull_entity(engine, conn, em, summary, run_id, full, progress, stop, mapping_path.parent)
+                counter = ProgressCounter(callback_or_none(progress), f"{system}.{name}")
+                _pull_entity(engine, conn, em, summary, run_id, full, counter, stop, mapping_path.parent)
     except SegbridgeError as exc:
-        result.status, result.message = "failed", str(exc)
+        result.status, result.message = RunStatus.FAILED, str(exc)
         log.error("pull %s failed: %s", system, exc)
-    failed = [s for s in result.streams if s.error]
-    if failed and result.status == "ok":
-        result.status = "failed"
-        result.message = "; ".join(f"{s.entity}: {s.error}" for s in failed)
-    if stop.is_set() and result.status == "ok":
-        result.status, result.message = "stopped", "stopped on request; the next pull resumes from the saved state"
+    _settle(result, stop)
     report = finish_run_quality(engine, run_id, _thresholds(config, system, chosen))
     result.suspect = any(q.breached for q in report)
-    _finish_run(engine, result)
+    runs.finish_run(engine, run_id, result.status, counts=run_counts(result), message=result.message)
     return result
 
 
+def _settle(result: PullResult, stop: threading.Event) -> None:
+    """The run's final status: a stream error fails it, a stop request (otherwise ok) stops it."""
+    failed = [s for s in result.streams if s.error]
+    if failed and result.status == RunStatus.OK:
+        result.status = RunStatus.FAILED
+        result.message = "; ".join(f"{s.entity}: {s.error}" for s in failed)
+    if stop.is_set() and result.status == RunStatus.OK:
+        result.status = RunStatus.STOPPED
+        result.message = "stopped on request; the next pull resumes from the saved state"
+
+
 def _pull_entity(engine: Engine, conn: Connector, em: EntityMapping, summary: StreamSummary, run_id: int,
-                 full: bool, progress: Any, stop: threading.Event, base_dir) -> None:
+                 full: bool, counter: ProgressCounter, stop: threading.Event, base_dir) -> None:
     """Read one entity's stream batch by batch; map+load and checkpoint commit together."""
     system, stream = summary.system, stream_spec(em)
     state = None if full else load_state(engine, system, stream.name, em.name)
     started = time.monotonic()
-    task = progress.add_task(f"{system}.{em.name}", total=None) if progress is not None else None
     try:
         for batch in prefetch(conn.read(stream, state)):
             _load(engine, system, stream.name, em, batch, run_id, summary, base_dir)
-            if task is not None:
-                progress.update(task, completed=summary.read, total=summary.source_count)
+            counter.update(summary.read, summary.source_count)
             if stop.is_set():
                 log.info("%s.%s: stop requested; state saved after %d records", system, em.name, summary.read)
                 break
@@ -219,8 +211,7 @@ def _pull_entity(engine: Engine, conn: Connector, em: EntityMapping, summary: St
         log.error("%s.%s: %s", system, em.name, exc)
     finally:
         summary.seconds = time.monotonic() - started
-        if task is not None:
-            progress.update(task, completed=summary.read, total=summary.source_count or summary.read)
+        counter.finish()
 
 
 def stream_spec(em: EntityMapping) -> StreamSpec:
@@ -277,36 +268,3 @@ def _load(engine: Engine, system: str, stream: str, em: EntityMapping, batch: Re
     summary.batches += 1
     if batch.source_count is not None:
         summary.source_count = batch.source_count
-
-
-# --------------------------------------------------------------------------- signals and progress
-
-
-@contextmanager
-def _signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM/SIGINT set `stop` (finish the batch, keep state); a second SIGINT interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, _frame):
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        log.warning("signal %s: finishing the current batch, then stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    transient=False)

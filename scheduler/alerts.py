@@ -27,6 +27,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from basics import secrets
 from core.model import Plan, ReconException
 from core.runs import RunInfo, get_run, totals
+from core.statuses import ExceptionStatus, PlanStatus, RunKind, RunStatus
 from scheduler.schedule_settings import SEVERITIES, AlertRule, AlertsConfig, SmtpChannel, WebhookChannel
 
 log = logging.getLogger("segbridge.alerts")
@@ -72,7 +73,7 @@ def _run_fields(run: RunInfo) -> dict[str, Any]:
 
 def _blocked_plans(engine: Engine, since: datetime) -> list[int]:
     table = Plan.__table__
-    stmt = select(table.c.id).where(table.c.status == "blocked", table.c.created_at >= since)
+    stmt = select(table.c.id).where(table.c.status == PlanStatus.BLOCKED, table.c.created_at >= since)
     with engine.connect() as conn:
         return [r.id for r in conn.execute(stmt)]
 
@@ -81,19 +82,20 @@ def open_exceptions(engine: Engine, min_severity: str) -> int:
     """Open reconciliation exceptions at or above a severity."""
     table = ReconException.__table__
     wanted = list(SEVERITIES[SEVERITIES.index(min_severity):])
-    stmt = select(func.count()).select_from(table).where(table.c.status == "open", table.c.severity.in_(wanted))
+    stmt = select(func.count()).select_from(table).where(table.c.status == ExceptionStatus.OPEN,
+                                                             table.c.severity.in_(wanted))
     with engine.connect() as conn:
         return int(conn.execute(stmt).scalar_one())
 
 
 def _rule_fires(engine: Engine, rule: AlertRule, run: RunInfo, since: datetime) -> str | None:
     """The extra line of an alert when `rule` fires for this run, else None."""
-    if rule.when == "failure" and run.status == "failed":
+    if rule.when == "failure" and run.status == RunStatus.FAILED:
         return "the run failed"
-    if rule.when == "blocked_plan" and run.kind == "plan" and run.status != "skipped":
+    if rule.when == "blocked_plan" and run.kind == RunKind.PLAN and run.status != RunStatus.SKIPPED:
         blocked = _blocked_plans(engine, since)
         return f"plan(s) {', '.join(map(str, blocked))} blocked" if blocked else None
-    if rule.when == "exceptions" and run.kind == "reconcile" and run.status != "skipped":
+    if rule.when == "exceptions" and run.kind == RunKind.RECONCILE and run.status != RunStatus.SKIPPED:
         count = open_exceptions(engine, rule.min_severity)
         return f"{count} open exception(s) of severity {rule.min_severity} or higher" if count >= rule.min_count \
             else None

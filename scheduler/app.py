@@ -36,6 +36,7 @@ from basics.errors import ConfigError
 from core import runs
 from core.lease import default_owner, release_all
 from core.model import utcnow
+from core.statuses import SUCCEEDED, RunStatus, Trigger
 from scheduler import alerts
 from scheduler.jobs import JobContext, JobOutcome, JobSpec, build_jobs, execute
 from scheduler.schedule_settings import AlertsConfig, SchedulesConfig
@@ -72,7 +73,7 @@ class SchedulerApp:
                               hint=f"did you mean {guess!r}?" if guess else "see `segbridge schedule list`")
         return self.specs[job_id]
 
-    def run_now(self, job_id: str, trigger: str = "manual") -> JobOutcome:
+    def run_now(self, job_id: str, trigger: str = Trigger.MANUAL) -> JobOutcome:
         """Run one job once in this thread, with its lease, run record and alerts."""
         return self._run(self.spec(job_id), trigger, fresh=False)
 
@@ -81,10 +82,10 @@ class SchedulerApp:
             self._active += 1
         try:
             outcome = execute(self.ctx, spec, trigger, fresh=fresh)
-            if outcome.status != "skipped" or outcome.run_id is not None:
+            if outcome.status != RunStatus.SKIPPED or outcome.run_id is not None:
                 log.info("job %s: %s (run %s)", spec.id, outcome.status, outcome.run_id)
             alerts.notify(self.alerts, self.engine, outcome.run_id, outcome.started, spec.id)
-            if outcome.status in runs.SUCCEEDED:
+            if outcome.status in SUCCEEDED:
                 self._poke_dependants(spec.id)
             return outcome
         finally:
@@ -94,7 +95,7 @@ class SchedulerApp:
 
     def _fire(self, job_id: str, chained: bool = False) -> None:
         """APScheduler's entry point for every trigger."""
-        self._run(self.specs[job_id], "schedule", fresh=chained)
+        self._run(self.specs[job_id], Trigger.SCHEDULE, fresh=chained)
 
     def _poke_dependants(self, job_id: str) -> None:
         """Start the chained jobs waiting on `job_id` (they check all their dependencies themselves)."""
@@ -136,7 +137,7 @@ class SchedulerApp:
         else:
             times, why = [event.scheduled_run_time], "trigger missed by more than its grace time"
         for when in times:
-            runs.record_skipped(self.engine, spec.step, system=spec.system, trigger="schedule",
+            runs.record_skipped(self.engine, spec.step, system=spec.system, trigger=Trigger.SCHEDULE,
                                 message=f"{why} (due {when:%Y-%m-%d %H:%M:%S %Z})")
 
     def next_fire_times(self, now: datetime | None = None) -> list[tuple[JobSpec, datetime | None]]:

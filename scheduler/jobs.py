@@ -26,8 +26,10 @@ from sqlalchemy.engine import Engine
 
 from basics.errors import ConfigError
 from core import runs
+from core.cycle import STEPS
 from core.lease import LeaseHeld, hold, step_lease_name
 from core.model import utcnow
+from core.statuses import SUCCEEDED, RunKind, RunStatus, Trigger
 from scheduler.schedule_settings import JobDefaults, SchedulesConfig, add_step_name
 
 log = logging.getLogger("segbridge.scheduler")
@@ -46,13 +48,7 @@ def register_step(name: str, fn: StepFn) -> None:
 
 
 def step_functions() -> dict[str, StepFn]:
-    """The cycle's steps (when core.cycle is installed) overlaid with registered ones."""
-    try:
-        from core.cycle import STEPS
-    except ModuleNotFoundError as exc:
-        if exc.name != "core.cycle":
-            raise
-        STEPS = {}
+    """The cycle's steps overlaid with registered ones."""
     return {**STEPS, **_REGISTERED}
 
 
@@ -152,8 +148,8 @@ def build_jobs(schedules: SchedulesConfig, systems: list[str]) -> list[JobSpec]:
     for name, step in schedules.steps.items():
         if not step.enabled:
             continue
-        for system in (step.systems or systems) if name == "pull" else [None]:
-            if name == "pull" and step.systems and system not in systems:
+        for system in (step.systems or systems) if name == RunKind.PULL else [None]:
+            if name == RunKind.PULL and step.systems and system not in systems:
                 raise ConfigError(f"schedules.steps.pull.systems: {system!r} is not an enabled system",
                                   hint=f"enabled systems: {', '.join(systems) or 'none'}")
             job_id = step_lease_name(name, system)
@@ -209,7 +205,7 @@ class JobContext:
 @dataclass
 class JobOutcome:
     job_id: str
-    status: str  # ok | failed | exceptions | skipped
+    status: RunStatus  # ok | failed | exceptions | skipped
     run_id: int | None
     message: str | None = None
     started: datetime = field(default_factory=utcnow)
@@ -222,7 +218,7 @@ def unmet_dependency(engine: Engine, spec: JobSpec, *, fresh: bool = False) -> s
     for dep in spec.depends_on:
         step, _, system = dep.partition(":")
         last = runs.last_run(engine, step, system or None)
-        if last is None or last.status not in runs.SUCCEEDED:
+        if last is None or last.status not in SUCCEEDED:
             state = "has not run" if last is None else f"last run {last.id} is {last.status}"
             return f"waiting for {dep}: {state}"
         if fresh and mine is not None and (last.finished_at is None or last.finished_at <= mine.started_at):
@@ -230,10 +226,11 @@ def unmet_dependency(engine: Engine, spec: JobSpec, *, fresh: bool = False) -> s
     return None
 
 
-def _result_fields(result: Any) -> tuple[int | None, str]:
+def _result_fields(result: Any) -> tuple[int | None, RunStatus]:
+    """Run id and status of what a step returned (a StepResult, or a dict from a plug-in step)."""
     if isinstance(result, dict):
-        return result.get("run_id"), result.get("status", "ok")
-    return getattr(result, "run_id", None), getattr(result, "status", "ok")
+        return result.get("run_id"), RunStatus(result.get("status", RunStatus.OK))
+    return getattr(result, "run_id", None), RunStatus(getattr(result, "status", RunStatus.OK))
 
 
 def _call_step(ctx: JobContext, spec: JobSpec, trigger: str, stop: threading.Event) -> JobOutcome:
@@ -251,22 +248,22 @@ def _call_step(ctx: JobContext, spec: JobSpec, trigger: str, stop: threading.Eve
         log.error("job %s failed: %s", spec.id, message)
         dangling = runs.fail_dangling(ctx.engine, spec.step, spec.system, began, message)
         if dangling:
-            return JobOutcome(spec.id, "failed", dangling[-1], message, began)
+            return JobOutcome(spec.id, RunStatus.FAILED, dangling[-1], message, began)
         run_id = runs.start_run(ctx.engine, spec.step, system=spec.system, trigger=trigger)
-        runs.finish_run(ctx.engine, run_id, "failed", message=message)
-        return JobOutcome(spec.id, "failed", run_id, message, began)
+        runs.finish_run(ctx.engine, run_id, RunStatus.FAILED, message=message)
+        return JobOutcome(spec.id, RunStatus.FAILED, run_id, message, began)
     run_id, status = _result_fields(result)
     return JobOutcome(spec.id, status, run_id, None, began)
 
 
-def execute(ctx: JobContext, spec: JobSpec, trigger: str = "schedule", *, fresh: bool = False) -> JobOutcome:
+def execute(ctx: JobContext, spec: JobSpec, trigger: str = Trigger.SCHEDULE, *, fresh: bool = False) -> JobOutcome:
     """Run one job once: check dependencies, take the lease, run the step, record the outcome."""
     waiting = unmet_dependency(ctx.engine, spec, fresh=fresh)
     if waiting:
         if fresh:  # a chain poke that is not due yet is not a trigger: nothing to record
-            return JobOutcome(spec.id, "skipped", None, waiting)
+            return JobOutcome(spec.id, RunStatus.SKIPPED, None, waiting)
         run_id = runs.record_skipped(ctx.engine, spec.step, system=spec.system, trigger=trigger, message=waiting)
-        return JobOutcome(spec.id, "skipped", run_id, waiting)
+        return JobOutcome(spec.id, RunStatus.SKIPPED, run_id, waiting)
     stop = ctx.job_stop_event()
     try:
         with hold(ctx.engine, spec.id, ctx.owner, ctx.lease_ttl, on_lost=stop):
@@ -275,7 +272,7 @@ def execute(ctx: JobContext, spec: JobSpec, trigger: str = "schedule", *, fresh:
         message = f"lease held by {exc.holder}"
         log.info("job %s skipped: %s", spec.id, message)
         run_id = runs.record_skipped(ctx.engine, spec.step, system=spec.system, trigger=trigger, message=message)
-        return JobOutcome(spec.id, "skipped", run_id, message)
+        return JobOutcome(spec.id, RunStatus.SKIPPED, run_id, message)
     finally:
         ctx.forget(stop)
 

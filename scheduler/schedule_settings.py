@@ -37,8 +37,9 @@ from pydantic import Field, field_validator, model_validator
 from basics import secrets
 from basics.yaml_loader import StrictModel, register_kind, suggest
 from core.settings import register_section
+from core.statuses import RunKind
 
-CYCLE_STEPS = ("pull", "segment", "plan", "apply", "reconcile")
+CYCLE_STEPS = tuple(k.value for k in (RunKind.PULL, RunKind.SEGMENT, RunKind.PLAN, RunKind.APPLY, RunKind.RECONCILE))
 SEVERITIES = ("low", "medium", "high", "critical")
 _EXTRA_STEPS: set[str] = set()
 _REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
@@ -132,7 +133,7 @@ class SchedulesConfig(StrictModel):
             for dep in step.depends_on:
                 if dep.split(":", 1)[0] not in steps:
                     raise ValueError(f"step {name!r} depends on {dep!r}, which is not scheduled")
-            if step.systems is not None and name != "pull":
+            if step.systems is not None and name != RunKind.PULL:
                 raise ValueError(f"step {name!r}: systems applies to pull only")
         return steps
 

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from core.mapping.spec import CrosswalkRule, CrosswalkSpec
 from core.model import CANONICAL_ENTITIES, Crosswalk, ReconException, primary_key_columns, utcnow
+from core.statuses import ExceptionStatus
 
 
 @dataclass
@@ -195,7 +196,7 @@ def record_issues(conn, issues: list[CrosswalkIssue], run_id: int | None) -> int
     now = utcnow()
     new = [{"fingerprint": fp, "kind": i.kind, "severity": "high" if i.kind == "conflict" else "medium",
             "system": i.system, "entity": i.entity, "entity_key": i.source_key, "field": "canonical_id",
-            "expected": ",".join(i.candidates)[:400] or None, "reason": i.detail, "status": "open",
+            "expected": ",".join(i.candidates)[:400] or None, "reason": i.detail, "status": ExceptionStatus.OPEN,
             "first_seen": now, "last_seen": now, "count": 1, "run_id": run_id}
            for fp, i in by_print.items() if fp not in seen]
     if new:

@@ -1,7 +1,7 @@
 """Reconciliation: read back the targets, compare with the intended values, file exceptions for stewards.
 
 Public API:
-    run_reconcile(config, engine, systems=None, progress=True) -> ReconcileSummary
+    run_reconcile(config, engine, systems=None, progress=None) -> ReconcileSummary
     transition(engine, id, status, reason=None, actor=None)      steward status changes (audited)
     list_exceptions(engine, status=..., system=..., kind=..., severity=...)
 """

@@ -30,16 +30,17 @@ from sqlalchemy.engine import Connection, Engine
 
 from basics.errors import ConfigError
 from core.model import AuditEvent, ReconException, utcnow
+from core.statuses import REMAINING, ExceptionStatus
 
 PREFIX = "rc:"
-STATUSES = ("open", "acknowledged", "resolved", "waived")
-ALLOWED = {
-    "open": {"acknowledged", "resolved", "waived"},
-    "acknowledged": {"resolved", "waived", "open"},
-    "resolved": {"open"},
-    "waived": {"open"},
+_S = ExceptionStatus
+ALLOWED = {  # the steward lifecycle: which status each may become
+    _S.OPEN: {_S.ACKNOWLEDGED, _S.RESOLVED, _S.WAIVED},
+    _S.ACKNOWLEDGED: {_S.RESOLVED, _S.WAIVED, _S.OPEN},
+    _S.RESOLVED: {_S.OPEN},
+    _S.WAIVED: {_S.OPEN},
 }
-NEEDS_REASON = {"resolved", "waived"}
+NEEDS_REASON = {_S.RESOLVED, _S.WAIVED}
 _T = ReconException.__table__
 _A = AuditEvent.__table__
 
@@ -126,7 +127,7 @@ def _insert(conn: Connection, fp: str, obs: Observation, run_id: int | None, now
     result = conn.execute(_T.insert().values(
         fingerprint=fp, kind=obs.kind, severity=obs.severity, system=obs.system, entity=obs.entity,
         entity_key=_clip(obs.entity_key), field=obs.field, expected=_clip(obs.expected), actual=_clip(obs.actual),
-        owner=obs.owner, status="open", reason=obs.reason, first_seen=now, last_seen=now, count=1, run_id=run_id))
+        owner=obs.owner, status=ExceptionStatus.OPEN, reason=obs.reason, first_seen=now, last_seen=now, count=1, run_id=run_id))
     return int(result.inserted_primary_key[0])
 
 
@@ -136,9 +137,10 @@ def _touch(conn: Connection, row: dict, obs: Observation, run_id: int | None, no
               "actual": _clip(obs.actual), "severity": obs.severity}
     if obs.owner:
         values["owner"] = obs.owner
-    if row["status"] == "resolved":
-        values.update(status="open", reason=None)
-        _audit(conn, row["id"], "exception_reopened", "resolved", "open", "observed again", "segbridge", run_id, now)
+    if row["status"] == ExceptionStatus.RESOLVED:
+        values.update(status=ExceptionStatus.OPEN, reason=None)
+        _audit(conn, row["id"], "exception_reopened", ExceptionStatus.RESOLVED, ExceptionStatus.OPEN,
+               "observed again", "segbridge", run_id, now)
         res.reopened.append(row["id"])
     else:
         res.recurring.append(row["id"])
@@ -148,7 +150,7 @@ def _touch(conn: Connection, row: dict, obs: Observation, run_id: int | None, no
 def _auto_resolve(conn: Connection, seen: set[str], run_id: int | None, now: datetime,
                   systems: list[str] | None, kinds: list[str] | None) -> list[int]:
     stmt = select(_T.c.id, _T.c.fingerprint, _T.c.status).where(
-        _T.c.status.in_(["open", "acknowledged"]), _T.c.fingerprint.like(PREFIX + "%"))
+        _T.c.status.in_(sorted(REMAINING)), _T.c.fingerprint.like(PREFIX + "%"))
     if systems is not None:
         stmt = stmt.where(_T.c.system.in_(systems))
     if kinds is not None:
@@ -156,8 +158,9 @@ def _auto_resolve(conn: Connection, seen: set[str], run_id: int | None, now: dat
     gone = [r for r in conn.execute(stmt) if r.fingerprint not in seen]
     reason = f"no longer observed in run {run_id}"
     for row in gone:
-        conn.execute(_T.update().where(_T.c.id == row.id).values(status="resolved", reason=reason))
-        _audit(conn, row.id, "exception_resolved", row.status, "resolved", reason, "segbridge", run_id, now)
+        conn.execute(_T.update().where(_T.c.id == row.id).values(status=ExceptionStatus.RESOLVED, reason=reason))
+        _audit(conn, row.id, "exception_resolved", row.status, ExceptionStatus.RESOLVED, reason, "segbridge",
+               run_id, now)
     return [r.id for r in gone]
 
 
@@ -173,8 +176,9 @@ def get_exception(engine: Engine, exc_id: int) -> ReconException:
 def transition(engine: Engine, exc_id: int, status: str, reason: str | None = None,
                actor: str | None = None) -> ReconException:
     """Move an exception to `status` (acknowledged, resolved, waived, open), recording an AuditEvent."""
-    if status not in STATUSES:
-        raise ConfigError(f"unknown status {status!r}", hint=f"one of: {', '.join(STATUSES)}")
+    if status not in set(ExceptionStatus):
+        raise ConfigError(f"unknown status {status!r}", hint=f"one of: {', '.join(ExceptionStatus)}")
+    status = ExceptionStatus(status)
     if status in NEEDS_REASON and not (reason or "").strip():
         raise ConfigError(f"a reason is required to mark an exception {status}", hint="pass --reason '...'")
     actor = actor or _user()
@@ -182,8 +186,8 @@ def transition(engine: Engine, exc_id: int, status: str, reason: str | None = No
         row = conn.execute(select(_T.c.id, _T.c.status).where(_T.c.id == exc_id).with_for_update()).first()
         if row is None:
             raise ConfigError(f"no exception with id {exc_id}", hint="see `segbridge exceptions list`")
-        if status not in ALLOWED[row.status]:
-            allowed = ", ".join(sorted(ALLOWED[row.status]))
+        if status not in ALLOWED[ExceptionStatus(row.status)]:
+            allowed = ", ".join(sorted(ALLOWED[ExceptionStatus(row.status)]))
             raise ConfigError(f"exception {exc_id} is {row.status}; it cannot become {status}",
                               hint=f"from {row.status} it can become: {allowed}")
         values = {"status": status}

@@ -7,6 +7,9 @@ earlier value exceptions are left as they are rather than auto-resolved.
 
 "Remaining" exceptions are those open or acknowledged in the reconciled systems, whatever
 their kind (crosswalk conflicts included): `segbridge reconcile` exits 3 while any remain.
+
+Progress goes to an optional `basics.progress` callback under the label "reconcile: read back",
+counting intended values as their system is read back; core never draws on a terminal.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from basics.errors import EXIT_EXCEPTIONS, EXIT_OK, SegbridgeError
+from basics.progress import ProgressCallback, ProgressCounter, callback_or_none
 from core.model import ReconException
 from core.reconcile.compare import RESULT_COLUMNS, ConnectorFactory, compare_group, read_back_group
 from core.reconcile.completeness import completeness_observations
@@ -30,6 +34,7 @@ from core.reconcile.discrepancies import Observation, UpsertResult, upsert_obser
 from core.reconcile.reconcile_settings import SEVERITY_ORDER, ReconcileConfig, reconcile_config
 from core.runs import recorded_run
 from core.settings import SegbridgeConfig
+from core.statuses import REMAINING, RunKind, RunStatus, Trigger
 
 log = logging.getLogger("segbridge.reconcile")
 _T = ReconException.__table__
@@ -93,7 +98,7 @@ def load_intended(config: SegbridgeConfig, engine: Engine, systems: list[str] | 
 
 
 def _compare_systems(intended: pd.DataFrame, connector_for: ConnectorFactory, rc: ReconcileConfig,
-                     summary: ReconcileSummary, progress) -> pd.DataFrame:
+                     summary: ReconcileSummary, counter: ProgressCounter) -> pd.DataFrame:
     frames = [pd.DataFrame(columns=RESULT_COLUMNS)]
     for system, by_system in intended.groupby("system", sort=True):
         try:
@@ -102,13 +107,13 @@ def _compare_systems(intended: pd.DataFrame, connector_for: ConnectorFactory, rc
                 for entity, group in by_system.groupby("entity", sort=True):
                     held = read_back_group(conn, str(entity), sorted(group["target_key"].unique()))
                     frames.append(compare_group(group, held, rc.tolerances))
-                    progress.advance(len(group))
+                    counter.advance(len(group))
             finally:
                 conn.close()
         except Exception as exc:  # noqa: BLE001 - one unreachable system must not stop the others
             summary.unreadable[str(system)] = f"{type(exc).__name__}: {exc}"[:300]
             log.warning("cannot read back %s: %s", system, exc)
-            progress.advance(len(by_system))
+            counter.advance(len(by_system))
     return pd.concat([f for f in frames if len(f)] or frames, ignore_index=True)
 
 
@@ -143,7 +148,7 @@ def _merge(summary: ReconcileSummary, res: UpsertResult) -> None:
 
 def remaining_counts(engine: Engine, systems: list[str] | None) -> tuple[int, dict[str, int], dict[str, int]]:
     """Open + acknowledged exceptions (total, by kind, by system) in the given systems."""
-    stmt = (select(_T.c.kind, _T.c.system, func.count()).where(_T.c.status.in_(["open", "acknowledged"]))
+    stmt = (select(_T.c.kind, _T.c.system, func.count()).where(_T.c.status.in_(sorted(REMAINING)))
             .group_by(_T.c.kind, _T.c.system))
     if systems is not None:
         stmt = stmt.where(_T.c.system.in_(systems))
@@ -186,23 +191,25 @@ def _scope(config: SegbridgeConfig, systems: list[str] | None) -> list[str]:
     return list(systems) if systems else [n for n, s in config.systems.items() if s.enabled]
 
 
-def run_reconcile(config: SegbridgeConfig, engine: Engine, systems: list[str] | None = None, progress: bool = True,
-                  connector_for: ConnectorFactory | None = None, trigger: str = "manual",
-                  intended: pd.DataFrame | None = None) -> ReconcileSummary:
+def run_reconcile(config: SegbridgeConfig, engine: Engine, systems: list[str] | None = None,
+                  progress: ProgressCallback | None = None, connector_for: ConnectorFactory | None = None,
+                  trigger: str = Trigger.MANUAL, intended: pd.DataFrame | None = None) -> ReconcileSummary:
     """Reconcile the given systems (default: every enabled one) and file the differences as exceptions.
 
-    `intended` defaults to write-back's intended values; `connector_for` to the configured connectors.
+    `intended` defaults to write-back's intended values; `connector_for` to the configured connectors;
+    `progress` hears "reconcile: read back" (None: silent).
     """
     rc = reconcile_config(config)
     scope = _scope(config, systems)
-    with recorded_run(engine, "reconcile", system=",".join(systems)[:64] if systems else None,
+    with recorded_run(engine, RunKind.RECONCILE, system=",".join(systems)[:64] if systems else None,
                       trigger=trigger) as outcome:
         summary = ReconcileSummary(run_id=outcome["run_id"], systems=scope)
         if intended is None:
             intended = load_intended(config, engine, scope, summary)
         _reconcile(config, engine, rc, summary, intended, connector_for or default_connector_factory(config),
-                   progress)
-        outcome.update(status="exceptions" if summary.remaining else "ok", counts=run_counts(summary),
+                   callback_or_none(progress))
+        outcome.update(status=RunStatus.EXCEPTIONS if summary.remaining else RunStatus.OK,
+                       counts=run_counts(summary),
                        message="; ".join(summary.skipped + summary.alerts)[:2000] or None)
     for alert in summary.alerts:
         log.warning("alert: %s", alert)
@@ -210,15 +217,14 @@ def run_reconcile(config: SegbridgeConfig, engine: Engine, systems: list[str] | 
 
 
 def _reconcile(config, engine, rc, summary: ReconcileSummary, intended: pd.DataFrame, connector_for,
-               progress: bool) -> None:
-    from core.reconcile.progress import bar
-
+               progress: ProgressCallback | None) -> None:
     if intended.empty and not summary.skipped:
         summary.skipped.append("value comparison: no intended values for these systems")
     if not intended.empty:
         intended = intended[intended["system"].isin(summary.systems)]
-    with bar(progress, "reconcile: read back", len(intended)) as tracker:
-        results = _compare_systems(intended, connector_for, rc, summary, tracker)
+    counter = ProgressCounter(progress, "reconcile: read back", total=len(intended))
+    results = _compare_systems(intended, connector_for, rc, summary, counter)
+    counter.finish()
     summary.compared = len(results)
     summary.matched = int((results["status"] == "match").sum()) if len(results) else 0
     readable = [s for s in summary.systems if s not in summary.unreadable]

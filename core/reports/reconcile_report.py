@@ -25,11 +25,12 @@ from sqlalchemy.engine import Engine
 
 from core.model import ReconException, Run
 from core.reports.engine_report import _fig, _png
+from core.statuses import REMAINING, RunKind
 
 KINDS = ["value_mismatch", "cross_system", "completeness", "orphan", "conflict"]
 COLUMNS = ["id", "status", "severity", "kind", "system", "entity", "entity_key", "field", "expected", "actual",
            "owner", "reason", "first_seen", "last_seen", "count", "run_id"]
-OPEN = ("open", "acknowledged")
+OPEN = tuple(sorted(REMAINING))  # the exceptions that still need a steward
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 TEMPLATE = """<!doctype html>
@@ -62,7 +63,7 @@ def exceptions_frame(engine: Engine) -> pd.DataFrame:
 def history_frame(engine: Engine) -> pd.DataFrame:
     """Open exceptions by kind after each finished reconcile run (from the runs' counts)."""
     t = Run.__table__
-    stmt = (select(t.c.id, t.c.started_at, t.c.counts).where(t.c.kind == "reconcile", t.c.finished_at.is_not(None))
+    stmt = (select(t.c.id, t.c.started_at, t.c.counts).where(t.c.kind == RunKind.RECONCILE, t.c.finished_at.is_not(None))
             .order_by(t.c.id))
     rows = []
     with engine.connect() as conn:

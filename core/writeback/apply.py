@@ -5,6 +5,10 @@ changes in batches of the system's size, one WriteItem per target record with al
 recording every outcome as it comes (see `core.writeback.outbox`). Retriable items are retried
 in later rounds up to `writeback.max_attempts`. Finally the canonical current values of applied
 changes are updated (`core.writeback.current`) so the next plan shows zero changes.
+
+Progress goes to an optional `basics.progress` callback, one label `apply <system>` counting
+that system's open changes as they reach a final state; a set `stop_event` ends the apply after
+the batch in flight (the plan stays `applying`, a rerun finishes it).
 """
 
 from __future__ import annotations
@@ -13,21 +17,23 @@ import json
 import logging
 import threading
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, update
 
 from basics.errors import BlockedError, SegbridgeError
-from core.model import AuditEvent, Plan, Run, utcnow
+from basics.progress import ProgressCallback, ProgressCounter, callback_or_none
+from connectors.base import OutcomeStatus
+from core import runs
+from core.model import AuditEvent, Plan, utcnow
 from core.settings import SegbridgeConfig
+from core.statuses import APPLICABLE, ChangeState, PlanStatus, RunKind, RunStatus, Trigger
 from core.writeback import outbox
 from core.writeback.plan import load_plan
 from core.writeback.writeback_settings import WritebackConfig, writeback_config
 
 log = logging.getLogger("segbridge.writeback")
-APPLICABLE = {"ready", "approved", "applying", "partial"}
-STATES = ["applied", "rejected", "failed", "pending"]
+STATES = [ChangeState.APPLIED, ChangeState.REJECTED, ChangeState.FAILED, ChangeState.PENDING]
 
 
 @dataclass
@@ -43,7 +49,7 @@ class ApplySummary:
     verified: int = 0
     requeued: int = 0
     seconds: float = 0.0
-    status: str = "applied"
+    status: PlanStatus = PlanStatus.APPLIED
     stopped: bool = False
 
     def total(self, state: str) -> int:
@@ -52,7 +58,12 @@ class ApplySummary:
     @property
     def ok(self) -> bool:
         """No change was rejected or failed."""
-        return self.total("rejected") == 0 and self.total("failed") == 0
+        return self.total(ChangeState.REJECTED) == 0 and self.total(ChangeState.FAILED) == 0
+
+    def run_counts(self) -> dict:
+        """The apply run's counts: one block of change states per system, and the request totals."""
+        return {"plan_id": self.plan_id, "requests": self.requests, "items": self.items,
+                "verified": self.verified, "requeued": self.requeued, **self.systems}
 
     def as_dict(self) -> dict:
         return {"plan_id": self.plan_id, "run_id": self.run_id, "dry_run": self.dry_run, "systems": self.systems,
@@ -72,46 +83,52 @@ def latest_plan_id(engine) -> int:
 
 def check_applicable(plan: Plan) -> None:
     """Refuse plans that need approval or are blocked, with what to do about it."""
-    if plan.status == "needs_approval":
+    if plan.status == PlanStatus.NEEDS_APPROVAL:
         raise BlockedError(f"plan {plan.id} needs approval: {plan.reason}",
                            hint=f"review plans/plan-{plan.id}.csv, then `segbridge approve {plan.id} --reason ...`")
-    if plan.status == "blocked":
+    if plan.status == PlanStatus.BLOCKED:
         raise BlockedError(f"plan {plan.id} is blocked: {plan.reason}",
                            hint="release the suspect run with `segbridge runs release`, then plan again")
-    if plan.status not in APPLICABLE | {"applied"}:
+    if plan.status not in APPLICABLE | {PlanStatus.APPLIED}:
         raise SegbridgeError(f"plan {plan.id} is {plan.status} and cannot be applied")
 
 
 def apply_plan(config: SegbridgeConfig, engine, plan_id: int | None = None, dry_run: bool = False,
-               progress: bool = True, stop_event: threading.Event | None = None) -> ApplySummary:
-    """Apply a plan (default: the latest) exactly once; safe to rerun after a crash at any point."""
+               progress: ProgressCallback | None = None, stop_event: threading.Event | None = None,
+               trigger: str = Trigger.MANUAL) -> ApplySummary:
+    """Apply a plan (default: the latest) exactly once; safe to rerun after a crash at any point.
+
+    `progress` hears `apply <system>` per target system (None: silent); a set `stop_event` ends
+    the apply after the batch in flight (None: never stopped).
+    """
     plan = load_plan(engine, plan_id if plan_id is not None else latest_plan_id(engine))
     check_applicable(plan)
     started = time.monotonic()
     if dry_run:
         return _dry_run(config, engine, plan, started)
-    run_id = _start(engine, plan)
+    stop = stop_event if stop_event is not None else threading.Event()  # never set: never stopped
+    run_id = _start(engine, plan, trigger)
     summary = ApplySummary(plan.id, run_id)
     wb = writeback_config(config)
-    systems = sorted(outbox.state_counts(engine, plan.id))
-    with _progress(progress) as bar:
-        task = bar.add_task(f"apply plan {plan.id}", total=_open_items(engine, plan.id)) if bar else None
-        for system in systems:
-            if stop_event is not None and stop_event.is_set():
-                break
-            _apply_system(config, engine, wb, plan, system, run_id, summary, bar, task, stop_event)
-    summary.stopped = bool(stop_event is not None and stop_event.is_set())
+    open_items = _open_items(engine, plan.id)
+    for system in sorted(open_items):
+        if stop.is_set():
+            break
+        counter = ProgressCounter(callback_or_none(progress), f"apply {system}", total=open_items[system])
+        _apply_system(config, engine, wb, plan, system, run_id, summary, counter, stop)
+    summary.stopped = stop.is_set()
     _finish(engine, plan, summary, started)
     return summary
 
 
-def _open_items(engine, plan_id: int) -> int:
-    counts = outbox.state_counts(engine, plan_id)
-    return sum(c.get("pending", 0) + c.get("sent", 0) for c in counts.values())
+def _open_items(engine, plan_id: int) -> dict[str, int]:
+    """system -> changes not final yet (pending or sent); every system of the plan is listed."""
+    return {system: c.get(ChangeState.PENDING, 0) + c.get(ChangeState.SENT, 0)
+            for system, c in outbox.state_counts(engine, plan_id).items()}
 
 
 def _apply_system(config, engine, wb: WritebackConfig, plan: Plan, system: str, run_id: int,
-                  summary: ApplySummary, bar, task, stop_event) -> None:
+                  summary: ApplySummary, counter: ProgressCounter, stop: threading.Event) -> None:
     """Recover, then send rounds of batches until nothing is pending (or a stop is asked)."""
     from connectors import registry
 
@@ -120,25 +137,25 @@ def _apply_system(config, engine, wb: WritebackConfig, plan: Plan, system: str, 
     def tol(entity, fld):
         return (wb.tolerance(system, entity, fld, None))
     with registry.create(sc.kind, sc.options, name=system) as conn:
-        recovered = outbox.verify_sent(engine, conn, outbox.changes_in(engine, plan.id, "sent", system), tol,
-                                       wb.max_attempts, size)
-        summary.verified += recovered["applied"]
-        summary.requeued += recovered["pending"]
-        if bar is not None:
-            bar.advance(task, recovered["applied"] + recovered["failed"])
+        recovered = outbox.verify_sent(engine, conn, outbox.changes_in(engine, plan.id, ChangeState.SENT, system),
+                                       tol, wb.max_attempts, size)
+        summary.verified += recovered[ChangeState.APPLIED]
+        summary.requeued += recovered[ChangeState.PENDING]
+        counter.advance(recovered[ChangeState.APPLIED] + recovered[ChangeState.FAILED])
         if not sc.write.enabled:
             log.warning("write-back to %s is disabled (systems.%s.write.enabled); its changes stay pending",
                         system, system)
         round_no, written = 0, {}
-        while sc.write.enabled and not (stop_event is not None and stop_event.is_set()):
-            pending = outbox.changes_in(engine, plan.id, "pending", system)
+        while sc.write.enabled and not stop.is_set():
+            pending = outbox.changes_in(engine, plan.id, ChangeState.PENDING, system)
             if pending.empty:
                 break
             if round_no and wb.retry_backoff_seconds:
                 time.sleep(min(wb.retry_backoff_seconds * round_no, 10.0))
             round_no += 1
             _send_round(Round(config, engine, conn, wb, system, run_id, size, tol, written), pending, summary,
-                        bar, task, stop_event)
+                        counter, stop)
+    counter.finish()
     from core.writeback.current import update_current
 
     update_current(config, engine, system, plan.id, written)
@@ -160,13 +177,13 @@ class Round:
     written: dict  # (entity, target_key) -> ETag the system returned
 
 
-def _send_round(r: Round, pending, summary: ApplySummary, bar, task, stop_event) -> None:
+def _send_round(r: Round, pending, summary: ApplySummary, counter: ProgressCounter, stop: threading.Event) -> None:
     """Send every pending item once, in batches; each batch: mark sent, write, record outcomes."""
     from core.writeback.current import etags_for
 
     items = outbox.group_items(pending, {**etags_for(r.config, r.engine, r.system, pending), **r.written})
     for start in range(0, len(items), r.size):
-        if stop_event is not None and stop_event.is_set():
+        if stop.is_set():
             return
         batch = items[start:start + r.size]
         batch_id = f"r{r.run_id}-{r.system}-{summary.requests + 1}"
@@ -177,15 +194,14 @@ def _send_round(r: Round, pending, summary: ApplySummary, bar, task, stop_event)
         counts = outbox.record_outcomes(r.engine, batch, outcomes, r.wb.max_attempts)
         by_ref = {o.ref: o for o in outcomes}
         for it in batch:
-            if it.item.ref in by_ref and by_ref[it.item.ref].status == "applied":
+            if it.item.ref in by_ref and by_ref[it.item.ref].status == OutcomeStatus.APPLIED:
                 r.written[(it.item.target, json.dumps(it.item.key, sort_keys=True))] = by_ref[it.item.ref].etag
         unanswered = [i for it in batch if it.item.ref not in by_ref for i in it.change_ids]
         if unanswered:
-            sent = outbox.changes_in(r.engine, int(pending["plan_id"].iloc[0]), "sent", r.system)
+            sent = outbox.changes_in(r.engine, int(pending["plan_id"].iloc[0]), ChangeState.SENT, r.system)
             outbox.verify_sent(r.engine, r.conn, sent[sent["id"].isin(unanswered)], r.tol, r.wb.max_attempts,
                                r.size)
-        if bar is not None:
-            bar.advance(task, counts["applied"] + counts["rejected"] + counts["failed"])
+        counter.advance(counts[ChangeState.APPLIED] + counts[ChangeState.REJECTED] + counts[ChangeState.FAILED])
 
 
 def _write(conn, batch: list[outbox.Item]) -> list:
@@ -195,38 +211,49 @@ def _write(conn, batch: list[outbox.Item]) -> list:
     try:
         return conn.write(WriteBatch(items=[it.item for it in batch]))
     except RetriableError as exc:
-        return [ItemOutcome(it.item.ref, "retriable", str(exc)) for it in batch]
+        return [ItemOutcome(it.item.ref, OutcomeStatus.RETRIABLE, str(exc)) for it in batch]
     except Exception as exc:  # noqa: BLE001 - unknown whether it was applied: verify instead of guessing
         log.warning("write to %s failed (%s); verifying by read-back", batch[0].item.target, exc)
         return []
 
 
-def _start(engine, plan: Plan) -> int:
+def _start(engine, plan: Plan, trigger: str) -> int:
+    """The apply run and the plan's `applying` commit together: a crash leaves both or neither."""
     with engine.begin() as conn:
-        run_id = conn.execute(insert(Run.__table__).values(kind="apply", status="running",
-                                                           parent_run_id=plan.run_id, started_at=utcnow(),
-                                                           message=f"plan {plan.id}")).inserted_primary_key[0]
-        if plan.status != "applied":
-            conn.execute(update(Plan.__table__).where(Plan.__table__.c.id == plan.id).values(status="applying"))
-    return int(run_id)
+        run_id = runs.start_run(conn, RunKind.APPLY, trigger=trigger, parent_run_id=plan.run_id,
+                                message=f"plan {plan.id}")
+        if plan.status != PlanStatus.APPLIED:
+            conn.execute(update(Plan.__table__).where(Plan.__table__.c.id == plan.id)
+                         .values(status=PlanStatus.APPLYING))
+    return run_id
+
+
+def plan_outcome(counts: dict[str, dict[str, int]]) -> PlanStatus:
+    """The plan's status from its outbox: applying while any change is open, else applied or partial."""
+    total = {s: sum(c.get(s, 0) for c in counts.values()) for s in ChangeState}
+    if total[ChangeState.PENDING] or total[ChangeState.SENT]:
+        return PlanStatus.APPLYING
+    return PlanStatus.PARTIAL if total[ChangeState.REJECTED] or total[ChangeState.FAILED] else PlanStatus.APPLIED
+
+
+def _run_status(summary: ApplySummary) -> RunStatus:
+    if summary.ok and summary.status == PlanStatus.APPLIED:
+        return RunStatus.OK
+    if summary.ok and summary.stopped:
+        return RunStatus.STOPPED  # stopped on request; a rerun sends the rest
+    return RunStatus.FAILED
 
 
 def _finish(engine, plan: Plan, summary: ApplySummary, started: float) -> None:
     """Plan and run status from the outbox, and one audit event for the apply."""
     counts = outbox.state_counts(engine, plan.id)
-    total = {s: sum(c.get(s, 0) for c in counts.values()) for s in STATES + ["sent"]}
-    if total["pending"] or total["sent"]:
-        status = "applying"
-    else:
-        status = "partial" if total["rejected"] or total["failed"] else "applied"
-    summary.status, summary.seconds = status, time.monotonic() - started
+    summary.status, summary.seconds = plan_outcome(counts), time.monotonic() - started
     for system, c in counts.items():
         summary.systems[system] = {s: c.get(s, 0) for s in STATES}
     body = json.dumps(summary.as_dict())
     with engine.begin() as conn:
-        conn.execute(update(Plan.__table__).where(Plan.__table__.c.id == plan.id).values(status=status))
-        conn.execute(update(Run.__table__).where(Run.__table__.c.id == summary.run_id).values(
-            status="ok" if summary.ok and status == "applied" else "failed", finished_at=utcnow(), counts=body))
+        conn.execute(update(Plan.__table__).where(Plan.__table__.c.id == plan.id).values(status=summary.status))
+        runs.finish_run(conn, summary.run_id, _run_status(summary), counts=summary.run_counts())
         conn.execute(insert(AuditEvent.__table__).values(
             at=utcnow(), action="apply", entity="plan", entity_key=str(plan.id), run_id=summary.run_id,
             before=json.dumps({"status": plan.status}), after=body))
@@ -237,7 +264,7 @@ def _dry_run(config, engine, plan: Plan, started: float) -> ApplySummary:
     wb = writeback_config(config)
     summary = ApplySummary(plan.id, None, dry_run=True, status=plan.status)
     for system, counts in outbox.state_counts(engine, plan.id).items():
-        pending = outbox.changes_in(engine, plan.id, "pending", system)
+        pending = outbox.changes_in(engine, plan.id, ChangeState.PENDING, system)
         n_items = len(outbox.group_items(pending)) if not pending.empty else 0
         size = wb.batch_size_of(config, system)
         summary.items += n_items
@@ -245,12 +272,3 @@ def _dry_run(config, engine, plan: Plan, started: float) -> ApplySummary:
         summary.systems[system] = {s: counts.get(s, 0) for s in STATES}
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    transient=False)

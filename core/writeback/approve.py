@@ -10,9 +10,10 @@ import json
 
 from basics.errors import BlockedError, ConfigError, SegbridgeError
 from core.model import AuditEvent, Plan, utcnow
+from core.statuses import PlanStatus
 from core.writeback.plan import load_plan
 
-APPROVABLE = {"ready", "needs_approval"}
+APPROVABLE = {PlanStatus.READY, PlanStatus.NEEDS_APPROVAL}
 
 
 def approve(engine, plan_id: int, by: str, reason: str) -> Plan:
@@ -22,10 +23,10 @@ def approve(engine, plan_id: int, by: str, reason: str) -> Plan:
     if not by or not by.strip():
         raise ConfigError("an approval needs the approver's name", hint="pass --by NAME")
     plan = load_plan(engine, plan_id)
-    if plan.status == "blocked":
+    if plan.status == PlanStatus.BLOCKED:
         raise BlockedError(f"plan {plan_id} is blocked: {plan.reason}",
                            hint="a blocked plan cannot be approved; release the run, then plan again")
-    if plan.status == "approved":
+    if plan.status == PlanStatus.APPROVED:
         raise SegbridgeError(f"plan {plan_id} was already approved by {plan.approved_by}")
     if plan.status not in APPROVABLE:
         raise SegbridgeError(f"plan {plan_id} is {plan.status}; only a ready or needs_approval plan can be approved")
@@ -33,11 +34,11 @@ def approve(engine, plan_id: int, by: str, reason: str) -> Plan:
     table = Plan.__table__
     with engine.begin() as conn:
         done = conn.execute(table.update().where(table.c.id == plan_id, table.c.status == plan.status).values(
-            status="approved", approved_by=by, approved_at=now)).rowcount
+            status=PlanStatus.APPROVED, approved_by=by, approved_at=now)).rowcount
         if done != 1:
             raise SegbridgeError(f"plan {plan_id} changed while approving; look at it again")
         conn.execute(AuditEvent.__table__.insert().values(
             at=now, actor=by, action="approve", entity="plan", entity_key=str(plan_id), run_id=plan.run_id,
             before=json.dumps({"status": plan.status, "reason": plan.reason}),
-            after=json.dumps({"status": "approved", "approved_by": by}), reason=reason))
+            after=json.dumps({"status": PlanStatus.APPROVED, "approved_by": by}), reason=reason))
     return load_plan(engine, plan_id)

@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import and_, bindparam, select
 
 from core.model import CANONICAL_ENTITIES, Crosswalk, primary_key_columns
+from core.statuses import ChangeState
 from core.store import read_frame
 from core.writeback.intended import HOLDER_LINKS, column_writers, shared_columns
 from core.writeback.outbox import changes_in
@@ -90,7 +91,7 @@ def etags_for(config, engine, system: str, pending: pd.DataFrame) -> dict[tuple[
 
 def update_current(config, engine, system: str, plan_id: int, etags: dict | None = None) -> int:
     """Write applied values into the canonical read_back columns (and ETags); returns rows updated."""
-    applied = changes_in(engine, plan_id, "applied", system)
+    applied = changes_in(engine, plan_id, ChangeState.APPLIED, system)
     if applied.empty:
         return 0
     try:

@@ -55,6 +55,7 @@ from core.model import (
     primary_key_columns,
 )
 from core.settings import SegbridgeConfig
+from core.statuses import RunKind, RunStatus
 from core.store import read_frame
 from core.writeback.values import to_text
 
@@ -92,7 +93,7 @@ class IntendedResult:
 def latest_segment_run(engine) -> int:
     """Id of the latest successful segment run (the parameter set write-back is based on)."""
     with engine.connect() as conn:
-        rid = conn.execute(select(Run.id).where(Run.kind == "segment", Run.status == "ok")
+        rid = conn.execute(select(Run.id).where(Run.kind == RunKind.SEGMENT, Run.status == RunStatus.OK)
                            .order_by(Run.id.desc()).limit(1)).scalar()
     if rid is None:
         raise SegbridgeError("there is no segment run to write back",

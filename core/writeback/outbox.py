@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import and_, bindparam, select
 
-from connectors.base import Connector, ItemOutcome, WriteItem
+from connectors.base import Connector, ItemOutcome, OutcomeStatus, WriteItem
 from core.model import PlannedChange, utcnow
+from core.statuses import ChangeState
 from core.store import read_frame
 from core.writeback.values import same, to_text
 
@@ -70,8 +71,8 @@ def mark_sent(engine, ids: list[int], batch_id: str) -> None:
     """Commit `sent` for a batch before sending; refuses if another process took any of them."""
     now = utcnow()
     with engine.begin() as conn:
-        done = conn.execute(TABLE.update().where(TABLE.c.id.in_(ids), TABLE.c.state == "pending")
-                            .values(state="sent", batch_id=batch_id, updated_at=now)).rowcount
+        done = conn.execute(TABLE.update().where(TABLE.c.id.in_(ids), TABLE.c.state == ChangeState.PENDING)
+                            .values(state=ChangeState.SENT, batch_id=batch_id, updated_at=now)).rowcount
         if done != len(ids):
             from basics.errors import SegbridgeError
 
@@ -82,7 +83,7 @@ def mark_sent(engine, ids: list[int], batch_id: str) -> None:
 def record_outcomes(engine, items: list[Item], outcomes: list[ItemOutcome], max_attempts: int) -> dict[str, int]:
     """Commit each item's outcome on all its changes; returns counts per resulting state."""
     by_ref = {o.ref: o for o in outcomes}
-    rows, counts = [], {"applied": 0, "rejected": 0, "pending": 0, "failed": 0}
+    rows, counts = [], {s: 0 for s in (ChangeState.APPLIED, ChangeState.REJECTED, ChangeState.PENDING, ChangeState.FAILED)}
     current = _attempts(engine, [i for it in items for i in it.change_ids])
     for it in items:
         outcome = by_ref.get(it.item.ref)
@@ -104,20 +105,21 @@ def _attempts(engine, ids: list[int]) -> dict[int, int]:
         return dict(conn.execute(select(TABLE.c.id, TABLE.c.attempts).where(TABLE.c.id.in_(ids))).fetchall())
 
 
-def _next_state(status: str, attempts: int, max_attempts: int) -> tuple[str, int]:
+def _next_state(status: OutcomeStatus, attempts: int, max_attempts: int) -> tuple[ChangeState, int]:
+    """A write outcome as the change's next state: retriable goes back to pending until the last attempt."""
     attempts += 1
-    if status == "applied":
-        return "applied", attempts
-    if status == "rejected":
-        return "rejected", attempts
-    return ("failed" if attempts >= max_attempts else "pending"), attempts
+    if status == OutcomeStatus.APPLIED:
+        return ChangeState.APPLIED, attempts
+    if status == OutcomeStatus.REJECTED:
+        return ChangeState.REJECTED, attempts
+    return (ChangeState.FAILED if attempts >= max_attempts else ChangeState.PENDING), attempts
 
 
-def _message(outcome: ItemOutcome, state: str) -> str | None:
+def _message(outcome: ItemOutcome, state: ChangeState) -> str | None:
     text = outcome.message or None
     if outcome.http_status and text:
         text = f"HTTP {outcome.http_status}: {text}"
-    if state == "failed":
+    if state == ChangeState.FAILED:
         text = f"gave up after retries: {text or 'retriable error'}"
     return text
 
@@ -126,7 +128,7 @@ def _write_states(engine, rows: list[dict]) -> None:
     """Set state, attempts and message of changes still `sent` (one executemany, committed)."""
     if not rows:
         return
-    stmt = (TABLE.update().where(and_(TABLE.c.id == bindparam("cid"), TABLE.c.state == "sent"))
+    stmt = (TABLE.update().where(and_(TABLE.c.id == bindparam("cid"), TABLE.c.state == ChangeState.SENT))
             .values(state=bindparam("st"), attempts=bindparam("att"), message=bindparam("msg"),
                     updated_at=bindparam("now")))
     with engine.begin() as conn:
@@ -136,7 +138,7 @@ def _write_states(engine, rows: list[dict]) -> None:
 def verify_sent(engine, connector: Connector, sent: pd.DataFrame, tolerance_of: ToleranceOf,
                 max_attempts: int, batch_size: int) -> dict[str, int]:
     """Resolve changes left `sent` by reading the targets back: applied if they hold the value, else pending."""
-    counts = {"applied": 0, "pending": 0, "failed": 0}
+    counts = {ChangeState.APPLIED: 0, ChangeState.PENDING: 0, ChangeState.FAILED: 0}
     if sent.empty:
         return counts
     rows = []
@@ -145,11 +147,11 @@ def verify_sent(engine, connector: Connector, sent: pd.DataFrame, tolerance_of: 
         for r in grp.itertuples(index=False):
             value = held.get(r.target_key, {}).get(r.field, _MISSING)
             if value is not _MISSING and same(value, r.intended_value, tolerance_of(entity, r.field)):
-                state, attempts, msg = "applied", int(r.attempts), "verified by read-back after an interrupted send"
+                state, attempts, msg = ChangeState.APPLIED, int(r.attempts), "verified by read-back after an interrupted send"
             else:
-                state, attempts = ("failed", r.attempts + 1) if r.attempts + 1 >= max_attempts else (
-                    "pending", r.attempts + 1)
-                msg = "not applied by the interrupted send; queued again" if state == "pending" else (
+                state, attempts = (ChangeState.FAILED, r.attempts + 1) if r.attempts + 1 >= max_attempts else (
+                    ChangeState.PENDING, r.attempts + 1)
+                msg = "not applied by the interrupted send; queued again" if state == ChangeState.PENDING else (
                     "interrupted sends never reached the target; gave up")
             counts[state] += 1
             rows.append({"cid": int(r.id), "st": state, "att": int(attempts), "msg": msg, "now": utcnow()})

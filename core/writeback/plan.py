@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select
 
 from core.model import AuditEvent, Plan, PlannedChange, utcnow
 from core.settings import SegbridgeConfig
+from core.statuses import ChangeState, PlanStatus
 from core.writeback.intended import NO_DEMAND
 from core.writeback.values import as_number, direction, same, to_text
 from core.writeback.writeback_settings import WritebackConfig, writeback_config
@@ -35,7 +36,7 @@ def last_applied(engine, systems: list[str] | None = None) -> pd.DataFrame:
     """The latest applied value per target field (what segbridge itself wrote), with when."""
     pc = PlannedChange.__table__
     latest = (select(pc.c.system, pc.c.entity, pc.c.target_key, pc.c.field, func.max(pc.c.id).label("id"))
-              .where(pc.c.state == "applied").group_by(pc.c.system, pc.c.entity, pc.c.target_key, pc.c.field))
+              .where(pc.c.state == ChangeState.APPLIED).group_by(pc.c.system, pc.c.entity, pc.c.target_key, pc.c.field))
     if systems:
         latest = latest.where(pc.c.system.in_(systems))
     sub = latest.subquery()
@@ -160,7 +161,7 @@ def save_plan(engine, run_id: int | None, kind: str, status: str, reason: str | 
         rows = [{"plan_id": plan_id, "system": r["system"], "entity": r["entity"], "target_key": r["target_key"],
                  "field": r["field"], "current_value": to_text(r["current_value"]),
                  "intended_value": to_text(r["intended_value"]), "value_impact": _float(r["value_impact"]),
-                 "state": "pending", "attempts": 0, "updated_at": now}
+                 "state": ChangeState.PENDING, "attempts": 0, "updated_at": now}
                 for r in changes.to_dict("records")]
         for start in range(0, len(rows), 5000):
             conn.execute(insert(PlannedChange.__table__), rows[start:start + 5000])
@@ -186,16 +187,17 @@ def export_plan(plan_id: int, changes: pd.DataFrame, summary: dict, out_dir: Pat
     return {"csv": str(csv_path), "json": str(json_path)}
 
 
-def plan_status(engine, run_id: int | None, reasons: list[str], check_run: bool = True) -> tuple[str, str | None]:
+def plan_status(engine, run_id: int | None, reasons: list[str],
+                check_run: bool = True) -> tuple[PlanStatus, str | None]:
     """blocked (suspect source run), needs_approval (guardrails) or ready, with the reason."""
     from core.quality import is_blocked
 
     if check_run and run_id is not None and is_blocked(engine, run_id):
-        return "blocked", (f"segment run {run_id} derives from a suspect pull (data-quality threshold); "
+        return PlanStatus.BLOCKED, (f"segment run {run_id} derives from a suspect pull (data-quality threshold); "
                            f"release it with `segbridge runs release RUN --reason ...` and plan again")
     if reasons:
-        return "needs_approval", "; ".join(reasons)
-    return "ready", None
+        return PlanStatus.NEEDS_APPROVAL, "; ".join(reasons)
+    return PlanStatus.READY, None
 
 
 def make_plan(config: SegbridgeConfig, engine, systems: list[str] | None = None, live: bool = False,

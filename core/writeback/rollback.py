@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from basics.errors import SegbridgeError
 from core.model import Plan, PlannedChange, Run
+from core.statuses import ChangeState, RunKind
 from core.store import read_frame
 from core.writeback.plan import last_applied
 
@@ -27,12 +28,12 @@ def applied_by_run(engine, run_id: int) -> tuple[pd.DataFrame, int | None]:
         run = conn.execute(select(Run.__table__).where(Run.__table__.c.id == run_id)).first()
     if run is None:
         raise SegbridgeError(f"run {run_id} not found", hint="name an apply run (see `segbridge runs`)")
-    if run.kind == "apply":
-        stmt = select(pc).where(pc.c.state == "applied", pc.c.batch_id.like(f"r{run_id}-%"))
+    if run.kind == RunKind.APPLY:
+        stmt = select(pc).where(pc.c.state == ChangeState.APPLIED, pc.c.batch_id.like(f"r{run_id}-%"))
         return read_frame(engine, stmt.order_by(pc.c.id)), run.parent_run_id
-    if run.kind == "segment":
+    if run.kind == RunKind.SEGMENT:
         plans = select(Plan.__table__.c.id).where(Plan.__table__.c.run_id == run_id)
-        stmt = select(pc).where(pc.c.state == "applied", pc.c.plan_id.in_(plans))
+        stmt = select(pc).where(pc.c.state == ChangeState.APPLIED, pc.c.plan_id.in_(plans))
         return read_frame(engine, stmt.order_by(pc.c.id)), run_id
     raise SegbridgeError(f"run {run_id} is a {run.kind} run; a rollback needs an apply or a segment run",
                          hint="find the apply run id in `segbridge runs` (kind apply)")

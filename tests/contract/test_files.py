@@ -36,7 +36,7 @@ def test_pull_canonical_csv_layout_then_only_new_or_replaced_files(tmp_path, dat
     create_all(engine)
     config = SegbridgeConfig.model_validate({"systems": {"erp": {"kind": "csv_folder", "mapping": "canonical_csv.yaml",
                                                                  "options": {"path": str(drop), "chunk_rows": 100}}}})
-    first = pull(config, engine, progress=False)[0]
+    first = pull(config, engine)[0]
     by_entity = {s.entity: s for s in first.streams}
     assert first.status == "ok", first.message
     assert by_entity["order_lines"].read == len(dataset.order_lines)
@@ -46,13 +46,13 @@ def test_pull_canonical_csv_layout_then_only_new_or_replaced_files(tmp_path, dat
     assert len(read_frame(engine, Product)) == len(dataset.products)
     assert len(read_frame(engine, ProductLocation)) == len(dataset.product_locations)
 
-    second = pull(config, engine, progress=False)[0]
+    second = pull(config, engine)[0]
     assert sum(s.read for s in second.streams) == 0
 
     products = drop / "products.csv"
     products.write_text(products.read_text().replace("Product P000001", "Renamed"))
     os.utime(products, ns=(products.stat().st_atime_ns, products.stat().st_mtime_ns + 10**9))
-    third = pull(config, engine, progress=False)[0]
+    third = pull(config, engine)[0]
     assert {s.entity: s.read for s in third.streams if s.read} == {"products": len(dataset.products)}
     names = read_frame(engine, Product).set_index("id")["name"]
     assert names["P000001"] == "Renamed"

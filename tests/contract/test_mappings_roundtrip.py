@@ -57,7 +57,7 @@ def config(tmp_path, system: str, kind: str, mapping: str, options: dict) -> Seg
 
 def pull_clean(cfg: SegbridgeConfig, engine, system: str):
     """Pull one system; it must finish ok with nothing quarantined."""
-    result = pull(cfg, engine, systems=[system], progress=False, full=True)[0]
+    result = pull(cfg, engine, systems=[system], full=True)[0]
     assert result.status == "ok", result.message
     quarantined = read_frame(engine, select(Quarantine.__table__).where(Quarantine.system == system))
     assert quarantined.empty, quarantined[["entity", "source_key", "reason_code", "reason"]].head(10).to_dict("records")
@@ -289,9 +289,9 @@ def test_oracle_fusion_pull_and_write_back(ds, tmp_path, store, shared):
             "oracle_fusion": {"kind": "oracle_soap", "mapping": "oracle_fusion_crm.yaml", "options": soap_opts}}})
         items = list(rest.state.items.values()) if isinstance(rest.state.items, dict) else rest.state.items
         parties = soap.state.customers
-        result = pull(cfg, store, systems=["fusion_items"], progress=False)
+        result = pull(cfg, store, systems=["fusion_items"])
         assert result[0].status == "ok", result[0].message
-        result = pull(cfg, store, systems=["oracle_fusion"], progress=False)
+        result = pull(cfg, store, systems=["oracle_fusion"])
         assert result[0].status == "ok", result[0].message
         quarantined = read_frame(store, select(Quarantine.__table__))
         assert quarantined.empty, quarantined[["system", "entity", "reason_code", "reason"]].to_dict("records")

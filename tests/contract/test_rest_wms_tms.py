@@ -238,14 +238,14 @@ def test_incremental_pull_after_changing_one_percent_reads_only_those_plus_lookb
     create_all(engine)
     with serve(app) as server:
         config = config_for(tmp_path, {"tms": {"kind": "tms", "mapping": "tms.yaml", "options": tms_options(server.url)}})
-        first = pull(config, engine, progress=False, entities=["shipment"])[0]
+        first = pull(config, engine, entities=["shipment"])[0]
         coll = app.data["shipments"]
         assert first.status == "ok" and first.streams[0].read == len(coll) > 500
         watermark = load_state(engine, "tms", "shipments", "shipment")["watermark"]
         window = {r["shipmentGid"] for r in coll.since("2000-01-01T00:00:00Z")
                   if r["updateDate"]["value"] >= _minus_300(watermark)}
         changed = app.change("shipments", 0.01)
-        second = pull(config, engine, progress=False, entities=["shipment"])[0]
+        second = pull(config, engine, entities=["shipment"])[0]
     assert len(changed) == len(coll) // 100
     assert second.streams[0].read == len(window | set(changed))
     assert second.streams[0].read < len(coll) // 10
@@ -268,8 +268,8 @@ def test_full_pull_ignores_state(tmp_path, dataset):
     create_all(engine)
     with serve(app) as server:
         config = config_for(tmp_path, {"wms": {"kind": "wms", "mapping": "wms.yaml", "options": wms_options(server.url)}})
-        pull(config, engine, progress=False, entities=["outbound_order"])
-        again = pull(config, engine, progress=False, entities=["outbound_order"], full=True)[0]
+        pull(config, engine, entities=["outbound_order"])
+        again = pull(config, engine, entities=["outbound_order"], full=True)[0]
     assert again.streams[0].read == len(app.data["order_hdr"])
     spec_state = load_state(engine, "wms", "order_hdr", "outbound_order")
     assert spec_state == {"watermark": app.data["order_hdr"].newest()}

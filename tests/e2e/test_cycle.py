@@ -38,7 +38,7 @@ def world(tmp_path):
 
 def test_cycle_is_clean_then_a_hand_edit_is_one_exception(world):
     w, config, engine = world
-    result = run_cycle(config, engine, trigger="manual", progress=False)
+    result = run_cycle(config, engine, trigger="manual")
     statuses = {name: step.status for name, step in result.steps.items()}
     assert statuses == {"pull": "ok", "segment": "ok", "plan": "ok", "apply": "ok", "reconcile": "ok"}, result
     assert result.status == "ok"
@@ -51,7 +51,7 @@ def test_cycle_is_clean_then_a_hand_edit_is_one_exception(world):
 
     edit = hand_edit_sap(w, intended_values(config, engine, ["sap"]))
     assert edit is not None and edit.after != edit.intended
-    summary = run_reconcile(config, engine, progress=False)
+    summary = run_reconcile(config, engine)
     assert (summary.new, summary.remaining, summary.exit_code) == (1, 1, 3)
     [exc] = list_exceptions(engine, status=["open"])
     assert (exc.kind, exc.system, exc.entity, json.loads(exc.entity_key), exc.field) == (

@@ -132,12 +132,12 @@ def test_stop_event_keeps_state_and_next_pull_completes(tmp_path, dataset, monke
         config = load_config(write_config(tmp_path, server.url, 10))
         timer = threading.Timer(0.5, stop.set)
         timer.start()
-        first = pull(config, engine, progress=False, stop_event=stop)[0]
+        first = pull(config, engine, stop_event=stop)[0]
         timer.cancel()
         assert first.status == "stopped"
         stopped_at = sum(s.read for s in first.streams)
         app.faults.clear()
-        second = pull(config, engine, progress=False)[0]
+        second = pull(config, engine)[0]
     assert second.status == "ok"
     assert 0 < stopped_at
     stored = read_frame(engine, Shipment)

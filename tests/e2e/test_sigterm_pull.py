@@ -116,8 +116,7 @@ def test_sigterm_during_scheduled_pull_then_resume_without_loss(tmp_path, monkey
         monkeypatch.setenv("WMS_PASSWORD", "wms_pass")
         clean = engine_for(f"sqlite:///{tmp_path}/clean/store.db")
         create_all(clean)
-        [reference] = pull(load_config(_config(tmp_path / "clean", server.url, datetime.now(UTC))), clean,
-                           progress=False)
+        [reference] = pull(load_config(_config(tmp_path / "clean", server.url, datetime.now(UTC))), clean)
     assert reference.status == "ok"
     total_read = sum(s.read for s in reference.streams)
     assert runs.totals(resumed.counts)["read"] < total_read  # resumed from the checkpoint, not restarted

@@ -41,7 +41,7 @@ def writes_per_record(world) -> Counter:
 
 def test_batches_group_all_fields_of_a_record(store, tmp_path):
     config, world, plan = setup(store, tmp_path, "batch", n=7)
-    result = apply_plan(config, store, plan.id, progress=False)
+    result = apply_plan(config, store, plan.id)
     assert (result.requests, result.items, result.status, result.ok) == (3, 7, "applied", True)
     assert result.systems == {"sap": {"applied": 14, "rejected": 0, "failed": 0, "pending": 0}}
     assert all(set(values) == {"SafetyStockQuantity", "ReorderThresholdQuantity"} for _, _, values in world.writes)
@@ -60,20 +60,20 @@ def test_batches_group_all_fields_of_a_record(store, tmp_path):
 def test_rejections_are_recorded_with_the_systems_message(store, tmp_path):
     config, world, plan = setup(store, tmp_path, "rej", n=4)
     world.reject[s.key_json("P0002", "1010")] = "Plant 1010 is locked for planning"
-    result = apply_plan(config, store, plan.id, progress=False)
+    result = apply_plan(config, store, plan.id)
     assert not result.ok and result.status == "partial"
     assert result.systems["sap"] == {"applied": 6, "rejected": 2, "failed": 0, "pending": 0}
     rejected = outbox.changes_in(store, plan.id, "rejected")
     assert set(rejected["message"]) == {"HTTP 400: Plant 1010 is locked for planning"}
     assert world.value("P0002", "1010", "SafetyStockQuantity") == "12.000"
-    rerun = apply_plan(config, store, plan.id, progress=False)
+    rerun = apply_plan(config, store, plan.id)
     assert rerun.requests == 0 and len(world.writes) == 3
 
 
 def test_retriable_items_are_retried_until_applied(store, tmp_path):
     config, world, plan = setup(store, tmp_path, "retry", n=3)
     world.retriable[s.key_json("P0001", "1010")] = 2
-    result = apply_plan(config, store, plan.id, progress=False)
+    result = apply_plan(config, store, plan.id)
     assert result.ok and result.requests == 3
     pc = PlannedChange.__table__
     frame = read_frame(store, select(pc).where(pc.c.plan_id == plan.id))
@@ -86,7 +86,7 @@ def test_retriable_items_are_retried_until_applied(store, tmp_path):
 def test_retriable_items_fail_at_max_attempts(store, tmp_path):
     config, world, plan = setup(store, tmp_path, "giveup", n=2, writeback={"max_attempts": 2})
     world.retriable[s.key_json("P0000", "1010")] = 5
-    result = apply_plan(config, store, plan.id, progress=False)
+    result = apply_plan(config, store, plan.id)
     assert result.systems["sap"] == {"applied": 2, "rejected": 0, "failed": 2, "pending": 0}
     failed = outbox.changes_in(store, plan.id, "failed")
     assert set(failed["message"]) == {"gave up after retries: HTTP 503: busy, try later"}
@@ -101,7 +101,7 @@ def test_sent_changes_are_verified_by_read_back_not_resent(store, tmp_path):
     outbox.mark_sent(store, items[0].change_ids + items[1].change_ids, "r0-sap-1")
     reached = items[0].item
     world.records[s.ENTITY][json.dumps(reached.key, sort_keys=True)].update(reached.values)
-    result = apply_plan(config, store, plan.id, progress=False)
+    result = apply_plan(config, store, plan.id)
     assert (result.verified, result.requeued, result.ok) == (2, 2, True)
     assert writes_per_record(world) == Counter({s.key_json("P0001", "1010"): 1, s.key_json("P0002", "1010"): 1})
     verified = outbox.changes_in(store, plan.id, "applied")
@@ -113,7 +113,7 @@ def test_connection_lost_after_the_target_applied(store, tmp_path):
     config, world, plan = setup(store, tmp_path, "lost", n=5)
     world.raise_on_request.add(1)
     world.fail_before_apply.add(2)
-    result = apply_plan(config, store, plan.id, progress=False)
+    result = apply_plan(config, store, plan.id)
     assert result.ok and set(states(store, plan.id).values()) == {"applied"}
     assert set(writes_per_record(world).values()) == {1} and len(world.writes) == 5
 
@@ -125,17 +125,17 @@ def test_refuses_unapproved_and_blocked_plans(store, tmp_path):
     cfg = s.make_config(tmp_path, "refuse", writeback={"guardrails": {"approval_required": True}})
     plan = make_plan(cfg, store)
     with pytest.raises(BlockedError, match="needs approval") as err:
-        apply_plan(cfg, store, plan.id, progress=False)
+        apply_plan(cfg, store, plan.id)
     assert f"segbridge approve {plan.id}" in err.value.hint
     with store.begin() as conn:
         conn.execute(Plan.__table__.update().where(Plan.__table__.c.id == plan.id).values(status="blocked"))
     with pytest.raises(BlockedError, match="blocked"):
-        apply_plan(cfg, store, plan.id, progress=False)
+        apply_plan(cfg, store, plan.id)
 
 
 def test_dry_run_changes_nothing(store, tmp_path):
     config, world, plan = setup(store, tmp_path, "dry", n=7)
-    result = apply_plan(config, store, plan.id, dry_run=True, progress=False)
+    result = apply_plan(config, store, plan.id, dry_run=True)
     assert (result.dry_run, result.items, result.requests) == (True, 7, 3)
     assert world.writes == [] and set(states(store, plan.id).values()) == {"pending"}
 
@@ -144,9 +144,9 @@ def test_stop_event_leaves_the_rest_pending_and_a_rerun_finishes(store, tmp_path
     config, world, plan = setup(store, tmp_path, "stop", n=6)
     stop = threading.Event()
     stop.set()
-    first = apply_plan(config, store, plan.id, progress=False, stop_event=stop)
+    first = apply_plan(config, store, plan.id, stop_event=stop)
     assert (first.requests, first.stopped, first.status) == (0, True, "applying")
-    second = apply_plan(config, store, plan.id, progress=False)
+    second = apply_plan(config, store, plan.id)
     assert (second.requests, second.status) == (2, "applied")
     assert len(world.writes) == 6
 
@@ -195,3 +195,14 @@ writeback: {{retry_backoff_seconds: 0, guardrails: {{approval_required: true}}}}
     assert code == 1 and "sent 3 item(s) in 2 request(s)" in text and "material locked" in text
     assert len(world.writes) == 2
     engine.dispose()
+
+
+def test_apply_reports_progress_per_system_and_finishes_at_the_changes_it_settled(store, tmp_path):
+    config, world, plan = setup(store, tmp_path, "progress", n=5)
+    events = []
+    result = apply_plan(config, store, plan.id, progress=events.append)
+    assert result.status == "applied"
+    assert {e.label for e in events} == {"apply sap"}
+    assert events[0].total == 10  # five records, two fields each: ten open changes
+    assert events[-1].finished and events[-1].done == events[-1].total == 10
+    assert [e.done for e in events] == sorted(e.done for e in events)

@@ -146,7 +146,7 @@ def test_run_reconcile_files_value_cross_system_and_completeness(store):
                                              "crm": {"entity": "Account", "field": "Segment__c"}}}])
     upsert(store, EntityCount, [{"run_id": 7, "system": "sap", "entity": "product", "source_count": 10, "read": 9,
                                  "loaded": 9, "quarantined": 0}])
-    summary = run_reconcile(cfg, store, progress=False, connector_for=conns.__getitem__, intended=intended)
+    summary = run_reconcile(cfg, store, connector_for=conns.__getitem__, intended=intended)
     got = [(r["kind"], r["system"], r["entity_key"], r["field"], r["expected"], r["actual"], r["owner"],
             r["severity"]) for r in _open(store)]
     assert got == [
@@ -166,9 +166,9 @@ def test_run_reconcile_files_value_cross_system_and_completeness(store):
 def test_fixed_target_auto_resolves_and_rerun_counts(store):
     conns, intended = _world()
     cfg = _config()
-    run_reconcile(cfg, store, progress=False, connector_for=conns.__getitem__, intended=intended)
+    run_reconcile(cfg, store, connector_for=conns.__getitem__, intended=intended)
     conns["sap"].records["Plan"][1]["SS"] = "5.0"
-    second = run_reconcile(cfg, store, progress=False, connector_for=conns.__getitem__, intended=intended)
+    second = run_reconcile(cfg, store, connector_for=conns.__getitem__, intended=intended)
     assert (second.new, second.recurring, second.auto_resolved, second.remaining) == (0, 1, 1, 1)
     [left] = _open(store)
     assert (left["system"], left["field"], left["count"]) == ("crm", "Segment__c", 2)
@@ -178,7 +178,7 @@ def test_missing_record_is_one_orphan_and_unreadable_system_is_reported(store):
     conns, intended = _world()
     conns["sap"].records["Plan"] = [r for r in conns["sap"].records["Plan"] if r["Product"] != "P2"]
     conns["crm"].fail = True
-    summary = run_reconcile(_config(), store, progress=False, connector_for=conns.__getitem__, intended=intended)
+    summary = run_reconcile(_config(), store, connector_for=conns.__getitem__, intended=intended)
     got = [(r["kind"], r["system"], r["entity_key"], r["field"]) for r in _open(store)]
     assert got == [("completeness", "crm", "read_back", "read_back"),
                    ("orphan", "sap", tk(Product="P2", Plant="1010"), "*")]
@@ -188,7 +188,7 @@ def test_missing_record_is_one_orphan_and_unreadable_system_is_reported(store):
 def test_one_unreadable_key_is_an_orphan_with_the_reason(store):
     conns, intended = _world()
     conns["sap"].bad = {("P2", "1010")}
-    summary = run_reconcile(_config(), store, systems=["sap"], progress=False, connector_for=conns.__getitem__,
+    summary = run_reconcile(_config(), store, systems=["sap"], connector_for=conns.__getitem__,
                             intended=intended)
     got = [(r["kind"], r["entity_key"], r["reason"]) for r in _open(store)]
     assert got == [("orphan", tk(Product="P2", Plant="1010"), "LookupError: HTTP 404: ('P2', '1010') not found")]
@@ -210,7 +210,7 @@ def test_read_back_gives_up_when_the_first_keys_all_fail():
 def test_clean_targets_exit_zero(store):
     conns, intended = _world()
     clean = intended[intended["field"] == "SS"].iloc[:1]
-    summary = run_reconcile(_config(), store, systems=["sap"], progress=False, connector_for=conns.__getitem__,
+    summary = run_reconcile(_config(), store, systems=["sap"], connector_for=conns.__getitem__,
                             intended=clean)
     assert (summary.compared, summary.matched, summary.remaining, summary.exit_code) == (1, 1, 0, 0)
 
@@ -236,3 +236,12 @@ def test_config_helpers():
     assert rc.severity_for("orphan", "sap", "E", "F") == "critical"
     assert rc.severity_for("orphan", "wms", "E", "F") == "medium"
     assert rc.severity_for("completeness", "wms", "E", "F") == "high"
+
+
+def test_run_reconcile_reports_read_back_progress(store):
+    conns, intended = _world()
+    events = []
+    run_reconcile(_config(), store, progress=events.append, connector_for=conns.__getitem__, intended=intended)
+    assert {e.label for e in events} == {"reconcile: read back"}
+    assert events[0].total == len(intended)
+    assert events[-1].finished and events[-1].done == len(intended)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.unit
 
 
 def _fake(name: str, calls: list, status: str = "ok", counts: dict | None = None):
-    def step(config, engine, *, systems=None, trigger="manual", stop_event=None, progress=False, **kw):
+    def step(config, engine, *, systems=None, trigger="manual", stop_event=None, progress=None, **kw):
         calls.append((name, systems, trigger, kw.get("plan_id")))
         run_id = runs.start_run(engine, name, trigger=trigger)
         runs.finish_run(engine, run_id, "ok" if status == "skipped" else status)
@@ -34,7 +34,7 @@ def steps(monkeypatch):
 
 
 def test_cycle_runs_steps_in_order_and_records_a_cycle_run(store, steps):
-    result = run_cycle(SegbridgeConfig(), store, trigger="schedule", systems=["sap"], progress=False)
+    result = run_cycle(SegbridgeConfig(), store, trigger="schedule", systems=["sap"])
     assert [c[0] for c in steps] == ["pull", "segment", "plan", "apply", "reconcile"]
     assert steps[3] == ("apply", ["sap"], "schedule", 42)
     assert (result.status, result.exit_code) == ("ok", 0)
@@ -45,7 +45,7 @@ def test_cycle_runs_steps_in_order_and_records_a_cycle_run(store, steps):
 
 def test_failed_step_stops_the_cycle(store, steps, monkeypatch):
     monkeypatch.setitem(STEPS, "segment", _fake("segment", steps, status="failed"))
-    result = run_cycle(SegbridgeConfig(), store, progress=False)
+    result = run_cycle(SegbridgeConfig(), store)
     assert [c[0] for c in steps] == ["pull", "segment"]
     assert (result.status, result.exit_code) == ("failed", 1)
     assert runs.get_run(store, result.run_id).status == "failed"
@@ -53,7 +53,7 @@ def test_failed_step_stops_the_cycle(store, steps, monkeypatch):
 
 def test_failed_apply_is_still_reconciled(store, steps, monkeypatch):
     monkeypatch.setitem(STEPS, "apply", _fake("apply", steps, status="failed"))
-    result = run_cycle(SegbridgeConfig(), store, progress=False)
+    result = run_cycle(SegbridgeConfig(), store)
     assert [c[0] for c in steps] == ["pull", "segment", "plan", "apply", "reconcile"]
     assert (result.completed, result.status, result.exit_code) == (True, "failed", 1)
 
@@ -63,14 +63,14 @@ def test_stop_request_ends_the_cycle_between_steps(store, steps):
 
     stop = threading.Event()
     stop.set()
-    result = run_cycle(SegbridgeConfig(), store, progress=False, stop_event=stop)
+    result = run_cycle(SegbridgeConfig(), store, stop_event=stop)
     assert steps == [] and (result.completed, result.status) == (False, "failed")
     assert runs.get_run(store, result.run_id).message == "stopped before pull"
 
 
 def test_reconcile_exceptions_make_the_cycle_exit_3(store, steps, monkeypatch):
     monkeypatch.setitem(STEPS, "reconcile", _fake("reconcile", steps, status="exceptions"))
-    result = run_cycle(SegbridgeConfig(), store, progress=False)
+    result = run_cycle(SegbridgeConfig(), store)
     assert (result.status, result.exit_code) == ("exceptions", 3)
 
 
@@ -79,7 +79,7 @@ def test_held_lease_is_a_skipped_step_and_stops_the_cycle(store, steps, monkeypa
         raise LeaseHeld("pull", "other-host:1", None)
 
     monkeypatch.setitem(STEPS, "pull", held)
-    result = run_cycle(SegbridgeConfig(), store, progress=False)
+    result = run_cycle(SegbridgeConfig(), store)
     assert result.steps["pull"].status == "skipped" and steps == []
     assert runs.get_run(store, result.steps["pull"].run_id).status == "skipped"
 

@@ -140,7 +140,7 @@ def test_second_plan_after_apply_has_zero_changes(store, tmp_path):
     cfg = s.make_config(tmp_path, "again")
     first = make_plan(cfg, store)
     assert json.loads(first.summary)["changes"] == 8
-    assert apply_plan(cfg, store, first.id, progress=False).ok
+    assert apply_plan(cfg, store, first.id).ok
     second = make_plan(cfg, store)
     assert json.loads(second.summary)["changes"] == 0
     pl = read_frame(store, select(ProductLocation.__table__).where(ProductLocation.product_id == "P0000"))

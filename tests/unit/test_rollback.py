@@ -22,7 +22,7 @@ def test_rollback_restores_values_before_the_apply(store, tmp_path):
     segment_run = s.seed(store, its)
     world = s.world_from_store("rb", its)
     cfg = s.make_config(tmp_path, "rb")
-    applied = apply_plan(cfg, store, make_plan(cfg, store).id, progress=False)
+    applied = apply_plan(cfg, store, make_plan(cfg, store).id)
     assert world.value("P0000", "1010", "SafetyStockQuantity") == "11.000"
 
     plan = make_plan(cfg, store, rollback_of=applied.run_id)
@@ -35,7 +35,7 @@ def test_rollback_restores_values_before_the_apply(store, tmp_path):
         (s.key_json("P0000", "1010"), "SafetyStockQuantity", "11.000", "10.000"),
         (s.key_json("P0001", "1010"), "ReorderThresholdQuantity", "23.000", "22.000"),
         (s.key_json("P0001", "1010"), "SafetyStockQuantity", "12.000", "11.000")]
-    assert apply_plan(cfg, store, plan.id, progress=False).ok
+    assert apply_plan(cfg, store, plan.id).ok
     assert world.value("P0000", "1010", "SafetyStockQuantity") == "10.000"
     assert world.value("P0001", "1010", "ReorderThresholdQuantity") == "22.000"
     # after the rollback the segment run's values are a change again
@@ -49,7 +49,7 @@ def test_rollback_by_segment_run_and_refusals(store, tmp_path):
     cfg = s.make_config(tmp_path, "rb2")
     with pytest.raises(SegbridgeError, match="applied no changes"):
         make_plan(cfg, store, rollback_of=segment_run)
-    apply_plan(cfg, store, make_plan(cfg, store).id, progress=False)
+    apply_plan(cfg, store, make_plan(cfg, store).id)
     plan = make_plan(cfg, store, rollback_of=segment_run)
     assert json.loads(plan.summary)["changes"] == 4
     with pytest.raises(SegbridgeError, match="run 999 not found"):

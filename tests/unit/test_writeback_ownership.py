@@ -109,7 +109,7 @@ def test_a_shared_current_column_counts_only_for_the_system_that_loaded_it_last(
     assert changes_of(store, plan.id) == [["sap", "ABCIndicator", None, "A"],
                                           ["sap", "ReorderThresholdQuantity", None, "21.000"],
                                           ["sap", "SafetyStockQuantity", None, "11.000"]]
-    assert apply_plan(cfg, store, plan.id, progress=False).ok
+    assert apply_plan(cfg, store, plan.id).ok
     # sap2's pulled values stay in the shared columns; sap's next plan compares with what was applied to it
     pl = read_frame(store, select(ProductLocation.__table__))
     assert pl[["source_system", "current_abc", "current_safety_stock"]].values.tolist() == [["sap2", "C", 10.0]]
