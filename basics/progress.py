@@ -60,12 +60,3 @@ class ProgressCounter:
         if self.callback is not None:
             self.callback(ProgressEvent(self.label, self.done, self.total, finished))
 
-
-def callback_or_none(progress: ProgressCallback | bool | None) -> ProgressCallback | None:
-    """The callback as given; a bool means silent.
-
-    Transitional: until the CLI renders events itself (`segbridge.progress_view.bars`) it still
-    passes its old on/off flag, and `True(event)` would crash a pull. Remove this once every
-    caller in segbridge/ passes a callback or None.
-    """
-    return None if isinstance(progress, bool) else progress

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from basics.progress import ProgressCallback, callback_or_none
+from basics.progress import ProgressCallback
 from core import runs
 from core.settings import SegbridgeConfig
 from core.statuses import ChangeState, PlanStatus, RunKind, RunStatus, Trigger
@@ -207,7 +207,7 @@ def run_cycle(config: SegbridgeConfig, engine: Engine, trigger: str = Trigger.MA
     the cycle after the current step (None: never stopped); `progress` hears every step's events.
     """
     kwargs: dict[str, Any] = {"systems": systems, "trigger": trigger, "stop_event": stop_event,
-                              "progress": callback_or_none(progress)}
+                              "progress": progress}
     with runs.recorded_run(engine, RunKind.CYCLE, system=_system_label(systems), trigger=trigger) as outcome:
         result = CycleResult(outcome["run_id"], RunStatus.OK)
         for name in ORDER:

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from basics.errors import SegbridgeError
-from basics.progress import ProgressCallback, ProgressCounter, callback_or_none
+from basics.progress import ProgressCallback, ProgressCounter
 from connectors import registry
 from connectors.base import Connector, ConnectorError, LimitExhausted, RecordBatch, StreamSpec
 from core import runs
@@ -141,12 +141,11 @@ def pull(config: SegbridgeConfig, engine: Engine, systems: list[str] | None = No
     names = systems or [n for n, s in config.systems.items() if s.enabled]
     for name in names:
         config.system(name)  # unknown names fail before anything runs
-    callback = callback_or_none(progress)
     results: list[PullResult] = []
     for name in names:
         if stop_event is not None and stop_event.is_set():
             break
-        results.append(pull_system(config, engine, name, full=full, progress=callback, trigger=trigger,
+        results.append(pull_system(config, engine, name, full=full, progress=progress, trigger=trigger,
                                    stop_event=stop_event, entities=entities))
     return results
 
@@ -168,7 +167,7 @@ def pull_system(config: SegbridgeConfig, engine: Engine, system: str, full: bool
                     break
                 summary = StreamSummary(system, name, em.source.name)
                 result.streams.append(summary)
-                counter = ProgressCounter(callback_or_none(progress), f"{system}.{name}")
+                counter = ProgressCounter(progress, f"{system}.{name}")
                 _pull_entity(engine, conn, em, summary, run_id, full, counter, stop, mapping_path.parent)
     except SegbridgeError as exc:
         result.status, result.message = RunStatus.FAILED, str(exc)

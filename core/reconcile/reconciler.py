@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from basics.errors import EXIT_EXCEPTIONS, EXIT_OK, SegbridgeError
-from basics.progress import ProgressCallback, ProgressCounter, callback_or_none
+from basics.progress import ProgressCallback, ProgressCounter
 from core.model import ReconException
 from core.reconcile.compare import RESULT_COLUMNS, ConnectorFactory, compare_group, read_back_group
 from core.reconcile.completeness import completeness_observations
@@ -207,7 +207,7 @@ def run_reconcile(config: SegbridgeConfig, engine: Engine, systems: list[str] | 
         if intended is None:
             intended = load_intended(config, engine, scope, summary)
         _reconcile(config, engine, rc, summary, intended, connector_for or default_connector_factory(config),
-                   callback_or_none(progress))
+                   progress)
         outcome.update(status=RunStatus.EXCEPTIONS if summary.remaining else RunStatus.OK,
                        counts=run_counts(summary),
                        message="; ".join(summary.skipped + summary.alerts)[:2000] or None)

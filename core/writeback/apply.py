@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import insert, update
 
 from basics.errors import BlockedError, SegbridgeError
-from basics.progress import ProgressCallback, ProgressCounter, callback_or_none
+from basics.progress import ProgressCallback, ProgressCounter
 from connectors.base import OutcomeStatus
 from core import runs
 from core.model import AuditEvent, Plan, utcnow
@@ -114,7 +114,7 @@ def apply_plan(config: SegbridgeConfig, engine, plan_id: int | None = None, dry_
     for system in sorted(open_items):
         if stop.is_set():
             break
-        counter = ProgressCounter(callback_or_none(progress), f"apply {system}", total=open_items[system])
+        counter = ProgressCounter(progress, f"apply {system}", total=open_items[system])
         _apply_system(config, engine, wb, plan, system, run_id, summary, counter, stop)
     summary.stopped = stop.is_set()
     _finish(engine, plan, summary, started)

@@ -18,6 +18,7 @@ import typer
 
 from basics.errors import SegbridgeError
 from basics.progress import ProgressCallback
+from core.statuses import RunStatus, Trigger
 from segbridge.commands.common import long_running, out, store_of, table
 from segbridge.commands.run_cmd import step_line
 from segbridge.demo_world import DemoWorld, hand_edit_sap, start_world, write_config
@@ -106,11 +107,11 @@ def _cycle_and_hand_edit(world: DemoWorld, config, engine, progress: ProgressCal
     from core.writeback.intended import intended_values
 
     out.print("[bold]cycle[/]: pull -> segment -> plan -> apply -> reconcile")
-    result = run_cycle(config, engine, trigger="demo", stop_event=stop, progress=progress, on_step=step_line)
+    result = run_cycle(config, engine, trigger=Trigger.DEMO, stop_event=stop, progress=progress, on_step=step_line)
     if not result.completed:
         return f"the cycle stopped (run {result.run_id}); see the step lines above"
     apply = result.steps["apply"]
-    if apply.status == "failed":
+    if apply.status == RunStatus.FAILED:
         out.print(f"  [yellow]note:[/] {apply.counts.get('rejected', 0)} change(s) were rejected by the systems "
                   f"(see `segbridge -c {config.base_dir / 'segbridge.yaml'} runs list` and the exceptions)")
     sap_live = "sap" in world.apps and "sap" not in world.disabled
@@ -118,7 +119,7 @@ def _cycle_and_hand_edit(world: DemoWorld, config, engine, progress: ProgressCal
     if edit:
         out.print(f"[bold]by hand[/]: in SAP {edit.entity} {edit.key} {edit.field} changed {edit.before} -> "
                   f"{edit.after} (segbridge wrote {edit.intended}); reconciling SAP again")
-        summary = run_reconcile(config, engine, systems=["sap"], progress=progress, trigger="demo")
+        summary = run_reconcile(config, engine, systems=["sap"], progress=progress, trigger=Trigger.DEMO)
         out.print(f"  reconcile run {summary.run_id}: {summary.new} new exception(s), {summary.remaining} open")
     return None
 
@@ -132,9 +133,9 @@ def _first_pull(world: DemoWorld, config, engine, progress: ProgressCallback | N
     for system in world.systems:
         if stop.is_set():
             break
-        [result] = pull(config, engine, systems=[system.name], progress=progress, stop_event=stop, trigger="demo")
+        [result] = pull(config, engine, systems=[system.name], progress=progress, stop_event=stop, trigger=Trigger.DEMO)
         read = sum(s.read for s in result.streams)
-        if result.status == "ok":
+        if result.status == RunStatus.OK:
             out.print(f"  [green]ok[/]      {system.name:<11} {read:,} records")
         else:
             world.disabled[system.name] = f"pull failed: {(result.message or result.status)[:300]}"

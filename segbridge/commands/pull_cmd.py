@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from basics.errors import EXIT_FAILED
+from core.statuses import RunStatus
 from segbridge.commands.common import config_of, long_running, out, store_of, table
 
 
@@ -33,5 +34,5 @@ def pull(ctx: typer.Context,
     for r in results:
         note = " (suspect: quarantine above threshold, write-back blocked)" if r.suspect else ""
         out.print(f"{r.system}: run {r.run_id} {r.status}{note}" + (f" - {r.message}" if r.message else ""))
-    if any(r.status == "failed" for r in results):
+    if any(r.status == RunStatus.FAILED for r in results):
         raise typer.Exit(EXIT_FAILED)

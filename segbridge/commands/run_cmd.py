@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from core.statuses import RunStatus, Trigger
 from segbridge.commands.common import config_of, long_running, out, store_of
 
 
@@ -17,7 +18,7 @@ def register(app: typer.Typer) -> None:
 def step_line(name: str, step) -> None:
     """One line per finished cycle step: its status, run id and counts."""
     counts = ", ".join(f"{k}={v}" for k, v in step.counts.items() if isinstance(v, int | float))
-    colour = {"ok": "green", "exceptions": "yellow", "skipped": "yellow"}.get(step.status, "red")
+    colour = {RunStatus.OK: "green", RunStatus.EXCEPTIONS: "yellow", RunStatus.SKIPPED: "yellow"}.get(step.status, "red")
     out.print(f"  [bold]{name:<9}[/] [{colour}]{step.status}[/] run {step.run_id}  {counts}"
               + (f"  ({step.message})" if step.message else ""))
 
@@ -33,7 +34,7 @@ def run(
     config = config_of(ctx)
     engine = store_of(config)
     with long_running(not quiet) as (progress, stop):
-        result = run_cycle(config, engine, trigger="manual", systems=systems or None, stop_event=stop,
+        result = run_cycle(config, engine, trigger=Trigger.MANUAL, systems=systems or None, stop_event=stop,
                            progress=progress, on_step=step_line)
     out.print(f"cycle run {result.run_id}: [bold]{result.status}[/]")
     raise typer.Exit(result.exit_code)

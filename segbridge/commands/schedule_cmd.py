@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from basics.errors import EXIT_EXCEPTIONS, EXIT_FAILED
+from core.statuses import RunStatus
 from segbridge.commands.common import config_of, out, store_of, table
 
 schedule_app = typer.Typer(help="Run the cycle on a timetable", no_args_is_help=True)
@@ -59,7 +60,7 @@ def run_now(ctx: typer.Context, job: str = typer.Argument(..., help="Job id, e.g
     outcome = app.run_now(job)
     out.print(f"{job}: {outcome.status} (run {outcome.run_id})" + (f": {outcome.message}" if outcome.message else ""),
               highlight=False, markup=False)
-    if outcome.status in ("failed", "skipped"):
+    if outcome.status in (RunStatus.FAILED, RunStatus.SKIPPED):
         raise typer.Exit(EXIT_FAILED)
-    if outcome.status == "exceptions":
+    if outcome.status == RunStatus.EXCEPTIONS:
         raise typer.Exit(EXIT_EXCEPTIONS)

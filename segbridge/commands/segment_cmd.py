@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from core.statuses import Trigger
 from segbridge.commands.common import config_of, out, store_of, table
 
 
@@ -30,7 +31,7 @@ def segment(
     if what_if is not None:
         _what_if(load_frames(engine), current, what_if)
         return
-    run_id = segment_from_store(engine, current, trigger="manual")
+    run_id = segment_from_store(engine, current, trigger=Trigger.MANUAL)
     from core.model import Run
     from core.store import read_frame
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from basics.progress import ProgressEvent, callback_or_none
+from basics.progress import ProgressEvent
 from core import runs
 from core.settings import SegbridgeConfig
 from core.statuses import RunStatus
@@ -62,8 +62,3 @@ def test_a_set_stop_event_stops_the_pull_before_it_reads(csv_world):
     stop.set()
     assert pull(config, engine, stop_event=stop) == []
 
-
-def test_a_boolean_progress_flag_means_silent():
-    assert callback_or_none(True) is None and callback_or_none(False) is None and callback_or_none(None) is None
-    seen: list = []
-    assert callback_or_none(seen.append) == seen.append
