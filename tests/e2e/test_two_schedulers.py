@@ -16,13 +16,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import drop_pg_schema, pg_schema_url
 from sqlalchemy import select
 
 from core import runs
 from core.migrate import upgrade
 from core.model import Lease
 from core.store import engine_for
+from tests.conftest import drop_pg_schema, pg_schema_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 HERE = Path(__file__).resolve().parent
