@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import wb_support as s
 from sqlalchemy import select
 
 from basics.errors import SegbridgeError
@@ -13,6 +12,7 @@ from core.model import PlannedChange
 from core.store import read_frame
 from core.writeback.apply import apply_plan
 from core.writeback.plan import make_plan
+from tests.unit.core.writeback import wb_support as s
 
 pytestmark = pytest.mark.unit
 

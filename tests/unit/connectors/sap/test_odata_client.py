@@ -23,7 +23,7 @@ from connectors.sap.odata_client import (
 pytestmark = pytest.mark.unit
 BASE = "https://s4.example.com"
 ROOT = f"{BASE}/sap/opu/odata/sap"
-META = Path(__file__).resolve().parents[2] / "sandbox" / "metadata"
+META = Path(__file__).resolve().parents[4] / "sandbox" / "metadata"
 
 
 def _meta(rsps, service: str, token: str = "tok-1"):

@@ -7,7 +7,6 @@ import json
 
 import pandas as pd
 import pytest
-import wb_support as s
 from sqlalchemy import select
 
 from core.mapping import load_mapping
@@ -28,6 +27,7 @@ from core.sync import base_units
 from core.writeback.apply import apply_plan
 from core.writeback.intended import intended_values
 from core.writeback.plan import make_plan
+from tests.unit.core.writeback import wb_support as s
 
 pytestmark = pytest.mark.unit
 COLS = ["system", "entity", "target_key", "field", "intended_value", "stored_value"]

@@ -7,7 +7,6 @@ import threading
 from collections import Counter
 
 import pytest
-import wb_support as s
 from sqlalchemy import select
 
 from basics.errors import BlockedError
@@ -16,6 +15,7 @@ from core.store import read_frame
 from core.writeback import outbox
 from core.writeback.apply import apply_plan
 from core.writeback.plan import make_plan
+from tests.unit.core.writeback import wb_support as s
 
 pytestmark = pytest.mark.unit
 

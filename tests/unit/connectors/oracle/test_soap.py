@@ -12,7 +12,7 @@ from connectors.connector_errors import FatalError, RetriableError
 from connectors.oracle.soap import OracleSoapConnector
 
 pytestmark = pytest.mark.unit
-WSDL_DIR = Path(__file__).resolve().parents[2] / "sandbox" / "wsdl"
+WSDL_DIR = Path(__file__).resolve().parents[4] / "sandbox" / "wsdl"
 EBS = "http://ebs.example.invalid:8005/webservices/SOAProvider/plsql/xx_segbridge_cust_pkg/"
 URL = "https://ebs.example.com/webservices/SOAProvider/plsql/xx_segbridge_cust_pkg/"
 NS = "http://xmlns.oracle.com/apps/ar/soaprovider/plsql/xx_segbridge_cust_pkg/update_classification/"

@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-import wb_support as s
 from sqlalchemy import select, update
 
 from basics.errors import BlockedError, ConfigError
@@ -17,6 +16,7 @@ from core.writeback.intended import INTENDED_COLUMNS, intended_values
 from core.writeback.plan import make_plan
 from core.writeback.values import same
 from core.writeback.writeback_settings import Tolerance
+from tests.unit.core.writeback import wb_support as s
 
 pytestmark = pytest.mark.unit
 

@@ -23,7 +23,7 @@ def test_init_writes_a_config_that_validates(tmp_path):
     res = sb("init", "site", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "site" / "segbridge.yaml").is_file()
-    shipped = {p.name for p in (Path(__file__).resolve().parents[2] / "mappings").glob("*.yaml")}
+    shipped = {p.name for p in (Path(__file__).resolve().parents[3] / "mappings").glob("*.yaml")}
     assert shipped <= {p.name for p in (tmp_path / "site" / "mappings").glob("*.yaml")}
     res = sb("-c", "site/segbridge.yaml", "validate", cwd=tmp_path)
     assert res.returncode == 0, res.stderr + res.stdout

@@ -1,0 +1,109 @@
+"""connectors.files.csv_folder: files dropped in a folder, read in chunks as text, incremental by file."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import pytest
+from openpyxl import Workbook
+
+from connectors.base import StreamSpec
+from connectors.connector_errors import FatalError
+from connectors.files.csv_folder import CsvFolderConnector
+
+pytestmark = pytest.mark.unit
+
+
+def _conn(path, **options) -> CsvFolderConnector:
+    return CsvFolderConnector({"path": str(path), **options}, name="legacy")
+
+
+def _read(conn, pattern, state=None):
+    batches = list(conn.read(StreamSpec(pattern), state))
+    return [r for b in batches for r in b.records], batches
+
+
+def test_check_and_discover_list_data_files_only(tmp_path):
+    (tmp_path / "orders_1.csv").write_text("id\n1\n")
+    (tmp_path / "stock.xlsx").write_bytes(b"")
+    (tmp_path / "notes.md").write_text("x")
+    (tmp_path / ".hidden.csv").write_text("id\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "deep.csv").write_text("id\n")
+    conn = _conn(tmp_path)
+    result = conn.check()
+    assert result.ok and result.details == {"files": 2}
+    assert [s.name for s in conn.discover()] == ["orders_1.csv", "stock.xlsx"]
+    assert [s.name for s in _conn(tmp_path, recursive=True).discover()] == [
+        "orders_1.csv", "stock.xlsx", "deep.csv"]
+
+
+def test_a_missing_folder_fails_check_and_read(tmp_path):
+    conn = _conn(tmp_path / "nosuch")
+    assert conn.check().ok is False
+    with pytest.raises(FatalError, match="not found"):
+        _read(conn, "*.csv")
+
+
+def test_values_are_text_with_empty_cells_as_none_and_options_apply(tmp_path):
+    (tmp_path / "lines.csv").write_bytes("Material;Menge;Werk\n00042;1,5;\nMüller;2;1010\n".encode("cp1252"))
+    records, _ = _read(_conn(tmp_path, delimiter=";", encoding="cp1252"), "lines.csv")
+    assert records == [{"Material": "00042", "Menge": "1,5", "Werk": None},
+                       {"Material": "Müller", "Menge": "2", "Werk": "1010"}]
+
+
+def test_chunks_and_checkpoints_then_only_new_or_replaced_files(tmp_path):
+    (tmp_path / "orders_a.csv").write_text("id,qty\n1,5\n2,6\n3,7\n")
+    (tmp_path / "orders_b.csv").write_text("id,qty\n4,8\n")
+    (tmp_path / "items.csv").write_text("sku\nX\n")
+    conn = _conn(tmp_path, chunk_rows=2)
+    records, batches = _read(conn, "orders_*.csv")
+    assert [r["id"] for r in records] == ["1", "2", "3", "4"]
+    assert [len(b.records) for b in batches] == [2, 1, 1]
+    assert batches[0].checkpoint["current"] == {"file": "orders_a.csv", "sig": batches[1].checkpoint["files"][
+        "orders_a.csv"], "rows": 2}
+    state = batches[-1].checkpoint
+    assert set(state["files"]) == {"orders_a.csv", "orders_b.csv"}
+    assert _read(conn, "orders_*.csv", state)[0] == []
+    (tmp_path / "orders_c.csv").write_text("id,qty\n5,9\n")
+    (tmp_path / "orders_b.csv").write_text("id,qty\n4,80\n")
+    os.utime(tmp_path / "orders_b.csv", ns=(1, 1))
+    again, _ = _read(conn, "orders_*.csv", state)
+    assert again == [{"id": "4", "qty": "80"}, {"id": "5", "qty": "9"}]
+
+
+def test_a_crash_mid_file_resumes_after_the_rows_done(tmp_path):
+    (tmp_path / "big.csv").write_text("id\n" + "".join(f"{i}\n" for i in range(5)))
+    conn = _conn(tmp_path, chunk_rows=2)
+    _, batches = _read(conn, "big.csv")
+    assert [b.checkpoint.get("current", {}).get("rows") for b in batches] == [2, 4, None]
+    mid = batches[0].checkpoint  # stored with the first chunk: a crash after it repeats from row 2
+    rest, _ = _read(conn, "big.csv", mid)
+    assert [r["id"] for r in rest] == ["2", "3", "4"]
+
+
+def test_excel_sheets_as_text(tmp_path):
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Export"
+    sheet.append(["Material", "Qty", "Date", None])
+    sheet.append(["M1", 12.0, date(2024, 3, 1), "x"])
+    sheet.append(["M2", 1.5, None, ""])
+    book.save(tmp_path / "stock.xlsx")
+    records, _ = _read(_conn(tmp_path, sheet="Export"), "*.xlsx")
+    assert records == [{"Material": "M1", "Qty": "12", "Date": "2024-03-01", "column_3": "x"},
+                       {"Material": "M2", "Qty": "1.5", "Date": None, "column_3": None}]
+
+
+def test_an_undecodable_file_is_a_fatal_error_with_a_hint(tmp_path):
+    (tmp_path / "bad.csv").write_bytes("id\n\xff\xfe\n".encode("latin-1"))
+    with pytest.raises(FatalError) as err:
+        _read(_conn(tmp_path), "bad.csv")
+    assert "cannot read bad.csv" in err.value.message and "encoding" in err.value.hint
+
+
+def test_an_empty_file_reads_no_records_and_is_marked_done(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    records, batches = _read(_conn(tmp_path), "empty.csv")
+    assert records == [] and "empty.csv" in batches[-1].checkpoint["files"]

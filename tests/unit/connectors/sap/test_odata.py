@@ -1,0 +1,115 @@
+"""connectors.sap.odata: the sap_odata connector against the SAP sandbox on 127.0.0.1 (reads with
+delta cursors, validated $batch writes, 412 conflicts, read-back) and its value helpers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from connectors.base import StreamSpec, WriteBatch, WriteItem
+from connectors.sap.metadata import Property
+from connectors.sap.odata import SapODataConnector, json_value, path_value, same_value, split_target
+from connectors.testing.suite import read_all
+from sandbox.sap_odata import build_app
+from sandbox.server import serve
+
+pytestmark = pytest.mark.unit
+PSP = "API_PRODUCT_SRV/A_ProductSupplyPlanning"
+SO = "API_SALES_ORDER_SRV/A_SalesOrder"
+
+
+@pytest.fixture
+def app():
+    return build_app(page_size=4)
+
+
+@pytest.fixture
+def conn(app):
+    with serve(app) as running:
+        connector = SapODataConnector({"base_url": running.url, "max_attempts": 2, "backoff_initial": 0,
+                                       "page_size": 4, "batch_size": 2, "delta_overlap_seconds": 0})
+        yield connector
+        connector.close()
+
+
+def _posts(app) -> int:
+    return len([r for r in app.log if r.method == "POST"])
+
+
+def test_helpers():
+    assert split_target(PSP) == ("API_PRODUCT_SRV", "A_ProductSupplyPlanning")
+    assert split_target("A_Product") == (None, "A_Product")
+    assert path_value({"to_SalesOrder": {"LastChangeDateTime": "x"}}, "to_SalesOrder/LastChangeDateTime") == "x"
+    assert path_value({"a": "flat"}, "a/b") is None
+    dec = Property("SafetyStockQuantity", "Edm.Decimal", precision=13, scale=3)
+    assert json_value(dec, 12.5) == "12.500" and json_value(dec, Decimal("1")) == "1.000"
+    assert json_value(dec, "12.5") == "12.5" and json_value(dec, True) is True and json_value(None, 3) == 3
+    assert same_value("10", "10.000") and same_value("AB ", "AB") and not same_value("A", "B")
+    assert same_value(None, "") and not same_value("1", "1.001")
+
+
+def test_check_and_discover(conn):
+    result = conn.check()
+    assert result.ok and result.details["service"] == "API_PRODUCT_SRV"
+    specs = {s.name: s for s in conn.discover()}
+    assert specs[PSP].primary_key == ["Product", "Plant"]
+    assert specs["API_PRODUCT_SRV/A_Product"].cursor_field == "LastChangeDateTime"
+
+
+def test_full_read_then_delta_read_after_changes(conn, app):
+    spec = StreamSpec("API_PRODUCT_SRV/A_Product")
+    records, checkpoint, batches = read_all(conn, spec)
+    assert len(records) == 10 and {b.source_count for b in batches} == {10}
+    assert checkpoint["field"] == "LastChangeDateTime" and checkpoint["cursor"].endswith("Z")
+    assert batches[0].checkpoint == {"field": "LastChangeDateTime", "cursor": None}  # only the last advances
+    changed = [k[0] for k in app.state.touch("API_PRODUCT_SRV", "A_Product", 2)]
+    again, _, _ = read_all(conn, spec, checkpoint)
+    got = {r["Product"] for r in again}
+    assert set(changed) <= got and len(again) < len(records)  # the cursor's own record may come again
+
+
+def test_writes_are_validated_then_batched(conn, app):
+    items = [WriteItem("1", PSP, {"Product": "TG01", "Plant": "1010"}, {"SafetyStockQuantity": 12.5}),
+             WriteItem("2", PSP, {"Product": "TG02", "Plant": "1010"}, {"NoSuchProperty": "x"}),
+             WriteItem("3", PSP, {"Product": "TG02", "Plant": "1010"}, {"Plant": "2020"}),
+             WriteItem("4", "NoSuchSet", {"X": "1"}, {"Y": "2"}),
+             WriteItem("5", PSP, {"Product": "TG03", "Plant": "1010"}, {"ABCIndicator": "C"}),
+             WriteItem("6", PSP, {"Product": "TG04", "Plant": "1010"}, {"ABCIndicator": "A"})]
+    outcomes = conn.write(WriteBatch(items))
+    assert [(o.ref, o.status) for o in outcomes] == [("1", "applied"), ("2", "rejected"), ("3", "rejected"),
+                                                     ("4", "rejected"), ("5", "applied"), ("6", "applied")]
+    assert "not in $metadata" in outcomes[1].message and "not updatable" in outcomes[2].message
+    assert app.state.entity("API_PRODUCT_SRV", "A_ProductSupplyPlanning",
+                            {"Product": "TG01", "Plant": "1010"})["SafetyStockQuantity"] == "12.500"
+    assert _posts(app) == 2  # three valid items, batch_size 2
+
+
+def test_read_back_omits_missing_entities(conn):
+    held = conn.read_back(PSP, [{"Product": "TG01", "Plant": "1010"}, {"Product": "NOPE", "Plant": "1010"}])
+    assert [(r["Product"], r["Plant"], r["SafetyStockQuantity"]) for r in held] == [("TG01", "1010", "10.000")]
+
+
+def test_a_stale_etag_replans_with_sap_values_or_counts_as_applied(conn, app):
+    key = {"SalesOrder": "1000"}
+    stale = 'W/"datetimeoffset\'2020-01-01T00%3A00%3A00.0000000Z\'"'
+    [out] = conn.write(WriteBatch([WriteItem("1", SO, key, {"ShippingCondition": "02"}, etag=stale)]))
+    assert out.status == "retriable" and out.http_status == 412
+    assert "changed in SAP since it was read" in out.message and out.etag not in (None, stale)
+    [fresh] = conn.write(WriteBatch([WriteItem("2", SO, key, {"ShippingCondition": "02"})]))  # ETag fetched
+    assert fresh.status == "applied"
+    assert app.state.entity("API_SALES_ORDER_SRV", "A_SalesOrder", key)["ShippingCondition"] == "02"
+    [same] = conn.write(WriteBatch([WriteItem("3", SO, key, {"ShippingCondition": "02"}, etag=stale)]))
+    assert (same.status, same.message) == ("applied", "SAP already holds the intended values")
+
+
+def test_reapply_on_conflict_sends_once_more_with_the_new_etag(app):
+    with serve(app) as running:
+        conn = SapODataConnector({"base_url": running.url, "max_attempts": 1, "on_conflict": "reapply"})
+        stale = 'W/"datetimeoffset\'2020-01-01T00%3A00%3A00.0000000Z\'"'
+        [out] = conn.write(WriteBatch([WriteItem("1", SO, {"SalesOrder": "1000"}, {"ShippingCondition": "02"},
+                                                 etag=stale)]))
+        conn.close()
+    assert (out.status, out.http_status) == ("applied", 204), out.message
+    assert [r.method for r in app.log if "A_SalesOrder(" in r.path] == ["GET", "PATCH"]  # re-read, re-sent
+    assert app.state.entity("API_SALES_ORDER_SRV", "A_SalesOrder", {"SalesOrder": "1000"})["ShippingCondition"] == "02"
