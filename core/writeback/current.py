@@ -84,7 +84,7 @@ def etags_for(config, engine, system: str, pending: pd.DataFrame) -> dict[tuple[
                                 .where(model.__table__.c.source_system == system))
             merged = rows.astype({c: str for c in pk}).merge(stored.astype({c: str for c in pk}), on=pk)
             for pos, etag in zip(merged["_pos"], merged["etag"], strict=False):
-                if etag:
+                if isinstance(etag, str) and etag:  # a missing ETag reads back as NaN or None, never If-Match: nan
                     out[(entity, keys[int(pos)])] = etag
     return out
 

@@ -1,5 +1,5 @@
 """Core reports progress through `basics.progress` callbacks: a pull emits one label per stream,
-and passing nothing is silent. (Apply and reconcile events: test_apply_outbox, test_compare.)"""
+and passing nothing is silent. (Apply and reconcile events: tests/unit/core/writeback/test_apply.py, tests/unit/core/reconcile/test_compare.py.)"""
 
 from __future__ import annotations
 
