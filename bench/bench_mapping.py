@@ -21,7 +21,7 @@ from pathlib import Path
 from core.mapping import Conversions, load_mapping, map_records
 from core.mapping.ingest import BatchCounts, load_batch
 from core.paths import shipped_mapping
-from core.store import create_all, engine_for
+from core.store import create_all, open_store
 
 UNITS = ["EA", "EA", "EA", "CS", "PAL"]
 
@@ -70,11 +70,11 @@ def main() -> None:
     em = load_mapping(shipped_mapping("sap_s4.yaml")).entities["sales_order_item"]
     conv = conversions(5000)
     rng = random.Random(7)
-    engine = None
+    db = None
     if not args.no_load:
         db = Path(tempfile.mkdtemp()) / "bench.db"
-        engine = engine_for(f"sqlite:///{db}")
-        create_all(engine)
+        db = open_store(f"sqlite:///{db}")
+        create_all(db)
     map_s = load_s = gen_s = 0.0
     total, quarantined = BatchCounts(), 0
     for start in range(0, args.records, args.batch):
@@ -86,13 +86,13 @@ def main() -> None:
         gen_s += t1 - t0
         map_s += t2 - t1
         quarantined += len(result.quarantined)
-        if engine is not None:
-            with engine.begin() as conn:
+        if db is not None:
+            with db.begin() as conn:
                 total += load_batch(conn, "sap_s4", em, records, run_id=1, conversions=conv)
             load_s += time.perf_counter() - t2
     print(f"records:                {args.records:,} in batches of {args.batch:,} (generation {gen_s:.1f}s, not counted)")
     print(f"mapping:                {args.records / map_s:,.0f} records/s ({map_s:.2f}s), {quarantined:,} quarantined")
-    if engine is not None:
+    if db is not None:
         print(f"mapping + SQLite load:  {args.records / load_s:,.0f} records/s ({load_s:.2f}s), "
               f"loaded {total.loaded:,}, quarantined {total.quarantined:,}")
     print(f"peak RSS:               {peak_rss_mb():,.0f} MB")

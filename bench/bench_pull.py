@@ -56,17 +56,17 @@ def _store(postgres: str | None, tmp: str):
     """A temporary SQLite store, or a fresh PostgreSQL schema dropped afterwards."""
     from sqlalchemy import text
 
-    from core.store import engine_for
+    from core.store import open_store
 
     if not postgres:
-        yield engine_for(f"sqlite:///{tmp}/bench.db")
+        yield open_store(f"sqlite:///{tmp}/bench.db")
         return
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = engine_for(postgres)
+    admin = open_store(postgres)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield engine_for(postgres, connect_args={"options": f"-csearch_path={schema}"})
+        yield open_store(postgres, connect_args={"options": f"-csearch_path={schema}"})
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
@@ -97,10 +97,10 @@ def main() -> None:
             "kind": "wms", "mapping": "bench_wms.yaml",
             "options": {"base_url": url, "page_size": args.page_size, "read_timeout": 300,
                         "auth": {"type": "basic", "username": "wms_user", "password": "${BENCH_WMS_PASSWORD}"}}}}})
-        with _store(args.postgres, tmp) as engine:
-            create_all(engine)
+        with _store(args.postgres, tmp) as db:
+            create_all(db)
             started = time.perf_counter()
-            result = pull(config, engine, progress=False)[0]
+            result = pull(config, db, progress=False)[0]
             seconds = time.perf_counter() - started
     proc.terminate()
     s = result.streams[0]

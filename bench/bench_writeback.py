@@ -20,7 +20,7 @@ import wb_support as s  # noqa: E402 - the test suite's in-memory connector and 
 
 from core.migrate import ensure_schema  # noqa: E402
 from core.settings import SegbridgeConfig  # noqa: E402
-from core.store import engine_for  # noqa: E402
+from core.store import open_store  # noqa: E402
 from core.writeback.apply import apply_plan  # noqa: E402
 from core.writeback.plan import make_plan  # noqa: E402
 
@@ -33,21 +33,21 @@ def timed(label: str, fn):
 
 
 def store(folder: Path, records: int):
-    engine = engine_for(f"sqlite:///{folder / 'bench.db'}")
-    ensure_schema(engine)
+    db = open_store(f"sqlite:///{folder / 'bench.db'}")
+    ensure_schema(db)
     its = s.items(records)
-    s.seed(engine, its)
-    return engine, its
+    s.seed(db, its)
+    return db, its
 
 
 def bench_memory(records: int, batch: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        engine, its = store(Path(tmp), records)
+        db, its = store(Path(tmp), records)
         s.world_from_store("bench", its)
         cfg = s.make_config(Path(tmp), "bench", batch_size=batch,
                             writeback={"guardrails": {"max_safety_stock_value_increase_pct": 1000}})
-        plan = timed("memory: plan", lambda: make_plan(cfg, engine))
-        result = timed("memory: apply", lambda: apply_plan(cfg, engine, plan.id, progress=False))
+        plan = timed("memory: plan", lambda: make_plan(cfg, db))
+        result = timed("memory: apply", lambda: apply_plan(cfg, db, plan.id, progress=False))
         print(f"memory: {result.total('applied')} changes applied in {result.requests} write requests")
 
 
@@ -61,15 +61,15 @@ def bench_sap(records: int, batch: int) -> None:
              "BaseUnit": "EA"} for i in s.items(records)]
     app.state.load({"API_PRODUCT_SRV": {"A_ProductSupplyPlanning": rows}})
     with tempfile.TemporaryDirectory() as tmp, serve(app) as server:
-        engine, _ = store(Path(tmp), records)
+        db, _ = store(Path(tmp), records)
         cfg = SegbridgeConfig.model_validate({
             "systems": {"sap": {"kind": "sap_odata", "mapping": "sap_s4.yaml", "write": {"batch_size": batch},
                                 "options": {"base_url": server.url, "backoff_initial": 0}}},
             "writeback": {"out_dir": str(Path(tmp) / "plans"), "retry_backoff_seconds": 0,
                           "guardrails": {"max_safety_stock_value_increase_pct": 1000}}})
-        plan = timed("sap sandbox: plan", lambda: make_plan(cfg, engine))
+        plan = timed("sap sandbox: plan", lambda: make_plan(cfg, db))
         before = len(app.log)
-        result = timed("sap sandbox: apply", lambda: apply_plan(cfg, engine, plan.id, progress=False))
+        result = timed("sap sandbox: apply", lambda: apply_plan(cfg, db, plan.id, progress=False))
         print(f"sap sandbox: {result.total('applied')} changes applied; {result.requests} write batches, "
               f"{len(app.log) - before} HTTP requests")
 

@@ -6,13 +6,13 @@ why, and reconcile still runs so stewards see the state of the systems). Every s
 `Run` row and runs under the step's database lease (`core.lease.hold`), so a manual
 `segbridge run` and a scheduled job never run the same step at once.
 
-`STEPS` maps each step name to `fn(config, engine, *, systems=None, trigger, stop_event=None,
+`STEPS` maps each step name to `fn(config, db, *, systems=None, trigger, stop_event=None,
 progress=None) -> StepResult(run_id, status, counts)`; `scheduler.jobs` calls them. A set
 `stop_event` ends the step after its batch in flight and the cycle after the current step (None:
 never stopped); `progress` is a `basics.progress` callback (None: silent).
 
 Example:
-    >>> result = run_cycle(config, engine, trigger="manual")            # doctest: +SKIP
+    >>> result = run_cycle(config, db, trigger="manual")            # doctest: +SKIP
     >>> result.status, [s.status for s in result.steps.values()]
     ('ok', ['ok', 'ok', 'ok', 'ok', 'ok'])
 """
@@ -72,18 +72,18 @@ def _lease_name(step: str, systems: list[str] | None) -> str:
     return step_lease_name(step, systems[0] if systems and len(systems) == 1 and step == RunKind.PULL else None)
 
 
-def _held(engine: Engine, step: str, systems: list[str] | None, stop_event: threading.Event | None):
+def _held(db: Engine, step: str, systems: list[str] | None, stop_event: threading.Event | None):
     """The step's lease; a lost lease sets the step's stop event."""
     from core.lease import hold
 
-    return hold(engine, _lease_name(step, systems), ttl=LEASE_TTL, on_lost=stop_event)
+    return hold(db, _lease_name(step, systems), ttl=LEASE_TTL, on_lost=stop_event)
 
 
 def _field(result: Any, name: str, default: Any = None) -> Any:
     return result.get(name, default) if isinstance(result, dict) else getattr(result, name, default)
 
 
-def step_pull(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
+def step_pull(config: SegbridgeConfig, db: Engine, *, systems: list[str] | None = None,
               trigger: str = Trigger.MANUAL, stop_event: threading.Event | None = None,
               progress: ProgressCallback | None = None) -> StepResult:
     """Read every (or the given) system incrementally into the store (one pull run per system).
@@ -92,8 +92,8 @@ def step_pull(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | N
     """
     from core.sync import pull
 
-    with _held(engine, RunKind.PULL, systems, stop_event):
-        results = pull(config, engine, systems=systems, progress=progress, trigger=trigger, stop_event=stop_event)
+    with _held(db, RunKind.PULL, systems, stop_event):
+        results = pull(config, db, systems=systems, progress=progress, trigger=trigger, stop_event=stop_event)
     counts = {key: sum(getattr(s, key) for r in results for s in r.streams) for key in ("read", "loaded",
                                                                                        "quarantined")}
     bad = [f"{r.system}: {r.status}" + (f" ({r.message})" if r.message else "") for r in results
@@ -104,27 +104,27 @@ def step_pull(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | N
     return StepResult(run_id, status, counts, "; ".join(bad) or None, detail=results)
 
 
-def step_segment(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
+def step_segment(config: SegbridgeConfig, db: Engine, *, systems: list[str] | None = None,
                  trigger: str = Trigger.MANUAL, stop_event: threading.Event | None = None,
                  progress: ProgressCallback | None = None) -> StepResult:
     """Segment and compute parameters from the store (a saved segment run)."""
     from core.planning_store import segment_from_store
 
-    with _held(engine, RunKind.SEGMENT, None, stop_event):
-        run_id = segment_from_store(engine, config, trigger=trigger)
-    info = runs.get_run(engine, run_id)
+    with _held(db, RunKind.SEGMENT, None, stop_event):
+        run_id = segment_from_store(db, config, trigger=trigger)
+    info = runs.get_run(db, run_id)
     return StepResult(run_id, info.status, info.counts)
 
 
-def step_plan(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
+def step_plan(config: SegbridgeConfig, db: Engine, *, systems: list[str] | None = None,
               trigger: str = Trigger.MANUAL, stop_event: threading.Event | None = None,
               progress: ProgressCallback | None = None) -> StepResult:
     """Compute the write-back plan (saved with its status: ready, needs_approval or blocked)."""
     from core.writeback.plan import make_plan
 
-    with _held(engine, RunKind.PLAN, None, stop_event), runs.recorded_run(
-            engine, RunKind.PLAN, system=_system_label(systems), trigger=trigger) as outcome:
-        plan = make_plan(config, engine, systems=systems)
+    with _held(db, RunKind.PLAN, None, stop_event), runs.recorded_run(
+            db, RunKind.PLAN, system=_system_label(systems), trigger=trigger) as outcome:
+        plan = make_plan(config, db, systems=systems)
         counts = {"changes": _plan_summary(plan).get("changes", 0), "plan_id": plan.id}
         outcome.update(counts=counts, message=f"plan {plan.id}: {plan.status}"
                        + (f" ({plan.reason})" if plan.reason else ""))
@@ -141,7 +141,7 @@ def _system_label(systems: list[str] | None) -> str | None:
     return ",".join(systems)[:64] if systems else None
 
 
-def step_apply(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
+def step_apply(config: SegbridgeConfig, db: Engine, *, systems: list[str] | None = None,
                trigger: str = Trigger.MANUAL, stop_event: threading.Event | None = None,
                progress: ProgressCallback | None = None, plan_id: int | None = None) -> StepResult:
     """Apply the plan (default: the latest) when it may be applied; otherwise a skipped run saying why."""
@@ -150,16 +150,16 @@ def step_apply(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | 
     from core.writeback.plan import load_plan
 
     try:
-        plan = load_plan(engine, plan_id if plan_id is not None else latest_plan_id(engine))
+        plan = load_plan(db, plan_id if plan_id is not None else latest_plan_id(db))
     except SegbridgeError as exc:  # no plan yet: nothing to apply is not a failure
-        run_id = runs.record_skipped(engine, RunKind.APPLY, trigger=trigger, message=exc.message)
+        run_id = runs.record_skipped(db, RunKind.APPLY, trigger=trigger, message=exc.message)
         return StepResult(run_id, RunStatus.SKIPPED, {}, exc.message)
     why = _not_applicable(plan)
     if why:
-        run_id = runs.record_skipped(engine, RunKind.APPLY, trigger=trigger, message=why)
+        run_id = runs.record_skipped(db, RunKind.APPLY, trigger=trigger, message=why)
         return StepResult(run_id, RunStatus.SKIPPED, {"plan_id": plan.id}, why)
-    with _held(engine, RunKind.APPLY, None, stop_event) as lease:
-        summary = apply_plan(config, engine, plan.id, progress=progress, stop_event=lease.lost, trigger=trigger)
+    with _held(db, RunKind.APPLY, None, stop_event) as lease:
+        summary = apply_plan(config, db, plan.id, progress=progress, stop_event=lease.lost, trigger=trigger)
     counts = {"plan_id": plan.id, "applied": summary.total(ChangeState.APPLIED),
               "rejected": summary.total(ChangeState.REJECTED), "failed": summary.total(ChangeState.FAILED)}
     return StepResult(summary.run_id, RunStatus.OK if summary.ok else RunStatus.FAILED, counts, detail=summary)
@@ -175,14 +175,14 @@ def _not_applicable(plan) -> str | None:
     return None
 
 
-def step_reconcile(config: SegbridgeConfig, engine: Engine, *, systems: list[str] | None = None,
+def step_reconcile(config: SegbridgeConfig, db: Engine, *, systems: list[str] | None = None,
                    trigger: str = Trigger.MANUAL, stop_event: threading.Event | None = None,
                    progress: ProgressCallback | None = None) -> StepResult:
     """Read back, compare, file exceptions; status `exceptions` while any remain."""
     from core.reconcile import run_reconcile
 
-    with _held(engine, RunKind.RECONCILE, None, stop_event):
-        summary = run_reconcile(config, engine, systems=systems, progress=progress, trigger=trigger)
+    with _held(db, RunKind.RECONCILE, None, stop_event):
+        summary = run_reconcile(config, db, systems=systems, progress=progress, trigger=trigger)
     counts = {"exceptions": summary.remaining, "new": summary.new, "compared": summary.compared}
     message = "; ".join(summary.alerts) or None  # reconcile.alerts thresholds, for the scheduler's alerting
     status = RunStatus.EXCEPTIONS if summary.remaining else RunStatus.OK
@@ -195,7 +195,7 @@ STEPS: dict[str, Callable[..., StepResult]] = {
 }
 
 
-def run_cycle(config: SegbridgeConfig, engine: Engine, trigger: str = Trigger.MANUAL,
+def run_cycle(config: SegbridgeConfig, db: Engine, trigger: str = Trigger.MANUAL,
               systems: list[str] | None = None, stop_event: threading.Event | None = None,
               progress: ProgressCallback | None = None,
               on_step: Callable[[str, StepResult], None] | None = None) -> CycleResult:
@@ -208,13 +208,13 @@ def run_cycle(config: SegbridgeConfig, engine: Engine, trigger: str = Trigger.MA
     """
     kwargs: dict[str, Any] = {"systems": systems, "trigger": trigger, "stop_event": stop_event,
                               "progress": progress}
-    with runs.recorded_run(engine, RunKind.CYCLE, system=_system_label(systems), trigger=trigger) as outcome:
+    with runs.recorded_run(db, RunKind.CYCLE, system=_system_label(systems), trigger=trigger) as outcome:
         result = CycleResult(outcome["run_id"], RunStatus.OK)
         for name in ORDER:
             if stop_event is not None and stop_event.is_set():
                 outcome["message"] = f"stopped before {name}"
                 break
-            step = _run_step(config, engine, name, result, kwargs)
+            step = _run_step(config, db, name, result, kwargs)
             result.steps[name] = step
             if on_step:
                 on_step(name, step)
@@ -231,7 +231,7 @@ def run_cycle(config: SegbridgeConfig, engine: Engine, trigger: str = Trigger.MA
     return result
 
 
-def _run_step(config: SegbridgeConfig, engine: Engine, name: str, result: CycleResult,
+def _run_step(config: SegbridgeConfig, db: Engine, name: str, result: CycleResult,
               kwargs: dict[str, Any]) -> StepResult:
     """One step of the cycle; a lease held by another process makes it a skipped run."""
     from core.lease import LeaseHeld
@@ -240,9 +240,9 @@ def _run_step(config: SegbridgeConfig, engine: Engine, name: str, result: CycleR
     if name == RunKind.APPLY and RunKind.PLAN in result.steps:
         extra["plan_id"] = result.steps[RunKind.PLAN].counts.get("plan_id")  # apply the plan this cycle made
     try:
-        return STEPS[name](config, engine, **kwargs, **extra)
+        return STEPS[name](config, db, **kwargs, **extra)
     except LeaseHeld as exc:
-        run_id = runs.record_skipped(engine, name, trigger=kwargs["trigger"], message=exc.message)
+        run_id = runs.record_skipped(db, name, trigger=kwargs["trigger"], message=exc.message)
         return StepResult(run_id, RunStatus.SKIPPED, message=exc.message)
 
 

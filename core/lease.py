@@ -16,7 +16,7 @@ Holds nest inside one thread of control (the scheduler takes `pull:sap`, the ste
 takes `pull:sap` again): the inner hold reuses the outer one instead of blocking itself.
 
 Example:
-    >>> with hold(engine, "segment", ttl=120) as lease:          # doctest: +SKIP
+    >>> with hold(db, "segment", ttl=120) as lease:          # doctest: +SKIP
     ...     run_segmentation(stop_event=lease.lost)
 """
 
@@ -89,11 +89,11 @@ def _seconds(ttl: float | timedelta) -> float:
     return value
 
 
-def try_acquire(engine: Engine, name: str, owner: str, ttl: float | timedelta = DEFAULT_TTL) -> bool:
+def try_acquire(db: Engine, name: str, owner: str, ttl: float | timedelta = DEFAULT_TTL) -> bool:
     """Take the lease if free or expired; True when this owner now holds it."""
     now = utcnow()
     expires = now + timedelta(seconds=_seconds(ttl))
-    with engine.begin() as conn:
+    with db.begin() as conn:
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         stmt = insert(_TABLE).values(name=name, owner=owner, acquired_at=now, expires_at=expires)
         stmt = stmt.on_conflict_do_nothing(index_elements=["name"]).returning(_TABLE.c.name)
@@ -107,39 +107,39 @@ def try_acquire(engine: Engine, name: str, owner: str, ttl: float | timedelta = 
     return taken
 
 
-def holder(engine: Engine, name: str) -> tuple[str, datetime] | None:
+def holder(db: Engine, name: str) -> tuple[str, datetime] | None:
     """(owner, expires_at) of a lease row, or None when there is none."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         row = conn.execute(select(_TABLE.c.owner, _TABLE.c.expires_at).where(_TABLE.c.name == name)).first()
     return (row.owner, row.expires_at) if row else None
 
 
-def renew(engine: Engine, name: str, owner: str, ttl: float | timedelta = DEFAULT_TTL) -> bool:
+def renew(db: Engine, name: str, owner: str, ttl: float | timedelta = DEFAULT_TTL) -> bool:
     """Push the expiry forward; False when the lease is no longer ours."""
     stmt = (update(_TABLE).where(_TABLE.c.name == name, _TABLE.c.owner == owner)
             .values(expires_at=utcnow() + timedelta(seconds=_seconds(ttl))).returning(_TABLE.c.name))
-    with engine.begin() as conn:
+    with db.begin() as conn:
         return conn.execute(stmt).first() is not None
 
 
-def release(engine: Engine, name: str, owner: str) -> bool:
+def release(db: Engine, name: str, owner: str) -> bool:
     """Delete the lease if we still own it (never someone else's)."""
-    with engine.begin() as conn:
+    with db.begin() as conn:
         stmt = delete(_TABLE).where(_TABLE.c.name == name, _TABLE.c.owner == owner).returning(_TABLE.c.name)
         return conn.execute(stmt).first() is not None
 
 
-def release_all(engine: Engine, owner: str) -> int:
+def release_all(db: Engine, owner: str) -> int:
     """Delete every lease of `owner` (a scheduler's last act on shutdown)."""
-    with engine.begin() as conn:
+    with db.begin() as conn:
         return len(conn.execute(delete(_TABLE).where(_TABLE.c.owner == owner).returning(_TABLE.c.name)).all())
 
 
-def _renew_loop(engine: Engine, handle: LeaseHandle, done: threading.Event) -> None:
+def _renew_loop(db: Engine, handle: LeaseHandle, done: threading.Event) -> None:
     """Renew every ttl/3 until `done`; a failed renewal marks the lease lost."""
     while not done.wait(handle.ttl / 3):
         try:
-            still_ours = renew(engine, handle.name, handle.owner, handle.ttl)
+            still_ours = renew(db, handle.name, handle.owner, handle.ttl)
         except Exception as exc:  # noqa: BLE001 - a database hiccup: try again next tick
             log.warning("lease %s: renewal failed (%s); retrying", handle.name, type(exc).__name__)
             continue
@@ -150,7 +150,7 @@ def _renew_loop(engine: Engine, handle: LeaseHandle, done: threading.Event) -> N
 
 
 @contextmanager
-def hold(engine: Engine, name: str, owner: str | None = None, ttl: float | timedelta = DEFAULT_TTL,
+def hold(db: Engine, name: str, owner: str | None = None, ttl: float | timedelta = DEFAULT_TTL,
          on_lost: threading.Event | None = None) -> Iterator[LeaseHandle]:
     """Hold lease `name` for the duration of the block; raise LeaseHeld naming the holder if taken."""
     held = _HELD.get() or {}
@@ -158,11 +158,11 @@ def hold(engine: Engine, name: str, owner: str | None = None, ttl: float | timed
         yield held[name]
         return
     handle = LeaseHandle(name, owner or default_owner(), _seconds(ttl), on_lost or threading.Event())
-    if not try_acquire(engine, name, handle.owner, handle.ttl):
-        current = holder(engine, name)
+    if not try_acquire(db, name, handle.owner, handle.ttl):
+        current = holder(db, name)
         raise LeaseHeld(name, *(current or ("another owner (just released)", None)))
     done = threading.Event()
-    renewer = threading.Thread(target=_renew_loop, args=(engine, handle, done), daemon=True,
+    renewer = threading.Thread(target=_renew_loop, args=(db, handle, done), daemon=True,
                                name=f"lease-{name}")
     renewer.start()
     token = _HELD.set({**held, name: handle})
@@ -173,6 +173,6 @@ def hold(engine: Engine, name: str, owner: str | None = None, ttl: float | timed
         done.set()
         renewer.join(timeout=5)
         try:
-            release(engine, name, handle.owner)
+            release(db, name, handle.owner)
         except Exception:  # noqa: BLE001 - the lease then expires after its ttl
             log.exception("lease %s: release failed; it expires by itself", name)

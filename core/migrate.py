@@ -27,22 +27,22 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+def current_revision(db: Engine) -> str | None:
+    with db.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+def upgrade(db: Engine, revision: str = "head") -> tuple[str | None, str | None]:
     """Upgrade the schema; returns (revision before, revision after)."""
-    before = current_revision(engine)
+    before = current_revision(db)
     cfg = alembic_config()
-    with engine.begin() as conn:
+    with db.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-    return before, current_revision(engine)
+    return before, current_revision(db)
 
 
-def ensure_schema(engine: Engine) -> None:
+def ensure_schema(db: Engine) -> None:
     """Bring the database to head when it is behind (used by every command that touches the store)."""
-    if current_revision(engine) != head_revision():
-        upgrade(engine)
+    if current_revision(db) != head_revision():
+        upgrade(db)

@@ -58,9 +58,9 @@ def resolve_policy(config_or_policy_path=None) -> Policy:
     return load_policy(path)
 
 
-def load_frames(engine) -> dict[str, pd.DataFrame]:
+def load_frames(db) -> dict[str, pd.DataFrame]:
     """The canonical input tables as frames (dates as datetime64)."""
-    frames = {name: read_frame(engine, model) for name, model in TABLES.items()}
+    frames = {name: read_frame(db, model) for name, model in TABLES.items()}
     for name, cols in (("order_lines", ["order_date", "requested_date"]),
                        ("receipts", ["order_date", "promised_date", "receipt_date"])):
         for c in cols:
@@ -68,33 +68,33 @@ def load_frames(engine) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def previous_runs(engine, n: int) -> list[tuple[int, pd.DataFrame, pd.DataFrame]]:
+def previous_runs(db, n: int) -> list[tuple[int, pd.DataFrame, pd.DataFrame]]:
     """(run id, segments, parameters) of the last `n` successful segment runs, most recent first."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         ids = [r[0] for r in conn.execute(select(Run.id).where(Run.kind == RunKind.SEGMENT, Run.status == RunStatus.OK)
                                           .order_by(Run.id.desc()).limit(n))]
     out = []
     for rid in ids:
-        seg = read_frame(engine, select(SegmentAssignment.__table__).where(SegmentAssignment.run_id == rid))
-        par = read_frame(engine, select(ParameterValue.__table__).where(ParameterValue.run_id == rid))
+        seg = read_frame(db, select(SegmentAssignment.__table__).where(SegmentAssignment.run_id == rid))
+        par = read_frame(db, select(ParameterValue.__table__).where(ParameterValue.run_id == rid))
         out.append((rid, seg, par))
     return out
 
 
-def segment_from_store(engine, config_or_policy_path=None, trigger: str = Trigger.MANUAL,
+def segment_from_store(db, config_or_policy_path=None, trigger: str = Trigger.MANUAL,
                        today: date | None = None) -> int:
     """Run the engine on the store's canonical data and save the run; returns the run id."""
     policy = resolve_policy(config_or_policy_path)
-    frames = load_frames(engine)
-    prev = previous_runs(engine, max(policy.governance.persist_runs, 1))
-    opts = EngineOptions(today=today, history=[s for _, s, _ in prev], overrides=read_frame(engine, Override))
+    frames = load_frames(db)
+    prev = previous_runs(db, max(policy.governance.persist_runs, 1))
+    opts = EngineOptions(today=today, history=[s for _, s, _ in prev], overrides=read_frame(db, Override))
     result = run_engine(frames, policy, opts)
-    return save_run(engine, result, trigger, prev[0] if prev else None)
+    return save_run(db, result, trigger, prev[0] if prev else None)
 
 
-def save_run(engine, result: EngineResult, trigger: str, previous=None) -> int:
+def save_run(db, result: EngineResult, trigger: str, previous=None) -> int:
     """Save the run, its assignments and parameters and one audit event per change, atomically."""
-    with engine.begin() as conn:
+    with db.begin() as conn:
         run_id = runs.start_run(conn, RunKind.SEGMENT, trigger=trigger, ruleset_hash=result.ruleset_hash,
                                 parent_run_id=previous[0] if previous else None)
         upsert(conn, SegmentAssignment, result.segments.assign(run_id=run_id))

@@ -44,10 +44,10 @@ def _threshold(thresholds: dict[str, float] | float | None, system: str, entity:
     return DEFAULT_THRESHOLD
 
 
-def finish_run_quality(engine, run_id: int, thresholds: dict[str, float] | float | None = None) -> list[EntityQuality]:
+def finish_run_quality(db, run_id: int, thresholds: dict[str, float] | float | None = None) -> list[EntityQuality]:
     """Evaluate the run's entity counts; mark the run suspect (audited) if any share passes its threshold."""
     table = EntityCount.__table__
-    with engine.begin() as conn:
+    with db.begin() as conn:
         rows = conn.execute(select(table).where(table.c.run_id == run_id)).fetchall()
         report = []
         for r in rows:
@@ -76,10 +76,10 @@ def _run(conn, run_id: int):
     return row
 
 
-def is_blocked(engine, run_id: int) -> bool:
+def is_blocked(db, run_id: int) -> bool:
     """True when this run, or any run it derives from, is suspect and not released."""
     seen: set[int] = set()
-    with engine.connect() as conn:
+    with db.connect() as conn:
         current: int | None = run_id
         while current is not None and current not in seen:
             seen.add(current)
@@ -90,13 +90,13 @@ def is_blocked(engine, run_id: int) -> bool:
     return False
 
 
-def release_run(engine, run_id: int, by: str, reason: str) -> None:
+def release_run(db, run_id: int, by: str, reason: str) -> None:
     """A steward releases a suspect run for write-back; who and why go to the run and the audit log."""
     if not reason or not reason.strip():
         raise ConfigError("a release needs a reason", hint="pass --reason 'why the data is fine'")
     if not by or not by.strip():
         raise ConfigError("a release needs the steward's name", hint="pass --by NAME")
-    with engine.begin() as conn:
+    with db.begin() as conn:
         row = _run(conn, run_id)
         if not row.suspect:
             raise SegbridgeError(f"run {run_id} is not suspect; nothing to release")

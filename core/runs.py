@@ -12,8 +12,8 @@ transaction, when the run row must commit together with what the run produced, a
 run's assignments do).
 
 Example:
-    >>> run_id = start_run(engine, "pull", system="sap", trigger="schedule")   # doctest: +SKIP
-    >>> finish_run(engine, run_id, "ok", counts={"read": 120, "loaded": 118, "quarantined": 2})
+    >>> run_id = start_run(db, "pull", system="sap", trigger="schedule")   # doctest: +SKIP
+    >>> finish_run(db, run_id, "ok", counts={"read": 120, "loaded": 118, "quarantined": 2})
 """
 
 from __future__ import annotations
@@ -157,17 +157,17 @@ def record_skipped(bind: Engine | Connection, kind: str, *, system: str | None =
 
 
 @contextmanager
-def recorded_run(engine: Engine, kind: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+def recorded_run(db: Engine, kind: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
     """Start a run, let the block fill `outcome` (status, counts, message), finish it; failed on error."""
-    run_id = start_run(engine, kind, **kwargs)
+    run_id = start_run(db, kind, **kwargs)
     outcome: dict[str, Any] = {"run_id": run_id, "status": RunStatus.OK, "counts": {}, "message": None}
     try:
         yield outcome
     except BaseException as exc:
-        finish_run(engine, run_id, RunStatus.FAILED, counts=outcome["counts"],
+        finish_run(db, run_id, RunStatus.FAILED, counts=outcome["counts"],
                    message=f"{type(exc).__name__}: {exc}")
         raise
-    finish_run(engine, run_id, outcome["status"], counts=outcome["counts"], message=outcome["message"])
+    finish_run(db, run_id, outcome["status"], counts=outcome["counts"], message=outcome["message"])
 
 
 def mark_suspect(bind: Engine | Connection, run_id: int, detail: str) -> None:
@@ -187,7 +187,7 @@ def _info(row: Any) -> RunInfo:
                    counts=json.loads(row.counts) if row.counts else {}, suspect=bool(row.suspect))
 
 
-def list_runs(engine: Engine, *, kind: str | None = None, status: str | None = None, system: str | None = None,
+def list_runs(db: Engine, *, kind: str | None = None, status: str | None = None, system: str | None = None,
               since: datetime | None = None, limit: int | None = 50) -> list[RunInfo]:
     """Newest first, filtered."""
     stmt = select(_TABLE).order_by(_TABLE.c.id.desc())
@@ -201,32 +201,32 @@ def list_runs(engine: Engine, *, kind: str | None = None, status: str | None = N
         stmt = stmt.where(_TABLE.c.started_at >= since)
     if limit:
         stmt = stmt.limit(limit)
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return [_info(r) for r in conn.execute(stmt)]
 
 
-def get_run(engine: Engine, run_id: int) -> RunInfo:
+def get_run(db: Engine, run_id: int) -> RunInfo:
     """One run; a clear error when the id is unknown."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         row = conn.execute(select(_TABLE).where(_TABLE.c.id == run_id)).first()
     if row is None:
         raise ConfigError(f"run {run_id} does not exist", hint="`segbridge runs list` shows the runs")
     return _info(row)
 
 
-def last_run(engine: Engine, kind: str, system: str | None = None, *, include_skipped: bool = False) -> RunInfo | None:
+def last_run(db: Engine, kind: str, system: str | None = None, *, include_skipped: bool = False) -> RunInfo | None:
     """The newest run of a step (skipped triggers left out unless asked), or None."""
     stmt = select(_TABLE).where(_TABLE.c.kind == kind).order_by(_TABLE.c.id.desc()).limit(1)
     if system is not None:
         stmt = stmt.where(_TABLE.c.system == system)
     if not include_skipped:
         stmt = stmt.where(_TABLE.c.status != RunStatus.SKIPPED)
-    with engine.connect() as conn:
+    with db.connect() as conn:
         row = conn.execute(stmt).first()
     return _info(row) if row else None
 
 
-def fail_dangling(engine: Engine, kind: str, system: str | None, since: datetime, message: str) -> list[int]:
+def fail_dangling(db: Engine, kind: str, system: str | None, since: datetime, message: str) -> list[int]:
     """Mark runs of a step still `running` since `since` as failed (a step died without finishing them).
 
     Safe only while holding the step's lease: then no other process can be running that step.
@@ -234,7 +234,7 @@ def fail_dangling(engine: Engine, kind: str, system: str | None, since: datetime
     cond = [_TABLE.c.kind == kind, _TABLE.c.status == RunStatus.RUNNING, _TABLE.c.started_at >= since]
     if system is not None:
         cond.append(_TABLE.c.system == system)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ids = [r.id for r in conn.execute(select(_TABLE.c.id).where(*cond))]
         if ids:
             conn.execute(update(_TABLE).where(_TABLE.c.id.in_(ids))

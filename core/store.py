@@ -5,9 +5,9 @@ used in production with the `postgres` extra (psycopg 3). Bulk loads go through
 `upsert`, one INSERT ... ON CONFLICT DO UPDATE per chunk of rows, never one ORM object per row.
 
 Example:
-    >>> engine = engine_for("sqlite://")
-    >>> create_all(engine)
-    >>> upsert(engine, Product, [{"id": "P1", "name": "Bolt"}])
+    >>> db = open_store("sqlite://")
+    >>> create_all(db)
+    >>> upsert(db, Product, [{"id": "P1", "name": "Bolt"}])
     1
 """
 
@@ -44,22 +44,22 @@ def normalise_url(url: str | None) -> str:
     return url
 
 
-def engine_for(url: str | None = None, **kwargs: Any) -> Engine:
+def open_store(url: str | None = None, **kwargs: Any) -> Engine:
     """An Engine for `url` (secrets in the URL must come from `${ENV_VAR}` and be resolved by the caller)."""
     url = normalise_url(url)
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
-            event.listen(engine, "connect", _sqlite_pragmas)
+            db = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+            event.listen(db, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True, **kwargs)
+            db = create_engine(url, pool_pre_ping=True, **kwargs)
     except ArgumentError as exc:
         raise ConfigError(f"database url is not valid: {exc}", hint="e.g. sqlite:///segbridge.db or "
                           "postgresql://user@host:5432/db") from None
     except ModuleNotFoundError as exc:
         raise ConfigError(f"database driver missing: {exc.name}",
                           hint="install the postgres extra: pip install 'segbridge[postgres]'") from None
-    return engine
+    return db
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -72,15 +72,15 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def create_all(engine: Engine) -> None:
+def create_all(db: Engine) -> None:
     """Create missing tables directly from the model (tests and in-memory stores; use migrations otherwise)."""
-    SQLModel.metadata.create_all(engine)
+    SQLModel.metadata.create_all(db)
 
 
-def check_connection(engine: Engine) -> None:
+def check_connection(db: Engine) -> None:
     """Raise a clear error when the database cannot be reached."""
     try:
-        with engine.connect() as conn:
+        with db.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except OperationalError as exc:
         raise SegbridgeError(f"cannot connect to the database: {exc.orig}",
@@ -88,9 +88,9 @@ def check_connection(engine: Engine) -> None:
 
 
 @contextmanager
-def session(engine: Engine) -> Iterator[Session]:
+def session(db: Engine) -> Iterator[Session]:
     """A Session that commits on success and rolls back on error."""
-    with Session(engine) as s:
+    with Session(db) as s:
         try:
             yield s
             s.commit()

@@ -10,7 +10,7 @@ batch, keeps the state and stops cleanly. Progress goes to an optional `basics.p
 callback, one label `<system>.<entity>` per stream; core never draws on a terminal.
 
 Example:
-    >>> results = pull(load_config("segbridge.yaml"), engine, systems=["wms"])     # doctest: +SKIP
+    >>> results = pull(load_config("segbridge.yaml"), db, systems=["wms"])     # doctest: +SKIP
     >>> results[0].streams[0].loaded
     1200
 """
@@ -80,10 +80,10 @@ class PullResult:
 # --------------------------------------------------------------------------- state
 
 
-def load_state(engine: Engine, system: str, stream: str, partition: str = "") -> dict[str, Any] | None:
+def load_state(db: Engine, system: str, stream: str, partition: str = "") -> dict[str, Any] | None:
     """The saved checkpoint of one (system, stream, partition), or None."""
     t = SyncState.__table__
-    with engine.connect() as conn:
+    with db.connect() as conn:
         row = conn.execute(select(t.c.state).where(t.c.system == system, t.c.stream == stream,
                                                    t.c.partition == partition)).first()
     return json.loads(row.state) if row else None
@@ -130,7 +130,7 @@ def _thresholds(config: SegbridgeConfig, system: str, entities: dict[str, Entity
     return out
 
 
-def pull(config: SegbridgeConfig, engine: Engine, systems: list[str] | None = None, full: bool = False,
+def pull(config: SegbridgeConfig, db: Engine, systems: list[str] | None = None, full: bool = False,
          progress: ProgressCallback | None = None, trigger: str = Trigger.MANUAL,
          stop_event: threading.Event | None = None, entities: list[str] | None = None) -> list[PullResult]:
     """Pull the named systems (default: every enabled one), one run each; returns their results.
@@ -145,12 +145,12 @@ def pull(config: SegbridgeConfig, engine: Engine, systems: list[str] | None = No
     for name in names:
         if stop_event is not None and stop_event.is_set():
             break
-        results.append(pull_system(config, engine, name, full=full, progress=progress, trigger=trigger,
+        results.append(pull_system(config, db, name, full=full, progress=progress, trigger=trigger,
                                    stop_event=stop_event, entities=entities))
     return results
 
 
-def pull_system(config: SegbridgeConfig, engine: Engine, system: str, full: bool = False,
+def pull_system(config: SegbridgeConfig, db: Engine, system: str, full: bool = False,
                 progress: ProgressCallback | None = None, trigger: str = Trigger.MANUAL,
                 stop_event: threading.Event | None = None, entities: list[str] | None = None) -> PullResult:
     """Pull one system: a Run(kind=pull), every mapping entity in turn, then the run's quality check."""
@@ -158,7 +158,7 @@ def pull_system(config: SegbridgeConfig, engine: Engine, system: str, full: bool
     mapping_path = config.mapping_path(system)
     mapping = load_mapping(mapping_path)
     chosen = {n: em for n, em in mapping.entities.items() if not entities or n in entities}
-    run_id = runs.start_run(engine, RunKind.PULL, system=system, trigger=trigger)
+    run_id = runs.start_run(db, RunKind.PULL, system=system, trigger=trigger)
     result = PullResult(system, run_id, RunStatus.OK)
     try:
         with connector_for(config, system) as conn:
@@ -168,14 +168,14 @@ def pull_system(config: SegbridgeConfig, engine: Engine, system: str, full: bool
                 summary = StreamSummary(system, name, em.source.name)
                 result.streams.append(summary)
                 counter = ProgressCounter(progress, f"{system}.{name}")
-                _pull_entity(engine, conn, em, summary, run_id, full, counter, stop, mapping_path.parent)
+                _pull_entity(db, conn, em, summary, run_id, full, counter, stop, mapping_path.parent)
     except SegbridgeError as exc:
         result.status, result.message = RunStatus.FAILED, str(exc)
         log.error("pull %s failed: %s", system, exc)
     _settle(result, stop)
-    report = finish_run_quality(engine, run_id, _thresholds(config, system, chosen))
+    report = finish_run_quality(db, run_id, _thresholds(config, system, chosen))
     result.suspect = any(q.breached for q in report)
-    runs.finish_run(engine, run_id, result.status, counts=run_counts(result), message=result.message)
+    runs.finish_run(db, run_id, result.status, counts=run_counts(result), message=result.message)
     return result
 
 
@@ -190,15 +190,15 @@ def _settle(result: PullResult, stop: threading.Event) -> None:
         result.message = "stopped on request; the next pull resumes from the saved state"
 
 
-def _pull_entity(engine: Engine, conn: Connector, em: EntityMapping, summary: StreamSummary, run_id: int,
+def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: StreamSummary, run_id: int,
                  full: bool, counter: ProgressCounter, stop: threading.Event, base_dir) -> None:
     """Read one entity's stream batch by batch; map+load and checkpoint commit together."""
     system, stream = summary.system, stream_spec(em)
-    state = None if full else load_state(engine, system, stream.name, em.name)
+    state = None if full else load_state(db, system, stream.name, em.name)
     started = time.monotonic()
     try:
         for batch in prefetch(conn.read(stream, state)):
-            _load(engine, system, stream.name, em, batch, run_id, summary, base_dir)
+            _load(db, system, stream.name, em, batch, run_id, summary, base_dir)
             counter.update(summary.read, summary.source_count)
             if stop.is_set():
                 log.info("%s.%s: stop requested; state saved after %d records", system, em.name, summary.read)
@@ -252,9 +252,9 @@ def base_units(conn, system: str) -> Conversions | None:
     return Conversions(base_units=found) if found else None
 
 
-def _load(engine: Engine, system: str, stream: str, em: EntityMapping, batch: RecordBatch, run_id: int,
+def _load(db: Engine, system: str, stream: str, em: EntityMapping, batch: RecordBatch, run_id: int,
           summary: StreamSummary, base_dir) -> None:
-    with engine.begin() as c:
+    with db.begin() as c:
         if batch.records:
             conversions = base_units(c, system) if _uses_uom(em) else None
             counts = load_batch(c, system, em, batch.records, run_id, conversions=conversions,

@@ -71,44 +71,44 @@ def _run_fields(run: RunInfo) -> dict[str, Any]:
             "ruleset_hash": run.ruleset_hash, "message": secrets.redact(run.message) if run.message else None}
 
 
-def _blocked_plans(engine: Engine, since: datetime) -> list[int]:
+def _blocked_plans(db: Engine, since: datetime) -> list[int]:
     table = Plan.__table__
     stmt = select(table.c.id).where(table.c.status == PlanStatus.BLOCKED, table.c.created_at >= since)
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return [r.id for r in conn.execute(stmt)]
 
 
-def open_exceptions(engine: Engine, min_severity: str) -> int:
+def open_exceptions(db: Engine, min_severity: str) -> int:
     """Open reconciliation exceptions at or above a severity."""
     table = ReconException.__table__
     wanted = list(SEVERITIES[SEVERITIES.index(min_severity):])
     stmt = select(func.count()).select_from(table).where(table.c.status == ExceptionStatus.OPEN,
                                                              table.c.severity.in_(wanted))
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return int(conn.execute(stmt).scalar_one())
 
 
-def _rule_fires(engine: Engine, rule: AlertRule, run: RunInfo, since: datetime) -> str | None:
+def _rule_fires(db: Engine, rule: AlertRule, run: RunInfo, since: datetime) -> str | None:
     """The extra line of an alert when `rule` fires for this run, else None."""
     if rule.when == "failure" and run.status == RunStatus.FAILED:
         return "the run failed"
     if rule.when == "blocked_plan" and run.kind == RunKind.PLAN and run.status != RunStatus.SKIPPED:
-        blocked = _blocked_plans(engine, since)
+        blocked = _blocked_plans(db, since)
         return f"plan(s) {', '.join(map(str, blocked))} blocked" if blocked else None
     if rule.when == "exceptions" and run.kind == RunKind.RECONCILE and run.status != RunStatus.SKIPPED:
-        count = open_exceptions(engine, rule.min_severity)
+        count = open_exceptions(db, rule.min_severity)
         return f"{count} open exception(s) of severity {rule.min_severity} or higher" if count >= rule.min_count \
             else None
     return None
 
 
-def alerts_for(config: AlertsConfig, engine: Engine, run_id: int, since: datetime,
+def alerts_for(config: AlertsConfig, db: Engine, run_id: int, since: datetime,
                job_id: str | None = None) -> list[Alert]:
     """The alerts a finished run raises under the configured rules."""
-    run = get_run(engine, run_id)
+    run = get_run(db, run_id)
     out = []
     for rule in config.rules:
-        why = _rule_fires(engine, rule, run, since)
+        why = _rule_fires(db, rule, run, since)
         if why:
             name = job_id or run.kind
             subject = secrets.redact(f"[segbridge] {name}: {why} (run {run.id})")
@@ -198,14 +198,14 @@ def _prime_secrets(config: AlertsConfig) -> None:
                 pass
 
 
-def notify(config: AlertsConfig, engine: Engine, run_id: int | None, since: datetime,
+def notify(config: AlertsConfig, db: Engine, run_id: int | None, since: datetime,
            job_id: str | None = None) -> list[tuple[Alert, dict[str, str]]]:
     """Check the rules for a finished run and deliver what fires (never raises)."""
     if run_id is None or not config.channels:
         return []
     _prime_secrets(config)
     try:
-        alerts = alerts_for(config, engine, run_id, since, job_id)
+        alerts = alerts_for(config, db, run_id, since, job_id)
     except Exception:  # noqa: BLE001 - a broken rule check must not stop the scheduler
         log.exception("alert rules could not be checked for run %s", run_id)
         return []

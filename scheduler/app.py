@@ -51,13 +51,13 @@ def enabled_systems(config) -> list[str]:
 class SchedulerApp:
     """The jobs of one segbridge.yaml, runnable on a timetable (`start`) or one at a time (`run_now`)."""
 
-    def __init__(self, config, engine: Engine, owner: str | None = None):
+    def __init__(self, config, db: Engine, owner: str | None = None):
         self.config = config
-        self.engine = engine
+        self.db = db
         self.schedules: SchedulesConfig = config.section("schedules", SchedulesConfig)
         self.alerts: AlertsConfig = config.section("alerts", AlertsConfig)
         self.specs: dict[str, JobSpec] = {s.id: s for s in build_jobs(self.schedules, enabled_systems(config))}
-        self.ctx = JobContext(config, engine, owner or default_owner(), self.schedules.lease_ttl_seconds)
+        self.ctx = JobContext(config, db, owner or default_owner(), self.schedules.lease_ttl_seconds)
         self.scheduler: BlockingScheduler | None = None
         self._active = 0
         self._idle = threading.Condition()
@@ -84,7 +84,7 @@ class SchedulerApp:
             outcome = execute(self.ctx, spec, trigger, fresh=fresh)
             if outcome.status != RunStatus.SKIPPED or outcome.run_id is not None:
                 log.info("job %s: %s (run %s)", spec.id, outcome.status, outcome.run_id)
-            alerts.notify(self.alerts, self.engine, outcome.run_id, outcome.started, spec.id)
+            alerts.notify(self.alerts, self.db, outcome.run_id, outcome.started, spec.id)
             if outcome.status in SUCCEEDED:
                 self._poke_dependants(spec.id)
             return outcome
@@ -137,7 +137,7 @@ class SchedulerApp:
         else:
             times, why = [event.scheduled_run_time], "trigger missed by more than its grace time"
         for when in times:
-            runs.record_skipped(self.engine, spec.step, system=spec.system, trigger=Trigger.SCHEDULE,
+            runs.record_skipped(self.db, spec.step, system=spec.system, trigger=Trigger.SCHEDULE,
                                 message=f"{why} (due {when:%Y-%m-%d %H:%M:%S %Z})")
 
     def next_fire_times(self, now: datetime | None = None) -> list[tuple[JobSpec, datetime | None]]:
@@ -155,7 +155,7 @@ class SchedulerApp:
             scheduler.start()
         finally:
             self._wait_idle()
-            released = release_all(self.engine, self.ctx.owner)
+            released = release_all(self.db, self.ctx.owner)
             log.info("scheduler stopped; %d lease(s) released", released)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)

@@ -7,7 +7,7 @@ manual `segbridge run` taking the same lease and a scheduled job never overlap.
 Running a job (`execute`):
 1. dependencies: each job it depends on must have succeeded last time (run history);
 2. lease: held for the whole step, renewed while it runs; held elsewhere -> a `skipped` run;
-3. the step callable `(config, engine, *, systems, trigger, stop_event) -> StepResult`
+3. the step callable `(config, db, *, systems, trigger, stop_event) -> StepResult`
    (core.cycle.STEPS); a step that raises leaves a `failed` run.
 """
 
@@ -174,7 +174,7 @@ class JobContext:
     """What every job run needs: the config, the store, who we are, how to stop."""
 
     config: Any
-    engine: Engine
+    db: Engine
     owner: str
     lease_ttl: float
     stop_event: threading.Event = field(default_factory=threading.Event)
@@ -211,13 +211,13 @@ class JobOutcome:
     started: datetime = field(default_factory=utcnow)
 
 
-def unmet_dependency(engine: Engine, spec: JobSpec, *, fresh: bool = False) -> str | None:
+def unmet_dependency(db: Engine, spec: JobSpec, *, fresh: bool = False) -> str | None:
     """Why the job may not run yet, or None. `fresh`: each dependency must have finished after
     this job's last run started (chained jobs run once per new upstream result)."""
-    mine = runs.last_run(engine, spec.step, spec.system)
+    mine = runs.last_run(db, spec.step, spec.system)
     for dep in spec.depends_on:
         step, _, system = dep.partition(":")
-        last = runs.last_run(engine, step, system or None)
+        last = runs.last_run(db, step, system or None)
         if last is None or last.status not in SUCCEEDED:
             state = "has not run" if last is None else f"last run {last.id} is {last.status}"
             return f"waiting for {dep}: {state}"
@@ -239,18 +239,18 @@ def _call_step(ctx: JobContext, spec: JobSpec, trigger: str, stop: threading.Eve
         raise ConfigError(f"no step {spec.step!r} is installed", hint="known: " + ", ".join(step_functions()))
     began = utcnow()
     try:
-        result = fn(ctx.config, ctx.engine, systems=[spec.system] if spec.system else None,
+        result = fn(ctx.config, ctx.db, systems=[spec.system] if spec.system else None,
                     trigger=trigger, stop_event=stop)
     except LeaseHeld:
         raise
     except Exception as exc:  # noqa: BLE001 - any step error is a failed run, the scheduler goes on
         message = f"{type(exc).__name__}: {exc}"
         log.error("job %s failed: %s", spec.id, message)
-        dangling = runs.fail_dangling(ctx.engine, spec.step, spec.system, began, message)
+        dangling = runs.fail_dangling(ctx.db, spec.step, spec.system, began, message)
         if dangling:
             return JobOutcome(spec.id, RunStatus.FAILED, dangling[-1], message, began)
-        run_id = runs.start_run(ctx.engine, spec.step, system=spec.system, trigger=trigger)
-        runs.finish_run(ctx.engine, run_id, RunStatus.FAILED, message=message)
+        run_id = runs.start_run(ctx.db, spec.step, system=spec.system, trigger=trigger)
+        runs.finish_run(ctx.db, run_id, RunStatus.FAILED, message=message)
         return JobOutcome(spec.id, RunStatus.FAILED, run_id, message, began)
     run_id, status = _result_fields(result)
     return JobOutcome(spec.id, status, run_id, None, began)
@@ -258,20 +258,20 @@ def _call_step(ctx: JobContext, spec: JobSpec, trigger: str, stop: threading.Eve
 
 def execute(ctx: JobContext, spec: JobSpec, trigger: str = Trigger.SCHEDULE, *, fresh: bool = False) -> JobOutcome:
     """Run one job once: check dependencies, take the lease, run the step, record the outcome."""
-    waiting = unmet_dependency(ctx.engine, spec, fresh=fresh)
+    waiting = unmet_dependency(ctx.db, spec, fresh=fresh)
     if waiting:
         if fresh:  # a chain poke that is not due yet is not a trigger: nothing to record
             return JobOutcome(spec.id, RunStatus.SKIPPED, None, waiting)
-        run_id = runs.record_skipped(ctx.engine, spec.step, system=spec.system, trigger=trigger, message=waiting)
+        run_id = runs.record_skipped(ctx.db, spec.step, system=spec.system, trigger=trigger, message=waiting)
         return JobOutcome(spec.id, RunStatus.SKIPPED, run_id, waiting)
     stop = ctx.job_stop_event()
     try:
-        with hold(ctx.engine, spec.id, ctx.owner, ctx.lease_ttl, on_lost=stop):
+        with hold(ctx.db, spec.id, ctx.owner, ctx.lease_ttl, on_lost=stop):
             return _call_step(ctx, spec, trigger, stop)
     except LeaseHeld as exc:
         message = f"lease held by {exc.holder}"
         log.info("job %s skipped: %s", spec.id, message)
-        run_id = runs.record_skipped(ctx.engine, spec.step, system=spec.system, trigger=trigger, message=message)
+        run_id = runs.record_skipped(ctx.db, spec.step, system=spec.system, trigger=trigger, message=message)
         return JobOutcome(spec.id, RunStatus.SKIPPED, run_id, message)
     finally:
         ctx.forget(stop)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from core.store import create_all, engine_for
+from core.store import create_all, open_store
 
 PG_URL = os.environ.get("SEGBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SHARED = Path(os.environ.get("SEGBRIDGE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -24,10 +24,10 @@ _pg_skips: list[str] = []
 def pg_reachable() -> str | None:
     """None when PostgreSQL answers, else the reason."""
     try:
-        engine = engine_for(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
+        db = open_store(PG_URL, connect_args={"connect_timeout": 3})
+        with db.connect() as conn:
             conn.execute(text("SELECT 1"))
-        engine.dispose()
+        db.dispose()
         return None
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         return f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}"
@@ -41,7 +41,7 @@ def pg_schema_url() -> tuple[str, str]:
             pytest.fail(f"CI requires PostgreSQL: {reason}")
         pytest.skip(reason)
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = engine_for(PG_URL)
+    admin = open_store(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     admin.dispose()
@@ -49,41 +49,41 @@ def pg_schema_url() -> tuple[str, str]:
 
 
 def drop_pg_schema(schema: str) -> None:
-    admin = engine_for(PG_URL)
+    admin = open_store(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     admin.dispose()
 
 
 @pytest.fixture
-def pg_engine():
+def pg_db():
     """An engine on a fresh PostgreSQL schema (dropped afterwards)."""
     schema, url = pg_schema_url()
-    engine = engine_for(url, connect_args={"options": f"-csearch_path={schema}"})
-    yield engine
-    engine.dispose()
+    db = open_store(url, connect_args={"options": f"-csearch_path={schema}"})
+    yield db
+    db.dispose()
     drop_pg_schema(schema)
 
 
 @pytest.fixture
-def sqlite_engine(tmp_path):
-    engine = engine_for(f"sqlite:///{tmp_path / 'store.db'}")
-    yield engine
-    engine.dispose()
+def sqlite_db(tmp_path):
+    db = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    yield db
+    db.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request, tmp_path):
     """A store with the schema created, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        engine = engine_for(f"sqlite:///{tmp_path / 'store.db'}")
-        create_all(engine)
-        yield engine
-        engine.dispose()
+        db = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        create_all(db)
+        yield db
+        db.dispose()
     else:
-        engine = request.getfixturevalue("pg_engine")
-        create_all(engine)
-        yield engine
+        db = request.getfixturevalue("pg_db")
+        create_all(db)
+        yield db
 
 
 @pytest.fixture

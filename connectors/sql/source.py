@@ -77,28 +77,28 @@ class SqlSource(Connector):
     Options = SqlOptions
     description = "Any SQLAlchemy database: keyset-paged, incremental, read-only by default"
 
-    def __init__(self, options, name=None, engine: sa.Engine | None = None):
+    def __init__(self, options, name=None, db: sa.Engine | None = None):
         super().__init__(options, name)
-        self._engine = engine
+        self._db = db
         self._tables: dict[str, sa.Table] = {}
 
     @property
-    def engine(self) -> sa.Engine:
-        if self._engine is None:
+    def db(self) -> sa.Engine:
+        if self._db is None:
             url = make_url(self.options.url)
             if self.options.password:
                 url = url.set(password=secrets.resolve(self.options.password, what="sql.password"))
-            self._engine = sa.create_engine(url, connect_args=self.options.connect_args, pool_pre_ping=True)
-        return self._engine
+            self._db = sa.create_engine(url, connect_args=self.options.connect_args, pool_pre_ping=True)
+        return self._db
 
     def table(self, name: str) -> sa.Table:
         """The reflected table; an unknown table or column is a clear error, never SQL text."""
         if name not in self._tables:
             cfg = self._cfg(name)
-            inspector = sa.inspect(self.engine)
+            inspector = sa.inspect(self.db)
             if name not in inspector.get_table_names(schema=cfg.schema_) + inspector.get_view_names(schema=cfg.schema_):
                 raise FatalError(f"sql: table {name!r} not found in the database")
-            table = sa.Table(name, sa.MetaData(), schema=cfg.schema_, autoload_with=self.engine)
+            table = sa.Table(name, sa.MetaData(), schema=cfg.schema_, autoload_with=self.db)
             wanted = cfg.key + ([cfg.cursor] if cfg.cursor else []) + cfg.columns
             missing = [c for c in wanted if c not in table.c]
             if missing:
@@ -109,7 +109,7 @@ class SqlSource(Connector):
 
     def check(self) -> CheckResult:
         try:
-            with self.engine.connect() as conn:
+            with self.db.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
             for name in self.options.tables:
                 self.table(name)
@@ -183,7 +183,7 @@ class SqlSource(Connector):
 
     def _fetch(self, name: str, query: sa.Select) -> list[dict]:
         try:
-            with self.engine.connect() as conn:
+            with self.db.connect() as conn:
                 return [dict(r._mapping) for r in conn.execute(query)]
         except sa.exc.OperationalError as exc:
             raise RetriableError(f"sql: reading {name}: {type(exc.orig).__name__}") from None
@@ -224,7 +224,7 @@ class SqlSource(Connector):
 
     def _key_expr(self, col: sa.Column) -> sa.ColumnElement:
         """SQLite stores dates as text in whatever format the ERP wrote: page on the text itself."""
-        if self.engine.dialect.name == "sqlite" and isinstance(col.type, sa.Date | sa.DateTime):
+        if self.db.dialect.name == "sqlite" and isinstance(col.type, sa.Date | sa.DateTime):
             return sa.type_coerce(col, sa.String)
         return col
 
@@ -241,7 +241,7 @@ class SqlSource(Connector):
             return ItemOutcome(item.ref, "rejected", f"{item.target} has no column(s) {', '.join(bad)}")
         stmt = sa.update(table).where(*(table.c[k] == v for k, v in item.key.items())).values(**item.values)
         try:
-            with self.engine.begin() as conn:
+            with self.db.begin() as conn:
                 count = conn.execute(stmt).rowcount
         except sa.exc.SQLAlchemyError as exc:
             return ItemOutcome(item.ref, "rejected", f"{type(exc).__name__}: {str(exc.orig)[:200]}")
@@ -252,15 +252,15 @@ class SqlSource(Connector):
     def read_back(self, target: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         table = self.table(target)
         out = []
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             for key in keys:
                 query = sa.select(table).where(*(table.c[k] == v for k, v in key.items()))
                 out.extend({k: _jsonable(v) for k, v in r._mapping.items()} for r in conn.execute(query))
         return out
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
+        if self._db is not None:
+            self._db.dispose()
 
     def _cfg(self, name: str) -> SqlTable:
         if name not in self.options.tables:

@@ -3,7 +3,7 @@
 Everything happens on the caller's connection and inside the caller's transaction, so a
 connector's watermark saved in the same transaction moves only when its records landed:
 
-    with engine.begin() as conn:
+    with db.begin() as conn:
         counts = load_batch(conn, "sap_s4", mapping.entities["sales_order_item"], records, run_id)
         save_checkpoint(conn, ...)
 

@@ -12,9 +12,9 @@ target_metadata = SQLModel.metadata
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
-        from core.store import engine_for
+        from core.store import open_store
 
-        with engine_for(config.get_main_option("sqlalchemy.url")).connect() as conn:
+        with open_store(config.get_main_option("sqlalchemy.url")).connect() as conn:
             _run(conn)
             conn.commit()
     else:

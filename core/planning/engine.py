@@ -3,7 +3,7 @@
 `run_engine(frames, policy, options)` is pure (no store, no HTTP): demand history -> product and
 customer classes -> governance (hysteresis, overrides) -> policy match -> inventory parameters and
 routing flags -> optional simulation check. The store adapter lives outside the planning room:
-`core.planning_store.segment_from_store(engine, ...)` reads the canonical tables, runs the engine
+`core.planning_store.segment_from_store(db, ...)` reads the canonical tables, runs the engine
 and saves a Run with its assignments, parameters and one audit event per change.
 """
 

@@ -1,9 +1,9 @@
 """Reconciliation: read back the targets, compare with the intended values, file exceptions for stewards.
 
 Public API:
-    run_reconcile(config, engine, systems=None, progress=None) -> ReconcileSummary
-    transition(engine, id, status, reason=None, actor=None)      steward status changes (audited)
-    list_exceptions(engine, status=..., system=..., kind=..., severity=...)
+    run_reconcile(config, db, systems=None, progress=None) -> ReconcileSummary
+    transition(db, id, status, reason=None, actor=None)      steward status changes (audited)
+    list_exceptions(db, status=..., system=..., kind=..., severity=...)
 """
 
 from core.reconcile.discrepancies import (

@@ -22,7 +22,7 @@ from core.reconcile.reconcile_settings import ReconcileConfig
 _C = EntityCount.__table__
 
 
-def latest_counts(engine: Engine, systems: list[str] | None = None) -> list[dict]:
+def latest_counts(db: Engine, systems: list[str] | None = None) -> list[dict]:
     """The EntityCount rows of each system's latest pull run."""
     latest = select(_C.c.system, func.max(_C.c.run_id).label("run_id")).group_by(_C.c.system)
     if systems is not None:
@@ -30,7 +30,7 @@ def latest_counts(engine: Engine, systems: list[str] | None = None) -> list[dict
     latest = latest.subquery()
     stmt = (select(_C).join(latest, (_C.c.system == latest.c.system) & (_C.c.run_id == latest.c.run_id))
             .order_by(_C.c.system, _C.c.entity))
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
@@ -50,7 +50,7 @@ def count_breaches(row: dict, max_share: float) -> list[tuple[str, str, str, str
     return out
 
 
-def completeness_observations(config: ReconcileConfig, engine: Engine, default_share: float,
+def completeness_observations(config: ReconcileConfig, db: Engine, default_share: float,
                               systems: list[str] | None = None) -> list[Observation]:
     """Observations for every completeness breach of the latest pull of each system."""
     if not config.completeness.enabled:
@@ -58,7 +58,7 @@ def completeness_observations(config: ReconcileConfig, engine: Engine, default_s
     share = config.completeness.max_quarantine_share
     share = default_share if share is None else share
     out = []
-    for row in latest_counts(engine, systems):
+    for row in latest_counts(db, systems):
         for field, expected, actual, why in count_breaches(row, share):
             system, entity = row["system"], row["entity"]
             out.append(Observation("completeness", system, entity, entity, field, expected=expected, actual=actual,

@@ -90,7 +90,7 @@ def _audit(conn: Connection, exc_id: int, action: str, before: str | None, after
                                     run_id=run_id))
 
 
-def upsert_observations(engine: Engine, observations: list[Observation], run_id: int | None,
+def upsert_observations(db: Engine, observations: list[Observation], run_id: int | None,
                         scope_systems: list[str] | None = None, scope_kinds: list[str] | None = None,
                         auto_resolve: bool = True) -> UpsertResult:
     """File a run's observations in one transaction; optionally auto-resolve what was not seen again.
@@ -101,7 +101,7 @@ def upsert_observations(engine: Engine, observations: list[Observation], run_id:
     now = utcnow()
     by_print: dict[str, Observation] = {o.fingerprint: o for o in observations}
     res = UpsertResult([], [], [], [])
-    with engine.begin() as conn:
+    with db.begin() as conn:
         existing = _existing(conn, list(by_print))
         for fp, obs in by_print.items():
             row = existing.get(fp)
@@ -164,16 +164,16 @@ def _auto_resolve(conn: Connection, seen: set[str], run_id: int | None, now: dat
     return [r.id for r in gone]
 
 
-def get_exception(engine: Engine, exc_id: int) -> ReconException:
+def get_exception(db: Engine, exc_id: int) -> ReconException:
     """One exception by id (ConfigError naming the id when there is none)."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         row = conn.execute(select(_T).where(_T.c.id == exc_id)).first()
     if row is None:
         raise ConfigError(f"no exception with id {exc_id}", hint="see `segbridge exceptions list`")
     return ReconException.model_validate(dict(row._mapping))
 
 
-def transition(engine: Engine, exc_id: int, status: str, reason: str | None = None,
+def transition(db: Engine, exc_id: int, status: str, reason: str | None = None,
                actor: str | None = None) -> ReconException:
     """Move an exception to `status` (acknowledged, resolved, waived, open), recording an AuditEvent."""
     if status not in set(ExceptionStatus):
@@ -182,7 +182,7 @@ def transition(engine: Engine, exc_id: int, status: str, reason: str | None = No
     if status in NEEDS_REASON and not (reason or "").strip():
         raise ConfigError(f"a reason is required to mark an exception {status}", hint="pass --reason '...'")
     actor = actor or _user()
-    with engine.begin() as conn:
+    with db.begin() as conn:
         row = conn.execute(select(_T.c.id, _T.c.status).where(_T.c.id == exc_id).with_for_update()).first()
         if row is None:
             raise ConfigError(f"no exception with id {exc_id}", hint="see `segbridge exceptions list`")
@@ -195,7 +195,7 @@ def transition(engine: Engine, exc_id: int, status: str, reason: str | None = No
             values["reason"] = reason
         conn.execute(_T.update().where(_T.c.id == exc_id).values(**values))
         _audit(conn, exc_id, f"exception_{status}", row.status, status, reason, actor)
-    return get_exception(engine, exc_id)
+    return get_exception(db, exc_id)
 
 
 def _user() -> str:
@@ -205,14 +205,14 @@ def _user() -> str:
         return "unknown"
 
 
-def history(engine: Engine, exc_id: int) -> list[AuditEvent]:
+def history(db: Engine, exc_id: int) -> list[AuditEvent]:
     """The audit trail of one exception, oldest first."""
     stmt = select(_A).where(_A.c.entity == "recon_exception", _A.c.entity_key == str(exc_id)).order_by(_A.c.id)
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return [AuditEvent.model_validate(dict(r._mapping)) for r in conn.execute(stmt)]
 
 
-def list_exceptions(engine: Engine, status: list[str] | None = None, system: list[str] | None = None,
+def list_exceptions(db: Engine, status: list[str] | None = None, system: list[str] | None = None,
                     kind: list[str] | None = None, severity: list[str] | None = None,
                     limit: int | None = None) -> list[ReconException]:
     """Exceptions matching every given filter, most recently seen first."""
@@ -223,5 +223,5 @@ def list_exceptions(engine: Engine, status: list[str] | None = None, system: lis
     stmt = stmt.order_by(_T.c.last_seen.desc(), _T.c.id.desc())
     if limit:
         stmt = stmt.limit(limit)
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return [ReconException.model_validate(dict(r._mapping)) for r in conn.execute(stmt)]

@@ -74,7 +74,7 @@ def default_connector_factory(config: SegbridgeConfig) -> ConnectorFactory:
     return lambda system: connector_for(config, system)
 
 
-def load_intended(config: SegbridgeConfig, engine: Engine, systems: list[str] | None,
+def load_intended(config: SegbridgeConfig, db: Engine, systems: list[str] | None,
                   summary: ReconcileSummary | None = None) -> pd.DataFrame:
     """What every target should hold now, from write-back's reverse maps (empty when there is no segment run)."""
     from core.writeback.intended import intended_result, writable_systems
@@ -82,7 +82,7 @@ def load_intended(config: SegbridgeConfig, engine: Engine, systems: list[str] | 
     writable = writable_systems(config, None)
     wanted = [s for s in (systems or writable) if s in writable]
     try:
-        result = intended_result(config, engine, wanted) if wanted else None
+        result = intended_result(config, db, wanted) if wanted else None
     except SegbridgeError as exc:
         if summary is not None:
             summary.skipped.append(f"value comparison: {exc.message}")
@@ -146,7 +146,7 @@ def _merge(summary: ReconcileSummary, res: UpsertResult) -> None:
     summary.auto_resolved += len(res.auto_resolved)
 
 
-def remaining_counts(engine: Engine, systems: list[str] | None) -> tuple[int, dict[str, int], dict[str, int]]:
+def remaining_counts(db: Engine, systems: list[str] | None) -> tuple[int, dict[str, int], dict[str, int]]:
     """Open + acknowledged exceptions (total, by kind, by system) in the given systems."""
     stmt = (select(_T.c.kind, _T.c.system, func.count()).where(_T.c.status.in_(sorted(REMAINING)))
             .group_by(_T.c.kind, _T.c.system))
@@ -154,7 +154,7 @@ def remaining_counts(engine: Engine, systems: list[str] | None) -> tuple[int, di
         stmt = stmt.where(_T.c.system.in_(systems))
     by_kind: Counter = Counter()
     by_system: Counter = Counter()
-    with engine.connect() as conn:
+    with db.connect() as conn:
         for kind, system, n in conn.execute(stmt):
             by_kind[kind] += n
             by_system[system or "-"] += n
@@ -191,7 +191,7 @@ def _scope(config: SegbridgeConfig, systems: list[str] | None) -> list[str]:
     return list(systems) if systems else [n for n, s in config.systems.items() if s.enabled]
 
 
-def run_reconcile(config: SegbridgeConfig, engine: Engine, systems: list[str] | None = None,
+def run_reconcile(config: SegbridgeConfig, db: Engine, systems: list[str] | None = None,
                   progress: ProgressCallback | None = None, connector_for: ConnectorFactory | None = None,
                   trigger: str = Trigger.MANUAL, intended: pd.DataFrame | None = None) -> ReconcileSummary:
     """Reconcile the given systems (default: every enabled one) and file the differences as exceptions.
@@ -201,12 +201,12 @@ def run_reconcile(config: SegbridgeConfig, engine: Engine, systems: list[str] | 
     """
     rc = reconcile_config(config)
     scope = _scope(config, systems)
-    with recorded_run(engine, RunKind.RECONCILE, system=",".join(systems)[:64] if systems else None,
+    with recorded_run(db, RunKind.RECONCILE, system=",".join(systems)[:64] if systems else None,
                       trigger=trigger) as outcome:
         summary = ReconcileSummary(run_id=outcome["run_id"], systems=scope)
         if intended is None:
-            intended = load_intended(config, engine, scope, summary)
-        _reconcile(config, engine, rc, summary, intended, connector_for or default_connector_factory(config),
+            intended = load_intended(config, db, scope, summary)
+        _reconcile(config, db, rc, summary, intended, connector_for or default_connector_factory(config),
                    progress)
         outcome.update(status=RunStatus.EXCEPTIONS if summary.remaining else RunStatus.OK,
                        counts=run_counts(summary),
@@ -216,7 +216,7 @@ def run_reconcile(config: SegbridgeConfig, engine: Engine, systems: list[str] | 
     return summary
 
 
-def _reconcile(config, engine, rc, summary: ReconcileSummary, intended: pd.DataFrame, connector_for,
+def _reconcile(config, db, rc, summary: ReconcileSummary, intended: pd.DataFrame, connector_for,
                progress: ProgressCallback | None) -> None:
     if intended.empty and not summary.skipped:
         summary.skipped.append("value comparison: no intended values for these systems")
@@ -229,21 +229,21 @@ def _reconcile(config, engine, rc, summary: ReconcileSummary, intended: pd.DataF
     summary.matched = int((results["status"] == "match").sum()) if len(results) else 0
     readable = [s for s in summary.systems if s not in summary.unreadable]
     compare_obs = value_observations(rc, results) + cross_system_observations(rc, results)
-    completeness_obs = (completeness_observations(rc, engine, config.quality.max_quarantine_share, summary.systems)
+    completeness_obs = (completeness_observations(rc, db, config.quality.max_quarantine_share, summary.systems)
                         + _unreadable_observations(rc, summary.unreadable))
     kinds = COMPARE_KINDS if not intended.empty else []
-    first = upsert_observations(engine, compare_obs, summary.run_id, readable, kinds, rc.auto_resolve)
-    second = upsert_observations(engine, completeness_obs, summary.run_id, summary.systems,
+    first = upsert_observations(db, compare_obs, summary.run_id, readable, kinds, rc.auto_resolve)
+    second = upsert_observations(db, completeness_obs, summary.run_id, summary.systems,
                                  ["completeness"], rc.auto_resolve)
     _merge(summary, first)
     _merge(summary, second)
     summary.observed = len(compare_obs) + len(completeness_obs)
-    summary.remaining, summary.by_kind, summary.by_system = remaining_counts(engine, summary.systems)
-    summary.alerts = alerts_for(rc, summary, _severities(engine, first.new + second.new))
+    summary.remaining, summary.by_kind, summary.by_system = remaining_counts(db, summary.systems)
+    summary.alerts = alerts_for(rc, summary, _severities(db, first.new + second.new))
 
 
-def _severities(engine: Engine, ids: list[int]) -> list[str]:
+def _severities(db: Engine, ids: list[int]) -> list[str]:
     if not ids:
         return []
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return [r[0] for r in conn.execute(select(_T.c.severity).where(_T.c.id.in_(ids)))]

@@ -8,7 +8,7 @@
 * CSV (`exceptions.csv`): every exception, one row each, for any other tool.
 
 Example:
-    >>> paths = write_reports(engine, "segbridge-demo/reports")          # doctest: +SKIP
+    >>> paths = write_reports(db, "segbridge-demo/reports")          # doctest: +SKIP
     >>> paths["excel"].name
     'exceptions.xlsx'
 """
@@ -45,10 +45,10 @@ src="data:image/png;base64,{{ s.img }}">{% endif %}{{ s.table | safe }}{% endfor
 </body></html>"""
 
 
-def exceptions_frame(engine: Engine) -> pd.DataFrame:
+def exceptions_frame(db: Engine) -> pd.DataFrame:
     """Every exception as a frame with the report's columns, most severe and recent first."""
     t = ReconException.__table__
-    with engine.connect() as conn:
+    with db.connect() as conn:
         result = conn.execute(select(*[t.c[c] for c in COLUMNS]))
         frame = pd.DataFrame(result.fetchall(), columns=COLUMNS)
     if frame.empty:
@@ -60,13 +60,13 @@ def exceptions_frame(engine: Engine) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def history_frame(engine: Engine) -> pd.DataFrame:
+def history_frame(db: Engine) -> pd.DataFrame:
     """Open exceptions by kind after each finished reconcile run (from the runs' counts)."""
     t = Run.__table__
     stmt = (select(t.c.id, t.c.started_at, t.c.counts).where(t.c.kind == RunKind.RECONCILE, t.c.finished_at.is_not(None))
             .order_by(t.c.id))
     rows = []
-    with engine.connect() as conn:
+    with db.connect() as conn:
         for run_id, started, counts in conn.execute(stmt):
             data = json.loads(counts or "{}")
             rows.append({"run_id": run_id, "started_at": started,
@@ -213,14 +213,14 @@ def write_html(frame: pd.DataFrame, history: pd.DataFrame, path: Path, generated
     return path
 
 
-def write_reports(engine: Engine, out_dir: str | Path) -> dict[str, Path]:
+def write_reports(db: Engine, out_dir: str | Path) -> dict[str, Path]:
     """Write exceptions.xlsx, exceptions.html and exceptions.csv into `out_dir`; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    frame = exceptions_frame(engine)
+    frame = exceptions_frame(db)
     csv_path = out / "exceptions.csv"
     (frame if len(frame) else pd.DataFrame(columns=COLUMNS)).to_csv(csv_path, index=False)
     return {"excel": write_excel(frame, out / "exceptions.xlsx", generated),
-            "html": write_html(frame, history_frame(engine), out / "exceptions.html", generated),
+            "html": write_html(frame, history_frame(db), out / "exceptions.html", generated),
             "csv": csv_path}

@@ -72,8 +72,8 @@ class ApplySummary:
                 "stopped": self.stopped}
 
 
-def latest_plan_id(engine) -> int:
-    with engine.connect() as conn:
+def latest_plan_id(db) -> int:
+    with db.connect() as conn:
         pid = conn.execute(Plan.__table__.select().with_only_columns(Plan.__table__.c.id)
                            .order_by(Plan.__table__.c.id.desc()).limit(1)).scalar()
     if pid is None:
@@ -93,7 +93,7 @@ def check_applicable(plan: Plan) -> None:
         raise SegbridgeError(f"plan {plan.id} is {plan.status} and cannot be applied")
 
 
-def apply_plan(config: SegbridgeConfig, engine, plan_id: int | None = None, dry_run: bool = False,
+def apply_plan(config: SegbridgeConfig, db, plan_id: int | None = None, dry_run: bool = False,
                progress: ProgressCallback | None = None, stop_event: threading.Event | None = None,
                trigger: str = Trigger.MANUAL) -> ApplySummary:
     """Apply a plan (default: the latest) exactly once; safe to rerun after a crash at any point.
@@ -101,33 +101,33 @@ def apply_plan(config: SegbridgeConfig, engine, plan_id: int | None = None, dry_
     `progress` hears `apply <system>` per target system (None: silent); a set `stop_event` ends
     the apply after the batch in flight (None: never stopped).
     """
-    plan = load_plan(engine, plan_id if plan_id is not None else latest_plan_id(engine))
+    plan = load_plan(db, plan_id if plan_id is not None else latest_plan_id(db))
     check_applicable(plan)
     started = time.monotonic()
     if dry_run:
-        return _dry_run(config, engine, plan, started)
+        return _dry_run(config, db, plan, started)
     stop = stop_event if stop_event is not None else threading.Event()  # never set: never stopped
-    run_id = _start(engine, plan, trigger)
+    run_id = _start(db, plan, trigger)
     summary = ApplySummary(plan.id, run_id)
     wb = writeback_config(config)
-    open_items = _open_items(engine, plan.id)
+    open_items = _open_items(db, plan.id)
     for system in sorted(open_items):
         if stop.is_set():
             break
         counter = ProgressCounter(progress, f"apply {system}", total=open_items[system])
-        _apply_system(config, engine, wb, plan, system, run_id, summary, counter, stop)
+        _apply_system(config, db, wb, plan, system, run_id, summary, counter, stop)
     summary.stopped = stop.is_set()
-    _finish(engine, plan, summary, started)
+    _finish(db, plan, summary, started)
     return summary
 
 
-def _open_items(engine, plan_id: int) -> dict[str, int]:
+def _open_items(db, plan_id: int) -> dict[str, int]:
     """system -> changes not final yet (pending or sent); every system of the plan is listed."""
     return {system: c.get(ChangeState.PENDING, 0) + c.get(ChangeState.SENT, 0)
-            for system, c in outbox.state_counts(engine, plan_id).items()}
+            for system, c in outbox.state_counts(db, plan_id).items()}
 
 
-def _apply_system(config, engine, wb: WritebackConfig, plan: Plan, system: str, run_id: int,
+def _apply_system(config, db, wb: WritebackConfig, plan: Plan, system: str, run_id: int,
                   summary: ApplySummary, counter: ProgressCounter, stop: threading.Event) -> None:
     """Recover, then send rounds of batches until nothing is pending (or a stop is asked)."""
     from connectors import registry
@@ -137,7 +137,7 @@ def _apply_system(config, engine, wb: WritebackConfig, plan: Plan, system: str, 
     def tol(entity, fld):
         return (wb.tolerance(system, entity, fld, None))
     with registry.create(sc.kind, sc.options, name=system) as conn:
-        recovered = outbox.verify_sent(engine, conn, outbox.changes_in(engine, plan.id, ChangeState.SENT, system),
+        recovered = outbox.verify_sent(db, conn, outbox.changes_in(db, plan.id, ChangeState.SENT, system),
                                        tol, wb.max_attempts, size)
         summary.verified += recovered[ChangeState.APPLIED]
         summary.requeued += recovered[ChangeState.PENDING]
@@ -147,19 +147,19 @@ def _apply_system(config, engine, wb: WritebackConfig, plan: Plan, system: str, 
                         system, system)
         round_no, written = 0, {}
         while sc.write.enabled and not stop.is_set():
-            pending = outbox.changes_in(engine, plan.id, ChangeState.PENDING, system)
+            pending = outbox.changes_in(db, plan.id, ChangeState.PENDING, system)
             if pending.empty:
                 break
             if round_no and wb.retry_backoff_seconds:
                 time.sleep(min(wb.retry_backoff_seconds * round_no, 10.0))
             round_no += 1
-            _send_round(Round(config, engine, conn, wb, system, run_id, size, tol, written), pending, summary,
+            _send_round(Round(config, db, conn, wb, system, run_id, size, tol, written), pending, summary,
                         counter, stop)
     counter.finish()
     from core.writeback.current import update_current
 
-    update_current(config, engine, system, plan.id, written)
-    summary.systems[system] = {s: outbox.state_counts(engine, plan.id).get(system, {}).get(s, 0) for s in STATES}
+    update_current(config, db, system, plan.id, written)
+    summary.systems[system] = {s: outbox.state_counts(db, plan.id).get(system, {}).get(s, 0) for s in STATES}
 
 
 @dataclass
@@ -167,7 +167,7 @@ class Round:
     """What one system's send rounds share."""
 
     config: SegbridgeConfig
-    engine: object
+    db: object
     conn: object
     wb: WritebackConfig
     system: str
@@ -181,25 +181,25 @@ def _send_round(r: Round, pending, summary: ApplySummary, counter: ProgressCount
     """Send every pending item once, in batches; each batch: mark sent, write, record outcomes."""
     from core.writeback.current import etags_for
 
-    items = outbox.group_items(pending, {**etags_for(r.config, r.engine, r.system, pending), **r.written})
+    items = outbox.group_items(pending, {**etags_for(r.config, r.db, r.system, pending), **r.written})
     for start in range(0, len(items), r.size):
         if stop.is_set():
             return
         batch = items[start:start + r.size]
         batch_id = f"r{r.run_id}-{r.system}-{summary.requests + 1}"
-        outbox.mark_sent(r.engine, [i for it in batch for i in it.change_ids], batch_id)
+        outbox.mark_sent(r.db, [i for it in batch for i in it.change_ids], batch_id)
         outcomes = _write(r.conn, batch)
         summary.requests += 1
         summary.items += len(batch)
-        counts = outbox.record_outcomes(r.engine, batch, outcomes, r.wb.max_attempts)
+        counts = outbox.record_outcomes(r.db, batch, outcomes, r.wb.max_attempts)
         by_ref = {o.ref: o for o in outcomes}
         for it in batch:
             if it.item.ref in by_ref and by_ref[it.item.ref].status == OutcomeStatus.APPLIED:
                 r.written[(it.item.target, json.dumps(it.item.key, sort_keys=True))] = by_ref[it.item.ref].etag
         unanswered = [i for it in batch if it.item.ref not in by_ref for i in it.change_ids]
         if unanswered:
-            sent = outbox.changes_in(r.engine, int(pending["plan_id"].iloc[0]), ChangeState.SENT, r.system)
-            outbox.verify_sent(r.engine, r.conn, sent[sent["id"].isin(unanswered)], r.tol, r.wb.max_attempts,
+            sent = outbox.changes_in(r.db, int(pending["plan_id"].iloc[0]), ChangeState.SENT, r.system)
+            outbox.verify_sent(r.db, r.conn, sent[sent["id"].isin(unanswered)], r.tol, r.wb.max_attempts,
                                r.size)
         counter.advance(counts[ChangeState.APPLIED] + counts[ChangeState.REJECTED] + counts[ChangeState.FAILED])
 
@@ -217,9 +217,9 @@ def _write(conn, batch: list[outbox.Item]) -> list:
         return []
 
 
-def _start(engine, plan: Plan, trigger: str) -> int:
+def _start(db, plan: Plan, trigger: str) -> int:
     """The apply run and the plan's `applying` commit together: a crash leaves both or neither."""
-    with engine.begin() as conn:
+    with db.begin() as conn:
         run_id = runs.start_run(conn, RunKind.APPLY, trigger=trigger, parent_run_id=plan.run_id,
                                 message=f"plan {plan.id}")
         if plan.status != PlanStatus.APPLIED:
@@ -244,14 +244,14 @@ def _run_status(summary: ApplySummary) -> RunStatus:
     return RunStatus.FAILED
 
 
-def _finish(engine, plan: Plan, summary: ApplySummary, started: float) -> None:
+def _finish(db, plan: Plan, summary: ApplySummary, started: float) -> None:
     """Plan and run status from the outbox, and one audit event for the apply."""
-    counts = outbox.state_counts(engine, plan.id)
+    counts = outbox.state_counts(db, plan.id)
     summary.status, summary.seconds = plan_outcome(counts), time.monotonic() - started
     for system, c in counts.items():
         summary.systems[system] = {s: c.get(s, 0) for s in STATES}
     body = json.dumps(summary.as_dict())
-    with engine.begin() as conn:
+    with db.begin() as conn:
         conn.execute(update(Plan.__table__).where(Plan.__table__.c.id == plan.id).values(status=summary.status))
         runs.finish_run(conn, summary.run_id, _run_status(summary), counts=summary.run_counts())
         conn.execute(insert(AuditEvent.__table__).values(
@@ -259,12 +259,12 @@ def _finish(engine, plan: Plan, summary: ApplySummary, started: float) -> None:
             before=json.dumps({"status": plan.status}), after=body))
 
 
-def _dry_run(config, engine, plan: Plan, started: float) -> ApplySummary:
+def _dry_run(config, db, plan: Plan, started: float) -> ApplySummary:
     """What an apply would send: items and requests per system; nothing is written or changed."""
     wb = writeback_config(config)
     summary = ApplySummary(plan.id, None, dry_run=True, status=plan.status)
-    for system, counts in outbox.state_counts(engine, plan.id).items():
-        pending = outbox.changes_in(engine, plan.id, ChangeState.PENDING, system)
+    for system, counts in outbox.state_counts(db, plan.id).items():
+        pending = outbox.changes_in(db, plan.id, ChangeState.PENDING, system)
         n_items = len(outbox.group_items(pending)) if not pending.empty else 0
         size = wb.batch_size_of(config, system)
         summary.items += n_items

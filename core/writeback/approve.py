@@ -16,13 +16,13 @@ from core.writeback.plan import load_plan
 APPROVABLE = {PlanStatus.READY, PlanStatus.NEEDS_APPROVAL}
 
 
-def approve(engine, plan_id: int, by: str, reason: str) -> Plan:
+def approve(db, plan_id: int, by: str, reason: str) -> Plan:
     """Mark a plan approved by `by` for `reason` (audited); refuses blocked and finished plans."""
     if not reason or not reason.strip():
         raise ConfigError("an approval needs a reason", hint="pass --reason 'why these changes are right'")
     if not by or not by.strip():
         raise ConfigError("an approval needs the approver's name", hint="pass --by NAME")
-    plan = load_plan(engine, plan_id)
+    plan = load_plan(db, plan_id)
     if plan.status == PlanStatus.BLOCKED:
         raise BlockedError(f"plan {plan_id} is blocked: {plan.reason}",
                            hint="a blocked plan cannot be approved; release the run, then plan again")
@@ -32,7 +32,7 @@ def approve(engine, plan_id: int, by: str, reason: str) -> Plan:
         raise SegbridgeError(f"plan {plan_id} is {plan.status}; only a ready or needs_approval plan can be approved")
     now = utcnow()
     table = Plan.__table__
-    with engine.begin() as conn:
+    with db.begin() as conn:
         done = conn.execute(table.update().where(table.c.id == plan_id, table.c.status == plan.status).values(
             status=PlanStatus.APPROVED, approved_by=by, approved_at=now)).rowcount
         if done != 1:
@@ -41,4 +41,4 @@ def approve(engine, plan_id: int, by: str, reason: str) -> Plan:
             at=now, actor=by, action="approve", entity="plan", entity_key=str(plan_id), run_id=plan.run_id,
             before=json.dumps({"status": plan.status, "reason": plan.reason}),
             after=json.dumps({"status": PlanStatus.APPROVED, "approved_by": by}), reason=reason))
-    return load_plan(engine, plan_id)
+    return load_plan(db, plan_id)

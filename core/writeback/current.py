@@ -36,7 +36,7 @@ def _entity_mappings(config, system: str) -> dict[str, list]:
     return out
 
 
-def canonical_rows_for(engine, system: str, em, records: list[dict]) -> pd.DataFrame:
+def canonical_rows_for(db, system: str, em, records: list[dict]) -> pd.DataFrame:
     """Forward-map target records; returns canonical columns plus `_pos` (index into `records`)."""
     from core.mapping import map_records
 
@@ -45,7 +45,7 @@ def canonical_rows_for(engine, system: str, em, records: list[dict]) -> pd.DataF
     frame["_pos"] = frame.index
     if em.crosswalk is not None and em.crosswalk.id_field in frame.columns and not frame.empty:
         entity = em.crosswalk.entity or em.target
-        links = read_frame(engine, select(Crosswalk.source_key, Crosswalk.canonical_id)
+        links = read_frame(db, select(Crosswalk.source_key, Crosswalk.canonical_id)
                            .where(Crosswalk.system == system, Crosswalk.entity == entity))
         linked = result.source_keys.reindex(frame.index).map(links.set_index("source_key")["canonical_id"])
         frame[em.crosswalk.id_field] = linked.where(linked.notna(), frame[em.crosswalk.id_field])
@@ -54,7 +54,7 @@ def canonical_rows_for(engine, system: str, em, records: list[dict]) -> pd.DataF
         entity, col = HOLDER_LINKS[em.target]
         fld = next((k for k, r in em.reverse.key.items() if r.source == col), None) if em.reverse else None
         if fld is not None and col in frame.columns:
-            links = read_frame(engine, select(Crosswalk.source_key, Crosswalk.canonical_id)
+            links = read_frame(db, select(Crosswalk.source_key, Crosswalk.canonical_id)
                                .where(Crosswalk.system == system, Crosswalk.entity == entity))
             raw = pd.Series([records[int(i)].get(fld) for i in frame["_pos"]], index=frame.index, dtype=object)
             linked = raw.astype("string").map(links.set_index("source_key")["canonical_id"])
@@ -62,7 +62,7 @@ def canonical_rows_for(engine, system: str, em, records: list[dict]) -> pd.DataF
     return frame
 
 
-def etags_for(config, engine, system: str, pending: pd.DataFrame) -> dict[tuple[str, str], str]:
+def etags_for(config, db, system: str, pending: pd.DataFrame) -> dict[tuple[str, str], str]:
     """(entity, target_key) -> the ETag the last pull saw, for records about to be written."""
     out: dict[tuple[str, str], str] = {}
     try:
@@ -76,11 +76,11 @@ def etags_for(config, engine, system: str, pending: pd.DataFrame) -> dict[tuple[
             if "etag" not in model.__table__.columns:
                 continue
             keys = list(grp["target_key"])
-            rows = canonical_rows_for(engine, system, em, [json.loads(k) for k in keys])
+            rows = canonical_rows_for(db, system, em, [json.loads(k) for k in keys])
             pk = primary_key_columns(model)
             if rows.empty or not set(pk) <= set(rows.columns):
                 continue
-            stored = read_frame(engine, select(*[model.__table__.c[c] for c in pk + ["etag"]])
+            stored = read_frame(db, select(*[model.__table__.c[c] for c in pk + ["etag"]])
                                 .where(model.__table__.c.source_system == system))
             merged = rows.astype({c: str for c in pk}).merge(stored.astype({c: str for c in pk}), on=pk)
             for pos, etag in zip(merged["_pos"], merged["etag"], strict=False):
@@ -89,9 +89,9 @@ def etags_for(config, engine, system: str, pending: pd.DataFrame) -> dict[tuple[
     return out
 
 
-def update_current(config, engine, system: str, plan_id: int, etags: dict | None = None) -> int:
+def update_current(config, db, system: str, plan_id: int, etags: dict | None = None) -> int:
     """Write applied values into the canonical read_back columns (and ETags); returns rows updated."""
-    applied = changes_in(engine, plan_id, ChangeState.APPLIED, system)
+    applied = changes_in(db, plan_id, ChangeState.APPLIED, system)
     if applied.empty:
         return 0
     try:
@@ -103,16 +103,16 @@ def update_current(config, engine, system: str, plan_id: int, etags: dict | None
     updated = 0
     for entity, grp in applied.groupby("entity"):
         for em in ems.get(entity, []):
-            updated += _update_entity(engine, system, em, grp, etags or {},
+            updated += _update_entity(db, system, em, grp, etags or {},
                                       shared_columns(writers, system, em.target))
     return updated
 
 
-def _update_entity(engine, system: str, em, changes: pd.DataFrame, etags: dict, shared: set[str]) -> int:
+def _update_entity(db, system: str, em, changes: pd.DataFrame, etags: dict, shared: set[str]) -> int:
     keys = list(pd.unique(changes["target_key"]))
     fields_of = {k: dict(zip(g["field"], g["intended_value"], strict=False)) for k, g in changes.groupby("target_key")}
     records = [{**json.loads(k), **fields_of[k]} for k in keys]
-    rows = canonical_rows_for(engine, system, em, records)
+    rows = canonical_rows_for(db, system, em, records)
     model = CANONICAL_ENTITIES[em.target]
     table, pk = model.__table__, primary_key_columns(model)
     if rows.empty or not set(pk) <= set(rows.columns):
@@ -120,7 +120,7 @@ def _update_entity(engine, system: str, em, changes: pd.DataFrame, etags: dict, 
     by_key = and_(*[table.c[c] == bindparam(f"k_{c}") for c in pk])
     where = and_(by_key, table.c.source_system == system)
     total = 0
-    with engine.begin() as conn:
+    with db.begin() as conn:
         for target_field, rule in em.reverse.fields.items():
             col = rule.read_back
             if not col or col not in table.columns or col not in rows.columns:

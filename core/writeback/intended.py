@@ -1,9 +1,9 @@
 """Intended values: what each target system should hold, per (system, target entity, target key, field).
 
 Write-back plans and reconciliation share this one computation, so "what we meant to write"
-is the same in both places. Stable API (the reconcile engine depends on it):
+is the same in both places. Stable API (reconciliation depends on it):
 
-    intended_values(config, engine, systems=None, run_id=None) -> pandas.DataFrame
+    intended_values(config, db, systems=None, run_id=None) -> pandas.DataFrame
 
 one row per target field, with at least these columns:
 
@@ -90,9 +90,9 @@ class IntendedResult:
     no_demand: dict[str, int] = field(default_factory=dict)  # "system.entity.field" -> values not written
 
 
-def latest_segment_run(engine) -> int:
+def latest_segment_run(db) -> int:
     """Id of the latest successful segment run (the parameter set write-back is based on)."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         rid = conn.execute(select(Run.id).where(Run.kind == RunKind.SEGMENT, Run.status == RunStatus.OK)
                            .order_by(Run.id.desc()).limit(1)).scalar()
     if rid is None:
@@ -110,10 +110,10 @@ def writable_systems(config: SegbridgeConfig, systems: list[str] | None = None) 
     return [n for n, s in config.systems.items() if s.enabled and s.write.enabled and s.mapping]
 
 
-def engine_values(engine, run_id: int) -> dict[str, pd.DataFrame]:
+def engine_values(db, run_id: int) -> dict[str, pd.DataFrame]:
     """Engine entity -> wide frame indexed by entity_key: one column per parameter and dimension."""
-    par = read_frame(engine, select(ParameterValue.__table__).where(ParameterValue.run_id == run_id))
-    seg = read_frame(engine, select(SegmentAssignment.__table__).where(SegmentAssignment.run_id == run_id))
+    par = read_frame(db, select(ParameterValue.__table__).where(ParameterValue.run_id == run_id))
+    seg = read_frame(db, select(SegmentAssignment.__table__).where(SegmentAssignment.run_id == run_id))
     out: dict[str, pd.DataFrame] = {}
     for entity in set(par["entity"]) | set(seg["entity"]):
         p = par[par["entity"] == entity]
@@ -143,9 +143,9 @@ def _links(system: str, entity: str):
             .where(xw.c.system == system, xw.c.entity == entity).group_by(xw.c.canonical_id).subquery())
 
 
-def _has_links(engine, system: str, entity: str) -> bool:
+def _has_links(db, system: str, entity: str) -> bool:
     xw = Crosswalk.__table__
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return conn.execute(select(xw.c.source_key).where(xw.c.system == system, xw.c.entity == entity)
                             .limit(1)).first() is not None
 
@@ -158,7 +158,7 @@ def _system_locations(system: str):
                  select(pl.c.location_id).where(pl.c.source_system == system)).subquery()
 
 
-def held_rows(engine, canonical_entity: str, system: str, em=None) -> pd.DataFrame:
+def held_rows(db, canonical_entity: str, system: str, em=None) -> pd.DataFrame:
     """The canonical rows a system holds, plus `source_key_`: its own key of the linked master record.
 
     A system holds the records it has a crosswalk link for (system, entity), whichever system loaded
@@ -175,12 +175,12 @@ def held_rows(engine, canonical_entity: str, system: str, em=None) -> pd.DataFra
     xw_entity = (spec.entity if spec is not None and spec.entity else canonical_entity)
     id_col = spec.id_field if spec is not None else "id"
     link = None  # (crosswalk entity, canonical column, "own" | "holder")
-    if id_col in table.columns and _has_links(engine, system, xw_entity):
+    if id_col in table.columns and _has_links(db, system, xw_entity):
         link = (xw_entity, id_col, "own")
-    elif canonical_entity in HOLDER_LINKS and _has_links(engine, system, HOLDER_LINKS[canonical_entity][0]):
+    elif canonical_entity in HOLDER_LINKS and _has_links(db, system, HOLDER_LINKS[canonical_entity][0]):
         link = (*HOLDER_LINKS[canonical_entity], "holder")
     if link is None:
-        frame = read_frame(engine, select(table).where(table.c.source_system == system))
+        frame = read_frame(db, select(table).where(table.c.source_system == system))
         frame["source_key_"] = None
         frame.attrs["link"] = None
         return frame
@@ -188,18 +188,18 @@ def held_rows(engine, canonical_entity: str, system: str, em=None) -> pd.DataFra
     stmt = select(table, links.c.source_key.label("source_key_")).join(links, links.c.canonical_id == table.c[link[1]])
     if canonical_entity == "product_location":
         locs = _system_locations(system)
-        with engine.connect() as conn:
+        with db.connect() as conn:
             shows_locations = conn.execute(select(locs.c.id).limit(1)).first() is not None
         if shows_locations:
             stmt = stmt.where(table.c.location_id.in_(select(locs.c.id)))
-    frame = read_frame(engine, stmt)
+    frame = read_frame(db, stmt)
     frame.attrs["link"] = link
     return frame
 
 
-def canonical_rows(engine, canonical_entity: str, system: str, em=None) -> pd.DataFrame:
+def canonical_rows(db, canonical_entity: str, system: str, em=None) -> pd.DataFrame:
     """The canonical rows a system holds (see `held_rows`), without the link column."""
-    return held_rows(engine, canonical_entity, system, em).drop(columns=["source_key_"])
+    return held_rows(db, canonical_entity, system, em).drop(columns=["source_key_"])
 
 
 def column_writers(config: SegbridgeConfig) -> dict[tuple[str, str], set[str]]:
@@ -253,11 +253,11 @@ def with_values(rows: pd.DataFrame, canonical_entity: str, values: dict[str, pd.
     return frame
 
 
-def _unit_costs(engine, rows: pd.DataFrame) -> pd.Series:
+def _unit_costs(db, rows: pd.DataFrame) -> pd.Series:
     own = rows["unit_cost"] if "unit_cost" in rows.columns else pd.Series(None, index=rows.index, dtype=float)
     if "product_id" not in rows.columns:
         return own
-    prod = read_frame(engine, select(Product.id, Product.unit_cost)).set_index("id")["unit_cost"]
+    prod = read_frame(db, select(Product.id, Product.unit_cost)).set_index("id")["unit_cost"]
     return own.where(own.notna(), rows["product_id"].astype(str).map(prod))
 
 
@@ -345,7 +345,7 @@ def _stored(sub, target_field: str, rule, frame: pd.DataFrame, rows: pd.DataFram
     return values.where(errors.isna() & rows[rule.read_back].notna() & trusted, None)
 
 
-def system_intended(config: SegbridgeConfig, engine, system: str, values: dict[str, pd.DataFrame],
+def system_intended(config: SegbridgeConfig, db, system: str, values: dict[str, pd.DataFrame],
                     skipped: list[str], writers: dict[tuple[str, str], set[str]] | None = None,
                     no_demand: dict[str, int] | None = None) -> list[pd.DataFrame]:
     """Intended rows of every reverse-mapped entity of one system."""
@@ -357,14 +357,14 @@ def system_intended(config: SegbridgeConfig, engine, system: str, values: dict[s
     for em in mapping.entities.values():
         if em.reverse is None or em.target not in CANONICAL_ENTITIES:
             continue
-        held = held_rows(engine, em.target, system, em)
+        held = held_rows(db, em.target, system, em)
         if held.empty:
             continue
         link = held.attrs.get("link")
         own_key = held["source_key_"]
         rows = held.drop(columns=["source_key_"]).reset_index(drop=True)
         frame = with_values(rows, em.target, values)
-        frame["unit_cost_"] = _unit_costs(engine, rows).to_numpy()
+        frame["unit_cost_"] = _unit_costs(db, rows).to_numpy()
         if link is not None and link[2] == "holder":
             # the product / customer in the key as this system writes it (SAP's padded number, a WMS code)
             frame[link[1]] = own_key.where(own_key.notna(), rows[link[1]]).to_numpy()
@@ -375,17 +375,17 @@ def system_intended(config: SegbridgeConfig, engine, system: str, values: dict[s
     return parts
 
 
-def intended_result(config: SegbridgeConfig, engine, systems: list[str] | None = None,
+def intended_result(config: SegbridgeConfig, db, systems: list[str] | None = None,
                     run_id: int | None = None) -> IntendedResult:
     """Like `intended_values`, also returning the run used, what was skipped and the no-demand counts."""
-    run_id = run_id if run_id is not None else latest_segment_run(engine)
-    values = engine_values(engine, run_id)
+    run_id = run_id if run_id is not None else latest_segment_run(db)
+    values = engine_values(db, run_id)
     skipped: list[str] = []
     no_demand: dict[str, int] = {}
     writers = column_writers(config)
     parts: list[pd.DataFrame] = []
     for system in writable_systems(config, systems):
-        parts.extend(system_intended(config, engine, system, values, skipped, writers, no_demand))
+        parts.extend(system_intended(config, db, system, values, skipped, writers, no_demand))
     parts = [p for p in parts if not p.empty]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=INTENDED_COLUMNS)
     frame = frame.drop_duplicates(["system", "entity", "target_key", "field"], keep="last").reset_index(drop=True)
@@ -397,7 +397,7 @@ def intended_result(config: SegbridgeConfig, engine, systems: list[str] | None =
     return IntendedResult(frame, run_id, skipped, dict(sorted(no_demand.items())))
 
 
-def intended_values(config: SegbridgeConfig, engine, systems: list[str] | None = None,
+def intended_values(config: SegbridgeConfig, db, systems: list[str] | None = None,
                     run_id: int | None = None) -> pd.DataFrame:
     """What every target should hold, one row per (system, entity, target_key, field); see module doc."""
-    return intended_result(config, engine, systems, run_id).frame
+    return intended_result(config, db, systems, run_id).frame

@@ -38,17 +38,17 @@ class Item:
     fields: dict[str, int]  # target field -> change id
 
 
-def changes_in(engine, plan_id: int, state: str, system: str | None = None) -> pd.DataFrame:
+def changes_in(db, plan_id: int, state: str, system: str | None = None) -> pd.DataFrame:
     """The plan's changes in one state (ordered by id, so batches are deterministic)."""
     stmt = select(TABLE).where(TABLE.c.plan_id == plan_id, TABLE.c.state == state)
     if system is not None:
         stmt = stmt.where(TABLE.c.system == system)
-    return read_frame(engine, stmt.order_by(TABLE.c.id))
+    return read_frame(db, stmt.order_by(TABLE.c.id))
 
 
-def state_counts(engine, plan_id: int) -> dict[str, dict[str, int]]:
+def state_counts(db, plan_id: int) -> dict[str, dict[str, int]]:
     """system -> state -> number of changes."""
-    frame = read_frame(engine, select(TABLE.c.system, TABLE.c.state).where(TABLE.c.plan_id == plan_id))
+    frame = read_frame(db, select(TABLE.c.system, TABLE.c.state).where(TABLE.c.plan_id == plan_id))
     out: dict[str, dict[str, int]] = {}
     for (system, state), n in frame.groupby(["system", "state"]).size().items():
         out.setdefault(system, {})[state] = int(n)
@@ -67,10 +67,10 @@ def group_items(changes: pd.DataFrame, etags: dict[tuple[str, str], str] | None 
     return items
 
 
-def mark_sent(engine, ids: list[int], batch_id: str) -> None:
+def mark_sent(db, ids: list[int], batch_id: str) -> None:
     """Commit `sent` for a batch before sending; refuses if another process took any of them."""
     now = utcnow()
-    with engine.begin() as conn:
+    with db.begin() as conn:
         done = conn.execute(TABLE.update().where(TABLE.c.id.in_(ids), TABLE.c.state == ChangeState.PENDING)
                             .values(state=ChangeState.SENT, batch_id=batch_id, updated_at=now)).rowcount
         if done != len(ids):
@@ -80,11 +80,11 @@ def mark_sent(engine, ids: list[int], batch_id: str) -> None:
                                  hint="another `segbridge apply` runs on this plan; let it finish")
 
 
-def record_outcomes(engine, items: list[Item], outcomes: list[ItemOutcome], max_attempts: int) -> dict[str, int]:
+def record_outcomes(db, items: list[Item], outcomes: list[ItemOutcome], max_attempts: int) -> dict[str, int]:
     """Commit each item's outcome on all its changes; returns counts per resulting state."""
     by_ref = {o.ref: o for o in outcomes}
     rows, counts = [], {s: 0 for s in (ChangeState.APPLIED, ChangeState.REJECTED, ChangeState.PENDING, ChangeState.FAILED)}
-    current = _attempts(engine, [i for it in items for i in it.change_ids])
+    current = _attempts(db, [i for it in items for i in it.change_ids])
     for it in items:
         outcome = by_ref.get(it.item.ref)
         if outcome is None:
@@ -94,14 +94,14 @@ def record_outcomes(engine, items: list[Item], outcomes: list[ItemOutcome], max_
             counts[state] += 1
             rows.append({"cid": cid, "st": state, "att": attempts, "msg": _message(outcome, state),
                          "now": utcnow()})
-    _write_states(engine, rows)
+    _write_states(db, rows)
     return counts
 
 
-def _attempts(engine, ids: list[int]) -> dict[int, int]:
+def _attempts(db, ids: list[int]) -> dict[int, int]:
     if not ids:
         return {}
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return dict(conn.execute(select(TABLE.c.id, TABLE.c.attempts).where(TABLE.c.id.in_(ids))).fetchall())
 
 
@@ -124,18 +124,18 @@ def _message(outcome: ItemOutcome, state: ChangeState) -> str | None:
     return text
 
 
-def _write_states(engine, rows: list[dict]) -> None:
+def _write_states(db, rows: list[dict]) -> None:
     """Set state, attempts and message of changes still `sent` (one executemany, committed)."""
     if not rows:
         return
     stmt = (TABLE.update().where(and_(TABLE.c.id == bindparam("cid"), TABLE.c.state == ChangeState.SENT))
             .values(state=bindparam("st"), attempts=bindparam("att"), message=bindparam("msg"),
                     updated_at=bindparam("now")))
-    with engine.begin() as conn:
+    with db.begin() as conn:
         conn.execute(stmt, rows)
 
 
-def verify_sent(engine, connector: Connector, sent: pd.DataFrame, tolerance_of: ToleranceOf,
+def verify_sent(db, connector: Connector, sent: pd.DataFrame, tolerance_of: ToleranceOf,
                 max_attempts: int, batch_size: int) -> dict[str, int]:
     """Resolve changes left `sent` by reading the targets back: applied if they hold the value, else pending."""
     counts = {ChangeState.APPLIED: 0, ChangeState.PENDING: 0, ChangeState.FAILED: 0}
@@ -155,7 +155,7 @@ def verify_sent(engine, connector: Connector, sent: pd.DataFrame, tolerance_of: 
                     "interrupted sends never reached the target; gave up")
             counts[state] += 1
             rows.append({"cid": int(r.id), "st": state, "att": int(attempts), "msg": msg, "now": utcnow()})
-    _write_states(engine, rows)
+    _write_states(db, rows)
     return counts
 
 

@@ -32,7 +32,7 @@ CHANGE_COLUMNS = ["system", "entity", "target_key", "field", "current_value", "i
 SUMMARY_KEYS = ["system", "entity", "field"]
 
 
-def last_applied(engine, systems: list[str] | None = None) -> pd.DataFrame:
+def last_applied(db, systems: list[str] | None = None) -> pd.DataFrame:
     """The latest applied value per target field (what segbridge itself wrote), with when."""
     pc = PlannedChange.__table__
     latest = (select(pc.c.system, pc.c.entity, pc.c.target_key, pc.c.field, func.max(pc.c.id).label("id"))
@@ -45,14 +45,14 @@ def last_applied(engine, systems: list[str] | None = None) -> pd.DataFrame:
                   ).join(pc, pc.c.id == sub.c.id)
     from core.store import read_frame
 
-    return read_frame(engine, stmt)
+    return read_frame(db, stmt)
 
 
-def stored_current(engine, intended: pd.DataFrame) -> pd.Series:
+def stored_current(db, intended: pd.DataFrame) -> pd.Series:
     """Current values from the store: the last pull's, unless segbridge applied a newer value since."""
     if intended.empty:
         return pd.Series([], dtype=object)
-    applied = last_applied(engine, sorted(intended["system"].unique()))
+    applied = last_applied(db, sorted(intended["system"].unique()))
     merged = intended.merge(applied, how="left", on=["system", "entity", "target_key", "field"])
     loaded = pd.to_datetime(merged["loaded_at"], utc=True, errors="coerce")
     applied_at = pd.to_datetime(merged["applied_at"], utc=True, errors="coerce")
@@ -150,11 +150,11 @@ def no_demand_note(no_demand: dict[str, int]) -> str:
     return f"{NO_DEMAND}: {sum(no_demand.values())} value(s) left as the systems hold them ({per_field})"
 
 
-def save_plan(engine, run_id: int | None, kind: str, status: str, reason: str | None, summary: dict,
+def save_plan(db, run_id: int | None, kind: str, status: str, reason: str | None, summary: dict,
               changes: pd.DataFrame) -> int:
     """Insert the plan and its changes in one transaction (set-based); returns the plan id."""
     now = utcnow()
-    with engine.begin() as conn:
+    with db.begin() as conn:
         plan_id = conn.execute(insert(Plan.__table__).values(
             run_id=run_id, kind=kind, status=status, reason=reason, summary=json.dumps(summary, default=str),
             created_at=now)).inserted_primary_key[0]
@@ -187,12 +187,12 @@ def export_plan(plan_id: int, changes: pd.DataFrame, summary: dict, out_dir: Pat
     return {"csv": str(csv_path), "json": str(json_path)}
 
 
-def plan_status(engine, run_id: int | None, reasons: list[str],
+def plan_status(db, run_id: int | None, reasons: list[str],
                 check_run: bool = True) -> tuple[PlanStatus, str | None]:
     """blocked (suspect source run), needs_approval (guardrails) or ready, with the reason."""
     from core.quality import is_blocked
 
-    if check_run and run_id is not None and is_blocked(engine, run_id):
+    if check_run and run_id is not None and is_blocked(db, run_id):
         return PlanStatus.BLOCKED, (f"segment run {run_id} derives from a suspect pull (data-quality threshold); "
                            f"release it with `segbridge runs release RUN --reason ...` and plan again")
     if reasons:
@@ -200,7 +200,7 @@ def plan_status(engine, run_id: int | None, reasons: list[str],
     return PlanStatus.READY, None
 
 
-def make_plan(config: SegbridgeConfig, engine, systems: list[str] | None = None, live: bool = False,
+def make_plan(config: SegbridgeConfig, db, systems: list[str] | None = None, live: bool = False,
               rollback_of: int | None = None, out_dir: Path | str | None = None) -> Plan:
     """Compute, guard, save and export a plan; returns the saved Plan (summary JSON included)."""
     wb = writeback_config(config)
@@ -208,41 +208,41 @@ def make_plan(config: SegbridgeConfig, engine, systems: list[str] | None = None,
     if rollback_of is not None:
         from core.writeback.rollback import rollback_frame
 
-        frame, run_id, skipped = rollback_frame(engine, rollback_of, systems)
+        frame, run_id, skipped = rollback_frame(db, rollback_of, systems)
         kind = "rollback"
     else:
         from core.writeback.intended import intended_result
 
-        result = intended_result(config, engine, systems)
+        result = intended_result(config, db, systems)
         frame, run_id, skipped, kind = result.frame, result.run_id, list(result.skipped), "normal"
         no_demand = result.no_demand
         if no_demand:
             skipped.append(no_demand_note(no_demand))
-        frame["current_value"] = live_current(config, frame) if live else stored_current(engine, frame)
+        frame["current_value"] = live_current(config, frame) if live else stored_current(db, frame)
     changes = real_changes(frame, wb)
     reasons = guardrail_reasons(frame, changes, wb) if kind == "normal" else (
         ["writeback.guardrails.approval_required is set"] if wb.guardrails.approval_required else [])
-    status, reason = plan_status(engine, run_id, reasons, check_run=kind == "normal")
+    status, reason = plan_status(db, run_id, reasons, check_run=kind == "normal")
     summary = {"kind": kind, "run_id": run_id, "rollback_of": rollback_of, "live": live, "status": status,
                "reason": reason, "changes": int(len(changes)), "compared": int(len(frame)),
                "rows": summarize(changes), "skipped": skipped,
                "skipped_counts": {NO_DEMAND: int(sum(no_demand.values()))}, "no_demand": no_demand}
-    plan_id = save_plan(engine, run_id, kind, status, reason, summary, changes)
+    plan_id = save_plan(db, run_id, kind, status, reason, summary, changes)
     folder = Path(out_dir) if out_dir else config.resolve_path(wb.out_dir)
     summary["files"] = export_plan(plan_id, changes, summary, folder)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         conn.execute(Plan.__table__.update().where(Plan.__table__.c.id == plan_id).values(
             summary=json.dumps(summary, default=str)))
-    return load_plan(engine, plan_id)
+    return load_plan(db, plan_id)
 
 
-def load_plan(engine, plan_id: int) -> Plan:
+def load_plan(db, plan_id: int) -> Plan:
     """A saved plan (SegbridgeError with a hint when it does not exist)."""
     from sqlmodel import Session
 
     from basics.errors import SegbridgeError
 
-    with Session(engine) as s:
+    with Session(db) as s:
         plan = s.get(Plan, plan_id)
         if plan is None:
             raise SegbridgeError(f"plan {plan_id} not found", hint="list plans with `segbridge plan` output or "

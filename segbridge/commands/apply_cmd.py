@@ -26,9 +26,9 @@ def apply(
     from core.writeback.apply import apply_plan
 
     config = config_of(ctx)
-    engine = store_of(config)
+    db = store_of(config)
     with long_running(out.is_terminal) as (progress, stop):
-        result = apply_plan(config, engine, plan_id, dry_run=dry_run, progress=progress, stop_event=stop)
+        result = apply_plan(config, db, plan_id, dry_run=dry_run, progress=progress, stop_event=stop)
     rows = [[s, c["applied"], c["rejected"], c["failed"], c["pending"]] for s, c in sorted(result.systems.items())]
     title = f"plan {result.plan_id}: " + ("dry run, nothing sent" if dry_run else f"apply run {result.run_id}")
     table(title, ["system", "applied", "rejected", "failed", "pending"], rows)
@@ -39,19 +39,19 @@ def apply(
         out.print(f"recovered from an interrupted apply: {result.verified} verified applied, "
                   f"{result.requeued} queued again")
     if not result.ok:
-        _print_problems(engine, result.plan_id)
+        _print_problems(db, result.plan_id)
         bad = result.total("rejected") + result.total("failed")
         raise SegbridgeError(f"plan {result.plan_id}: {bad} change(s) were rejected or failed",
                              hint="see the messages above; fix the cause, then plan again (applied changes stay)")
 
 
-def _print_problems(engine, plan_id: int, limit: int = 20) -> None:
+def _print_problems(db, plan_id: int, limit: int = 20) -> None:
     """The first rejected/failed changes with the system's message."""
     from core.writeback.outbox import changes_in
 
     rows = []
     for state in ("rejected", "failed"):
-        frame = changes_in(engine, plan_id, state)
+        frame = changes_in(db, plan_id, state)
         rows += [[state, r.system, r.entity, r.target_key, r.field, r.intended_value, r.message]
                  for r in frame.head(limit).itertuples()]
     table("problems", ["state", "system", "entity", "key", "field", "intended", "message"], rows[:limit])

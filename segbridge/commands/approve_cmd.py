@@ -22,8 +22,8 @@ def approve(
     """Approve a plan that needs approval (recorded with who and why)."""
     from core.writeback.approve import approve as do_approve
 
-    engine = store_of(config_of(ctx))
+    db = store_of(config_of(ctx))
     who = by or getpass.getuser()
-    saved = do_approve(engine, plan_id, who, reason)
+    saved = do_approve(db, plan_id, who, reason)
     out.print(f"plan {saved.id} approved by {who}: {reason}")
     out.print(f"next: `segbridge apply {saved.id}`")

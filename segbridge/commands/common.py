@@ -30,17 +30,17 @@ def config_of(ctx: typer.Context) -> SegbridgeConfig:
 def store_of(config: SegbridgeConfig, upgrade: bool = True) -> Engine:
     """The store's engine, with the schema brought up to date."""
     from core.migrate import ensure_schema
-    from core.store import check_connection, engine_for
+    from core.store import check_connection, open_store
 
     url = config.database.resolved_url()
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         rel = url[len("sqlite:///"):]
         url = "sqlite:///" + str(config.resolve_path(rel)) if rel and rel != ":memory:" else url
-    engine = engine_for(url)
-    check_connection(engine)
+    db = open_store(url)
+    check_connection(db)
     if upgrade:
-        ensure_schema(engine)
-    return engine
+        ensure_schema(db)
+    return db
 
 
 def table(title: str, columns: list[str], rows: list[list], console: Console | None = None) -> None:

@@ -19,8 +19,8 @@ def db_upgrade(ctx: typer.Context) -> None:
     from core.migrate import upgrade
 
     config = config_of(ctx)
-    engine = store_of(config, upgrade=False)
-    before, after = upgrade(engine)
+    db = store_of(config, upgrade=False)
+    before, after = upgrade(db)
     if before == after:
         out.print(f"database is up to date (revision {after})")
     else:

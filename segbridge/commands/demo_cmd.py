@@ -83,23 +83,23 @@ def _run_demo(folder: Path, world: DemoWorld, show_progress: bool) -> tuple[dict
     from core.settings import load_config
 
     config = load_config(write_config(folder, world))
-    engine = store_of(config)
+    db = store_of(config)
     failure = None
     try:
         with long_running(show_progress) as (progress, stop):
-            if _first_pull(world, config, engine, progress, stop):
+            if _first_pull(world, config, db, progress, stop):
                 config = load_config(write_config(folder, world))
-            failure = _cycle_and_hand_edit(world, config, engine, progress, stop)
+            failure = _cycle_and_hand_edit(world, config, db, progress, stop)
     except SegbridgeError as exc:
         failure = exc.message
-    paths = write_reports(engine, folder / "reports")
+    paths = write_reports(db, folder / "reports")
     if failure is None:
-        paths.update(_engine_report(config, engine, folder / "reports"))
-    engine.dispose()
+        paths.update(_engine_report(config, db, folder / "reports"))
+    db.dispose()
     return paths, failure
 
 
-def _cycle_and_hand_edit(world: DemoWorld, config, engine, progress: ProgressCallback | None,
+def _cycle_and_hand_edit(world: DemoWorld, config, db, progress: ProgressCallback | None,
                          stop: threading.Event) -> str | None:
     """The cycle, then one value changed in SAP by hand and a second reconcile; the failure, if any."""
     from core.cycle import run_cycle
@@ -107,7 +107,7 @@ def _cycle_and_hand_edit(world: DemoWorld, config, engine, progress: ProgressCal
     from core.writeback.intended import intended_values
 
     out.print("[bold]cycle[/]: pull -> segment -> plan -> apply -> reconcile")
-    result = run_cycle(config, engine, trigger=Trigger.DEMO, stop_event=stop, progress=progress, on_step=step_line)
+    result = run_cycle(config, db, trigger=Trigger.DEMO, stop_event=stop, progress=progress, on_step=step_line)
     if not result.completed:
         return f"the cycle stopped (run {result.run_id}); see the step lines above"
     apply = result.steps["apply"]
@@ -115,16 +115,16 @@ def _cycle_and_hand_edit(world: DemoWorld, config, engine, progress: ProgressCal
         out.print(f"  [yellow]note:[/] {apply.counts.get('rejected', 0)} change(s) were rejected by the systems "
                   f"(see `segbridge -c {config.base_dir / 'segbridge.yaml'} runs list` and the exceptions)")
     sap_live = "sap" in world.apps and "sap" not in world.disabled
-    edit = hand_edit_sap(world, intended_values(config, engine, ["sap"])) if sap_live else None
+    edit = hand_edit_sap(world, intended_values(config, db, ["sap"])) if sap_live else None
     if edit:
         out.print(f"[bold]by hand[/]: in SAP {edit.entity} {edit.key} {edit.field} changed {edit.before} -> "
                   f"{edit.after} (segbridge wrote {edit.intended}); reconciling SAP again")
-        summary = run_reconcile(config, engine, systems=["sap"], progress=progress, trigger=Trigger.DEMO)
+        summary = run_reconcile(config, db, systems=["sap"], progress=progress, trigger=Trigger.DEMO)
         out.print(f"  reconcile run {summary.run_id}: {summary.new} new exception(s), {summary.remaining} open")
     return None
 
 
-def _first_pull(world: DemoWorld, config, engine, progress: ProgressCallback | None,
+def _first_pull(world: DemoWorld, config, db, progress: ProgressCallback | None,
                 stop: threading.Event) -> bool:
     """Pull each system once; a system whose pull fails is disabled in segbridge.yaml (said, not hidden)."""
     from core.sync import pull
@@ -133,7 +133,7 @@ def _first_pull(world: DemoWorld, config, engine, progress: ProgressCallback | N
     for system in world.systems:
         if stop.is_set():
             break
-        [result] = pull(config, engine, systems=[system.name], progress=progress, stop_event=stop, trigger=Trigger.DEMO)
+        [result] = pull(config, db, systems=[system.name], progress=progress, stop_event=stop, trigger=Trigger.DEMO)
         read = sum(s.read for s in result.streams)
         if result.status == RunStatus.OK:
             out.print(f"  [green]ok[/]      {system.name:<11} {read:,} records")
@@ -143,7 +143,7 @@ def _first_pull(world: DemoWorld, config, engine, progress: ProgressCallback | N
     return bool(world.disabled)
 
 
-def _engine_report(config, engine, folder: Path) -> dict[str, Path]:
+def _engine_report(config, db, folder: Path) -> dict[str, Path]:
     """The engine's HTML report (ABC-XYZ matrix, Pareto, parameter changes) recomputed from the store."""
     from core.planning.engine import run_engine
     from core.planning_store import load_frames, resolve_policy
@@ -151,7 +151,7 @@ def _engine_report(config, engine, folder: Path) -> dict[str, Path]:
 
     try:
         policy = resolve_policy(config)
-        result = run_engine(load_frames(engine), policy)
+        result = run_engine(load_frames(db), policy)
         path = write_report(result, folder / "engine_report.html", policy.classification.abc_measure)
     except SegbridgeError as exc:
         out.print(f"[yellow]engine report skipped:[/] {exc.message}")

@@ -41,8 +41,8 @@ def list_cmd(
     """List exceptions, most recently seen first."""
     from core.reconcile import list_exceptions
 
-    engine = store_of(config_of(ctx))
-    found = list_exceptions(engine, _split(status), _split(system), _split(kind), _split(severity), limit=limit)
+    db = store_of(config_of(ctx))
+    found = list_exceptions(db, _split(status), _split(system), _split(kind), _split(severity), limit=limit)
     if not found:
         out.print("0 exception(s) match these filters")
         return
@@ -57,21 +57,21 @@ def show(ctx: typer.Context, exc_id: int = typer.Argument(..., metavar="ID")) ->
     """One exception with its history of status changes."""
     from core.reconcile import get_exception, history
 
-    engine = store_of(config_of(ctx))
-    e = get_exception(engine, exc_id)
+    db = store_of(config_of(ctx))
+    e = get_exception(db, exc_id)
     fields = ["id", "status", "severity", "kind", "system", "entity", "entity_key", "field", "expected", "actual",
               "owner", "reason", "first_seen", "last_seen", "count", "run_id", "fingerprint"]
     table(f"exception {e.id}", ["", "value"], [[f, getattr(e, f)] for f in fields])
     trail = [[h.at.strftime("%Y-%m-%d %H:%M:%S"), h.actor, h.action, h.before, h.after, h.reason]
-             for h in history(engine, exc_id)]
+             for h in history(db, exc_id)]
     table("history", ["at", "by", "action", "from", "to", "reason"], trail)
 
 
 def _move(ctx: typer.Context, exc_id: int, status: str, reason: str | None, by: str | None) -> None:
     from core.reconcile import transition
 
-    engine = store_of(config_of(ctx))
-    e = transition(engine, exc_id, status, reason=reason, actor=by)
+    db = store_of(config_of(ctx))
+    e = transition(db, exc_id, status, reason=reason, actor=by)
     out.print(f"exception {e.id} is now [bold]{e.status}[/]" + (f": {e.reason}" if e.reason else ""))
 
 
@@ -105,7 +105,7 @@ def report(ctx: typer.Context,
     """Write exceptions.xlsx (summary + a sheet per kind), exceptions.html (charts) and exceptions.csv."""
     from core.reports.reconcile_report import write_reports
 
-    engine = store_of(config_of(ctx))
-    paths = write_reports(engine, out_dir)
+    db = store_of(config_of(ctx))
+    paths = write_reports(db, out_dir)
     table("reports", ["report", "file"], [[k, str(p)] for k, p in paths.items()])
     out.print(f"open {paths['excel']} first (Summary sheet), or {paths['html']} in a browser")

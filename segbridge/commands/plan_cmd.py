@@ -30,8 +30,8 @@ def plan(
     from core.writeback.plan import make_plan
 
     config = config_of(ctx)
-    engine = store_of(config)
-    saved = make_plan(config, engine, systems or None, live=live, rollback_of=rollback, out_dir=out_dir)
+    db = store_of(config)
+    saved = make_plan(config, db, systems or None, live=live, rollback_of=rollback, out_dir=out_dir)
     summary = json.loads(saved.summary or "{}")
     rows = [[r["system"], r["entity"], r["field"], r["changes"], r["increases"], r["decreases"],
              "" if r["value_impact"] is None else f"{r['value_impact']:,.2f}"] for r in summary.get("rows", [])]

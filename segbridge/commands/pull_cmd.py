@@ -22,9 +22,9 @@ def pull(ctx: typer.Context,
     from core.sync import pull as run_pull
 
     config = config_of(ctx)
-    engine = store_of(config)
+    db = store_of(config)
     with long_running(not no_progress) as (progress, stop):
-        results = run_pull(config, engine, systems=systems or None, full=full, progress=progress,
+        results = run_pull(config, db, systems=systems or None, full=full, progress=progress,
                            stop_event=stop, entities=entity or None)
     rows = [[s.system, s.entity, s.stream, s.read, s.loaded, s.quarantined,
              "" if s.source_count is None else s.source_count, f"{s.seconds:.1f}", s.error or ""]

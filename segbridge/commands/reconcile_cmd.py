@@ -26,10 +26,10 @@ def reconcile(
     from core.reconcile import run_reconcile
 
     config = config_of(ctx)
-    engine = store_of(config)
+    db = store_of(config)
     # run_reconcile takes no stop event (yet): Ctrl-C interrupts it at once, as before.
     with bars(not quiet) as progress:
-        summary = run_reconcile(config, engine, systems or None, progress=progress)
+        summary = run_reconcile(config, db, systems or None, progress=progress)
     print_summary(summary)
     raise typer.Exit(summary.exit_code)
 

@@ -32,9 +32,9 @@ def run(
     from core.cycle import run_cycle
 
     config = config_of(ctx)
-    engine = store_of(config)
+    db = store_of(config)
     with long_running(not quiet) as (progress, stop):
-        result = run_cycle(config, engine, trigger=Trigger.MANUAL, systems=systems or None, stop_event=stop,
+        result = run_cycle(config, db, trigger=Trigger.MANUAL, systems=systems or None, stop_event=stop,
                            progress=progress, on_step=step_line)
     out.print(f"cycle run {result.run_id}: [bold]{result.status}[/]")
     raise typer.Exit(result.exit_code)

@@ -38,9 +38,9 @@ def list_runs(
     """List runs, newest first."""
     from core import runs
 
-    engine = store_of(config_of(ctx))
+    db = store_of(config_of(ctx))
     rows = []
-    for r in runs.list_runs(engine, kind=kind, status=status, system=system, limit=limit):
+    for r in runs.list_runs(db, kind=kind, status=status, system=system, limit=limit):
         counts = " ".join(f"{k}={v}" for k, v in runs.totals(r.counts).items() if v)
         rows.append([r.id, r.kind, r.system or "", r.status, r.trigger, _when(r.started_at),
                      "" if r.seconds is None else f"{r.seconds:.1f}", counts, _short(r.message)])
@@ -81,7 +81,7 @@ def release(
     """Release a run marked suspect by its data-quality threshold, so write-back may use it."""
     from core.quality import release_run
 
-    engine = store_of(config_of(ctx))
+    db = store_of(config_of(ctx))
     steward = by or getpass.getuser()
-    release_run(engine, run, steward, reason)
+    release_run(db, run, steward, reason)
     out.print(f"run {run} released by {steward}: {reason}")

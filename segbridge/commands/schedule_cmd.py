@@ -42,7 +42,7 @@ def list_jobs(ctx: typer.Context) -> None:
     app = _app(ctx)
     rows = []
     for spec, when in app.next_fire_times():
-        last = runs.last_run(app.engine, spec.step, spec.system, include_skipped=True)
+        last = runs.last_run(app.db, spec.step, spec.system, include_skipped=True)
         rows.append([spec.id, spec.describe_trigger(), spec.timezone,
                      f"{when:%Y-%m-%d %H:%M:%S %Z}" if when else ("-" if spec.trigger is None else "never"),
                      ", ".join(spec.depends_on) or "-",

@@ -26,16 +26,16 @@ def segment(
     from core.settings import load_config
 
     cfg = load_config(config) if config else config_of(ctx)
-    engine = store_of(cfg)
+    db = store_of(cfg)
     current = resolve_policy(policy) if policy else resolve_policy(cfg)
     if what_if is not None:
-        _what_if(load_frames(engine), current, what_if)
+        _what_if(load_frames(db), current, what_if)
         return
-    run_id = segment_from_store(engine, current, trigger=Trigger.MANUAL)
+    run_id = segment_from_store(db, current, trigger=Trigger.MANUAL)
     from core.model import Run
     from core.store import read_frame
 
-    runs = read_frame(engine, Run)
+    runs = read_frame(db, Run)
     msg = runs.loc[runs["id"] == run_id, "counts"].iloc[0]
     out.print(f"segment run {run_id} saved (rule set {_hash(current)[:12]}): {msg}")
 

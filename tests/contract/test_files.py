@@ -12,7 +12,7 @@ from connectors.base import StreamSpec
 from connectors.testing.suite import read_all
 from core.model import OrderLine, Product, ProductLocation
 from core.settings import SegbridgeConfig
-from core.store import create_all, engine_for, read_frame
+from core.store import create_all, open_store, read_frame
 from core.sync import pull
 from sandbox.csv_drop import write_canonical_csv
 from sandbox.generator import generate
@@ -32,29 +32,29 @@ def connector(folder, **opts):
 def test_pull_canonical_csv_layout_then_only_new_or_replaced_files(tmp_path, dataset):
     drop = tmp_path / "drop"
     write_canonical_csv(dataset, drop)
-    engine = engine_for(f"sqlite:///{tmp_path}/s.db")
-    create_all(engine)
+    db = open_store(f"sqlite:///{tmp_path}/s.db")
+    create_all(db)
     config = SegbridgeConfig.model_validate({"systems": {"erp": {"kind": "csv_folder", "mapping": "canonical_csv.yaml",
                                                                  "options": {"path": str(drop), "chunk_rows": 100}}}})
-    first = pull(config, engine)[0]
+    first = pull(config, db)[0]
     by_entity = {s.entity: s for s in first.streams}
     assert first.status == "ok", first.message
     assert by_entity["order_lines"].read == len(dataset.order_lines)
     assert by_entity["order_lines"].batches == -(-len(dataset.order_lines) // 100)
     assert by_entity["order_lines"].quarantined == 0
-    assert len(read_frame(engine, OrderLine)) == len(dataset.order_lines)
-    assert len(read_frame(engine, Product)) == len(dataset.products)
-    assert len(read_frame(engine, ProductLocation)) == len(dataset.product_locations)
+    assert len(read_frame(db, OrderLine)) == len(dataset.order_lines)
+    assert len(read_frame(db, Product)) == len(dataset.products)
+    assert len(read_frame(db, ProductLocation)) == len(dataset.product_locations)
 
-    second = pull(config, engine)[0]
+    second = pull(config, db)[0]
     assert sum(s.read for s in second.streams) == 0
 
     products = drop / "products.csv"
     products.write_text(products.read_text().replace("Product P000001", "Renamed"))
     os.utime(products, ns=(products.stat().st_atime_ns, products.stat().st_mtime_ns + 10**9))
-    third = pull(config, engine)[0]
+    third = pull(config, db)[0]
     assert {s.entity: s.read for s in third.streams if s.read} == {"products": len(dataset.products)}
-    names = read_frame(engine, Product).set_index("id")["name"]
+    names = read_frame(db, Product).set_index("id")["name"]
     assert names["P000001"] == "Renamed"
 
 

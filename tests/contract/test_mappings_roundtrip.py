@@ -38,9 +38,9 @@ def ds():
 
 
 @pytest.fixture
-def store(sqlite_engine):
-    create_all(sqlite_engine)
-    return sqlite_engine
+def store(sqlite_db):
+    create_all(sqlite_db)
+    return sqlite_db
 
 
 @pytest.fixture(autouse=True)
@@ -55,19 +55,19 @@ def config(tmp_path, system: str, kind: str, mapping: str, options: dict) -> Seg
                                                                 "options": options}}})
 
 
-def pull_clean(cfg: SegbridgeConfig, engine, system: str):
+def pull_clean(cfg: SegbridgeConfig, db, system: str):
     """Pull one system; it must finish ok with nothing quarantined."""
-    result = pull(cfg, engine, systems=[system], full=True)[0]
+    result = pull(cfg, db, systems=[system], full=True)[0]
     assert result.status == "ok", result.message
-    quarantined = read_frame(engine, select(Quarantine.__table__).where(Quarantine.system == system))
+    quarantined = read_frame(db, select(Quarantine.__table__).where(Quarantine.system == system))
     assert quarantined.empty, quarantined[["entity", "source_key", "reason_code", "reason"]].head(10).to_dict("records")
     return result
 
 
-def counts(engine, system: str) -> dict[str, int]:
+def counts(db, system: str) -> dict[str, int]:
     """Canonical rows per entity loaded from `system`."""
     out = {}
-    with engine.connect() as conn:
+    with db.connect() as conn:
         for name, model in CANONICAL_ENTITIES.items():
             table = model.__table__
             n = conn.execute(select(func.count()).select_from(table).where(table.c.source_system == system)).scalar()
@@ -76,28 +76,28 @@ def counts(engine, system: str) -> dict[str, int]:
     return out
 
 
-def rows(engine, entity: str, system: str) -> list[dict]:
+def rows(db, entity: str, system: str) -> list[dict]:
     table = CANONICAL_ENTITIES[entity].__table__
-    frame = read_frame(engine, select(table).where(table.c.source_system == system))
+    frame = read_frame(db, select(table).where(table.c.source_system == system))
     return frame.to_dict("records")
 
 
-def links(engine, system: str, entity: str = "customer") -> dict[str, str]:
-    frame = read_frame(engine, select(Crosswalk.__table__).where(Crosswalk.system == system,
+def links(db, system: str, entity: str = "customer") -> dict[str, str]:
+    frame = read_frame(db, select(Crosswalk.__table__).where(Crosswalk.system == system,
                                                                  Crosswalk.entity == entity))
     return dict(zip(frame["source_key"], frame["canonical_id"], strict=True))
 
 
-def write_and_read_back(conn, engine, system: str, mapping: str, entity: str, params: dict,
+def write_and_read_back(conn, db, system: str, mapping: str, entity: str, params: dict,
                         pick=None) -> tuple[dict, dict]:
     """Write `params` for one loaded canonical record through the entity's reverse map; return
     (written values, the record read back)."""
     em = load_mapping(shipped_mapping(mapping)).entities[entity]
     target = reverse_target(em)
-    candidates = rows(engine, em.target, system)
+    candidates = rows(db, em.target, system)
     record = dict(pick(candidates) if pick else candidates[0])
     if any(r.source == "source_key" for r in em.reverse.key.values()):
-        xw = {v: k for k, v in links(engine, system, em.target).items()}
+        xw = {v: k for k, v in links(db, system, em.target).items()}
         record["source_key"] = xw[str(record["id"])]
     values = {**record, **params}
     key = reverse_key(em, values)

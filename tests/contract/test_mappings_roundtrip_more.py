@@ -35,9 +35,9 @@ def ds():
 
 
 @pytest.fixture
-def store(sqlite_engine):
-    create_all(sqlite_engine)
-    return sqlite_engine
+def store(sqlite_db):
+    create_all(sqlite_db)
+    return sqlite_db
 
 
 # ---------------------------------------------------------------------------------------------- canonical CSV
@@ -221,13 +221,13 @@ def copy_tables(source: sa.Engine, target: sa.Engine, names: list[str]) -> None:
 @pytest.mark.shared
 @pytest.mark.postgres
 def test_northwind_postgres_pulls_whole_with_order_details_joined_to_orders(northwind_db, tmp_path, store,
-                                                                            pg_engine):
+                                                                            pg_db):
     lite = sa.create_engine(f"sqlite:///{northwind_db}")
-    copy_tables(lite, pg_engine, list(NW_TABLES))
+    copy_tables(lite, pg_db, list(NW_TABLES))
     lite.dispose()
-    with pg_engine.connect() as conn:
+    with pg_db.connect() as conn:
         schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
-    opts = {"url": pg_engine.url.render_as_string(hide_password=False), "page_size": 500, "tables": NW_TABLES,
+    opts = {"url": pg_db.url.render_as_string(hide_password=False), "page_size": 500, "tables": NW_TABLES,
             "connect_args": {"options": f"-csearch_path={schema}"}}
     pull_clean(config(tmp_path, "northwind", "sql", "northwind_sql.yaml", opts), store, "northwind")
     assert_northwind_loaded(store, customers=93)

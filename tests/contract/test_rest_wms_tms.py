@@ -10,7 +10,7 @@ from connectors.base import StreamSpec, WriteBatch, WriteItem
 from connectors.testing.suite import ConnectorContract, duplicates, read_all
 from core.model import Shipment
 from core.settings import SegbridgeConfig
-from core.store import create_all, engine_for, read_frame
+from core.store import create_all, open_store, read_frame
 from core.sync import load_state, pull
 from sandbox.generator import generate
 from sandbox.server import serve
@@ -234,22 +234,22 @@ def config_for(tmp_path, systems: dict) -> SegbridgeConfig:
 def test_incremental_pull_after_changing_one_percent_reads_only_those_plus_lookback(tmp_path):
     ds = generate(seed=8, products=20, locations=2, customers=10, weeks=30)
     app = build_tms(ds)
-    engine = engine_for(f"sqlite:///{tmp_path}/s.db")
-    create_all(engine)
+    db = open_store(f"sqlite:///{tmp_path}/s.db")
+    create_all(db)
     with serve(app) as server:
         config = config_for(tmp_path, {"tms": {"kind": "tms", "mapping": "tms.yaml", "options": tms_options(server.url)}})
-        first = pull(config, engine, entities=["shipment"])[0]
+        first = pull(config, db, entities=["shipment"])[0]
         coll = app.data["shipments"]
         assert first.status == "ok" and first.streams[0].read == len(coll) > 500
-        watermark = load_state(engine, "tms", "shipments", "shipment")["watermark"]
+        watermark = load_state(db, "tms", "shipments", "shipment")["watermark"]
         window = {r["shipmentGid"] for r in coll.since("2000-01-01T00:00:00Z")
                   if r["updateDate"]["value"] >= _minus_300(watermark)}
         changed = app.change("shipments", 0.01)
-        second = pull(config, engine, entities=["shipment"])[0]
+        second = pull(config, db, entities=["shipment"])[0]
     assert len(changed) == len(coll) // 100
     assert second.streams[0].read == len(window | set(changed))
     assert second.streams[0].read < len(coll) // 10
-    stored = read_frame(engine, Shipment).set_index("shipment_id")["freight_cost"]
+    stored = read_frame(db, Shipment).set_index("shipment_id")["freight_cost"]
     for gid in changed:
         assert stored[gid] == pytest.approx(coll.get(gid)["totalActualCost"]["value"])
     assert len(stored) == len(coll)
@@ -264,14 +264,14 @@ def _minus_300(stamp: str) -> str:
 
 def test_full_pull_ignores_state(tmp_path, dataset):
     app = build_wms(dataset)
-    engine = engine_for(f"sqlite:///{tmp_path}/s.db")
-    create_all(engine)
+    db = open_store(f"sqlite:///{tmp_path}/s.db")
+    create_all(db)
     with serve(app) as server:
         config = config_for(tmp_path, {"wms": {"kind": "wms", "mapping": "wms.yaml", "options": wms_options(server.url)}})
-        pull(config, engine, entities=["outbound_order"])
-        again = pull(config, engine, entities=["outbound_order"], full=True)[0]
+        pull(config, db, entities=["outbound_order"])
+        again = pull(config, db, entities=["outbound_order"], full=True)[0]
     assert again.streams[0].read == len(app.data["order_hdr"])
-    spec_state = load_state(engine, "wms", "order_hdr", "outbound_order")
+    spec_state = load_state(db, "wms", "order_hdr", "outbound_order")
     assert spec_state == {"watermark": app.data["order_hdr"].newest()}
 
 

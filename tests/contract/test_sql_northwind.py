@@ -22,14 +22,14 @@ def sqlite_northwind(shared, tmp_path):
     conn.execute("PRAGMA journal_mode = MEMORY")
     conn.executescript((shared / "datasets/northwind/sqlite_jpwhite3/create.sql").read_text(encoding="utf-8"))
     conn.close()
-    engine = sa.create_engine(f"sqlite:///{path}")
-    yield engine
-    engine.dispose()
+    db = sa.create_engine(f"sqlite:///{path}")
+    yield db
+    db.dispose()
 
 
-def load_pg(engine, script: str) -> None:
+def load_pg(db, script: str) -> None:
     statements = [s for s in re.split(r";\s*\n", script) if s.strip()]
-    with engine.begin() as conn:
+    with db.begin() as conn:
         for stmt in statements:
             body = "\n".join(line for line in stmt.splitlines() if not line.strip().startswith("--")).strip()
             if not body or body.upper().startswith(("SET ", "ALTER TABLE")):
@@ -45,7 +45,7 @@ def read_all(src: SqlSource, stream: str, state=None):
 def test_sqlite_orders_keyset_and_incremental(sqlite_northwind):
     src = SqlSource({"url": "sqlite://", "page_size": 100, "tables": {
         "Orders": {"key": ["OrderID"], "cursor": "OrderDate"},
-        "Order Details": {"key": ["OrderID", "ProductID"], "columns": ["Quantity"]}}}, engine=sqlite_northwind)
+        "Order Details": {"key": ["OrderID", "ProductID"], "columns": ["Quantity"]}}}, db=sqlite_northwind)
     batches, orders = read_all(src, "Orders")
     assert len(orders) == len({o["OrderID"] for o in orders}) == 830
     assert round(sum(float(o["Freight"]) for o in orders), 2) == 64942.69  # NUMERIC -> decimal text
@@ -62,11 +62,11 @@ def test_sqlite_orders_keyset_and_incremental(sqlite_northwind):
 
 
 @pytest.mark.postgres
-def test_postgres_orders_keyset_and_incremental(shared, pg_engine):
-    load_pg(pg_engine, (shared / "datasets/northwind/postgres_pthom/northwind.sql").read_text(encoding="utf-8"))
+def test_postgres_orders_keyset_and_incremental(shared, pg_db):
+    load_pg(pg_db, (shared / "datasets/northwind/postgres_pthom/northwind.sql").read_text(encoding="utf-8"))
     src = SqlSource({"url": "postgresql://unused", "page_size": 250, "tables": {
         "orders": {"key": ["order_id"], "cursor": "order_date"},
-        "order_details": {"key": ["order_id", "product_id"]}}}, engine=pg_engine)
+        "order_details": {"key": ["order_id", "product_id"]}}}, db=pg_db)
     batches, orders = read_all(src, "orders")
     assert len(orders) == len({o["order_id"] for o in orders}) == 830
     assert batches[0].checkpoint["after"][0] == orders[249]["order_date"]
@@ -74,7 +74,7 @@ def test_postgres_orders_keyset_and_incremental(shared, pg_engine):
     assert len(lines) == 2155 and sum(r["quantity"] for r in lines) == 51317
     _, rest = read_all(src, "orders", batches[1].checkpoint)
     assert len(rest) == 330
-    with pg_engine.begin() as conn:
+    with pg_db.begin() as conn:
         conn.execute(sa.text("UPDATE orders SET order_date = '1999-01-01' WHERE order_id = 10250"))
     _, changed = read_all(src, "orders", batches[-1].checkpoint)
     assert [o["order_id"] for o in changed] == [10250]

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 from core import runs
 
 
-def nap(config, engine, *, systems=None, trigger, stop_event=None):
-    with runs.recorded_run(engine, "segment", trigger=trigger) as outcome:
+def nap(config, db, *, systems=None, trigger, stop_event=None):
+    with runs.recorded_run(db, "segment", trigger=trigger) as outcome:
         time.sleep(float(os.environ.get("SB_NAP", "0.2")))
         outcome["counts"] = {"read": 1}
     return SimpleNamespace(run_id=outcome["run_id"], status="ok", counts=outcome["counts"])

@@ -24,7 +24,7 @@ from sqlalchemy import insert, select
 from core.migrate import ensure_schema
 from core.model import ParameterValue, PlannedChange, ProductLocation, Run
 from core.settings import load_config
-from core.store import engine_for, read_frame, upsert
+from core.store import open_store, read_frame, upsert
 from core.writeback.plan import make_plan
 from sandbox.sap_odata import build_app
 from sandbox.server import serve
@@ -50,10 +50,10 @@ def seed_sandbox(app, rows: list[dict]) -> None:
     app.state.load({"API_PRODUCT_SRV": {"A_ProductSupplyPlanning": extra}})
 
 
-def seed_store(engine, rows: list[dict]) -> None:
-    with engine.begin() as conn:
+def seed_store(db, rows: list[dict]) -> None:
+    with db.begin() as conn:
         run_id = conn.execute(insert(Run.__table__).values(kind="segment", status="ok")).inserted_primary_key[0]
-    upsert(engine, ProductLocation, [{"product_id": r["Product"], "location_id": r["Plant"], "source_system": "sap",
+    upsert(db, ProductLocation, [{"product_id": r["Product"], "location_id": r["Plant"], "source_system": "sap",
                                       "current_safety_stock": r["ss"], "current_reorder_point": r["rop"]}
                                      for r in rows])
     params = []
@@ -62,7 +62,7 @@ def seed_store(engine, rows: list[dict]) -> None:
         params += [{"run_id": run_id, "entity": "product_location", "entity_key": key, "name": "safety_stock",
                     "value_num": r["ss"] + 5}, {"run_id": run_id, "entity": "product_location", "entity_key": key,
                                                 "name": "reorder_point", "value_num": r["rop"] + 3}]
-    upsert(engine, ParameterValue, params)
+    upsert(db, ParameterValue, params)
 
 
 def write_config(tmp_path: Path, url: str) -> Path:
@@ -118,10 +118,10 @@ def test_sigkill_at_seeded_points_applies_each_change_exactly_once(tmp_path):
     seed_sandbox(app, rows)
     with serve(app) as server:
         cfg = write_config(tmp_path, server.url)
-        engine = engine_for(f"sqlite:///{tmp_path / 'store.db'}")
-        ensure_schema(engine)
-        seed_store(engine, rows)
-        plan = make_plan(load_config(cfg), engine)
+        db = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        ensure_schema(db)
+        seed_store(db, rows)
+        plan = make_plan(load_config(cfg), db)
         assert (plan.status, json.loads(plan.summary)["changes"]) == ("ready", 120)
         rng = random.Random(SEED)
         outcomes = [run_apply(cfg, plan.id, app, rng) for _ in range(KILLS)]
@@ -130,7 +130,7 @@ def test_sigkill_at_seeded_points_applies_each_change_exactly_once(tmp_path):
         run_apply(cfg, plan.id, app, None)
 
         pc = PlannedChange.__table__
-        changes = read_frame(engine, select(pc).where(pc.c.plan_id == plan.id))
+        changes = read_frame(db, select(pc).where(pc.c.plan_id == plan.id))
         assert set(changes["state"]) == {"applied"} and len(changes) == 120
         for r in rows:
             held = app.state.entity("API_PRODUCT_SRV", "A_ProductSupplyPlanning",
@@ -139,6 +139,6 @@ def test_sigkill_at_seeded_points_applies_each_change_exactly_once(tmp_path):
             assert float(held["ReorderThresholdQuantity"]) == r["rop"] + 3
         writes = writes_in_log(app)
         assert len(writes) == 60 and set(writes.values()) == {1}, writes.most_common(3)
-        again = make_plan(load_config(cfg), engine)
+        again = make_plan(load_config(cfg), db)
         assert json.loads(again.summary)["changes"] == 0
-        engine.dispose()
+        db.dispose()

@@ -31,29 +31,29 @@ def world(tmp_path):
         w = start_world(stack, dataset, only=["sap", "wms"])
         assert {s.name for s in w.systems} == {"sap", "wms"}, w.skipped
         config = load_config(write_config(tmp_path, w))
-        engine = store_of(config)
-        yield w, config, engine
-        engine.dispose()
+        db = store_of(config)
+        yield w, config, db
+        db.dispose()
 
 
 def test_cycle_is_clean_then_a_hand_edit_is_one_exception(world):
-    w, config, engine = world
-    result = run_cycle(config, engine, trigger="manual")
+    w, config, db = world
+    result = run_cycle(config, db, trigger="manual")
     statuses = {name: step.status for name, step in result.steps.items()}
     assert statuses == {"pull": "ok", "segment": "ok", "plan": "ok", "apply": "ok", "reconcile": "ok"}, result
     assert result.status == "ok"
     assert result.steps["apply"].counts["applied"] == result.steps["plan"].counts["changes"] > 0
     assert result.steps["reconcile"].counts["exceptions"] == 0
-    assert list_exceptions(engine, status=["open", "acknowledged"]) == []
+    assert list_exceptions(db, status=["open", "acknowledged"]) == []
 
-    second = make_plan(config, engine)
+    second = make_plan(config, db)
     assert json.loads(second.summary)["changes"] == 0
 
-    edit = hand_edit_sap(w, intended_values(config, engine, ["sap"]))
+    edit = hand_edit_sap(w, intended_values(config, db, ["sap"]))
     assert edit is not None and edit.after != edit.intended
-    summary = run_reconcile(config, engine)
+    summary = run_reconcile(config, db)
     assert (summary.new, summary.remaining, summary.exit_code) == (1, 1, 3)
-    [exc] = list_exceptions(engine, status=["open"])
+    [exc] = list_exceptions(db, status=["open"])
     assert (exc.kind, exc.system, exc.entity, json.loads(exc.entity_key), exc.field) == (
         "value_mismatch", "sap", edit.entity, edit.key, edit.field)
     assert (exc.expected, exc.actual, exc.owner) == (edit.intended, edit.after, "sap-master-data@example.com")

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from core.model import Product, ProductLocation, Shipment
 from core.settings import load_config
-from core.store import create_all, engine_for, read_frame
+from core.store import create_all, open_store, read_frame
 from core.sync import pull
 from sandbox.generator import generate
 from sandbox.server import serve
@@ -57,12 +57,12 @@ def run_cli(config: Path, *args: str, wait: bool = True) -> subprocess.Popen | s
 
 def snapshot(db: Path) -> dict[str, list]:
     """Canonical rows without load timestamps, sorted: what 'the same store' means."""
-    engine = engine_for(f"sqlite:///{db}")
+    db = open_store(f"sqlite:///{db}")
     out = {}
     for model in TABLES:
-        frame = read_frame(engine, model).drop(columns=["loaded_at"])
+        frame = read_frame(db, model).drop(columns=["loaded_at"])
         out[model.__tablename__] = sorted(map(tuple, frame.astype(str).to_numpy().tolist()))
-    engine.dispose()
+    db.dispose()
     return out
 
 
@@ -71,10 +71,10 @@ def wait_for_progress(db: Path, proc: subprocess.Popen, min_rows: int) -> None:
     while time.monotonic() < deadline and proc.poll() is None:
         if db.exists():
             try:
-                engine = engine_for(f"sqlite:///{db}")
-                with engine.connect() as conn:
+                db = open_store(f"sqlite:///{db}")
+                with db.connect() as conn:
                     n = conn.execute(text("SELECT count(*) FROM shipment")).scalar()
-                engine.dispose()
+                db.dispose()
                 if n >= min_rows:
                     return
             except Exception:  # noqa: BLE001 - schema not there yet
@@ -115,8 +115,8 @@ def test_sigterm_finishes_the_batch_and_exits_cleanly(tmp_path, dataset):
         stdout, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "stopped" in stdout
-    engine = engine_for(f"sqlite:///{tmp_path}/store.db")
-    with engine.connect() as conn:
+    db = open_store(f"sqlite:///{tmp_path}/store.db")
+    with db.connect() as conn:
         states = conn.execute(text("SELECT count(*) FROM sync_state")).scalar()
     assert states >= 1
 
@@ -125,20 +125,20 @@ def test_stop_event_keeps_state_and_next_pull_completes(tmp_path, dataset, monke
     monkeypatch.setenv("WMS_PASSWORD", "wms_pass")
     app = build_app(dataset)
     app.inject(status=0, delay=0.02, times=10**6)
-    engine = engine_for(f"sqlite:///{tmp_path}/store.db")
-    create_all(engine)
+    db = open_store(f"sqlite:///{tmp_path}/store.db")
+    create_all(db)
     stop = threading.Event()
     with serve(app) as server:
         config = load_config(write_config(tmp_path, server.url, 10))
         timer = threading.Timer(0.5, stop.set)
         timer.start()
-        first = pull(config, engine, stop_event=stop)[0]
+        first = pull(config, db, stop_event=stop)[0]
         timer.cancel()
         assert first.status == "stopped"
         stopped_at = sum(s.read for s in first.streams)
         app.faults.clear()
-        second = pull(config, engine)[0]
+        second = pull(config, db)[0]
     assert second.status == "ok"
     assert 0 < stopped_at
-    stored = read_frame(engine, Shipment)
+    stored = read_frame(db, Shipment)
     assert sorted(stored["shipment_id"]) == sorted(app.data["order_hdr"].records)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from core import runs
 from core.migrate import upgrade
 from core.model import Lease
-from core.store import engine_for
+from core.store import open_store
 from tests.conftest import drop_pg_schema, pg_schema_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -34,10 +34,10 @@ LEAD = 10.0  # seconds for both processes to start before the first fire time
 @pytest.fixture
 def pg_store():
     schema, url = pg_schema_url()
-    engine = engine_for(url, connect_args={"options": f"-csearch_path={schema}"})
-    upgrade(engine)  # migrate once here, so the two processes do not race to create the schema
-    yield engine, f"{url}?options=-csearch_path%3D{schema}"
-    engine.dispose()
+    db = open_store(url, connect_args={"options": f"-csearch_path={schema}"})
+    upgrade(db)  # migrate once here, so the two processes do not race to create the schema
+    yield db, f"{url}?options=-csearch_path%3D{schema}"
+    db.dispose()
     drop_pg_schema(schema)
 
 
@@ -75,14 +75,14 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 
 
 def test_two_schedulers_never_overlap_and_account_for_every_trigger(pg_store, tmp_path):
-    engine, url = pg_store
+    db, url = pg_store
     first = datetime.now(UTC) + timedelta(seconds=LEAD)
     config = _config(tmp_path, url, first)
     procs = [_start(config, tmp_path, n) for n in (1, 2)]
     try:
         _wait_for(lambda: all("job(s)" in log.read_text() for _, log in procs), LEAD, "both schedulers to start")
         assert datetime.now(UTC) < first, "a scheduler started after the first fire time"
-        finished = lambda: [r for r in runs.list_runs(engine, limit=None) if r.status != "running"]  # noqa: E731
+        finished = lambda: [r for r in runs.list_runs(db, limit=None) if r.status != "running"]  # noqa: E731
         _wait_for(lambda: len(finished()) >= 2 * FIRES_PER_PROCESS, LEAD + FIRES_PER_PROCESS * INTERVAL + 20,
                   "50 recorded triggers")
         time.sleep(1.0)  # nothing more may arrive: the timetables have ended
@@ -93,7 +93,7 @@ def test_two_schedulers_never_overlap_and_account_for_every_trigger(pg_store, tm
     logs = "\n".join(log.read_text() for _, log in procs)
     assert codes == [0, 0], logs
 
-    history = sorted(runs.list_runs(engine, limit=None), key=lambda r: r.started_at)
+    history = sorted(runs.list_runs(db, limit=None), key=lambda r: r.started_at)
     assert len(history) == 2 * FIRES_PER_PROCESS, logs
     assert {r.kind for r in history} == {"segment"}
     ran = [r for r in history if r.status == "ok"]
@@ -106,5 +106,5 @@ def test_two_schedulers_never_overlap_and_account_for_every_trigger(pg_store, tm
     for before, after in zip(ran, ran[1:], strict=False):
         assert before.finished_at <= after.started_at, f"runs {before.id} and {after.id} overlap"
     assert len(ran) >= FIRES_PER_PROCESS  # at every fire time one of the two ran
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert conn.execute(select(Lease.__table__)).all() == []  # both released on SIGTERM

@@ -72,12 +72,12 @@ def test_secret_not_in_database_or_cli_output(secret_env, tmp_path):
                              capture_output=True, text=True, timeout=120)
         outputs.append(res.stdout + res.stderr)
     assert all(SECRET not in text for text in outputs)
-    from core.store import engine_for
+    from core.store import open_store
 
-    engine = engine_for(f"sqlite:///{tmp_path / 's.db'}")
+    db = open_store(f"sqlite:///{tmp_path / 's.db'}")
     meta = MetaData()
-    meta.reflect(engine)
-    with engine.connect() as conn:
+    meta.reflect(db)
+    with db.connect() as conn:
         dump = " ".join(str(row) for t in meta.sorted_tables for row in conn.execute(select(t)))
     assert SECRET not in dump
     assert SECRET not in (tmp_path / "s.db").read_bytes().decode("latin-1")

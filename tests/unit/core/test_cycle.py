@@ -17,10 +17,10 @@ pytestmark = pytest.mark.unit
 
 
 def _fake(name: str, calls: list, status: str = "ok", counts: dict | None = None):
-    def step(config, engine, *, systems=None, trigger="manual", stop_event=None, progress=None, **kw):
+    def step(config, db, *, systems=None, trigger="manual", stop_event=None, progress=None, **kw):
         calls.append((name, systems, trigger, kw.get("plan_id")))
-        run_id = runs.start_run(engine, name, trigger=trigger)
-        runs.finish_run(engine, run_id, "ok" if status == "skipped" else status)
+        run_id = runs.start_run(db, name, trigger=trigger)
+        runs.finish_run(db, run_id, "ok" if status == "skipped" else status)
         return StepResult(run_id, status, counts or {})
     return step
 
@@ -84,8 +84,8 @@ def test_held_lease_is_a_skipped_step_and_stops_the_cycle(store, steps, monkeypa
     assert runs.get_run(store, result.steps["pull"].run_id).status == "skipped"
 
 
-def _plan(engine, status: str, changes: int) -> int:
-    with engine.begin() as conn:
+def _plan(db, status: str, changes: int) -> int:
+    with db.begin() as conn:
         return conn.execute(Plan.__table__.insert().values(
             status=status, reason="too many class changes" if status == "needs_approval" else None,
             summary=json.dumps({"changes": changes}))).inserted_primary_key[0]
@@ -114,8 +114,8 @@ def test_apply_without_any_plan_is_skipped(store):
 def test_steps_take_their_lease(store, monkeypatch):
     seen = []
 
-    def pull(config, engine, **kw):
-        with engine.connect() as conn:
+    def pull(config, db, **kw):
+        with db.connect() as conn:
             seen.extend(r.name for r in conn.execute(select(Lease.__table__)))
         return []
 

@@ -16,13 +16,13 @@ from core.model import Lease, utcnow
 pytestmark = pytest.mark.unit
 
 
-def _row(engine, name):
-    with engine.connect() as conn:
+def _row(db, name):
+    with db.connect() as conn:
         return conn.execute(select(Lease.__table__).where(Lease.__table__.c.name == name)).first()
 
 
-def _expire(engine, name):
-    with engine.begin() as conn:
+def _expire(db, name):
+    with db.begin() as conn:
         conn.execute(update(Lease.__table__).where(Lease.__table__.c.name == name)
                      .values(expires_at=utcnow() - timedelta(seconds=1)))
 

@@ -18,12 +18,12 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def db(sqlite_engine):
+def db(sqlite_db):
     """A SQLite store with the schema created."""
     from core.store import create_all
 
-    create_all(sqlite_engine)
-    return sqlite_engine
+    create_all(sqlite_db)
+    return sqlite_db
 
 CONV = Conversions.from_product_units([
     {"Product": "TG11", "AlternativeUnit": "EA", "QuantityNumerator": "1", "QuantityDenominator": "1"}])
@@ -40,8 +40,8 @@ def mapping():
     return load_mapping(shipped_mapping("sap_s4.yaml")).entities["sales_order_item"]
 
 
-def new_run(engine, parent=None) -> int:
-    with engine.begin() as conn:
+def new_run(db, parent=None) -> int:
+    with db.begin() as conn:
         return conn.execute(Run.__table__.insert().values(kind="pull", parent_run_id=parent)).inserted_primary_key[0]
 
 

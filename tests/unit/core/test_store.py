@@ -48,36 +48,36 @@ def test_crosswalk_keeps_source_keys_exactly(store):
     assert read_frame(store, Crosswalk)["source_key"].tolist() == ["0000100234"]
 
 
-def _assert_upgrade_idempotent(engine):
-    before, after = upgrade(engine)
+def _assert_upgrade_idempotent(db):
+    before, after = upgrade(db)
     assert before is None and after == head_revision()
-    tables = set(inspect(engine).get_table_names())
+    tables = set(inspect(db).get_table_names())
     assert {"product", "order_line", "planned_change", "recon_exception", "sync_state"} <= tables
-    assert upgrade(engine) == (head_revision(), head_revision())
-    assert current_revision(engine) == head_revision()
-    assert set(inspect(engine).get_table_names()) == tables
+    assert upgrade(db) == (head_revision(), head_revision())
+    assert current_revision(db) == head_revision()
+    assert set(inspect(db).get_table_names()) == tables
 
 
-def test_db_upgrade_on_empty_sqlite_is_idempotent(sqlite_engine):
-    _assert_upgrade_idempotent(sqlite_engine)
+def test_db_upgrade_on_empty_sqlite_is_idempotent(sqlite_db):
+    _assert_upgrade_idempotent(sqlite_db)
 
 
-def test_db_upgrade_on_empty_postgres_is_idempotent(pg_engine):
-    _assert_upgrade_idempotent(pg_engine)
+def test_db_upgrade_on_empty_postgres_is_idempotent(pg_db):
+    _assert_upgrade_idempotent(pg_db)
 
 
 test_db_upgrade_on_empty_postgres_is_idempotent = __import__("pytest").mark.postgres(
     test_db_upgrade_on_empty_postgres_is_idempotent)
 
 
-def test_migrations_match_the_model(sqlite_engine):
+def test_migrations_match_the_model(sqlite_db):
     """A new column in core/model.py without a migration fails here."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    upgrade(sqlite_engine)
-    with sqlite_engine.connect() as conn:
+    upgrade(sqlite_db)
+    with sqlite_db.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
 

@@ -11,7 +11,7 @@ from basics.progress import ProgressEvent
 from core import runs
 from core.settings import SegbridgeConfig
 from core.statuses import RunStatus
-from core.store import create_all, engine_for
+from core.store import create_all, open_store
 from core.sync import pull
 from sandbox.csv_drop import write_canonical_csv
 from sandbox.generator import generate
@@ -25,18 +25,18 @@ def csv_world(tmp_path):
     dataset = generate(seed=5, products=6, locations=2, customers=4, weeks=6)
     drop = tmp_path / "drop"
     write_canonical_csv(dataset, drop)
-    engine = engine_for(f"sqlite:///{tmp_path}/s.db")
-    create_all(engine)
+    db = open_store(f"sqlite:///{tmp_path}/s.db")
+    create_all(db)
     config = SegbridgeConfig.model_validate({"systems": {"erp": {
         "kind": "csv_folder", "mapping": "canonical_csv.yaml", "options": {"path": str(drop), "chunk_rows": 50}}}})
-    yield config, engine
-    engine.dispose()
+    yield config, db
+    db.dispose()
 
 
 def test_pull_emits_events_per_stream_labelled_system_dot_entity(csv_world):
-    config, engine = csv_world
+    config, db = csv_world
     events: list[ProgressEvent] = []
-    [result] = pull(config, engine, progress=events.append)
+    [result] = pull(config, db, progress=events.append)
     assert result.status == RunStatus.OK, result.message
     labels = {e.label for e in events}
     assert labels == {f"erp.{s.entity}" for s in result.streams}
@@ -50,15 +50,15 @@ def test_pull_emits_events_per_stream_labelled_system_dot_entity(csv_world):
 
 
 def test_pull_without_a_callback_is_silent_and_without_a_stop_event_runs_to_the_end(csv_world):
-    config, engine = csv_world
-    [result] = pull(config, engine)
+    config, db = csv_world
+    [result] = pull(config, db)
     assert result.status == RunStatus.OK and result.read > 0
-    assert runs.get_run(engine, result.run_id).status == RunStatus.OK
+    assert runs.get_run(db, result.run_id).status == RunStatus.OK
 
 
 def test_a_set_stop_event_stops_the_pull_before_it_reads(csv_world):
-    config, engine = csv_world
+    config, db = csv_world
     stop = threading.Event()
     stop.set()
-    assert pull(config, engine, stop_event=stop) == []
+    assert pull(config, db, stop_event=stop) == []
 

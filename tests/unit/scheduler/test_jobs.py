@@ -17,23 +17,23 @@ pytestmark = pytest.mark.unit
 CALLS: list[dict] = []
 
 
-def ok_step(config, engine, *, systems=None, trigger, stop_event=None):
+def ok_step(config, db, *, systems=None, trigger, stop_event=None):
     CALLS.append({"systems": systems, "trigger": trigger, "stop": stop_event})
-    with runs.recorded_run(engine, "pull" if systems else "segment", system=(systems or [None])[0],
+    with runs.recorded_run(db, "pull" if systems else "segment", system=(systems or [None])[0],
                            trigger=trigger) as outcome:
         outcome["counts"] = {"read": 10, "loaded": 9, "quarantined": 1}
     return SimpleNamespace(run_id=outcome["run_id"], status="ok", counts=outcome["counts"])
 
 
-def broken_step(config, engine, *, systems=None, trigger, stop_event=None):
-    runs.start_run(engine, "plan", trigger=trigger)  # started, then dies without finishing it
+def broken_step(config, db, *, systems=None, trigger, stop_event=None):
+    runs.start_run(db, "plan", trigger=trigger)  # started, then dies without finishing it
     raise RuntimeError("target system said no")
 
 
-def nested_lease_step(config, engine, *, systems=None, trigger, stop_event=None):
-    with lease.hold(engine, "apply", ttl=30):  # the cycle takes the same lease again: must not block
-        run_id = runs.start_run(engine, "apply", trigger=trigger)
-        runs.finish_run(engine, run_id, "ok", counts={"applied": 3})
+def nested_lease_step(config, db, *, systems=None, trigger, stop_event=None):
+    with lease.hold(db, "apply", ttl=30):  # the cycle takes the same lease again: must not block
+        run_id = runs.start_run(db, "apply", trigger=trigger)
+        runs.finish_run(db, run_id, "ok", counts={"applied": 3})
     return {"run_id": run_id, "status": "ok"}
 
 
@@ -124,28 +124,28 @@ def test_history_queries(store):
         runs.finish_run(store, c, "ok", counts={"read": "many"})
 
 
-def test_chained_job_runs_after_its_dependency(sqlite_engine, tmp_path):
+def test_chained_job_runs_after_its_dependency(sqlite_db, tmp_path):
     from core.settings import load_config
     from core.store import create_all
 
-    create_all(sqlite_engine)
+    create_all(sqlite_db)
     path = tmp_path / "segbridge.yaml"
     path.write_text("systems: {sap: {kind: sap_odata}}\n"
                     "schedules:\n  steps:\n    pull: {every_seconds: 0.4}\n    segment: {depends_on: [pull]}\n")
-    app = SchedulerApp(load_config(path), sqlite_engine, owner="me:1:abcd")
+    app = SchedulerApp(load_config(path), sqlite_db, owner="me:1:abcd")
     app.build()
     thread = threading.Thread(target=app.start)
     thread.start()
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not runs.list_runs(sqlite_engine, kind="segment", status="ok"):
+        while time.monotonic() < deadline and not runs.list_runs(sqlite_db, kind="segment", status="ok"):
             time.sleep(0.1)
     finally:
         app.stop()
         thread.join(30)
     assert not thread.is_alive()
-    segment = runs.list_runs(sqlite_engine, kind="segment", status="ok", limit=None)[-1]
-    pull = runs.list_runs(sqlite_engine, kind="pull", status="ok", limit=None)[-1]
+    segment = runs.list_runs(sqlite_db, kind="segment", status="ok", limit=None)[-1]
+    pull = runs.list_runs(sqlite_db, kind="pull", status="ok", limit=None)[-1]
     assert pull.finished_at <= segment.started_at
     assert app.ctx.stop_event.is_set()
-    assert lease.holder(sqlite_engine, "pull:sap") is None and lease.holder(sqlite_engine, "segment") is None
+    assert lease.holder(sqlite_db, "pull:sap") is None and lease.holder(sqlite_db, "segment") is None

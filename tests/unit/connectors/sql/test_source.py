@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def engine(tmp_path):
+def db(tmp_path):
     eng = sa.create_engine(f"sqlite:///{tmp_path / 'erp.db'}")
     with eng.begin() as conn:
         conn.execute(sa.text("CREATE TABLE items (id INTEGER PRIMARY KEY, code TEXT, changed TEXT)"))
@@ -25,39 +25,39 @@ def engine(tmp_path):
     eng.dispose()
 
 
-def source(engine, **extra) -> SqlSource:
+def source(db, **extra) -> SqlSource:
     return SqlSource({"url": "sqlite://", "page_size": 4,
-                      "tables": {"items": {"key": ["id"], "cursor": "changed"}}, **extra}, engine=engine)
+                      "tables": {"items": {"key": ["id"], "cursor": "changed"}}, **extra}, db=db)
 
 
-def test_keyset_pages_in_cursor_then_key_order(engine):
-    batches = list(source(engine).read(StreamSpec("items"), None))
+def test_keyset_pages_in_cursor_then_key_order(db):
+    batches = list(source(db).read(StreamSpec("items"), None))
     assert [[r["id"] for r in b.records] for b in batches] == [[3, 6, 9, 1], [4, 7, 10, 2], [5, 8]]
     assert batches[0].checkpoint == {"after": ["2024-01-02", 1]}
 
 
-def test_increment_resumes_after_checkpoint_including_ties(engine):
-    rows = [r["id"] for b in source(engine).read(StreamSpec("items"), {"after": ["2024-01-02", 4]}) for r in b.records]
+def test_increment_resumes_after_checkpoint_including_ties(db):
+    rows = [r["id"] for b in source(db).read(StreamSpec("items"), {"after": ["2024-01-02", 4]}) for r in b.records]
     assert rows == [7, 10, 2, 5, 8]
 
 
-def test_hostile_names_are_rejected_before_any_sql(engine):
-    bad = SqlSource({"url": "sqlite://", "tables": {"items; DROP TABLE items": {"key": ["id"]}}}, engine=engine)
+def test_hostile_names_are_rejected_before_any_sql(db):
+    bad = SqlSource({"url": "sqlite://", "tables": {"items; DROP TABLE items": {"key": ["id"]}}}, db=db)
     with pytest.raises(FatalError, match="not found"):
         list(bad.read(StreamSpec("items; DROP TABLE items"), None))
-    bad_col = SqlSource({"url": "sqlite://", "tables": {"items": {"key": ["id) OR 1=1 --"]}}}, engine=engine)
+    bad_col = SqlSource({"url": "sqlite://", "tables": {"items": {"key": ["id) OR 1=1 --"]}}}, db=db)
     with pytest.raises(FatalError, match="no column"):
         list(bad_col.read(StreamSpec("items"), None))
 
 
-def test_writes_refused_unless_writable(engine):
+def test_writes_refused_unless_writable(db):
     item = WriteItem("r", "items", {"id": 1}, {"code": "Y1"})
-    [refused] = source(engine).write(WriteBatch([item]))
+    [refused] = source(db).write(WriteBatch([item]))
     assert (refused.status, refused.message) == ("rejected", "sql source is read-only (set writable: true to allow "
                                                              "updates)")
-    [done] = source(engine, writable=True).write(WriteBatch([item]))
+    [done] = source(db, writable=True).write(WriteBatch([item]))
     assert done.status == "applied"
-    assert source(engine).read_back("items", [{"id": 1}])[0]["code"] == "Y1"
+    assert source(db).read_back("items", [{"id": 1}])[0]["code"] == "Y1"
 
 
 def test_literal_password_refused():
@@ -66,8 +66,8 @@ def test_literal_password_refused():
 
 
 @pytest.fixture
-def lines(engine):
-    with engine.begin() as conn:
+def lines(db):
+    with db.begin() as conn:
         conn.execute(sa.text("CREATE TABLE hdr (id INTEGER PRIMARY KEY, cust TEXT, day TEXT)"))
         conn.execute(sa.text('CREATE TABLE "line items" (hdr_id INTEGER, pos INTEGER, qty INTEGER, '
                              "PRIMARY KEY (hdr_id, pos))"))
@@ -76,7 +76,7 @@ def lines(engine):
         conn.execute(sa.text('INSERT INTO "line items" VALUES (:h, :p, :q)'),
                      [{"h": h, "p": p, "q": h * 10 + p} for h in (1, 2, 3) for p in (1, 2)])
     return SqlSource({"url": "sqlite://", "page_size": 4, "tables": {
-        "line items": {"key": ["hdr_id", "pos"]}, "hdr": {"key": ["id"]}}}, engine=engine)
+        "line items": {"key": ["hdr_id", "pos"]}, "hdr": {"key": ["id"]}}}, db=db)
 
 
 def test_join_adds_header_fields_and_keeps_keyset_pages(lines):
@@ -119,7 +119,7 @@ def orders_db(request, tmp_path):
     if request.param == "sqlite":
         eng = sa.create_engine(f"sqlite:///{tmp_path / 'orders.db'}")
     else:
-        eng = request.getfixturevalue("pg_engine")
+        eng = request.getfixturevalue("pg_db")
     meta = sa.MetaData()
     hdr = sa.Table("hdr", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("cust", sa.String(8)),
                    sa.Column("changed", sa.DateTime))
@@ -142,7 +142,7 @@ ORDERS_JOIN = {"table": "hdr", "by": {"hdr_id": "id"}, "fields": ["cust"]}
 def orders_source(eng, page_size: int) -> SqlSource:
     return SqlSource({"url": "sqlite://", "page_size": page_size, "tables": {
         "lines": {"key": ["hdr_id", "pos"], "cursor": "changed"}, "hdr": {"key": ["id"], "cursor": "changed"}}},
-        engine=eng)
+        db=eng)
 
 
 def read_all(src, state):

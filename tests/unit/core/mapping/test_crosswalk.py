@@ -15,12 +15,12 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def db(sqlite_engine):
+def db(sqlite_db):
     """A SQLite store with the schema created."""
     from core.store import create_all
 
-    create_all(sqlite_engine)
-    return sqlite_engine
+    create_all(sqlite_db)
+    return sqlite_db
 
 NORMALIZED = CrosswalkSpec(rules=[{"kind": "normalized", "normalize": ["strip", "upper", "strip_zeros"]}])
 

@@ -153,7 +153,7 @@ def test_what_if_reports_migration_changes_and_investment():
     assert total["change"] > 0 and total["change"] == pytest.approx(total["candidate"] - total["current"])
 
 
-def test_segment_from_store_saves_run_and_audits_changes(sqlite_engine, tmp_path):
+def test_segment_from_store_saves_run_and_audits_changes(sqlite_db, tmp_path):
     from core.model import (
         AuditEvent,
         OrderLine,
@@ -166,22 +166,22 @@ def test_segment_from_store_saves_run_and_audits_changes(sqlite_engine, tmp_path
     from core.planning_store import segment_from_store
     from core.store import create_all, read_frame, upsert
 
-    create_all(sqlite_engine)
+    create_all(sqlite_db)
     f = _frames()
     ol = f["order_lines"].assign(order_date=lambda x: x["order_date"].dt.date)
-    upsert(sqlite_engine, OrderLine, ol)
-    upsert(sqlite_engine, Product, f["products"])
-    upsert(sqlite_engine, ProductLocation, f["product_locations"])
+    upsert(sqlite_db, OrderLine, ol)
+    upsert(sqlite_db, Product, f["products"])
+    upsert(sqlite_db, ProductLocation, f["product_locations"])
     pol = tmp_path / "policy.yaml"
     pol.write_text("version: 1\n", encoding="utf-8")
-    r1 = segment_from_store(sqlite_engine, pol)
-    runs = read_frame(sqlite_engine, Run)
+    r1 = segment_from_store(sqlite_db, pol)
+    runs = read_frame(sqlite_db, Run)
     assert runs.loc[runs["id"] == r1, "ruleset_hash"].iloc[0] == ruleset_hash(load_policy(pol))
-    n_seg = len(read_frame(sqlite_engine, SegmentAssignment))
-    n_par = len(read_frame(sqlite_engine, ParameterValue))
-    assert len(read_frame(sqlite_engine, AuditEvent)) == n_seg + n_par  # everything is new
-    r2 = segment_from_store(sqlite_engine, pol)
-    audit = read_frame(sqlite_engine, AuditEvent)
+    n_seg = len(read_frame(sqlite_db, SegmentAssignment))
+    n_par = len(read_frame(sqlite_db, ParameterValue))
+    assert len(read_frame(sqlite_db, AuditEvent)) == n_seg + n_par  # everything is new
+    r2 = segment_from_store(sqlite_db, pol)
+    audit = read_frame(sqlite_db, AuditEvent)
     assert r2 > r1 and (audit["run_id"] == r2).sum() == 0  # same data, same rules: no change
 
 

@@ -131,8 +131,8 @@ def _world():
     return {"sap": sap, "crm": crm}, intended
 
 
-def _open(engine):
-    with engine.connect() as conn:
+def _open(db):
+    with db.connect() as conn:
         t = ReconException.__table__
         return [dict(r._mapping) for r in conn.execute(select(t).where(t.c.status == "open").order_by(t.c.kind, t.c.id))]
 

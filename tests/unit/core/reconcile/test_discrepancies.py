@@ -29,8 +29,8 @@ def obs(key="{\"Product\": \"P1\", \"Plant\": \"1010\"}", actual="5", system="sa
                        expected="10.000", actual=actual, severity="medium", owner="mdm@example.com")
 
 
-def rows(engine):
-    with engine.connect() as conn:
+def rows(db):
+    with db.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(ReconException.__table__)
                                                        .order_by(ReconException.__table__.c.id))]
 
@@ -139,13 +139,13 @@ def _sb(*args: str, cwd) -> subprocess.CompletedProcess:
 
 def test_cli_list_ack_resolve_waive_report(tmp_path):
     from core.migrate import upgrade
-    from core.store import engine_for
+    from core.store import open_store
 
     (tmp_path / "segbridge.yaml").write_text("database:\n  url: sqlite:///store.db\n", encoding="utf-8")
-    engine = engine_for(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
-    ids = upsert_observations(engine, [obs(key="k1"), obs(key="k2", system="wms")], run_id=None).new
-    engine.dispose()
+    db = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(db)
+    ids = upsert_observations(db, [obs(key="k1"), obs(key="k2", system="wms")], run_id=None).new
+    db.dispose()
     listed = _sb("exceptions", "list", "--system", "wms", cwd=tmp_path)
     assert listed.returncode == 0 and "1 exception(s)" in listed.stdout and "k2" in listed.stdout
     assert _sb("exceptions", "ack", str(ids[0]), "--by", "ann", cwd=tmp_path).returncode == 0

@@ -26,25 +26,25 @@ class _Images(HTMLParser):
             self.srcs.append(dict(attrs)["src"])
 
 
-def _seed(engine):
+def _seed(db):
     obs = [Observation("value_mismatch", "sap", "A_ProductSupplyPlanning", f"k{i}", "SafetyStockQuantity",
                        "10.000", str(i), "high", "sap-mdm") for i in range(3)]
     obs += [Observation("cross_system", "wms", "customer", "C1", "customer_segment", "A", "B", "medium", None),
             Observation("completeness", "crm", "account", "account", "read", "10", "9", "high", "crm-ops")]
     for n in (1, 2):
-        run_id = start_run(engine, "reconcile")
-        ids = upsert_observations(engine, obs[: 3 + n], run_id).new
-        finish_run(engine, run_id, "exceptions", counts={"exceptions": 3 + n, "open_value_mismatch": 3,
+        run_id = start_run(db, "reconcile")
+        ids = upsert_observations(db, obs[: 3 + n], run_id).new
+        finish_run(db, run_id, "exceptions", counts={"exceptions": 3 + n, "open_value_mismatch": 3,
                                                          "open_cross_system": 1, "open_completeness": n - 1})
-    transition(engine, ids[0], "waived", reason="accepted", actor="t")
+    transition(db, ids[0], "waived", reason="accepted", actor="t")
 
 
-def test_reports_open_with_sheets_filters_charts(sqlite_engine, tmp_path):
+def test_reports_open_with_sheets_filters_charts(sqlite_db, tmp_path):
     from core.store import create_all
 
-    create_all(sqlite_engine)
-    _seed(sqlite_engine)
-    paths = write_reports(sqlite_engine, tmp_path / "out")
+    create_all(sqlite_db)
+    _seed(sqlite_db)
+    paths = write_reports(sqlite_db, tmp_path / "out")
     wb = load_workbook(paths["excel"])
     assert wb.sheetnames == ["Summary", *KINDS]
     assert wb["Summary"].freeze_panes == "A3"
@@ -69,11 +69,11 @@ def test_reports_open_with_sheets_filters_charts(sqlite_engine, tmp_path):
     assert len(rows) == 5 and {r["kind"] for r in rows} == {"value_mismatch", "cross_system"} | {"completeness"}
 
 
-def test_reports_of_an_empty_store(sqlite_engine, tmp_path):
+def test_reports_of_an_empty_store(sqlite_db, tmp_path):
     from core.store import create_all
 
-    create_all(sqlite_engine)
-    paths = write_reports(sqlite_engine, tmp_path)
+    create_all(sqlite_db)
+    paths = write_reports(sqlite_db, tmp_path)
     wb = load_workbook(paths["excel"])
     assert wb.sheetnames == ["Summary", *KINDS]
     assert wb["orphan"].auto_filter.ref == "A1:P1"

@@ -165,13 +165,13 @@ def cli(capsys, *args: str) -> tuple[int, str]:
 
 def test_cli_plan_approve_apply(tmp_path, capsys, monkeypatch):
     from core.migrate import ensure_schema
-    from core.store import engine_for
+    from core.store import open_store
 
     monkeypatch.setenv("COLUMNS", "200")
-    engine = engine_for(f"sqlite:///{tmp_path / 'cli.db'}")
-    ensure_schema(engine)
+    db = open_store(f"sqlite:///{tmp_path / 'cli.db'}")
+    ensure_schema(db)
     its = s.items(4, changed=3)
-    s.seed(engine, its)
+    s.seed(db, its)
     world = s.world_from_store("cli", its)
     world.reject[s.key_json("P0002", "1010")] = "material locked"
     cfg = tmp_path / "segbridge.yaml"
@@ -194,7 +194,7 @@ writeback: {{retry_backoff_seconds: 0, guardrails: {{approval_required: true}}}}
     code, text = cli(capsys, "-c", str(cfg), "apply", "1")
     assert code == 1 and "sent 3 item(s) in 2 request(s)" in text and "material locked" in text
     assert len(world.writes) == 2
-    engine.dispose()
+    db.dispose()
 
 
 def test_apply_reports_progress_per_system_and_finishes_at_the_changes_it_settled(store, tmp_path):

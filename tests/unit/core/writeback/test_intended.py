@@ -42,9 +42,9 @@ def rows_of(frame: pd.DataFrame) -> list[list]:
     return plain(frame.sort_values(["system", "entity", "target_key", "field"])[COLS]).values.tolist()
 
 
-def changes_of(engine, plan_id: int) -> list[list]:
+def changes_of(db, plan_id: int) -> list[list]:
     pc = PlannedChange.__table__
-    frame = read_frame(engine, select(pc).where(pc.c.plan_id == plan_id).order_by(pc.c.id))
+    frame = read_frame(db, select(pc).where(pc.c.plan_id == plan_id).order_by(pc.c.id))
     return sorted(plain(frame[["system", "field", "current_value", "intended_value"]]).values.tolist(),
                   key=lambda r: [str(v) for v in r])
 

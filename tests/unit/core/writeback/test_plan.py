@@ -21,9 +21,9 @@ from tests.unit.core.writeback import wb_support as s
 pytestmark = pytest.mark.unit
 
 
-def changes_of(engine, plan_id: int) -> pd.DataFrame:
+def changes_of(db, plan_id: int) -> pd.DataFrame:
     pc = PlannedChange.__table__
-    return read_frame(engine, select(pc).where(pc.c.plan_id == plan_id).order_by(pc.c.id))
+    return read_frame(db, select(pc).where(pc.c.plan_id == plan_id).order_by(pc.c.id))
 
 
 def test_intended_values_formats_for_the_target(store, tmp_path):

@@ -157,15 +157,15 @@ def make_config(tmp_path: Path, world: str, kind: str = "memory", writeback: dic
     })
 
 
-def seed(engine, items: list[dict], run_kwargs: dict | None = None) -> int:
+def seed(db, items: list[dict], run_kwargs: dict | None = None) -> int:
     """A segment run with parameters, and the product-locations SAP holds (current values).
 
     Each item: product, plant, ss (intended), cur_ss, rop, cur_rop, abc, cur_abc, cost.
     """
-    with engine.begin() as conn:
+    with db.begin() as conn:
         run_id = conn.execute(insert(Run.__table__).values(kind="segment", status="ok",
                                                            **(run_kwargs or {}))).inserted_primary_key[0]
-    upsert(engine, ProductLocation, [{
+    upsert(db, ProductLocation, [{
         "product_id": i["product"], "location_id": i["plant"], "source_system": "sap", "unit_cost": i.get("cost"),
         "current_safety_stock": i.get("cur_ss"), "current_reorder_point": i.get("cur_rop"),
         "current_abc": i.get("cur_abc")} for i in items])
@@ -178,8 +178,8 @@ def seed(engine, items: list[dict], run_kwargs: dict | None = None) -> int:
                        "value_num": i.get("rop")})
         segs.append({"run_id": run_id, "entity": "product_location", "entity_key": ek, "dimension": "abc",
                      "value": i.get("abc", "A")})
-    upsert(engine, ParameterValue, params)
-    upsert(engine, SegmentAssignment, segs)
+    upsert(db, ParameterValue, params)
+    upsert(db, SegmentAssignment, segs)
     return int(run_id)
 
 
@@ -207,11 +207,11 @@ def items(n: int, changed: int | None = None) -> list[dict]:
     return out
 
 
-def link(engine, system: str, entity: str, pairs: dict[str, str]) -> None:
+def link(db, system: str, entity: str, pairs: dict[str, str]) -> None:
     """Crosswalk links of one system: source key (as the system writes it) -> canonical id."""
     from core.model import Crosswalk
 
-    upsert(engine, Crosswalk, [{"system": system, "entity": entity, "source_key": k, "canonical_id": v}
+    upsert(db, Crosswalk, [{"system": system, "entity": entity, "source_key": k, "canonical_id": v}
                                for k, v in pairs.items()])
 
 
@@ -230,15 +230,15 @@ def multi_config(tmp_path: Path, mappings: dict[str, str | Path], world: str = "
         "writeback": {"out_dir": str(tmp_path / "plans"), "retry_backoff_seconds": 0, **(writeback or {})}})
 
 
-def segment_run(engine, params: list[tuple[str, str, str, object]], segs: list[tuple[str, str, str, str]]) -> int:
+def segment_run(db, params: list[tuple[str, str, str, object]], segs: list[tuple[str, str, str, str]]) -> int:
     """A successful segment run: params (entity, key, name, value), segments (entity, key, dimension, value)."""
-    with engine.begin() as conn:
+    with db.begin() as conn:
         run_id = conn.execute(insert(Run.__table__).values(kind="segment", status="ok")).inserted_primary_key[0]
-    upsert(engine, ParameterValue, [
+    upsert(db, ParameterValue, [
         {"run_id": run_id, "entity": e, "entity_key": k, "name": n,
          "value_num": v if isinstance(v, int | float) else None, "value_text": None if isinstance(v, int | float) else v}
         for e, k, n, v in params])
     if segs:
-        upsert(engine, SegmentAssignment, [{"run_id": run_id, "entity": e, "entity_key": k, "dimension": d, "value": v}
+        upsert(db, SegmentAssignment, [{"run_id": run_id, "entity": e, "entity_key": k, "dimension": d, "value": v}
                                            for e, k, d, v in segs])
     return int(run_id)
