@@ -75,20 +75,6 @@ def mapping_files(folder: str | Path) -> list[Path]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m core.mapping FILE...`: print problems, exit 2 if any (what `segbridge validate` does)."""
-    import sys
-
-    from core.paths import mappings_dir
-
-    paths = [Path(p) for p in (argv if argv is not None else sys.argv[1:])] or mapping_files(mappings_dir())
-    errors = check_paths(paths)
-    for exc in errors:
-        print(str(exc), file=sys.stderr)
-    print(f"{len(paths)} mapping file(s) checked, {len(errors)} with errors")
-    return 2 if errors else 0
-
-
 def _where(mf: MappingFile, *loc: Any) -> str:
     doc = document_of(mf)
     return doc.where(tuple(loc)) if doc else "<mapping>"

@@ -5,17 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 
-from basics.errors import ConfigError
+from basics.errors import EXIT_USAGE, ConfigError
 from segbridge.commands.common import config_of, out, table
+
+err = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
     app.command("validate")(validate)
 
 
-def validate(ctx: typer.Context) -> None:
+def validate(ctx: typer.Context,
+             mapping: list[Path] = typer.Option(None, "--mapping", "-m", metavar="PATH",
+                                                help="Check only these mapping files (a folder: every mapping "
+                                                     "file in it), without a segbridge.yaml")) -> None:
     """Validate segbridge.yaml, each system's options and mapping file (exit 2 with file:line on errors)."""
+    if mapping:
+        _check_mapping_paths(mapping)
+        return
     from basics.yaml_loader import document_of, validate_data
     from connectors import registry
     from core.mapping import load_mapping
@@ -47,6 +57,21 @@ def _check_policy(config) -> None:
         from core.planning.policy import load_policy
 
         load_policy(config.resolve_path(config.segmentation.policy))
+
+
+def _check_mapping_paths(paths: list[Path]) -> None:
+    """`validate --mapping`: each named file, or every mapping file of a named folder; all errors, then exit 2."""
+    from core.mapping.mapping_files import check_paths, mapping_files
+
+    files = [f for p in paths for f in (mapping_files(p) if p.is_dir() else [p])]
+    errors = check_paths(files)
+    for exc in errors:
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        if exc.hint:
+            err.print(f"  [yellow]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
+    out.print(f"{len(files)} mapping file(s) checked, {len(errors)} with errors", highlight=False)
+    if errors:
+        raise typer.Exit(EXIT_USAGE)
 
 
 def _check_mapping_dir(config) -> int:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from core.mapping import Conversions, load_mapping, map_records, reverse_frame, reverse_map, reverse_target
-from core.mapping.mapping_files import main, mapping_files
+from core.mapping.mapping_files import mapping_files
 from core.mapping.transforms import parse_step
 from core.paths import mappings_dir, shipped_mapping
 
@@ -28,19 +32,26 @@ PARAMS = {"abc": "A", "safety_stock": 120.5, "reorder_point": 300.0, "mrp_type":
 PARAMS_BY_FILE = {"sap_s4.yaml": {"segment": "strategic"}, "salesforce.yaml": {"segment": "strategic"}}
 
 
-def test_every_shipped_file_is_found_and_valid(capsys):
+def _validate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "segbridge", "validate", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_every_shipped_file_is_found_and_valid(tmp_path):
     assert [p.name for p in mapping_files(mappings_dir())] == sorted(SHIPPED)
-    assert main([]) == 0
-    assert "12 mapping file(s) checked, 0 with errors" in capsys.readouterr().out
+    res = _validate("--mapping", str(mappings_dir()), cwd=tmp_path)  # no segbridge.yaml needed
+    assert res.returncode == 0, res.stderr
+    assert "12 mapping file(s) checked, 0 with errors" in res.stdout
 
 
-def test_misspelt_transform_exits_2_with_position(tmp_path, capsys):
+def test_misspelt_transform_exits_2_with_position(tmp_path):
     text = shipped_mapping("canonical_csv.yaml").read_text(encoding="utf-8")
     bad = tmp_path / "canonical_csv.yaml"
     bad.write_text(text.replace("transforms: [required, date]", "transforms: [required, dat]", 1), encoding="utf-8")
-    assert main([str(bad)]) == 2
-    err = capsys.readouterr().err
-    assert f"{bad}:19:61: unknown transform 'dat'" in err and "did you mean 'date'?" in err
+    res = _validate("-m", str(bad), "-m", str(shipped_mapping("wms.yaml")), cwd=tmp_path)
+    assert res.returncode == 2
+    assert f"{bad}:19:61: unknown transform 'dat'" in res.stderr and "did you mean 'date'?" in res.stderr
+    assert "2 mapping file(s) checked, 1 with errors" in res.stdout
 
 
 def _reverse_entities():
