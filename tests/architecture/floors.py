@@ -5,6 +5,10 @@ Floors, top to bottom: the `segbridge` shell (CLI) -> `scheduler` -> `core` -> `
 narrower rules: core reaches connectors only through `connectors.registry` (the factory) and
 `connectors.base` (the interface and its errors), and `sandbox` (beside the floors) is imported
 only by the shell, benchmarks and tests. Lazy imports inside functions count too.
+
+The planning room (`core.planning`) is pure: it imports only `basics`, itself and `core.paths`
+(where the shipped policy lies), and nothing that reaches a store, a terminal or the network, so
+the same functions run per partition on Spark.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ PACKAGES = [*FLOORS, "sandbox"]
 CORE_MAY_USE = ("connectors.registry", "connectors.base")
 # What each package may import besides its own floor and those below it.
 SANDBOX_MAY_USE = ("basics", "connectors")
+PLANNING_MAY_USE = ("basics", "core.planning", "core.paths")
+PLANNING_NEVER = ("sqlalchemy", "sqlmodel", "alembic", "rich", "typer", "requests", "zeep", "psycopg")
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,10 @@ def _top(name: str) -> str:
 def judge(importer: str, imported: str) -> str | None:
     """Why `importer` (a dotted module name) may not import `imported`; None when it may."""
     src, dst = _top(importer), _top(imported)
+    if importer == "core.planning" or importer.startswith("core.planning."):
+        why = _judge_planning(imported)
+        if why:
+            return why
     if dst not in PACKAGES or src == dst:
         return None
     if dst == "sandbox":
@@ -66,6 +76,16 @@ def judge(importer: str, imported: str) -> str | None:
         return f"{src} is below {dst}: imports run down the floors only"
     if src == "core" and dst == "connectors" and not imported.startswith(CORE_MAY_USE):
         return f"core reaches connectors only through {' and '.join(CORE_MAY_USE)}"
+    return None
+
+
+def _judge_planning(imported: str) -> str | None:
+    """The planning room's own rule (None: no objection from it; the floors still apply)."""
+    if _top(imported) in PLANNING_NEVER:
+        return f"the planning room is pure: no {_top(imported)} (store, terminal or network) in core.planning"
+    if _top(imported) in PACKAGES and not any(imported == p or imported.startswith(p + ".")
+                                              for p in PLANNING_MAY_USE):
+        return f"the planning room is pure: core.planning imports only {', '.join(PLANNING_MAY_USE)}"
     return None
 
 

@@ -33,6 +33,10 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     ("core/cycle.py", "from sandbox.server import serve\n", "only the segbridge shell"),
     ("scheduler/jobs.py", "from segbridge.cli import app\n", "scheduler is below segbridge"),
     ("sandbox/wms.py", "from core.model import Run\n", "sandbox stands beside"),
+    ("core/planning/engine.py", "from core.store import read_frame\n", "the planning room is pure"),
+    ("core/planning/segmentation/abc.py", "from ...model import Run\n", "the planning room is pure"),
+    ("core/planning/demand.py", "def f():\n    from rich.console import Console\n", "no rich"),
+    ("core/planning/policy.py", "import sqlalchemy as sa\n", "no sqlalchemy"),
     ("connectors/sql/source.py", "from ...core import model\n", "connectors is below core"),  # relative, resolved
 ])
 def test_an_upward_import_is_caught(tmp_path, rel, source, why):
@@ -53,5 +57,7 @@ def test_downward_and_allowed_imports_pass(tmp_path):
         "connectors/sap/odata.py": "from basics.yaml_loader import StrictModel\nfrom connectors.http import client\n",
         "sandbox/sap_odata.py": "from connectors.sap.metadata import parse_metadata\n",
         "basics/secrets.py": "import os\nimport re\n",
+        "core/planning/policy.py": "from basics.yaml_loader import load_yaml_model\nfrom core.paths import mappings_dir\n"
+                                   "from core.planning.segmentation import abc\nimport pandas as pd\n",
     })
     assert violations(root) == []
