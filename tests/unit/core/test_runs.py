@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 WRITER = ROOT / "core" / "runs.py"
 RAW_SQL = re.compile(r"\b(insert\s+into|update)\s+\"?run\"?\b", re.IGNORECASE)
 

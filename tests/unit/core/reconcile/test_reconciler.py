@@ -126,7 +126,7 @@ def test_run_reconcile_scope_closes_connectors_and_records_the_run(store):
                                      "canonical_entity", "canonical_key"])
     crm = Held([{"Id": "1", "Segment__c": "A"}])
     opened = []
-    summary = run_reconcile(cfg, store, progress=False, intended=intended,
+    summary = run_reconcile(cfg, store, intended=intended,
                             connector_for=lambda name: opened.append(name) or crm)
     assert summary.systems == ["crm"] and opened == ["crm"] and crm.closed == 1
     assert (summary.compared, summary.matched, summary.remaining, summary.exit_code) == (1, 1, 0, 0)
@@ -134,12 +134,12 @@ def test_run_reconcile_scope_closes_connectors_and_records_the_run(store):
         run = conn.execute(select(Run.__table__).where(Run.__table__.c.id == summary.run_id)).one()
     assert (run.kind, run.status, json.loads(run.counts)["compared"]) == ("reconcile", "ok", 1)
     with pytest.raises(ConfigError):
-        run_reconcile(cfg, store, systems=["crn"], progress=False, intended=intended, connector_for=lambda n: crm)
+        run_reconcile(cfg, store, systems=["crn"], intended=intended, connector_for=lambda n: crm)
 
 
 def test_nothing_to_compare_is_reported_as_skipped(store):
     cfg = SegbridgeConfig.model_validate({"systems": {"crm": {"kind": "held"}}})
     empty = pd.DataFrame(columns=["system", "entity", "target_key", "field", "intended_value"])
-    summary = run_reconcile(cfg, store, progress=False, intended=empty, connector_for=lambda n: Held([]))
+    summary = run_reconcile(cfg, store, intended=empty, connector_for=lambda n: Held([]))
     assert summary.skipped == ["value comparison: no intended values for these systems"]
     assert (summary.compared, summary.remaining) == (0, 0)
