@@ -72,8 +72,8 @@ def main() -> None:
     rng = random.Random(7)
     db = None
     if not args.no_load:
-        db = Path(tempfile.mkdtemp()) / "bench.db"
-        db = open_store(f"sqlite:///{db}")
+        db_file = Path(tempfile.mkdtemp()) / "bench.db"
+        db = open_store(f"sqlite:///{db_file}")
         create_all(db)
     map_s = load_s = gen_s = 0.0
     total, quarantined = BatchCounts(), 0

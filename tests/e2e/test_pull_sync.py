@@ -66,12 +66,12 @@ def snapshot(db: Path) -> dict[str, list]:
     return out
 
 
-def wait_for_progress(db: Path, proc: subprocess.Popen, min_rows: int) -> None:
+def wait_for_progress(db_file: Path, proc: subprocess.Popen, min_rows: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists():
+        if db_file.exists():
             try:
-                db = open_store(f"sqlite:///{db}")
+                db = open_store(f"sqlite:///{db_file}")
                 with db.connect() as conn:
                     n = conn.execute(text("SELECT count(*) FROM shipment")).scalar()
                 db.dispose()
