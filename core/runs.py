@@ -1,6 +1,6 @@
 """Run history: every run of a step, manual or scheduled, with its outcome and counts.
 
-This module is the ONE writer of the `run` table (tests/unit/test_runs_single_writer.py holds
+This module is the ONE writer of the `run` table (tests/unit/core/test_runs.py holds
 every other module to that): the rules of a run's life are kept in one place. A run is started
 (`RunStatus.RUNNING`), then finished with a final status (`RunStatus.FINISHED`) and counts. A
 trigger that could not run because another process held the step's lease is recorded as a

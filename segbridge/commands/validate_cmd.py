@@ -5,13 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from basics.errors import EXIT_USAGE, ConfigError
+from basics.errors import ConfigError
 from segbridge.commands.common import config_of, out, table
-
-err = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -60,29 +56,38 @@ def _check_policy(config) -> None:
 
 
 def _check_mapping_paths(paths: list[Path]) -> None:
-    """`validate --mapping`: each named file, or every mapping file of a named folder; all errors, then exit 2."""
-    from core.mapping.mapping_files import check_paths, mapping_files
+    """`validate --mapping`: each named file, or every mapping file of a named folder; all errors, exit 2."""
+    from core.mapping.mapping_files import mapping_files
 
-    files = [f for p in paths for f in (mapping_files(p) if p.is_dir() else [p])]
-    errors = check_paths(files)
-    for exc in errors:
-        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
-        if exc.hint:
-            err.print(f"  [yellow]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
-    out.print(f"{len(files)} mapping file(s) checked, {len(errors)} with errors", highlight=False)
-    if errors:
-        raise typer.Exit(EXIT_USAGE)
+    files = []
+    for path in paths:
+        found = mapping_files(path) if path.is_dir() else [path]
+        if not found:
+            raise ConfigError(f"{path}: no mapping file in this folder",
+                              hint="a mapping file is a YAML file with an `entities:` section")
+        files += found
+    _check_mapping_files(files, summary=True)
+    out.print(f"[green]ok[/]: {len(files)} mapping file(s) checked, 0 with errors", highlight=False)
 
 
 def _check_mapping_dir(config) -> int:
     """Check every mapping file in `mappings_dir` (all of them, not only the configured systems')."""
     if not config.mappings_dir:
         return 0
-    from core.mapping.mapping_files import check_paths, mapping_files
+    from core.mapping.mapping_files import mapping_files
 
     files = mapping_files(config.resolve_path(config.mappings_dir))
+    _check_mapping_files(files)
+    return len(files)
+
+
+def _check_mapping_files(files: list[Path], summary: bool = False) -> None:
+    """Every problem of every file in one ConfigError (the CLI prints it, file:line first, and exits 2)."""
+    from core.mapping.mapping_files import check_paths
+
     errors = check_paths(files)
     if errors:
+        if summary:
+            out.print(f"{len(files)} mapping file(s) checked, {len(errors)} with errors", highlight=False)
         raise ConfigError("\n".join(e.message for e in errors),
                           hint="; ".join(dict.fromkeys(e.hint for e in errors if e.hint)) or None)
-    return len(files)

@@ -54,6 +54,11 @@ def test_misspelt_transform_exits_2_with_position(tmp_path):
     assert "2 mapping file(s) checked, 1 with errors" in res.stdout
 
 
+def test_a_folder_without_mapping_files_is_an_error(tmp_path):
+    res = _validate("--mapping", str(tmp_path), cwd=tmp_path)
+    assert res.returncode == 2 and "no mapping file in this folder" in res.stderr
+
+
 def _reverse_entities():
     for name in SHIPPED:
         mf = load_mapping(shipped_mapping(name))
