@@ -126,7 +126,8 @@ def change_events(result: EngineResult, previous, run_id: int) -> pd.DataFrame:
            + ", metric " + seg["metric"].round(4).astype(str) + ")")
     ev1 = audit_events(prev_seg, seg, ["entity", "entity_key", "dimension"], ["value"], "segment_change",
                        run_id, why)
-    par = result.parameters.reset_index(drop=True)
+    par = result.parameters
+    par = par[~par["name"].astype(str).str.startswith("achieved_")].reset_index(drop=True)  # replay, not a decision
     seg_of = result.product_locations.set_index("entity_key")
     rule = par["entity_key"].map(seg_of["rule"]).fillna("customer policy")
     segment = par["entity_key"].map(seg_of["segment"]).fillna("")

@@ -96,6 +96,11 @@ def _filter_lines(lines: pd.DataFrame, opts: DemandOptions) -> pd.DataFrame:
     return lines if keep.all() else lines[keep]
 
 
+def demand_lines(lines: pd.DataFrame, options: DemandOptions | None = None) -> pd.DataFrame:
+    """The order lines that count as demand (rejected lines out, promotion lines when excluded)."""
+    return _filter_lines(lines, options or DemandOptions())
+
+
 def _series_codes(lines: pd.DataFrame, default_location: str):
     """Dense series code per line, sorted by (product, location), and the key frame."""
     pc, pu = pd.factorize(lines["product_id"], sort=True)

@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 
 from basics.errors import ConfigError, DataError
-from core.planning import inventory as inv
+from core.planning.daily import daily_demand, daily_stats, day_window
 from core.planning.demand import (
     PERIOD_DAYS,
-    PERIODS_PER_YEAR,
     DemandHistory,
     DemandOptions,
     aggregate_by_product,
     bucket_demand,
+    demand_lines,
     lead_times,
 )
 from core.planning.governance import (
@@ -44,13 +44,18 @@ from core.planning.segmentation import (
     customer_metrics,
 )
 from core.planning.segmentation.abc import classes_from_share
-from core.planning.simulation import bootstrap, service_by_segment, simulate
+from core.planning.parameters import DailyInputs, compute_parameters
+from core.planning.service_check import check_service
 
 MEASURE = {"value": "value", "volume": "quantity", "picks": "picks", "margin": "margin"}
 PL_PARAMS_NUM = ["safety_stock", "reorder_point", "min_qty", "max_qty", "order_quantity", "order_multiple", "moq",
                  "service_level", "min_order_value"]
 PL_PARAMS_TEXT = ["abc", "segment", "mrp_type", "lot_sizing", "transport_mode", "carrier_class",
                   "expedite_allowed", "picking_priority", "cross_dock", "velocity_class"]
+# What a planner reviews beside the values (not written to any system): the rule and method behind a
+# value and the service the daily replay achieved with it.
+PL_REVIEW_TEXT = {"rule": "rule", "ss_method": "ss_method_used", "service_type": "service_type"}
+PL_REVIEW_NUM = ["achieved_service", "achieved_fill_rate", "achieved_cycle_service"]
 # Customer values are business values from the customer rules of the policy (mapping files translate them
 # to each system's codes); the routing profile repeats the product-location routing names per customer.
 CUST_PARAMS = ["customer_segment", "customer_abc", "service_level_class", "delivery_priority", "transport_class",
@@ -68,7 +73,7 @@ class EngineOptions:
     history: list[pd.DataFrame] = field(default_factory=list)
     overrides: pd.DataFrame | None = None
     simulate: bool = True
-    simulate_periods: int | None = None  # None: replay history; else bootstrap this many periods
+    simulate_periods: int | None = None  # None: replay the window's days; else bootstrap this many days
     seed: int = 0
 
 
@@ -116,8 +121,11 @@ def run_engine(frames: dict[str, pd.DataFrame], policy=None, options: EngineOpti
     pl["rule"] = match.rule
     pl = pd.concat([pl, match.settings], axis=1)
     lt = lead_times(hist.keys, frames.get("receipts"), pls, cls.period, cls.default_lead_time_days)
-    pl = compute_parameters(pl, lt, hist, pls, cls.period)
-    service = _simulate(pl, hist, opts) if opts.simulate and len(pl) else None
+    dd, daily = _daily(lines, hist, dopts)
+    pl = compute_parameters(pl, lt, hist, pls, cls.period, frames.get("products"), daily)
+    service = None
+    if opts.simulate and len(pl):
+        pl, service = _simulate(pl, dd, opts)
     cust = _customers(lines, frames, pol, overrides)
     segments = _segments_long(pl, prod, cust, pl_src)
     params = apply_parameter_overrides(_parameters_long(pl, cust), overrides)
@@ -189,7 +197,8 @@ def _govern(pl, prod, pol, opts, overrides):
         metric = {"abc": frame["abc_metric"], "xyz": frame["cv"]}
         if opts.history:
             long = pd.concat([pd.DataFrame({"entity": entity, "entity_key": frame["entity_key"], "dimension": d,
-                                            "value": frame[d], "metric": metric[d]}) for d in ("abc", "xyz")])
+                                            "value": frame[d], "metric": metric[d]}) for d in ("abc", "xyz")],
+                             ignore_index=True)
             th = {"abc": pol.classification.abc_thresholds, "xyz": pol.classification.xyz_thresholds}
             hist = [h[h["entity"] == entity] for h in opts.history]
             held = apply_hysteresis(long, hist, th, pol.governance.hysteresis_margin, pol.governance.persist_runs)
@@ -212,94 +221,19 @@ def _govern(pl, prod, pol, opts, overrides):
     return pl, prod, src
 
 
-def compute_parameters(pl: pd.DataFrame, lt: pd.DataFrame, hist: DemandHistory, pls: pd.DataFrame | None,
-                       period: str) -> pd.DataFrame:
-    """Safety stock, reorder point, order quantity, min/max and rounding per product-location."""
-    out = pl.copy()
-    out[["lead_time", "lead_time_std", "lead_time_source"]] = lt[["lead_time", "lead_time_std",
-                                                                   "lead_time_source"]].to_numpy()
-    master = _master(out, pls)
-    d, sd = out["mean"].to_numpy(float), out["std"].to_numpy(float)
-    L, sL = out["lead_time"].to_numpy(float), out["lead_time_std"].to_numpy(float)
-    R = out["review_period_days"].to_numpy(float) / PERIOD_DAYS[period]
-    sl = out["service_level"].to_numpy(float)
-    unit_cost = master["unit_cost"].to_numpy(float)
-    q = inv.eoq(d * PERIODS_PER_YEAR[period], out["order_cost"].to_numpy(float),
-                out["holding_rate"].to_numpy(float), unit_cost)
-    q = np.where(R > 0, d * R, q)  # (R, S): the order quantity is the demand over a review period
-    q = np.where(np.isfinite(q) & (q > 0), q, d * np.maximum(R, 1.0))
-    mult = np.where(out["round_to_order_multiple"].to_numpy(bool), master["order_multiple"].to_numpy(float), np.nan)
-    moq = np.where(out["apply_moq"].to_numpy(bool), master["moq"].to_numpy(float), np.nan)
-    q = inv.round_to_multiple_moq(q, mult, moq)
-    ss = _safety_stock(out, hist, d, sd, L, sL, R, sl, q)
-    mto = (out["replenishment"] == "make_to_order").to_numpy() | (out["abc"] == "none").to_numpy()
-    ss = np.where(mto, 0.0, np.ceil(np.round(ss, 6)))
-    rop = np.where(mto, 0.0, np.ceil(np.round(d * (L + R) + ss, 6)))
-    out["safety_stock"], out["reorder_point"] = ss, rop
-    out["order_quantity"] = np.where(mto, 0.0, q)
-    out["min_qty"], out["max_qty"] = rop, np.where(mto, 0.0, rop + q)
-    out["order_multiple"] = master["order_multiple"].fillna(1.0).to_numpy()
-    # The MOQ planned with (rounded up to the multiple); none where the rule ignores MOQ or there is none.
-    master_moq = np.nan_to_num(master["moq"].to_numpy(float))
-    out["moq"] = np.where(out["apply_moq"].to_numpy(bool) & (master_moq > 0),
-                          inv.round_to_multiple_moq(master_moq, mult), np.nan)
-    out["unit_cost"] = unit_cost
-    out["ss_value"] = ss * np.nan_to_num(unit_cost)
-    return out
+def _daily(lines: pd.DataFrame, hist: DemandHistory, dopts: DemandOptions):
+    """The window's daily demand per series (for the calibration and the replay) and its statistics."""
+    used = demand_lines(lines, dopts)
+    last = dopts.end_date or (pd.to_datetime(used["order_date"]).max() if len(used) else None)
+    first, n_days = day_window(hist.period_starts, PERIOD_DAYS[hist.period], last)
+    dd = daily_demand(used, hist.keys, first, n_days, dopts.default_location)
+    return dd, DailyInputs(daily_stats(dd), n_days)
 
 
-def _master(out: pd.DataFrame, pls: pd.DataFrame | None) -> pd.DataFrame:
-    cols = ["moq", "order_multiple", "unit_cost"]
-    if pls is None or pls.empty:
-        return pd.DataFrame(np.nan, index=out.index, columns=cols)
-    m = pls.copy()
-    m["location_id"] = m["location_id"].fillna("-")
-    m = m.drop_duplicates(["product_id", "location_id"])
-    for c in cols:
-        if c not in m:
-            m[c] = np.nan
-    merged = out[["product_id", "location_id"]].merge(m[["product_id", "location_id", *cols]], how="left",
-                                                      on=["product_id", "location_id"])
-    merged.index = out.index
-    return merged[cols].astype("float64")
-
-
-def _safety_stock(out, hist, d, sd, L, sL, R, sl, q) -> np.ndarray:
-    """Per-row method from the policy: normal (cycle/fill rate), Poisson, negative binomial, empirical."""
-    method = np.where(out["ss_method"] == "normal", out["service_type"], out["ss_method"]).astype(str)
-    ss = np.zeros(len(out))
-    for m in np.unique(method):
-        rows = np.flatnonzero(method == m)
-        if m == "none":
-            continue
-        if m == "empirical":
-            qnt = inv.empirical_ltd_quantile(hist.matrix[rows], L[rows] + R[rows], sl[rows])
-            ss[rows] = np.maximum(qnt - d[rows] * np.ceil(L[rows] + R[rows]), 0.0)
-            continue
-        ss[rows] = inv.safety_stock(d[rows], sd[rows], L[rows], sL[rows], sl[rows], m, q[rows], R[rows])
-    return np.nan_to_num(ss, nan=0.0)
-
-
-def _simulate(pl: pd.DataFrame, hist: DemandHistory, opts: EngineOptions) -> pd.DataFrame | None:
-    """Replay (or bootstrap) each series against its parameters; achieved service per segment."""
-    live = np.flatnonzero((pl["abc"] != "none").to_numpy() & (pl["replenishment"] == "make_to_stock").to_numpy())
-    if not len(live):
-        return None
-    m = hist.matrix[live]
-    if opts.simulate_periods:
-        m = bootstrap(m, opts.simulate_periods, opts.seed)
-    p = pl.iloc[live]
-    review = np.rint(p["review_period_days"].to_numpy(float) / PERIOD_DAYS[hist.period]).astype(int)
-    res = []
-    for kind, rows in (("RS", np.flatnonzero(review > 0)), ("sQ", np.flatnonzero(review <= 0))):
-        if len(rows):
-            level = p["reorder_point"].to_numpy(float)[rows]
-            r = simulate(m[rows], p["lead_time"].to_numpy(float)[rows], kind, level,
-                         np.maximum(p["order_quantity"].to_numpy(float)[rows], 1.0), np.maximum(review[rows], 1))
-            res.append(r.set_index(rows))
-    sim = pd.concat(res).sort_index()
-    return service_by_segment(sim, p["segment"].reset_index(drop=True), p["service_level"].reset_index(drop=True),
-                              p["service_type"].reset_index(drop=True))
+def _simulate(pl: pd.DataFrame, dd, opts: EngineOptions):
+    """Daily replay of the parameters; per-series results join the product-location frame."""
+    per, summary = check_service(pl, dd, opts.simulate_periods, opts.seed)
+    return pd.concat([pl, per], axis=1), summary
 
 
 def _customers(lines, frames, pol: Policy, overrides) -> pd.DataFrame | None:
@@ -350,6 +284,10 @@ def _parameters_long(pl: pd.DataFrame, cust: pd.DataFrame | None) -> pd.DataFram
                            "value_num": pl[name].to_numpy(float), "value_text": None}) for name in PL_PARAMS_NUM]
     parts[PL_PARAMS_NUM.index("moq")] = parts[PL_PARAMS_NUM.index("moq")].dropna(subset=["value_num"])  # no MOQ
     parts += [_text_param("product_location", keys, name, pl[name]) for name in PL_PARAMS_TEXT]
+    parts += [_text_param("product_location", keys, name, pl[col]) for name, col in PL_REVIEW_TEXT.items()]
+    parts += [pd.DataFrame({"entity": "product_location", "entity_key": keys, "name": name,
+                            "value_num": pl[name].to_numpy(float), "value_text": None}).dropna(subset=["value_num"])
+              for name in PL_REVIEW_NUM if name in pl]
     if cust is not None:
         ck = cust.index.astype(str).to_numpy()
         parts += [_text_param("customer", ck, name, cust[name]) for name in CUST_PARAMS]

@@ -40,7 +40,7 @@ class Settings(StrictModel):
 
     service_level: float | None = None
     service_type: Literal["cycle", "fill_rate"] | None = None
-    ss_method: Literal["normal", "poisson", "negative_binomial", "empirical", "none"] | None = None
+    ss_method: Literal["auto", "normal", "poisson", "negative_binomial", "empirical", "none"] | None = None
     review_period_days: float | None = Field(default=None, ge=0)
     replenishment: Literal["make_to_stock", "make_to_order"] | None = None
     mrp_type: str | None = None
@@ -63,7 +63,7 @@ class Settings(StrictModel):
 
 
 DEFAULT_SETTINGS = dict(
-    service_level=0.95, service_type="cycle", ss_method="normal", review_period_days=0.0,
+    service_level=0.95, service_type="cycle", ss_method="auto", review_period_days=0.0,
     replenishment="make_to_stock", mrp_type="VB", lot_sizing="EX", round_to_order_multiple=True,
     apply_moq=True, order_cost=50.0, holding_rate=0.25, transport_mode="LTL", carrier_class="standard",
     expedite_allowed=False, picking_priority="normal", cross_dock=False, min_order_value=0.0)

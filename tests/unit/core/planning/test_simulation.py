@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from core.planning import inventory as inv
-from core.planning.simulation import bootstrap, service_by_segment, simulate
+from core.planning.simulation import bootstrap, service_summary, simulate
 
 pytestmark = pytest.mark.unit
 
@@ -63,12 +63,42 @@ def test_bootstrap_draws_from_own_row():
     assert set(np.unique(b[0])) <= {1.0, 2.0, 3.0} and set(np.unique(b[1])) <= {10.0, 20.0, 30.0}
 
 
-def test_service_by_segment_reports_gap():
+def _per_series(**cols):
     import pandas as pd
 
-    sim = pd.DataFrame({"fill_rate": [0.9, 1.0, 0.5], "cycle_service_level": [0.8, 1.0, 0.4]})
-    out = service_by_segment(sim, pd.Series(["A-X", "A-X", "C-Z"]), pd.Series([0.95, 0.95, 0.9]),
-                             pd.Series(["fill_rate", "fill_rate", "cycle"]))
-    ax = out.set_index("segment").loc["A-X"]
+    base = {"segment": ["A-X", "A-X", "C-Z"], "pattern": ["smooth", "smooth", "lumpy"],
+            "target": [0.95, 0.95, 0.9], "target_type": ["fill_rate", "fill_rate", "cycle"],
+            "fill_rate": [0.9, 1.0, 0.5], "cycle_service_level": [0.8, 1.0, 0.4], "achieved": [0.9, 1.0, 0.4],
+            "cycles": [20, 20, 3], "avg_on_hand": [5.0, 7.0, 1.0], "holding_cost": [1.0, 2.0, 0.5],
+            "method": ["calibrated", "calibrated", "poisson"]}
+    return pd.DataFrame({**base, **cols})
+
+
+def test_service_summary_reports_gap_and_cost_per_group():
+    out = service_summary(_per_series(), "segment").set_index("group")
+    ax = out.loc["A-X"]
     assert ax["achieved"] == pytest.approx(0.95) and ax["gap"] == pytest.approx(0.0)
-    assert out.set_index("segment").loc["C-Z", "achieved"] == pytest.approx(0.4)
+    assert ax["holding_cost"] == pytest.approx(3.0) and ax["series"] == 2 and ax["note"] == ""
+    assert out.loc["C-Z", "achieved"] == pytest.approx(0.4) and out["by"].unique().tolist() == ["segment"]
+
+
+def test_service_summary_says_why_a_gap_remains():
+    out = service_summary(_per_series(), "pattern").set_index("group")
+    note = out.loc["lumpy", "note"]
+    assert "few replenishment cycles" in note and "textbook method (poisson)" in note
+
+
+def test_simulate_counts_on_hand_after_the_days_demand():
+    # level 10, Q 10, no lead time, demand 1 a day: stock cycles 20 -> 11, order arrives next morning
+    sim = simulate(np.ones((1, 40)), 0, "sQ", 10.0, 10.0, warmup=0)
+    assert sim.loc[0, "fill_rate"] == 1.0 and 10 <= sim.loc[0, "avg_on_hand"] <= 20
+
+
+def test_continuous_review_orders_after_each_day_not_each_week():
+    # 10 units on day 0 only, then nothing: a daily replay orders on day 0 (position 20 - 10 <= 10)
+    d = np.zeros((1, 30))
+    d[0, 0] = 10
+    d[0, 5] = 15
+    sim = simulate(d, 2, "sQ", 10.0, 10.0, warmup=0)
+    # day 0: 20 -> 10 -> order (arrives day 3); day 5: 20 on hand serves 15 fully
+    assert sim.loc[0, "fill_rate"] == 1.0 and sim.loc[0, "cycles"] >= 1
