@@ -31,7 +31,8 @@ def customer_metrics(order_lines: pd.DataFrame, shipments: pd.DataFrame | None =
     cost = g["cost"].sum(min_count=1) if "cost" in ol else revenue * np.nan
     m = pd.DataFrame({"revenue": revenue, "cogs": cost})
     m["gross_margin"] = m["revenue"] - m["cogs"].fillna(0.0)
-    m["orders"] = g["order_id"].nunique()
+    # Without order ids (a bare CSV export), one order per customer and order day stands in for them.
+    m["orders"] = g["order_id"].nunique() if "order_id" in ol else g["order_date"].nunique()
     m["lines"] = g.size()
     m["lines_per_order"] = m["lines"] / m["orders"]
     span = window_days or max((ol["order_date"].max() - ol["order_date"].min()).days + 1, 1)

@@ -139,3 +139,10 @@ def test_classify_customers_abc_and_default_segment():
     c = classify_customers(m, {"rules": [{"segment": "key", "abc": ["A"]}], "default_segment": "std"})
     assert c.loc["C1", "customer_abc"] == "B"  # 350 / 380 = 0.92: inclusive B
     assert c.loc["C1", "customer_segment"] == "std"
+
+
+def test_customer_orders_without_order_ids_count_order_days():
+    lines = _lines().drop(columns=["order_id"])
+    m = customer_metrics(lines, None, {})
+    days = lines.groupby("customer_id")["order_date"].nunique()
+    assert m["orders"].tolist() == days.tolist() == [2, 1]
