@@ -42,8 +42,8 @@ READ_CASES = {
     "dates_day_first": "slash date(s) read as day/month/year",
     "dates_month_first": "slash date(s) read as month/day/year",
 }
-DATE_HINT = ("pass --date-format '%m/%d/%Y' (month first, US) or --date-format '%d/%m/%Y' (day first), "
-             "or write ISO dates (YYYY-MM-DD)")
+DATE_HINT = ("pass --date-format '%m/%d/%Y' (month first, US) or --date-format '%d/%m/%Y' (day first; "
+             "%y for a two-digit year), or write ISO dates (YYYY-MM-DD)")
 
 
 def read_canonical_csv(folder: Path, date_format: str | None = None) -> tuple[dict[str, pd.DataFrame], DataQuality]:
@@ -65,7 +65,7 @@ def read_file(path: Path, name: str, date_format: str | None, notes: DataQuality
     df = _read_text(path)
     kinds = column_kinds(name)
     for col in [c for c in df.columns if c in KEY_COLS]:
-        df[col] = df[col].str.strip().replace("", np.nan)
+        df[col] = _stripped(df[col])
     for col in [c for c in df.columns if kinds.get(c) is float]:
         df[col] = _numbers(df, col, path.name, notes, count=not (name == "order_lines" and col == "quantity"))
     for col in [c for c in df.columns if kinds.get(c) is bool]:
@@ -87,16 +87,21 @@ def _read_text(path: Path) -> pd.DataFrame:
                         hint="comma-separated, UTF-8, one header line (see docs/engine.md)") from None
     if ROW in df.columns:
         raise DataError(f"{path}: column {ROW!r} is reserved", hint="rename or drop that column")
+    if len(df.columns) == 1 and ";" in df.columns[0]:
+        raise DataError(f"{path}: the header has one column: the file looks separated by ';', not ','",
+                        hint="save it as comma-separated CSV (see docs/engine.md)")
     df.insert(0, ROW, np.arange(len(df)) + 2)
     return df[df.drop(columns=ROW).notna().any(axis=1)]
 
 
 def column_kinds(name: str) -> dict[str, type]:
     """Column -> python type (float, bool, date, str) from the canonical model of entity `name`."""
-    from core.planning_store import TABLES
+    from core import model
 
+    table = {"order_lines": model.OrderLine, "products": model.Product, "product_locations": model.ProductLocation,
+             "customers": model.Customer, "shipments": model.Shipment, "receipts": model.Receipt}[name]
     out = {}
-    for c in TABLES[name].__table__.columns:
+    for c in table.__table__.columns:
         try:
             out[c.name] = c.type.python_type
         except NotImplementedError:
@@ -104,12 +109,22 @@ def column_kinds(name: str) -> dict[str, type]:
     return out
 
 
+def _stripped(s: pd.Series) -> pd.Series:
+    """Keys without surrounding blanks (' P1' and 'P1' are one product), blank -> missing. Stripped
+    per distinct value: ids repeat, and stripping every cell of a few million lines costs seconds."""
+    codes, uniques = pd.factorize(s)
+    clean = pd.Series(uniques, dtype=object).str.strip().replace("", np.nan).to_numpy(dtype=object)
+    out = np.where(codes >= 0, clean[np.maximum(codes, 0)] if len(clean) else None, None)
+    return pd.Series(out, index=s.index, dtype=s.dtype).where(codes >= 0)
+
+
 def _numbers(df: pd.DataFrame, col: str, file: str, notes: DataQuality, count: bool = True) -> pd.Series:
     """Numbers; text that is not one (or inf) becomes missing and, when `count`, is noted."""
     num = pd.to_numeric(df[col], errors="coerce").astype("float64")
     bad = df[col].notna() & ~np.isfinite(num)
     num = num.where(~bad)
-    bad &= df[col].str.strip().ne("")
+    if bad.any():  # whitespace only is blank, not bad (strip just the failures: stripping costs)
+        bad[bad] = df.loc[bad, col].str.strip().ne("")
     if count and bad.any():
         rows = df.loc[bad, [ROW, col]].head(5).to_numpy().tolist()
         notes.add("bad_number", int(bad.sum()), [f"{file} line {r} {col}={v!r}" for r, v in rows])
@@ -119,10 +134,10 @@ def _numbers(df: pd.DataFrame, col: str, file: str, notes: DataQuality, count: b
 def _booleans(df: pd.DataFrame, col: str, file: str) -> pd.Series:
     """true/false and its usual spellings; anything else stops with the line (a guess would decide
     whether lines count as rejected)."""
-    text = df[col].str.strip().str.lower()
-    out = pd.Series(np.where(text.isin(TRUE), True, np.where(text.isin(FALSE), False, None)), index=df.index,
-                    dtype=object)
-    bad = text.notna() & out.isna()
+    words = {v: str(v).strip().lower() for v in df[col].dropna().unique()}  # a handful of distinct values
+    value = {v: True if w in TRUE else False if w in FALSE else None for v, w in words.items()}
+    out = df[col].map(value).astype(object)
+    bad = df[col].notna() & out.isna() & df[col].map(words).ne("")
     if bad.any():
         i = bad.to_numpy().argmax()
         raise DataError(f"{file}: column {col!r}, line {df[ROW].iloc[i]}: {df[col].iloc[i]!r} is not true or false",
@@ -144,20 +159,22 @@ def _dates(df: pd.DataFrame, cols: list[str], file: str, fmt: str | None, notes:
     order = _slash_order(values, file, notes)
     for col in cols:
         part = values[values["col"] == col]
-        parsed = {t: _make_date(k, a, b, y, order, file, col, r) for t, k, a, b, y, r in
-                  part[["text", "kind", "a", "b", "y", "row"]].itertuples(index=False)}
-        df[col] = pd.to_datetime(df[col].str.strip().map(parsed))
+        parsed = {raw: None if k == "blank" else _make_date(k, a, b, y, order, file, col, r) for raw, k, a, b, y, r in
+                  part[["raw", "kind", "a", "b", "y", "row"]].itertuples(index=False)}
+        df[col] = pd.to_datetime(df[col].map(parsed))
 
 
 def _distinct(df: pd.DataFrame, col: str) -> pd.DataFrame:
-    """One row per distinct text of a date column: its first line, and its numbers (a, b, year)."""
-    s = df[col].dropna().str.strip()
-    s = s[s != ""]
-    first = s.drop_duplicates()
-    u = pd.DataFrame({"col": col, "text": first.to_numpy(), "row": df.loc[first.index, ROW].to_numpy()})
-    u["n"] = u["text"].map(s.value_counts()).to_numpy()
+    """One row per distinct text of a date column (a few hundred days, not millions of cells, are
+    stripped and matched): its first line, its count and its numbers (a, b, year)."""
+    counts = df[col].value_counts(sort=False)
+    first = df[col].dropna().drop_duplicates()
+    u = pd.DataFrame({"col": col, "raw": first.to_numpy(), "row": df.loc[first.index, ROW].to_numpy()})
+    u["text"] = u["raw"].str.strip()
+    u["n"] = u["raw"].map(counts).to_numpy()
     iso, dmy = u["text"].str.extract(_ISO), u["text"].str.extract(_DMY)
-    u["kind"] = np.where(iso[0].notna(), "iso", np.where(dmy[0].notna(), "slash", "bad"))
+    u["kind"] = np.where(iso[0].notna(), "iso", np.where(dmy[0].notna(), "slash",
+                                                         np.where(u["text"] == "", "blank", "bad")))
     u["y"] = iso[0].fillna(dmy[2])
     u["a"] = iso[1].fillna(dmy[0])  # ISO: month; slash: first number
     u["b"] = iso[2].fillna(dmy[1])  # ISO: day; slash: second number

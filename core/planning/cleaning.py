@@ -125,8 +125,8 @@ def clean_order_lines(lines: pd.DataFrame, returns: str = "exclude",
         keep &= ~neg
     if len(lines) and not keep.any():
         raise DataError(f"{_file(lines, 'order_lines')}: no usable order line among {len(lines)}: "
-                        + "; ".join(w for w in dq.warnings()),
-                        hint="quantity must be a number, product_id and order_date present")
+                        + "; ".join(dq.warnings()),
+                        hint="every line was set aside for the reasons above; see 'Messy data' in docs/engine.md")
     out = lines if keep.all() else lines[keep]
     return _without_row(out), dq
 
@@ -212,10 +212,18 @@ def _drop_master(frame: pd.DataFrame, bad: np.ndarray, dq: DataQuality, what: st
     if not bad.any():
         return frame
     idx = np.flatnonzero(bad)[:EXAMPLES]
-    key = frame["id"] if "id" in frame else frame["product_id"].astype(str) + " at " + \
-        (frame["location_id"].astype(str) if "location_id" in frame else "-")
-    dq.add("master_rows_set_aside", int(bad.sum()), [f"{what} {key.iloc[i]!s}{_where(frame, i)}" for i in idx])
+    if "id" in frame:
+        names = [_text(frame["id"].iloc[i]) for i in idx]
+    else:
+        loc = frame["location_id"] if "location_id" in frame else pd.Series("-", index=frame.index)
+        names = [f"{_text(frame['product_id'].iloc[i])} at {_text(loc.iloc[i])}" for i in idx]
+    dq.add("master_rows_set_aside", int(bad.sum()),
+           [f"{what} {n}{_where(frame, i)}" for n, i in zip(names, idx, strict=True)])
     return frame[~bad]
+
+
+def _text(v) -> str:
+    return "(blank)" if pd.isna(v) or not str(v).strip() else str(v)
 
 
 def note_abc_basis(dq: DataQuality, pl: pd.DataFrame) -> None:

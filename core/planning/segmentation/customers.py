@@ -64,7 +64,7 @@ def _shipment_costs(shipments: pd.DataFrame | None, index: pd.Index) -> tuple[pd
 
 def _surcharges(shipments: pd.DataFrame | None, index: pd.Index, by_mode: Mapping[str, float]) -> pd.Series:
     """Configured surcharge per shipment by transport mode (e.g. AIR: 25)."""
-    if not by_mode or shipments is None or shipments.empty or "mode" not in shipments:
+    if not by_mode or shipments is None or shipments.empty or not {"mode", "customer_id"} <= set(shipments):
         return pd.Series(0.0, index=index)
     s = shipments["mode"].map(dict(by_mode)).fillna(0.0)
     return s.groupby(shipments["customer_id"]).sum().reindex(index, fill_value=0.0)

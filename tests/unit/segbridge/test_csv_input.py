@@ -112,3 +112,9 @@ def test_unreadable_files_and_missing_order_lines_are_clean_errors(tmp_path):
     (tmp_path / "order_lines.csv").write_text("")
     with pytest.raises(DataError, match="not a readable CSV file"):
         read_canonical_csv(tmp_path)
+
+
+def test_a_semicolon_separated_file_is_named_as_such(tmp_path):
+    (tmp_path / "order_lines.csv").write_text(HEAD.replace(",", ";") + "\nO1;1;P1;2024-03-04;1\n")
+    with pytest.raises(DataError, match="looks separated by ';'"):
+        read_canonical_csv(tmp_path)

@@ -127,6 +127,8 @@ def test_master_rows_with_blank_or_repeated_keys_are_set_aside_first_kept():
     assert out["products"]["unit_price"].tolist() == [1.0, 4.0]
     assert len(out["product_locations"]) == 1
     assert dq.counts["master_rows_set_aside"] == 4
+    assert dq.examples["master_rows_set_aside"] == ["product P1", "product (blank)", "product-location P1 at DC",
+                                                    "product-location (blank) at DC"]
 
 
 def test_counts_are_whole_numbers_and_every_case_is_present():

@@ -146,3 +146,9 @@ def test_customer_orders_without_order_ids_count_order_days():
     m = customer_metrics(lines, None, {})
     days = lines.groupby("customer_id")["order_date"].nunique()
     assert m["orders"].tolist() == days.tolist() == [2, 1]
+
+
+def test_shipments_without_customer_ids_add_no_surcharge_instead_of_failing():
+    ships = pd.DataFrame({"shipment_id": ["S1"], "mode": ["AIR"], "freight_cost": [5.0]})
+    m = customer_metrics(_lines(), ships, {"surcharges": {"AIR": 20.0}})
+    assert m["cost_to_serve"].tolist() == [0.0, 0.0]
