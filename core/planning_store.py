@@ -59,12 +59,15 @@ def resolve_policy(config_or_policy_path=None) -> Policy:
 
 
 def load_frames(db) -> dict[str, pd.DataFrame]:
-    """The canonical input tables as frames (dates as datetime64)."""
+    """The canonical input tables as frames (dates as datetime64). Order lines are marked
+    `attrs["keys_unique"]`: the table's key is order_id + line_no, so the engine's cleaning
+    (core.planning.cleaning) need not hash millions of keys looking for duplicates."""
     frames = {name: read_frame(db, model) for name, model in TABLES.items()}
     for name, cols in (("order_lines", ["order_date", "requested_date"]),
                        ("receipts", ["order_date", "promised_date", "receipt_date"])):
         for c in cols:
             frames[name][c] = pd.to_datetime(frames[name][c])
+    frames["order_lines"].attrs["keys_unique"] = True
     return frames
 
 

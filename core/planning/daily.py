@@ -59,11 +59,12 @@ def daily_demand(lines: pd.DataFrame, keys: pd.DataFrame, first_day, n_days: int
     dates = pd.to_datetime(lines["order_date"]).to_numpy().astype("datetime64[D]")
     day = (dates - first_day).astype(np.int64)
     qty = pd.to_numeric(lines["quantity"], errors="coerce").to_numpy("float64")
-    ok = (row >= 0) & (day >= 0) & (day < n_days) & np.isfinite(qty) & (qty > 0)
+    ok = (row >= 0) & (day >= 0) & (day < n_days) & np.isfinite(qty)
     flat = row[ok].astype(np.int64) * n_days + day[ok]
     uniq, inv = np.unique(flat, return_inverse=True)
     total = np.bincount(inv, weights=qty[ok], minlength=len(uniq))
-    return DailyDemand(uniq // n_days, uniq % n_days, total, n, n_days, first_day)
+    pos = total > 0  # a day netted to nothing or less by returns (`returns: net`) has no demand
+    return DailyDemand(uniq[pos] // n_days, uniq[pos] % n_days, total[pos], n, n_days, first_day)
 
 
 def daily_stats(dd: DailyDemand) -> pd.DataFrame:

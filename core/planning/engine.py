@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from basics.errors import ConfigError, DataError
+from core.planning.cleaning import clean_frames, note_abc_basis
 from core.planning.daily import daily_demand, daily_stats, day_window
 from core.planning.demand import (
     PERIOD_DAYS,
@@ -89,6 +90,8 @@ class EngineResult:
     demand: DemandHistory
     ruleset_hash: str
     warnings: list[str] = field(default_factory=list)
+    # {case: {"count": n, "examples": [...]}}: what core.planning.cleaning set aside or changed
+    data_quality: dict = field(default_factory=dict)
 
 
 def _as_policy(policy) -> Policy:
@@ -106,6 +109,7 @@ def run_engine(frames: dict[str, pd.DataFrame], policy=None, options: EngineOpti
     if frames.get("order_lines") is None:
         raise DataError("no order_lines frame given", hint="order lines are the demand history; see docs/engine.md")
     cls = pol.classification
+    frames, dq = clean_frames(frames, cls.returns)  # messy rows: set aside or fixed, and counted
     lines = _priced_lines(frames["order_lines"], frames.get("products"))
     dopts = DemandOptions(period=cls.period, window=cls.window, end_date=opts.end_date,
                           exclude_promotions=cls.exclude_promotions, outliers=cls.outliers,
@@ -129,9 +133,10 @@ def run_engine(frames: dict[str, pd.DataFrame], policy=None, options: EngineOpti
     cust = _customers(lines, frames, pol, overrides)
     segments = _segments_long(pl, prod, cust, pl_src)
     params = apply_parameter_overrides(_parameters_long(pl, cust), overrides)
-    warnings = _warnings(match.unmatched, lt)
+    note_abc_basis(dq, pl)
+    warnings = _warnings(match.unmatched, lt) + dq.warnings()
     return EngineResult(segments, params, pl, prod, cust, match.unmatched, service, hist, ruleset_hash(pol),
-                        warnings)
+                        warnings, dq.as_dict())
 
 
 def _priced_lines(lines: pd.DataFrame, products: pd.DataFrame | None) -> pd.DataFrame:
@@ -149,11 +154,34 @@ def _priced_lines(lines: pd.DataFrame, products: pd.DataFrame | None) -> pd.Data
     return out
 
 
+def _abc_input(stats: pd.DataFrame, measure: str, groups=None) -> tuple[np.ndarray, np.ndarray]:
+    """The ABC measure per series and its basis. Why: with no price and no cost every value is 0, and
+    ranking by 0 made a steady seller `none` with all-zero parameters. So an ABC group (a location, or
+    the network) in which no series with demand has a positive value/margin is ranked by volume
+    (basis "volume"); in a group that has values, a series with demand but none is ranked last
+    (basis "no_measure", class C) instead of dropping out as if it had no demand."""
+    v = stats[measure].to_numpy("float64")
+    basis = np.full(len(v), measure, dtype=object)
+    if measure not in ("value", "margin") or not len(v):
+        return v, basis
+    qty = stats["quantity"].to_numpy("float64")
+    demand, valued = qty > 0, np.isfinite(v) & (v > 0)
+    g = np.zeros(len(v), np.int64) if groups is None else pd.factorize(np.asarray(groups))[0]
+    group_valued = np.bincount(g, weights=(demand & valued).astype(float)) > 0
+    by_volume = demand & ~group_valued[g]
+    basis[by_volume] = "volume"
+    basis[demand & group_valued[g] & ~valued] = "no_measure"
+    return np.where(by_volume, qty, v), basis
+
+
 def _classify(stats: pd.DataFrame, pol: Policy, measure: str, groups=None, ids=None) -> pd.DataFrame:
     """ABC/XYZ/pattern/lifecycle for one set of series (stats aligned with ids)."""
     cls = pol.classification
-    share = cumulative_share(stats[measure].to_numpy(), ids=ids, groups=groups)
-    out = pd.DataFrame({"abc": classes_from_share(share, cls.abc_thresholds), "abc_metric": share}, index=stats.index)
+    values, basis = _abc_input(stats, measure, groups)
+    share = cumulative_share(values, ids=ids, groups=groups)
+    share = np.where(basis == "no_measure", 1.0, share)  # ranked last: the whole total lies before it
+    out = pd.DataFrame({"abc": classes_from_share(share, cls.abc_thresholds), "abc_metric": share,
+                        "abc_basis": basis}, index=stats.index)
     out["xyz"] = classify_xyz(stats["cv"].to_numpy(), cls.xyz_thresholds)
     out["pattern"] = classify_demand_pattern(stats["adi"].to_numpy(), stats["cv2"].to_numpy(), cls.adi_cut,
                                              cls.cv2_cut)
@@ -320,7 +348,8 @@ def result_summary(res: EngineResult) -> dict:
             "customers": 0 if res.customers is None else int(len(res.customers)),
             "segments": {k: int(v) for k, v in pl["segment"].value_counts().items()},
             "unmatched": int(res.unmatched["count"].sum()) if len(res.unmatched) else 0,
-            "safety_stock_value": float(np.nansum(pl["ss_value"])), "warnings": res.warnings}
+            "safety_stock_value": float(np.nansum(pl["ss_value"])), "warnings": res.warnings,
+            "data_quality": {case: int(round(d["count"])) for case, d in res.data_quality.items()}}
 
 
 def to_json(obj) -> str:

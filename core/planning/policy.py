@@ -130,6 +130,9 @@ class Classification(StrictModel):
     phase_out_periods: int = 13
     obsolete_periods: int = 52
     default_lead_time_days: float = Field(default=14.0, ge=0)
+    # Order lines with a negative quantity (returns): `exclude` keeps them out of demand (counted and
+    # reported as returned quantity); `net` subtracts them from demand in the period of the return.
+    returns: Literal["exclude", "net"] = "exclude"
 
     @field_validator("abc_thresholds", "xyz_thresholds", "velocity_thresholds")
     @classmethod

@@ -35,9 +35,10 @@ def segment(
     from core.model import Run
     from core.store import read_frame
 
-    runs = read_frame(db, Run)
-    msg = runs.loc[runs["id"] == run_id, "counts"].iloc[0]
-    out.print(f"segment run {run_id} saved (rule set {_hash(current)[:12]}): {msg}")
+    runs = read_frame(db, Run).set_index("id")
+    out.print(f"segment run {run_id} saved (rule set {_hash(current)[:12]}): {runs.at[run_id, 'counts']}")
+    if runs.at[run_id, "message"]:  # the engine's warnings (data quality included), joined by "; "
+        out.print(f"[yellow]warnings:[/] {runs.at[run_id, 'message']}")
 
 
 def _hash(policy) -> str:

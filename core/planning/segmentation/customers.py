@@ -31,7 +31,8 @@ def customer_metrics(order_lines: pd.DataFrame, shipments: pd.DataFrame | None =
     cost = g["cost"].sum(min_count=1) if "cost" in ol else revenue * np.nan
     m = pd.DataFrame({"revenue": revenue, "cogs": cost})
     m["gross_margin"] = m["revenue"] - m["cogs"].fillna(0.0)
-    m["orders"] = g["order_id"].nunique()
+    # Without order ids (a bare CSV export), one order per customer and order day stands in for them.
+    m["orders"] = g["order_id"].nunique() if "order_id" in ol else g["order_date"].nunique()
     m["lines"] = g.size()
     m["lines_per_order"] = m["lines"] / m["orders"]
     span = window_days or max((ol["order_date"].max() - ol["order_date"].min()).days + 1, 1)
@@ -63,7 +64,7 @@ def _shipment_costs(shipments: pd.DataFrame | None, index: pd.Index) -> tuple[pd
 
 def _surcharges(shipments: pd.DataFrame | None, index: pd.Index, by_mode: Mapping[str, float]) -> pd.Series:
     """Configured surcharge per shipment by transport mode (e.g. AIR: 25)."""
-    if not by_mode or shipments is None or shipments.empty or "mode" not in shipments:
+    if not by_mode or shipments is None or shipments.empty or not {"mode", "customer_id"} <= set(shipments):
         return pd.Series(0.0, index=index)
     s = shipments["mode"].map(dict(by_mode)).fillna(0.0)
     return s.groupby(shipments["customer_id"]).sum().reindex(index, fill_value=0.0)

@@ -139,3 +139,16 @@ def test_classify_customers_abc_and_default_segment():
     c = classify_customers(m, {"rules": [{"segment": "key", "abc": ["A"]}], "default_segment": "std"})
     assert c.loc["C1", "customer_abc"] == "B"  # 350 / 380 = 0.92: inclusive B
     assert c.loc["C1", "customer_segment"] == "std"
+
+
+def test_customer_orders_without_order_ids_count_order_days():
+    lines = _lines().drop(columns=["order_id"])
+    m = customer_metrics(lines, None, {})
+    days = lines.groupby("customer_id")["order_date"].nunique()
+    assert m["orders"].tolist() == days.tolist() == [2, 1]
+
+
+def test_shipments_without_customer_ids_add_no_surcharge_instead_of_failing():
+    ships = pd.DataFrame({"shipment_id": ["S1"], "mode": ["AIR"], "freight_cost": [5.0]})
+    m = customer_metrics(_lines(), ships, {"surcharges": {"AIR": 20.0}})
+    assert m["cost_to_serve"].tolist() == [0.0, 0.0]
