@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from core.model import ReconException, Run
 from core.reports.engine_report import _fig, _png
+from core.reports.spreadsheet import fit_widths, style_header
 from core.statuses import REMAINING, RunKind
 
 KINDS = ["value_mismatch", "cross_system", "completeness", "orphan", "conflict"]
@@ -89,36 +90,19 @@ def summary_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _style_header(ws, row: int, ncols: int) -> None:
-    from openpyxl.styles import Font, PatternFill
-
-    for col in range(1, ncols + 1):
-        cell = ws.cell(row=row, column=col)
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="DDE5F0")
-
-
-def _widths(ws, frame: pd.DataFrame) -> None:
-    from openpyxl.utils import get_column_letter
-
-    for i, col in enumerate(frame.columns, start=1):
-        longest = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200)])
-        ws.column_dimensions[get_column_letter(i)].width = min(60, max(8, longest + 2))
-
-
 def _write_summary(wb, frame: pd.DataFrame, generated: str) -> None:
     ws = wb.active
     ws.title = "Summary"
     ws.append(["segbridge reconciliation", f"generated {generated}"])
     ws.append(["open or acknowledged", int(frame["status"].isin(OPEN).sum()) if len(frame) else 0])
-    _style_header(ws, 1, 2)
+    style_header(ws, 1, 2)
     ws.freeze_panes = "A3"
     for title, table in summary_tables(frame).items():
         ws.append([])
         ws.append([title])
         header = [table.index.name or "", *[str(c) for c in table.columns]]
         ws.append(header)
-        _style_header(ws, ws.max_row, len(header))
+        style_header(ws, ws.max_row, len(header))
         for idx, row in table.iterrows():
             ws.append([str(idx), *[int(v) for v in row.tolist()]])
     ws.column_dimensions["A"].width = 34
@@ -130,12 +114,12 @@ def _write_kind_sheet(wb, kind: str, frame: pd.DataFrame) -> None:
     ws = wb.create_sheet(kind)
     part = frame[frame["kind"] == kind] if len(frame) else pd.DataFrame(columns=COLUMNS)
     ws.append(COLUMNS)
-    _style_header(ws, 1, len(COLUMNS))
+    style_header(ws, 1, len(COLUMNS))
     for row in part.itertuples(index=False):
         ws.append([None if pd.isna(v) else (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v) for v in row])
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{max(1, ws.max_row)}"
-    _widths(ws, part if len(part) else pd.DataFrame(columns=COLUMNS))
+    fit_widths(ws, part if len(part) else pd.DataFrame(columns=COLUMNS))
 
 
 def write_excel(frame: pd.DataFrame, path: Path, generated: str) -> Path:

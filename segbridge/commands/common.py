@@ -58,3 +58,13 @@ def long_running(show_progress: bool) -> Iterator[tuple[ProgressCallback | None,
     """Progress bars (a callback, or None when off) and a stop event SIGTERM/SIGINT set, for core's long steps."""
     with stop_on_signals() as stop, bars(show_progress) as progress:
         yield progress, stop
+
+
+def export_run_file(ctx: typer.Context, what: str, run: int | None, out_file: Path, fmt: str | None) -> None:
+    """`segments export` and `parameters export`: write the file, then say what was written where."""
+    from core.reports.run_export import export_run
+
+    result = export_run(store_of(config_of(ctx)), what, out_file, run_id=run, fmt=fmt)
+    previous = f"previous run {result.previous_id}" if result.previous_id else "no previous run"
+    out.print(f"wrote {result.rows} row(s) of segment run {result.run_id} ({previous}) "
+              f"as {result.fmt} to {result.path.resolve()}", highlight=False, markup=False, soft_wrap=True)
