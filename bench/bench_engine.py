@@ -2,10 +2,12 @@
 
 Default: 1,000,000 product-locations (100,000 products x 10 locations) x 104 weekly periods from
 about 20,000,000 order lines. `--n 100000` for the small case. Prints seconds per stage and peak
-RSS. Targets (issue 4): <= 30 s end to end and <= 6 GB for 1M; <= 4 s for 100k.
+RSS. Targets (issue 4): <= 30 s end to end and <= 6 GB for 1M; <= 4 s for 100k. `--calibrate` also
+times the calibration of `ss_method: auto` on the daily view (issue 15: reported on its own).
 
     python bench/bench_engine.py            # 1M
     python bench/bench_engine.py --n 100000
+    python bench/bench_engine.py --n 100000 --calibrate
 """
 
 from __future__ import annotations
@@ -21,14 +23,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.planning.daily import daily_demand, daily_stats, day_window  # noqa: E402
 from core.planning.demand import DemandOptions, aggregate_by_product, bucket_demand, lead_times  # noqa: E402
-from core.planning.engine import (  # noqa: E402
-    EngineOptions,
-    _govern,
-    classify_product_locations,
-    classify_products,
-    compute_parameters,
-)
+from core.planning.engine import EngineOptions, _govern, classify_product_locations, classify_products  # noqa: E402
+from core.planning.parameters import DailyInputs, compute_parameters  # noqa: E402
 from core.planning.policy import load_policy, match_products  # noqa: E402
 
 LOCATIONS = 10
@@ -63,7 +61,7 @@ def generate(n_pl: int, weeks: int, lines_per_series: float, seed: int = 0):
     return lines, pls
 
 
-def run(n_pl: int, weeks: int = 104, lines_per_series: float = 20.0) -> dict[str, float]:
+def run(n_pl: int, weeks: int = 104, lines_per_series: float = 20.0, calibrate: bool = False) -> dict[str, float]:
     t0 = time.perf_counter()
     lines, pls = generate(n_pl, weeks, lines_per_series)
     print(f"generated {len(lines):,} order lines for {n_pl:,} product-locations in "
@@ -74,6 +72,7 @@ def run(n_pl: int, weeks: int = 104, lines_per_series: float = 20.0) -> dict[str
     t = time.perf_counter()
     hist = bucket_demand(lines, DemandOptions(period="W", window=weeks), universe=pls)
     timings["bucketing"] = time.perf_counter() - t
+    daily = _daily(lines, hist) if calibrate else None
     del lines
     t = time.perf_counter()
     pl = classify_product_locations(hist, policy, None)
@@ -87,12 +86,26 @@ def run(n_pl: int, weeks: int = 104, lines_per_series: float = 20.0) -> dict[str
     pl = pd.concat([pl, match.settings], axis=1)
     pl["rule"] = match.rule
     lt = lead_times(hist.keys, None, pls, "W", 14.0)
-    pl = compute_parameters(pl, lt, hist, pls, "W")
+    matched = pl
+    pl = compute_parameters(matched, lt, hist, pls, "W")
     timings["parameters"] = time.perf_counter() - t
     timings["total"] = sum(timings.values())
+    if daily is not None:  # the calibration's own figure, outside the hot path's total
+        timings["daily view"] = daily[1]
+        t = time.perf_counter()
+        compute_parameters(matched, lt, hist, pls, "W", None, daily[0])
+        timings["calibrated parameters"] = time.perf_counter() - t
     print(f"series {len(pl):,}  segments: " + ", ".join(f"{k} {v:,}" for k, v in
                                                          pl["segment"].value_counts().head(6).items()))
     return timings
+
+
+def _daily(lines: pd.DataFrame, hist) -> tuple[DailyInputs, float]:
+    """The daily view the calibration reads (timed: it is part of the calibration's figure)."""
+    t = time.perf_counter()
+    first, n_days = day_window(hist.period_starts, 7.0, lines["order_date"].max())
+    dd = daily_demand(lines, hist.keys, first, n_days)
+    return DailyInputs(daily_stats(dd), n_days), time.perf_counter() - t
 
 
 def main() -> None:
@@ -100,8 +113,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000, help="product-locations (default 1,000,000)")
     ap.add_argument("--weeks", type=int, default=104)
     ap.add_argument("--lines-per-series", type=float, default=20.0)
+    ap.add_argument("--calibrate", action="store_true", help="also time the daily view and the calibration "
+                                                                 "of ss_method auto (reported apart from total)")
     args = ap.parse_args()
-    timings = run(args.n, args.weeks, args.lines_per_series)
+    timings = run(args.n, args.weeks, args.lines_per_series, args.calibrate)
     for k, v in timings.items():
         print(f"{k:15s} {v:7.2f} s")
     print(f"peak RSS        {peak_rss_gb():7.2f} GB (includes generating the data)")

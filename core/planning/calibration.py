@@ -11,8 +11,12 @@ exactly for a model of the series' own daily demand, and the level is found per 
 Daily demand model (compound Bernoulli-gamma, fitted by moments from the series' daily history,
 `core.planning.daily`): a day has demand with probability p; a demand day's total is gamma with the
 observed size mean and variance. Demand over n days is then a binomial mixture of gammas (N demand
-days, total Gamma(N k, theta)); with many expected demand days it is one gamma with the same mean and
-variance. Both have closed-form distribution and loss functions (regularised incomplete gamma).
+days, total Gamma(N k, theta)); with many expected demand days it is one translated gamma with the
+same mean, variance and third moment. Both have closed-form distribution and loss functions
+(regularised incomplete gamma). A year of history is short for a lumpy series, so the level is
+fitted to the service averaged over the uncertainty of the fitted mean (`_mean_points`) and the size
+variance is shrunk towards the pattern's pooled value, never below the series' own
+(`pooled_size_var`).
 
 Replenishment as an ERP runs it (docs/engine.md, "the truth criterion"); an order placed after day
 t's demand arrives before day t + L + 1's demand, so it protects L days:
@@ -289,12 +293,15 @@ PRIOR_EVENTS = 20.0  # weight (in demand days) of the pooled size CV^2 in each s
 
 
 def pooled_size_var(events, size_mean, size_var, groups=None, prior_events: float = PRIOR_EVENTS) -> np.ndarray:
-    """Size variance shrunk towards the pooled CV^2 of its group (empirical Bayes).
+    """Size variance shrunk towards the pooled CV^2 of its group (empirical Bayes), never below the
+    series' own.
 
     Why: a lumpy series shows a dozen demand days a year; its own size variance is then so noisy that
     levels fitted to it miss their target on average (service is concave in the spread: the series
-    whose spread came out low lose more than the others gain; measured: fill 0.94 for 0.98). Each
-    series' CV^2 is weighted by its demand days minus one, the group's by `prior_events`."""
+    whose spread came out low lose more than the others gain; measured: lumpy fill 0.94 for 0.98).
+    Each series' CV^2 is weighted by its demand days minus one, the group's by `prior_events`; only
+    the quiet side is pulled (a series that showed a wide spread keeps it: measured, pulling both
+    ways left lumpy cycle service 2.7 points short, pulling up only 1.9)."""
     e, m, v = (np.asarray(x, dtype="float64") for x in (events, size_mean, size_var))
     g = np.zeros(len(e), dtype=np.int64) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -21,6 +21,7 @@ def _summary(result, quality: dict, notes: list[str]) -> None:
     rows = [[seg, n, f"{pl.loc[pl['segment'] == seg, 'ss_value'].sum():,.0f}"]
             for seg, n in pl["segment"].value_counts().sort_index().items()]
     table("Segments (product-locations)", ["segment", "count", "safety-stock value"], rows)
+    _service(result.service)
     hit = [[case, _count(d["count"]), "; ".join(d["examples"][:2])] for case, d in quality.items() if d["count"]]
     if hit:
         table("Data quality (all cases in data_quality.csv)", ["case", "count", "example"], hit)
@@ -30,6 +31,17 @@ def _summary(result, quality: dict, notes: list[str]) -> None:
         out.print(f"note: {n}")
     for w in result.warnings:
         out.print(f"[yellow]warning:[/] {w}")
+
+
+def _service(service) -> None:
+    """Achieved against target per demand pattern (the daily replay; per segment in service.csv)."""
+    if service is None or service.empty:
+        return
+    sv = service[service["by"] == "pattern"]
+    table("Achieved service, daily replay (per segment in service.csv)",
+          ["pattern", "series", "target", "achieved", "note"],
+          [[r.group, int(r.series), f"{r.target:.3f}", f"{r.achieved:.3f}", r.note or ""]
+           for r in sv.itertuples()])
 
 
 def _count(n) -> str:
