@@ -27,8 +27,8 @@ t's demand arrives before day t + L + 1's demand, so it protects L days:
 - periodic review (R, S): every R days order up to S. Fill rate from the loss of demand over L + R
   and L days; cycle service = P(demand over L + R <= S | demand in the review period > 0) (a review
   with no demand places no order, so no arrival).
-- lead-time variability (std from receipts or master data) as a three-point law L +- sqrt(3) sd
-  with weights 1/6, 2/3, 1/6 (mean, variance and kurtosis of a normal).
+- lead-time variability (std from receipts or master data) as a two-point law L +- sd, weights 1/2
+  (its mean and variance; measured as accurate as a three-point law and half the work).
 Whole-unit demand is treated as counts with a half-unit continuity correction.
 """
 
@@ -41,13 +41,12 @@ from scipy import special, stats
 
 MAX_SHAPE = 1e3  # constant demand-day sizes: a gamma with CV 3 % stands in for the point mass
 ONE_GAMMA_EVENTS = 25.0  # expected demand days over the horizon above which one gamma is used
-# Quadrature over one day's demand (cycle service of continuous review): midpoints of equal-probability
-# cells, finer in the upper tail where skewed days (lumpy demand) decide the undershoot.
-_EDGES = np.array([0.0, 0.5, 0.8, 0.95, 0.99, 0.999, 1.0])
-_PER_CELL = 4
-_U = np.concatenate([lo + (hi - lo) * (np.arange(_PER_CELL) + 0.5) / _PER_CELL
-                     for lo, hi in zip(_EDGES[:-1], _EDGES[1:], strict=True)])
-_W = np.repeat(np.diff(_EDGES) / _PER_CELL, _PER_CELL)
+TAIL = 1e-9  # probability of more demand days than the binomial mixture carries
+# Quadrature over a triggering day's demand above Q (cycle service of continuous review): midpoints of
+# cells of the conditional law, finer in the tail.
+_EDGES = np.array([0.0, 0.3, 0.6, 0.85, 0.95, 0.99, 1.0])
+_U = (_EDGES[:-1] + _EDGES[1:]) / 2
+_W = np.diff(_EDGES)
 
 
 @dataclass
@@ -115,26 +114,44 @@ class Horizon:
     """Demand over n days (n per series) as weighted translated gammas (terms x series): a binomial
     mixture over the number of demand days, or one term where many demand days are expected."""
 
-    def __init__(self, model: DailyModel, days) -> None:
+    def __init__(self, model: DailyModel, days, plus_one_day: bool = False) -> None:
+        """Demand over `days` days; with `plus_one_day`, plus one demand day's total (the day that
+        triggers an order, known to have demand)."""
         n = np.broadcast_to(np.asarray(days, dtype="float64"), model.p.shape)
         p, k, th, r = model.p, model.k, model.theta, model.skew
         lam = n * p
         one = lam >= ONE_GAMMA_EVENTS
-        d_mean, d_var, d_k3 = model.day_moments()
-        j_max = int(np.ceil(np.max(np.where(one, 0, lam + 8 * np.sqrt(lam) + 8), initial=1)))
+        extra = 1.0 if plus_one_day else 0.0
+        j_max = int(np.max(np.where(one, 1, stats.binom.isf(TAIL, np.maximum(n, 0), p) + 1), initial=1))
         j = np.arange(0, j_max + 1, dtype="float64")[:, None]
         w = stats.binom.pmf(j, np.maximum(n, 0)[None, :], p[None, :])
         w = np.where(j <= n[None, :], w, 0.0)
-        # j demand days: shape j k / r^2, scale r theta, shift j k theta (1 - 1/r) (exact gamma for r = 1)
-        shape = j * k[None, :] / (r * r)[None, :]
+        # j demand days (+1): shape j k / r^2, scale r theta, shift j k theta (1 - 1/r) (a gamma for r = 1)
+        sizes = j + extra
+        shape = sizes * k[None, :] / (r * r)[None, :]
         scale = np.broadcast_to(r * th, shape.shape).copy()
-        shift = j * (k * th * (1 - 1 / r))[None, :]
-        g_shape, g_scale, g_shift = _translated_gamma(n * d_mean, n * d_var, n * d_k3)
+        shift = sizes * (k * th * (1 - 1 / r))[None, :]
+        d_mean, d_var, d_k3 = model.day_moments()
+        m1, v1, k31 = k * th, k * th * th, r * 2 * k * th ** 3  # one demand day's total
+        g_shape, g_scale, g_shift = _translated_gamma(n * d_mean + extra * m1, n * d_var + extra * v1,
+                                                      n * d_k3 + extra * k31)
         w = np.where(one[None, :], (j == 1).astype(float), w)
         shape[1] = np.where(one, g_shape, shape[1])
         scale[1] = np.where(one, g_scale, scale[1])
         shift[1] = np.where(one, g_shift, shift[1])
-        self.w, self.shape, self.scale, self.shift, self.mean = w, shape, scale, shift, n * d_mean
+        keep = w.max(axis=1) > 0  # terms no series of this block needs; j = 0 and 1 stay (indexed below)
+        keep[:2] = True
+        self.w, self.shape, self.scale, self.shift = w[keep], shape[keep], scale[keep], shift[keep]
+        self.mean = n * d_mean + extra * m1
+        a = np.where(self.shape > 0, self.shape, 1.0)
+        self._lg1, self._lg2 = special.gammaln(a + 1), special.gammaln(a + 2)
+
+    def subset(self, rows) -> Horizon:
+        """The same horizon for some series only (columns `rows`)."""
+        out = object.__new__(Horizon)
+        out.w, out.shape, out.scale, out.shift = (a[:, rows] for a in (self.w, self.shape, self.scale, self.shift))
+        out.mean, out._lg1, out._lg2 = self.mean[rows], self._lg1[:, rows], self._lg2[:, rows]
+        return out
 
     def _terms(self, y):
         y = np.broadcast_to(np.asarray(y, dtype="float64"), self.mean.shape)[None, :] - self.shift
@@ -142,10 +159,22 @@ class Horizon:
         a = np.where(self.shape > 0, self.shape, 1.0)
         return y, x, a, self.shape > 0
 
-    def size_quantiles(self, u) -> np.ndarray:
-        """Quantiles of one demand day's total (the j = 1 term; rows x len(u))."""
-        return np.maximum(special.gammaincinv(self.shape[1][None, :], np.asarray(u)[:, None]) * self.scale[1]
-                          + self.shift[1], 0.0)
+    def _upper(self, a, x, higher: int):
+        """Q(a, x), Q(a + 1, x)[, Q(a + 2, x)] with one incomplete gamma: Q(a + 1, x) = Q(a, x) +
+        x^a e^-x / Gamma(a + 1) (the recurrence is exact and costs an exp instead of a second gammaincc)."""
+        q0 = special.gammaincc(a, x)
+        with np.errstate(divide="ignore"):
+            lx = np.log(x)
+        out = [q0, q0 + np.where(x > 0, np.exp(a * lx - x - self._lg1), 0.0)]
+        if higher == 2:
+            out.append(out[1] + np.where(x > 0, np.exp((a + 1) * lx - x - self._lg2), 0.0))
+        return out
+
+    def size_quantiles_at(self, u) -> np.ndarray:
+        """Quantiles of one demand day's total (the j = 1 term) at levels `u` (cells x series)."""
+        u = np.clip(np.asarray(u, dtype="float64"), 0.0, 1.0 - 1e-12)
+        return np.maximum(special.gammaincinv(self.shape[1][None, :], u) * self.scale[1][None, :]
+                          + self.shift[1][None, :], 0.0)
 
     def cdf(self, y) -> np.ndarray:
         """P(D <= y)."""
@@ -157,38 +186,76 @@ class Horizon:
         """E[(D - y)^+]."""
         y, x, a, pos = self._terms(y)
         th = self.scale
-        c = np.where(pos, a * th * special.gammaincc(a + 1, x) - y * special.gammaincc(a, x), np.maximum(-y, 0.0))
+        q0, q1 = self._upper(a, x, 1)
+        c = np.where(pos, a * th * q1 - y * q0, np.maximum(-y, 0.0))
         return (self.w * c).sum(axis=0)
 
     def loss2(self, y) -> np.ndarray:
         """E[((D - y)^+)^2] / 2: the integral of loss1 from y to infinity."""
         y, x, a, pos = self._terms(y)
         th = self.scale
-        c = np.where(pos, 0.5 * (a * (a + 1) * th * th * special.gammaincc(a + 2, x)
-                                 - 2 * y * a * th * special.gammaincc(a + 1, x) + y * y * special.gammaincc(a, x)),
+        q0, q1, q2 = self._upper(a, x, 2)
+        c = np.where(pos, 0.5 * (a * (a + 1) * th * th * q2 - 2 * y * a * th * q1 + y * y * q0),
                      0.5 * np.maximum(-y, 0.0) ** 2)
         return (self.w * c).sum(axis=0)
 
 
 def _mean_points(rse):
-    """Three-point law of the demand level: the mean is known only to +- its standard error, and a
-    level fitted to an estimate that came out low misses more than one fitted high gains
-    (predictive service: averaged over that uncertainty). Factors kept above 0.05."""
+    """Two-point law of the demand level (+- 1 standard error, weights 1/2): the mean is known only to
+    its standard error, and a level fitted to an estimate that came out low misses more than one
+    fitted high gains (predictive service: averaged over that uncertainty). Factors kept above 0.05."""
     rse = np.asarray(rse, dtype="float64")
     if not np.any(rse > 0):
         return [(1.0, 1.0)]
-    h = np.sqrt(3.0) * rse
-    return [(np.maximum(1.0 + d, 0.05), w) for d, w in ((-h, 1 / 6), (0.0, 2 / 3), (h, 1 / 6))]
+    return [(np.maximum(1.0 + d, 0.05), 0.5) for d in (-rse, rse)]
 
 
 def _lead_time_points(lead_days, lead_std_days):
-    """Three-point law of the lead time in whole days: [(days, weight)], one point when sd is 0."""
+    """Two-point law of the lead time in whole days (L +- sd): [(days, weight)], one point when sd is 0."""
     lt = np.asarray(lead_days, dtype="float64")
     sd = np.broadcast_to(np.asarray(lead_std_days, dtype="float64"), lt.shape)
     if not np.any(sd > 0):
         return [(np.rint(np.maximum(lt, 0.0)), 1.0)]
-    h = np.sqrt(3.0) * sd
-    return [(np.rint(np.maximum(lt + d, 0.0)), w) for d, w in ((-h, 1 / 6), (0.0, 2 / 3), (h, 1 / 6))]
+    return [(np.rint(np.maximum(lt + d, 0.0)), 0.5) for d in (-sd, sd)]
+
+
+class _Point:
+    """One point of the uncertainty laws (a demand level and a lead time) with the demand horizons
+    its service needs: L days (`short`), L + R or L + 1 days (`long`), one demand day (`size`) and
+    L days plus the triggering demand day (`plus`)."""
+
+    def __init__(self, weight, model: DailyModel, lead, review, q) -> None:
+        self.weight, self.model, self.q = weight, model, q
+        self.short = Horizon(model, lead)
+        self.long = Horizon(model, lead + np.where(review > 0, review, 1.0))
+        self.plus = Horizon(model, lead, plus_one_day=True)
+        size = Horizon(DailyModel(np.ones_like(model.p), model.k, model.theta, model.integer, model.mean_rse,
+                                  model.skew), 1.0)
+        self.p_small = size.cdf(q)  # P(a demand day's total <= Q)
+        self.min_qd = model.k * model.theta - size.loss1(q)  # E[min(Q, d)]
+        u = self.p_small[None, :] + (1 - self.p_small)[None, :] * _U[:, None]
+        self.big = size.size_quantiles_at(u)  # demand-day totals above Q, one row per cell
+
+    def continuous_cycle(self, s, c) -> np.ndarray:
+        """Arrivals before which net stock >= 0: E over the triggering day's demand d and the lead-time
+        demand X of |{y in (s', s' + Q]: y - d <= s', y - d - X >= -c}| / E[min(Q, d)], s' = s + c.
+        For d <= Q that is g(s' + c) - g(s' + c - d), for d > Q g(s' + c + Q - d) - g(s' + c - d), with
+        g(y) = E[(y - X)^+]; E[g(y - d)] = E[(y - X - d)^+] in closed form (`plus`)."""
+        y = s + 2 * c
+        lead = self.short
+
+        def g(v):
+            return v - lead.mean + lead.loss1(v)
+
+        above = np.zeros_like(y)
+        rows = np.flatnonzero(self.p_small < 1 - 1e-7)  # series whose demand day can exceed Q
+        if len(rows):
+            sub, ys, qs = lead.subset(rows), y[rows], self.q[rows]
+            above[rows] = sum(w * (ys + qs - d[rows] - sub.mean + sub.loss1(ys + qs - d[rows]))
+                              for d, w in zip(self.big, _W, strict=True))
+        num = self.p_small * g(y) + (1 - self.p_small) * above - (y - self.plus.mean + self.plus.loss1(y))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.min_qd > 0, num / self.min_qd, 1.0)
 
 
 class ServiceCurve:
@@ -203,16 +270,14 @@ class ServiceCurve:
         for f, wf in _mean_points(model.mean_rse):
             mf = model.scaled(f)
             for lt, w in _lead_time_points(lead_days, lead_std_days):
-                self.points.append((w * wf, mf, Horizon(mf, lt), Horizon(mf, lt + np.where(self.r > 0, self.r, 1.0))))
-        day = Horizon(DailyModel(np.ones_like(model.p), model.k, model.theta, model.integer, model.mean_rse,
-                                 model.skew), 1.0)
-        self.nodes = day.size_quantiles(_U)
+                self.points.append(_Point(w * wf, mf, lt, self.r, self.q))
 
     def fill_rate(self, level) -> np.ndarray:
         """Expected fill rate at reorder point s (r = 0) or order-up-to level S (r > 0)."""
         lvl = np.asarray(level, dtype="float64")
         out = np.zeros_like(self.m.p)
-        for w, mf, short, long in self.points:
+        for pt in self.points:
+            w, mf, short, long = pt.weight, pt.model, pt.short, pt.long
             mu = np.maximum(mf.mean, 1e-300)
             cont = ((long.loss2(lvl + self.c) - long.loss2(lvl + self.c + self.q))
                     - (short.loss2(lvl + self.c) - short.loss2(lvl + self.c + self.q))) / (self.q * mu)
@@ -225,29 +290,12 @@ class ServiceCurve:
         lvl = np.asarray(level, dtype="float64")
         p0 = (1.0 - self.m.p) ** np.maximum(self.r, 1.0)
         out = np.zeros_like(lvl, dtype="float64")
-        for w, mf, short, long in self.points:
+        for pt in self.points:
+            w, short, long = pt.weight, pt.short, pt.long
             with np.errstate(invalid="ignore", divide="ignore"):
                 per = (long.cdf(lvl + self.c) - p0 * short.cdf(lvl + self.c)) / (1.0 - p0)
-            out += w * np.where(self.r > 0, np.nan_to_num(per, nan=1.0), self._continuous_cycle(short, lvl, mf))
+            out += w * np.where(self.r > 0, np.nan_to_num(per, nan=1.0), pt.continuous_cycle(lvl, self.c))
         return np.clip(out, 0.0, 1.0)
-
-    def _continuous_cycle(self, lead: Horizon, s, model: DailyModel) -> np.ndarray:
-        """Arrivals before which net stock >= 0: E over the triggering day's demand d and the lead-time
-        demand X of |{y in (s', s' + Q]: y - d <= s', y - d - X >= -c}| / E[min(Q, d)]."""
-        s1 = s + self.c
-
-        def g(y):  # E[(y - X)^+]
-            return y - lead.mean + lead.loss1(y)
-
-        num = np.zeros_like(s1)
-        den = np.zeros_like(s1)
-        nodes = self.nodes * (model.theta / self.m.theta)[None, :]
-        for d, w in zip(nodes, _W, strict=True):
-            mq = np.minimum(self.q, d)
-            num += w * (g(s1 + mq - d + self.c) - g(s1 - d + self.c))
-            den += w * mq
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(den > 0, num / den, 1.0)
 
     def service(self, level, kind) -> np.ndarray:
         """Fill rate where `kind` is 'fill_rate', else cycle service (per series)."""

@@ -35,6 +35,7 @@ from core.planning.governance import (
     apply_parameter_overrides,
     ruleset_hash,
 )
+from core.planning.parameters import DailyInputs, compute_parameters
 from core.planning.policy import Policy, load_policy, match_customers, match_products
 from core.planning.segmentation import (
     classify_customers,
@@ -45,7 +46,6 @@ from core.planning.segmentation import (
     customer_metrics,
 )
 from core.planning.segmentation.abc import classes_from_share
-from core.planning.parameters import DailyInputs, compute_parameters
 from core.planning.service_check import check_service
 
 MEASURE = {"value": "value", "volume": "quantity", "picks": "picks", "margin": "margin"}

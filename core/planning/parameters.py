@@ -30,7 +30,7 @@ MASTER = ["moq", "order_multiple", "unit_cost"]
 CURRENT = ["current_safety_stock", "current_reorder_point", "current_min_qty", "current_max_qty",
            "current_mrp_type", "current_lot_sizing", "current_service_level", "current_abc", "current_segment"]
 CALIBRATED = "calibrated"
-_CHUNK = 20_000
+_CHUNK = 2_000  # rows of similar expected demand days per calibration block (the mixture fits the busiest)
 
 
 @dataclass
