@@ -62,8 +62,9 @@ def analyze(
     folder: Path = typer.Argument(..., help="Folder of canonical CSV files (order_lines.csv, ...)"),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for segments.csv, parameters.csv, report.html"),
     policy: Path = typer.Option(None, "--policy", help="Policy YAML (default: the shipped mappings/policy.yaml)"),
-    bootstrap: int = typer.Option(0, "--bootstrap", help="Simulate this many bootstrapped periods (0: replay)"),
-    simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="Run the simulation check"),
+    bootstrap: int = typer.Option(0, "--bootstrap", help="Replay this many days resampled from each series' "
+                                                         "history (0: replay the window's own days)"),
+    simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="Replay the parameters day by day (the simulation check)"),
     date_format: str = typer.Option(None, "--date-format",
                                     help="strptime format of every date column, e.g. %m/%d/%Y (default: ISO, "
                                          "or d/m/Y vs m/d/Y told by a number above 12 in each file)"),
