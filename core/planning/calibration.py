@@ -201,13 +201,16 @@ class Horizon:
 
 
 def _mean_points(rse):
-    """Two-point law of the demand level (+- 1 standard error, weights 1/2): the mean is known only to
-    its standard error, and a level fitted to an estimate that came out low misses more than one
-    fitted high gains (predictive service: averaged over that uncertainty). Factors kept above 0.05."""
+    """Two-point law of the demand level, log-normal (factors exp(+- s), s^2 = log(1 + rse^2), weights
+    1/2): the mean is known only to its standard error, and a level fitted to an estimate that came
+    out low misses more than one fitted high gains (predictive service: averaged over that
+    uncertainty). Log-normal because a demand level is positive and its estimate from a dozen lumpy
+    days is skewed (measured: lumpy cycle service 0.927 with +- rse, 0.936 with this)."""
     rse = np.asarray(rse, dtype="float64")
     if not np.any(rse > 0):
         return [(1.0, 1.0)]
-    return [(np.maximum(1.0 + d, 0.05), 0.5) for d in (-rse, rse)]
+    sig = np.sqrt(np.log1p(rse * rse))
+    return [(np.exp(d), 0.5) for d in (-sig, sig)]
 
 
 def _lead_time_points(lead_days, lead_std_days):
@@ -309,9 +312,11 @@ class ServiceCurve:
 
 def calibrate_levels(model: DailyModel, lead_days, lead_std_days, review_days, order_quantity, target,
                      kind) -> np.ndarray:
-    """Smallest whole level (reorder point s, or order-up-to S where review_days > 0) per series whose
-    expected service reaches `target` (fill rate or cycle service per `kind`). Bisection, all series
-    at once; NaN where no level within a generous bound reaches it."""
+    """Whole level (reorder point s, or order-up-to S where review_days > 0) per series whose expected
+    service is nearest `target` (fill rate or cycle service per `kind`): the smallest level reaching
+    it, or the one below where that is nearer. Nearest, not at-least: for a slow mover one unit moves
+    the service by points, and always rounding up over-delivered intermittent demand by 1.5 points on
+    average. Bisection, all series at once; NaN where no level within a generous bound reaches it."""
     curve = ServiceCurve(model, lead_days, lead_std_days, review_days, order_quantity)
     tgt = np.broadcast_to(np.asarray(target, dtype="float64"), model.p.shape)
     kind = np.broadcast_to(np.asarray(kind), model.p.shape)
@@ -334,7 +339,9 @@ def calibrate_levels(model: DailyModel, lead_days, lead_std_days, review_days, o
         mid = np.floor((lo + hi) / 2)
         good = curve.service(mid, kind) >= tgt
         lo, hi = np.where(good, lo, mid), np.where(good, mid, hi)
-    return np.where(reached | ok0, hi, np.nan)
+    below = np.maximum(hi - 1, 0.0)
+    nearer = (hi > 0) & (tgt - curve.service(below, kind) < curve.service(hi, kind) - tgt)
+    return np.where(reached | ok0, np.where(nearer, below, hi), np.nan)
 
 
 PRIOR_EVENTS = 20.0  # weight (in demand days) of the pooled size CV^2 in each series' estimate

@@ -64,13 +64,15 @@ def test_calibrated_levels_deliver_their_target_in_a_daily_replay(kind, target, 
     assert got == pytest.approx(target, abs=0.01)
 
 
-def test_level_is_the_smallest_that_reaches_the_target():
+def test_level_is_the_whole_level_nearest_the_target():
     model, _ = _lumpy(n=10)
     lead, q = np.full(10, 7.0), np.full(10, 30.0)
     level = calibrate_levels(model, lead, 0.0, 0, q, 0.95, "cycle")
     curve = ServiceCurve(model, lead, 0.0, 0, q)
-    assert (curve.cycle_service(level) >= 0.95).all()
-    assert (curve.cycle_service(level - 1)[level > 0] < 0.95).all()
+    here, below, above = (curve.cycle_service(v) for v in (level, level - 1, level + 1))
+    gap = np.abs(here - 0.95)
+    assert (gap <= np.abs(below - 0.95)).all() and (gap <= np.abs(above - 0.95)).all()
+    assert ((below < 0.95) & (above > 0.95)).all()  # the target lies between its neighbours
 
 
 def test_longer_and_more_variable_lead_times_need_more_stock():
