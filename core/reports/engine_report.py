@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.reports.spreadsheet import write_private_text
+
 TEMPLATE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>segbridge engine report</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}
@@ -144,6 +146,4 @@ def write_report(result, path: str | Path, measure: str = "value", extra: dict |
         ruleset=result.ruleset_hash[:12], n_pl=len(pl), n_prod=len(result.products),
         n_cust=0 if result.customers is None else len(result.customers), period=h.period,
         window=h.matrix.shape[1], warnings=result.warnings, sections=sections)
-    path = Path(path)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_private_text(text, path)

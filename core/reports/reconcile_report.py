@@ -7,6 +7,10 @@
   open exceptions by system and kind, and open exceptions by kind over the reconcile runs.
 * CSV (`exceptions.csv`): every exception, one row each, for any other tool.
 
+Source values (keys, systems, owners, expected and actual values) reach the sheets and the CSV
+through `core.reports.spreadsheet`: a text cell a spreadsheet would read as a formula gets a
+leading apostrophe, numbers stay numbers, and all three files are private to the user (0600).
+
 Example:
     >>> paths = write_reports(db, "segbridge-demo/reports")          # doctest: +SKIP
     >>> paths["excel"].name
@@ -25,7 +29,14 @@ from sqlalchemy.engine import Engine
 
 from core.model import ReconException, Run
 from core.reports.engine_report import _fig, _png
-from core.reports.spreadsheet import fit_widths, style_header
+from core.reports.spreadsheet import (
+    fit_widths,
+    neutralise,
+    private_output,
+    style_header,
+    write_csv,
+    write_private_text,
+)
 from core.statuses import REMAINING, RunKind
 
 KINDS = ["value_mismatch", "cross_system", "completeness", "orphan", "conflict"]
@@ -100,11 +111,11 @@ def _write_summary(wb, frame: pd.DataFrame, generated: str) -> None:
     for title, table in summary_tables(frame).items():
         ws.append([])
         ws.append([title])
-        header = [table.index.name or "", *[str(c) for c in table.columns]]
+        header = [table.index.name or "", *[neutralise(str(c)) for c in table.columns]]
         ws.append(header)
         style_header(ws, ws.max_row, len(header))
         for idx, row in table.iterrows():
-            ws.append([str(idx), *[int(v) for v in row.tolist()]])
+            ws.append([neutralise(str(idx)), *[int(v) for v in row.tolist()]])
     ws.column_dimensions["A"].width = 34
 
 
@@ -116,21 +127,32 @@ def _write_kind_sheet(wb, kind: str, frame: pd.DataFrame) -> None:
     ws.append(COLUMNS)
     style_header(ws, 1, len(COLUMNS))
     for row in part.itertuples(index=False):
-        ws.append([None if pd.isna(v) else (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v) for v in row])
+        ws.append([_cell(v) for v in row])
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{max(1, ws.max_row)}"
     fit_widths(ws, part if len(part) else pd.DataFrame(columns=COLUMNS))
 
 
+def _cell(value):
+    """An Excel cell value: blank, a datetime, a number as a number, text neutralised."""
+    if pd.isna(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return neutralise(value)
+
+
 def write_excel(frame: pd.DataFrame, path: Path, generated: str) -> Path:
-    """The workbook: Summary plus one filterable sheet per kind (every kind, empty ones too)."""
+    """The workbook: Summary plus one filterable sheet per kind (every kind, empty ones too); text cells
+    neutralised (no live formulas), numbers left numbers, the file private (0600)."""
     from openpyxl import Workbook
 
     wb = Workbook()
     _write_summary(wb, frame, generated)
     for kind in KINDS + sorted(set(frame["kind"]) - set(KINDS) if len(frame) else []):
         _write_kind_sheet(wb, kind, frame)
-    wb.save(path)
+    with private_output(path) as tmp:
+        wb.save(tmp)
     return path
 
 
@@ -193,8 +215,7 @@ def write_html(frame: pd.DataFrame, history: pd.DataFrame, path: Path, generated
                      "img": None, "table": _table(top, index=False)})
     text = Environment(autoescape=True).from_string(TEMPLATE).render(
         generated=generated, remaining=len(live), total=len(frame), sections=sections)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_private_text(text, path)
 
 
 def write_reports(db: Engine, out_dir: str | Path) -> dict[str, Path]:
@@ -203,8 +224,7 @@ def write_reports(db: Engine, out_dir: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     frame = exceptions_frame(db)
-    csv_path = out / "exceptions.csv"
-    (frame if len(frame) else pd.DataFrame(columns=COLUMNS)).to_csv(csv_path, index=False)
+    csv_path = write_csv(frame if len(frame) else pd.DataFrame(columns=COLUMNS), out / "exceptions.csv")
     return {"excel": write_excel(frame, out / "exceptions.xlsx", generated),
             "html": write_html(frame, history_frame(db), out / "exceptions.html", generated),
             "csv": csv_path}

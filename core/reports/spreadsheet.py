@@ -87,6 +87,14 @@ def private_output(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def write_private_text(text: str, path: str | Path) -> Path:
+    """A text file (HTML, JSON) written private, like the tables: mode 0600, temp file + rename.
+    Nothing is neutralised: these are not opened as spreadsheets."""
+    with private_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     """The frame as CSV (UTF-8, header row, blanks for missing values), neutralised and private.
 

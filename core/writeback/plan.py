@@ -177,13 +177,16 @@ def _float(value) -> float | None:
 
 
 def export_plan(plan_id: int, changes: pd.DataFrame, summary: dict, out_dir: Path) -> dict[str, str]:
-    """Write plan-<id>.csv (one row per change) and plan-<id>.json (summary and changes)."""
+    """Write plan-<id>.csv (one row per change) and plan-<id>.json (summary and changes), both private
+    (0600); the CSV's text cells are neutralised so no source value opens as a live formula."""
+    from core.reports.spreadsheet import write_csv, write_private_text
+
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out_dir / f"plan-{plan_id}.csv", out_dir / f"plan-{plan_id}.json"
-    changes.to_csv(csv_path, index=False)
+    write_csv(changes, csv_path)
     records = changes.astype(object).where(changes.notna(), None).to_dict("records")
-    json_path.write_text(json.dumps({"plan_id": plan_id, **summary, "changes": records}, indent=2, default=str),
-                         encoding="utf-8")
+    write_private_text(json.dumps({"plan_id": plan_id, **summary, "changes": records}, indent=2, default=str),
+                       json_path)
     return {"csv": str(csv_path), "json": str(json_path)}
 
 

@@ -1,8 +1,12 @@
-"""`segbridge analyze DIR --out OUT`: the whole engine offline on canonical CSV files."""
+"""`segbridge analyze DIR --out OUT`: the whole engine offline on canonical CSV files.
+
+Every file it writes is private to the user (0600), and the CSV files go through
+`core.reports.spreadsheet.write_csv`: a text cell a spreadsheet would read as a formula (a product
+id such as `=HYPERLINK(...)`) gets a leading apostrophe; numbers are left as they are.
+"""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import typer
@@ -51,11 +55,12 @@ def _count(n) -> str:
 def write_data_quality(quality: dict, path: Path) -> None:
     """data_quality.csv: one row per case (zero counts included, so a clean file shows it was checked),
     its examples joined by ' | '."""
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["case", "count", "example"])
-        for case, d in quality.items():
-            w.writerow([case, _count(d["count"]).replace(",", ""), " | ".join(d["examples"])])
+    import pandas as pd
+
+    from core.reports.spreadsheet import write_csv
+
+    rows = [[case, _count(d["count"]).replace(",", ""), " | ".join(d["examples"])] for case, d in quality.items()]
+    write_csv(pd.DataFrame(rows, columns=["case", "count", "example"]), path)
 
 
 def analyze(
@@ -73,6 +78,7 @@ def analyze(
     from core.planning.engine import EngineOptions, run_engine
     from core.planning.policy import load_policy
     from core.reports.engine_report import write_report
+    from core.reports.spreadsheet import write_csv
 
     if not folder.is_dir():
         raise ConfigError(f"{folder}: not a folder", hint="pass the folder holding order_lines.csv")
@@ -81,11 +87,11 @@ def analyze(
     result = run_engine(frames, pol, EngineOptions(simulate=simulate, simulate_periods=bootstrap or None))
     quality = {**result.data_quality, **notes.as_dict()}
     out_dir.mkdir(parents=True, exist_ok=True)
-    result.segments.to_csv(out_dir / "segments.csv", index=False)
-    result.parameters.to_csv(out_dir / "parameters.csv", index=False)
+    write_csv(result.segments, out_dir / "segments.csv")
+    write_csv(result.parameters, out_dir / "parameters.csv")
     if result.service is not None:
-        result.service.to_csv(out_dir / "service.csv", index=False)
-    result.unmatched.to_csv(out_dir / "unmatched.csv", index=False)
+        write_csv(result.service, out_dir / "service.csv")
+    write_csv(result.unmatched, out_dir / "unmatched.csv")
     write_data_quality(quality, out_dir / "data_quality.csv")
     write_report(result, out_dir / "report.html", pol.classification.abc_measure)
     _summary(result, quality, notes.warnings())

@@ -79,3 +79,38 @@ def test_reports_of_an_empty_store(sqlite_db, tmp_path):
     assert wb["orphan"].auto_filter.ref == "A1:P1"
     assert "data:image/png" not in paths["html"].read_text(encoding="utf-8")
     assert paths["csv"].read_text(encoding="utf-8").startswith("id,status,severity,kind")
+
+
+HOSTILE_KEY = '=HYPERLINK("http://x",A1)'
+
+
+def test_hostile_source_values_stay_inert_numbers_stay_numbers_files_private(sqlite_db, tmp_path):
+    from core.store import create_all
+
+    create_all(sqlite_db)
+    run_id = start_run(sqlite_db, "reconcile")
+    upsert_observations(sqlite_db, [Observation("value_mismatch", "+1", "A_Product", HOSTILE_KEY, "SafetyStock",
+                                                "-2+3", "@SUM(A1)", "high", "\tsteward")], run_id)
+    finish_run(sqlite_db, run_id, "exceptions", counts={"exceptions": 1})
+    paths = write_reports(sqlite_db, tmp_path / "out")
+    for path in paths.values():
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
+
+    ws = load_workbook(paths["excel"])["value_mismatch"]
+    header = [c.value for c in ws[1]]
+    row = dict(zip(header, ws[2], strict=True))
+    assert row["entity_key"].value == "'" + HOSTILE_KEY and row["entity_key"].data_type == "s"
+    assert (row["system"].value, row["expected"].value, row["actual"].value, row["owner"].value) == (
+        "'+1", "'-2+3", "'@SUM(A1)", "'\tsteward")
+    for col in ("id", "count", "run_id"):
+        assert row[col].data_type == "n" and isinstance(row[col].value, int), col
+    summary = [[c.value for c in r] for r in load_workbook(paths["excel"])["Summary"].iter_rows()]
+    assert any(r[0] == "'+1" for r in summary)  # the system as a row label of "Open by system and kind"
+    assert not any(isinstance(v, str) and v.startswith(("=", "+", "-", "@")) for r in summary for v in r)
+
+    with paths["csv"].open(encoding="utf-8", newline="") as fh:
+        (exc,) = list(csv.DictReader(fh))
+    assert (exc["entity_key"], exc["system"], exc["expected"], exc["actual"]) == (
+        "'" + HOSTILE_KEY, "'+1", "'-2+3", "'@SUM(A1)")
+    assert exc["count"] == "1"

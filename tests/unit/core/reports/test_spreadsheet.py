@@ -62,3 +62,11 @@ def test_too_many_rows_for_excel_say_to_use_csv(tmp_path, monkeypatch):
     assert "csv" in err.value.hint and not (tmp_path / "t.xlsx").exists()
     with pytest.raises(ValueError, match="unknown table format"):
         write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.pdf", "pdf", sheet="t")
+
+
+def test_private_text_is_written_whole_and_0600_without_neutralising(tmp_path):
+    target = tmp_path / "sub" / "report.html"
+    assert spreadsheet.write_private_text("<p>=1+2</p>", target) == target
+    assert target.read_text(encoding="utf-8") == "<p>=1+2</p>"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in target.parent.iterdir()] == ["report.html"]

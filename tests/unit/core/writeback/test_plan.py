@@ -13,7 +13,7 @@ from core.model import AuditEvent, Plan, PlannedChange, ProductLocation, Run
 from core.store import read_frame
 from core.writeback.approve import approve
 from core.writeback.intended import INTENDED_COLUMNS, intended_values
-from core.writeback.plan import make_plan
+from core.writeback.plan import CHANGE_COLUMNS, export_plan, make_plan
 from core.writeback.values import same
 from core.writeback.writeback_settings import Tolerance
 from tests.unit.core.writeback import wb_support as s
@@ -147,3 +147,23 @@ def test_second_plan_after_apply_has_zero_changes(store, tmp_path):
     assert pl["current_safety_stock"].tolist() == [11.0]
     with store.connect() as conn:
         assert conn.execute(select(Plan.__table__.c.status).where(Plan.id == first.id)).scalar() == "applied"
+
+
+def test_plan_files_are_private_and_the_csv_neutralises_source_text(tmp_path):
+    import csv
+
+    hostile = '=HYPERLINK("http://x",A1)'
+    changes = pd.DataFrame([{"system": "sap", "entity": "A_Product", "target_key": hostile, "field": "+1",
+                             "current_value": "-2+3", "intended_value": "@SUM(A1)", "value_impact": -4.5,
+                             "source": "safety_stock", "canonical_entity": "product_location",
+                             "canonical_key": hostile}], columns=CHANGE_COLUMNS)
+    files = export_plan(7, changes, {"changes": 1}, tmp_path / "plans")
+    for path in files.values():
+        assert (tmp_path / "plans" / path.rsplit("/", 1)[-1]).stat().st_mode & 0o777 == 0o600
+    with open(files["csv"], encoding="utf-8", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert (row["target_key"], row["field"], row["current_value"], row["intended_value"]) == (
+        "'" + hostile, "'+1", "'-2+3", "'@SUM(A1)")
+    assert row["value_impact"] == "-4.5"  # a number: no apostrophe
+    saved = json.loads(open(files["json"], encoding="utf-8").read())
+    assert saved["changes"][0]["target_key"] == hostile  # JSON is data, not a sheet: values kept as they are
