@@ -14,15 +14,17 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import event, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -49,6 +51,7 @@ def open_store(url: str | None = None, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     try:
         if url.startswith("sqlite"):
+            _private_sqlite_file(url)
             db = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
             event.listen(db, "connect", _sqlite_pragmas)
         else:
@@ -60,6 +63,26 @@ def open_store(url: str | None = None, **kwargs: Any) -> Engine:
         raise ConfigError(f"database driver missing: {exc.name}",
                           hint="install the postgres extra: pip install 'segbridge[postgres]'") from None
     return db
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create a new SQLite store file readable by its owner only (0600; a folder segbridge creates: 0700).
+
+    SQLite gives its `-wal` and `-shm` files the database file's permissions. An existing file
+    keeps its mode.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # SQLite reports the unusable path itself on the first connection
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

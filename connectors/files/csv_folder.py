@@ -7,6 +7,10 @@ mtime and size, so only new or replaced files are read again. Files are read in 
 checkpoint inside a file records the rows done, so a crash repeats at most one chunk. Values
 come as text (empty cells as None): typing is the mapping's job.
 
+Only files inside the folder are read: a matching file that is a symlink resolving outside the
+folder (e.g. `order_lines.csv -> /etc/passwd`) stops the read with a FatalError naming it,
+before anything is read. A symlink to a file inside the folder is read like that file.
+
 Example (segbridge.yaml):
 
     systems:
@@ -59,7 +63,10 @@ class CsvFolderConnector(Connector):
     def check(self) -> CheckResult:
         if not self.folder.is_dir():
             return CheckResult(False, f"folder {self.folder} does not exist or is not a folder")
-        files = self._files("*")
+        try:
+            files = self._files("*")
+        except FatalError as exc:
+            return CheckResult(False, str(exc))
         return CheckResult(True, f"{len(files)} file(s) in {self.folder}", {"files": len(files)})
 
     def discover(self) -> list[StreamSpec]:
@@ -70,8 +77,21 @@ class CsvFolderConnector(Connector):
             raise FatalError(f"{self.name}: folder {self.folder} not found",
                              hint=f"create it or fix systems.{self.name}.options.path")
         found = self.folder.rglob("*") if self.options.recursive else self.folder.iterdir()
-        return sorted(p for p in found if p.is_file() and not p.name.startswith(".")
-                      and p.suffix.lower() in (".csv", ".txt", *EXCEL) and fnmatch.fnmatch(p.name, pattern))
+        files = sorted(p for p in found if p.is_file() and not p.name.startswith(".")
+                       and p.suffix.lower() in (".csv", ".txt", *EXCEL) and fnmatch.fnmatch(p.name, pattern))
+        for path in files:
+            self._refuse_outside(path)
+        return files
+
+    def _refuse_outside(self, path: Path) -> None:
+        """A file that resolves outside the folder (a symlink out of it) is refused, never read."""
+        root = self.folder.resolve()
+        target = path.resolve()
+        if not target.is_relative_to(root):
+            raise FatalError(f"{self.name}: refused {path}: it is a symlink to {target}, outside the folder {root}"
+                             if path.is_symlink() else
+                             f"{self.name}: refused {path}: it resolves to {target}, outside the folder {root}",
+                             hint="only files inside options.path are read; copy the file into the folder")
 
     def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
         """New or replaced files matching the stream's pattern, oldest name first, in chunks."""
@@ -82,6 +102,7 @@ class CsvFolderConnector(Connector):
             sig = _signature(path)
             if done.get(rel) == sig:
                 continue
+            self._refuse_outside(path)  # again just before reading: the file may have been replaced since
             skip = current["rows"] if current and current.get("file") == rel and current.get("sig") == sig else 0
             yield from self._read_file(path, rel, sig, skip, done)
             done[rel] = sig

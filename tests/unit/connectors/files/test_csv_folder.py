@@ -107,3 +107,60 @@ def test_an_empty_file_reads_no_records_and_is_marked_done(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     records, batches = _read(_conn(tmp_path), "empty.csv")
     assert records == [] and "empty.csv" in batches[-1].checkpoint["files"]
+
+
+def _collect(conn, pattern):
+    batches = []
+    with pytest.raises(FatalError) as err:
+        for batch in conn.read(StreamSpec(pattern), None):
+            batches.append(batch)
+    return batches, err.value
+
+
+@pytest.mark.skipif(not os.path.isfile("/etc/passwd"), reason="needs /etc/passwd")
+def test_a_symlink_out_of_the_folder_is_refused_and_nothing_is_read(tmp_path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "a_orders.csv").write_text("id\n1\n")
+    (folder / "order_lines.csv").symlink_to("/etc/passwd")
+    conn = _conn(folder)
+    batches, err = _collect(conn, "*.csv")
+    assert batches == []  # refused before the first file, so nothing is ingested
+    assert "refused" in err.message and "order_lines.csv" in err.message
+    assert "symlink to /etc/passwd" in err.message and "outside the folder" in err.message
+    check = conn.check()
+    assert not check.ok and "order_lines.csv" in check.message
+
+
+def test_a_readable_csv_outside_the_folder_is_refused_too(tmp_path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (tmp_path / "secret.csv").write_text("id\n42\n")  # would parse fine if it were read
+    (folder / "orders.csv").symlink_to(tmp_path / "secret.csv")
+    batches, err = _collect(_conn(folder), "orders.csv")
+    assert batches == [] and "refused" in err.message and "secret.csv" in err.message
+    with pytest.raises(FatalError):
+        _conn(folder).discover()
+
+
+def test_a_symlink_to_a_file_inside_the_folder_is_read(tmp_path):
+    (tmp_path / "orders_2026.csv").write_text("id\n7\n")
+    (tmp_path / "orders_latest.csv").symlink_to(tmp_path / "orders_2026.csv")
+    records, _ = _read(_conn(tmp_path), "orders_latest.csv")
+    assert records == [{"id": "7"}]
+
+
+def test_a_file_swapped_for_an_outside_symlink_after_listing_is_refused(tmp_path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "a.csv").write_text("id\n1\n")
+    (folder / "b.csv").write_text("id\n2\n")
+    (tmp_path / "outside.csv").write_text("id\n99\n")
+    conn = _conn(folder)
+    read = conn.read(StreamSpec("*.csv"), None)
+    first = next(read)  # a.csv listed and read; now b.csv is replaced by a symlink out
+    (folder / "b.csv").unlink()
+    (folder / "b.csv").symlink_to(tmp_path / "outside.csv")
+    with pytest.raises(FatalError) as err:
+        list(read)
+    assert first.records == [{"id": "1"}] and "b.csv" in err.value.message
