@@ -14,10 +14,20 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
 
 from basics.errors import ConfigError
 
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SECRET_QUERY_PARAMS = ("api_key", "apikey", "key", "token", "access_token", "sig", "signature",
+                       "password", "passwd", "secret", "client_secret")
+"""Query-string parameters whose values are secrets (matched case-insensitively; `-` counts as `_`)."""
+_QUERY_SECRET = re.compile(
+    r"([?&](" + "|".join(p.replace("_", "[_-]") for p in SECRET_QUERY_PARAMS) + r")=)([^&#\s'\"<>]*)",
+    re.IGNORECASE,
+)
 _KNOWN_SECRETS: set[str] = set()
 
 
@@ -52,12 +62,36 @@ def register(value: str | None) -> None:
         _KNOWN_SECRETS.add(value)
 
 
+def _literal_query_value(value: str) -> bool:
+    """True when a secret query parameter's value is a literal (not empty, `***` or `${NAME}`)."""
+    return bool(value) and value != "***" and not is_reference(unquote(value))
+
+
 def redact(text: str) -> str:
-    """Replace every resolved secret value in `text` with `***`."""
+    """Replace every resolved secret value in `text` with `***`, and the value of every secret
+    query parameter of a URL (`?api_key=xyz&x=1` -> `?api_key=***&x=1`)."""
     for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
         if len(secret) >= 3:
             text = text.replace(secret, "***")
-    return text
+    return _QUERY_SECRET.sub(lambda m: m.group(1) + "***" if _literal_query_value(m.group(3)) else m.group(0), text)
+
+
+def url_secret_params(text: str) -> list[str]:
+    """The secret query parameters of `text` whose values are literals, not `${ENV_VAR}` references."""
+    return [m.group(2) for m in _QUERY_SECRET.finditer(text) if _literal_query_value(m.group(3))]
+
+
+def literal_url_secrets(data: Any, loc: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    """(key path, parameter) of every config value holding a URL with a literal secret query value."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from literal_url_secrets(value, loc + (key,))
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from literal_url_secrets(item, loc + (i,))
+    elif isinstance(data, str):
+        for param in url_secret_params(data):
+            yield loc, param
 
 
 def check_no_literal(value: str | None, path: str) -> str | None:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
+from basics import secrets
 from basics.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -116,20 +117,129 @@ def _collect_marks(node: yaml.Node | None, loc: tuple, marks: dict) -> None:
             _collect_marks(item, loc + (i,), marks)
 
 
+MAX_ALIASES = 100
+"""A document may use at most this many aliases (`*name`): more is refused (alias bombs)."""
+MAX_NODES = 1_000_000
+"""A document's size with every alias expanded may be at most this many nodes ("billion laughs")."""
+
+
+class _BoundedLoader(_NoDuplicatesLoader):
+    """The duplicate-refusing SafeLoader that also counts aliases while it composes."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise ConfigError(
+                    f"{mark.name}:{mark.line + 1}:{mark.column + 1}: more than {MAX_ALIASES} YAML aliases "
+                    "(*name) in one file; refused",
+                    hint="write the values out, or split the file (many aliases is how alias bombs work)",
+                )
+        return super().compose_node(parent, index)
+
+
+def _check_expanded_size(root: yaml.Node | None, path: Path) -> None:
+    """Refuse a node graph whose alias-expanded size exceeds MAX_NODES, or that refers to itself.
+
+    Shared (aliased) nodes are sized once, so the check costs the size of the graph, not of
+    its expansion: a "billion laughs" document is refused after a few dozen additions."""
+    sizes: dict[int, int] = {}
+    busy: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in busy:
+            mark = node.start_mark
+            raise ConfigError(f"{path}:{mark.line + 1}:{mark.column + 1}: a YAML alias refers to the node "
+                              "that contains it; refused", hint="remove the recursive alias")
+        busy.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                total += size(key_node) + size(value_node)
+                if total > MAX_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > MAX_NODES:
+                    break
+        busy.discard(key)
+        if total > MAX_NODES:
+            mark = node.start_mark
+            raise ConfigError(
+                f"{path}:{mark.line + 1}:{mark.column + 1}: with its aliases expanded the YAML here exceeds "
+                f"{MAX_NODES:,} nodes; refused",
+                hint="write the values out without nested aliases (this is how alias bombs work)",
+            )
+        sizes[key] = total
+        return total
+
+    if root is not None:
+        size(root)
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of the character at `index`."""
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """UTF-8 text of a file; anything else is a ConfigError naming the byte position."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"{path}:{line}:{col}: not UTF-8 text: byte 0x{raw[exc.start]:02X} at byte offset {exc.start}",
+            hint="save the file as UTF-8 (it looks like another encoding, e.g. Latin-1 or Windows-1252)",
+        ) from None
+
+
 def read_yaml(path: str | Path, text: str | None = None) -> YamlDocument:
-    """Parse a YAML file, keeping positions; syntax errors become ConfigError with the position."""
+    """Parse a YAML file, keeping positions; every problem becomes a ConfigError with the position.
+
+    Bounded: a non-UTF-8 file, a NUL byte, more than MAX_ALIASES aliases or more than MAX_NODES
+    nodes once aliases are expanded are refused before any large structure is built."""
     path = Path(path)
     if text is None:
         if not path.is_file():
             raise ConfigError(f"{path}: file not found", hint="check the path (relative paths start at the config file)")
-        text = path.read_text(encoding="utf-8")
+        text = _decode(path.read_bytes(), path)
+    nul = text.find("\0")
+    if nul >= 0:
+        line, col = _line_col(text, nul)
+        raise ConfigError(f"{path}:{line}:{col}: NUL byte in the file (is it binary or corrupted?)",
+                          hint="remove the NUL byte; configuration files are plain UTF-8 text")
+    loader = None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(_named(text, path), Loader=_NoDuplicatesLoader)  # noqa: S506 - SafeLoader subclass
+        loader = _BoundedLoader(_named(text, path))  # the reader checks the first characters already
+        node = loader.get_single_node()
+        _check_expanded_size(node, path)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise ConfigError(f"{where}: invalid YAML: {exc.problem}", hint="fix the YAML syntax at that position") from None
+    except yaml.reader.ReaderError as exc:
+        line, col = _line_col(text, exc.position)
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ConfigError(f"{path}:{line}:{col}: control character U+{code:04X} is not allowed in YAML",
+                          hint="remove the control character; configuration files are plain UTF-8 text") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: the YAML is nested too deeply", hint="flatten the structure") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     marks: dict = {}
     _collect_marks(node, (), marks)
     return YamlDocument(path=path, data={} if data is None else data, marks=marks)
@@ -242,6 +352,19 @@ def validate_data(doc: YamlDocument, data: Any, model: type[M], prefix: tuple = 
         raise format_validation_error(doc, model, exc, prefix) from None
 
 
+def refuse_url_secrets(doc: YamlDocument) -> None:
+    """A literal secret in a URL's query string (`?api_key=hunter2`) is refused like a literal
+    password: the error names the field, never the value."""
+    found = list(secrets.literal_url_secrets(doc.data))
+    if found:
+        raise ConfigError(
+            "\n".join(f"{doc.where(loc)}: {_key_path(loc)}: the URL's query parameter '{param}' holds a "
+                      "literal secret" for loc, param in found),
+            hint="use an ${ENV_VAR} reference, e.g. ?api_key=${API_KEY}, and export the variable "
+                 "(secrets never go in files)",
+        )
+
+
 def load_yaml_model(path: str | Path, model: type[M], context: dict | None = None) -> M:
     """Read and validate a YAML file of one kind.
 
@@ -249,6 +372,7 @@ def load_yaml_model(path: str | Path, model: type[M], context: dict | None = Non
         >>> cfg = load_yaml_model("segbridge.yaml", SegbridgeConfig)   # doctest: +SKIP
     """
     doc = read_yaml(path)
+    refuse_url_secrets(doc)
     result = validate_data(doc, doc.data, model, context=context)
     if isinstance(result, StrictModel):
         result._document = doc

@@ -11,9 +11,9 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from sqlalchemy import insert, select
 
+from basics.yaml_loader import read_yaml
 from core import runs
 from core.model import (
     AuditEvent,
@@ -50,7 +50,7 @@ def resolve_policy(config_or_policy_path=None) -> Policy:
         ref = cfg.segmentation.policy
         return load_policy(cfg.resolve_path(ref) if ref else None)
     path = Path(config_or_policy_path)
-    head = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    head = read_yaml(path).data if path.is_file() else None
     if isinstance(head, dict) and ({"database", "systems"} & set(head)):
         from core.settings import load_config
 

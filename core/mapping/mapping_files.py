@@ -12,10 +12,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from basics.errors import ConfigError
-from basics.yaml_loader import document_of, load_yaml_model, suggest
+from basics.yaml_loader import document_of, load_yaml_model, read_yaml, suggest
 from core.mapping.context import Conversions
 from core.mapping.mapper import canonical_types
 from core.mapping.spec import EntityMapping, MappingFile
@@ -67,9 +65,9 @@ def mapping_files(folder: str | Path) -> list[Path]:
     out = []
     for path in sorted(Path(folder).glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError:
-            data = {"entities": None}  # broken YAML: let load_mapping report it with its position
+            data = read_yaml(path).data  # the bounded loader (alias bombs, NUL bytes, encodings)
+        except ConfigError:
+            data = {"entities": None}  # broken file: let load_mapping report it with its position
         if isinstance(data, dict) and "entities" in data:
             out.append(path)
     return out
@@ -84,7 +82,7 @@ def _load_yaml(base: Path, rel: str) -> Any:
     target = (base.parent / rel).resolve()
     if not target.is_file():
         raise FileNotFoundError(str(target))
-    return yaml.safe_load(target.read_text(encoding="utf-8")) or {}
+    return read_yaml(target).data or {}
 
 
 def _resolve_codelists(mf: MappingFile, path: Path) -> list[Issue]:

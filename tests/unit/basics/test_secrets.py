@@ -111,3 +111,39 @@ def test_secret_used_by_a_real_pull_is_nowhere_after_it(tmp_path):
     data = b"".join(p.read_bytes() for p in tmp_path.glob("s.db*"))
     assert data and SECRET.encode() not in data
     assert b"wms" in data  # the store was written
+
+
+def test_redact_masks_secret_query_values_only():
+    assert secrets.redact("GET https://x/api?api_key=xyz&x=1") == "GET https://x/api?api_key=***&x=1"
+    assert secrets.redact("https://x/?a=1&Access_Token=t0k#frag sig=plain") == "https://x/?a=1&Access_Token=***#frag sig=plain"
+    assert secrets.redact("https://x/?client-secret=abc&apikey=def&key=g") == "https://x/?client-secret=***&apikey=***&key=***"
+    kept = "https://x/?monkey=1&keys=2&api_key=${API_KEY}"  # other names and references are not secrets
+    assert secrets.redact(kept) == kept
+
+
+def test_literal_url_secrets_are_found_in_any_config_value():
+    data = {"systems": {"crm": {"options": {"base_url": "https://x/api?api_key=hunter2",
+                                            "hooks": ["https://h/?token=${T}", "https://h/?passwd=p"]}}}}
+    assert list(secrets.literal_url_secrets(data)) == [
+        (("systems", "crm", "options", "base_url"), "api_key"),
+        (("systems", "crm", "options", "hooks", 1), "passwd")]
+
+
+def test_logging_setup_redacts_urls_in_log_records():
+    import io
+
+    from basics.logging_setup import setup_logging
+
+    names = ("segbridge", "core", "connectors", "scheduler", "sandbox")
+    saved = {n: (logging.getLogger(n).handlers, logging.getLogger(n).level, logging.getLogger(n).propagate)
+             for n in names}
+    stream = io.StringIO()
+    try:
+        setup_logging(json_logs=True, stream=stream)
+        logging.getLogger("connectors.http.test").warning("GET %s failed", "https://x/api?api_key=xyz&x=1")
+    finally:
+        for n, (handlers, level, propagate) in saved.items():
+            logger = logging.getLogger(n)
+            logger.handlers, logger.level, logger.propagate = handlers, level, propagate
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert line["message"] == "GET https://x/api?api_key=***&x=1 failed"
