@@ -69,7 +69,7 @@ def daily_demand(lines: pd.DataFrame, keys: pd.DataFrame, first_day, n_days: int
 
 def daily_stats(dd: DailyDemand) -> pd.DataFrame:
     """Per series: days with demand, p, size mean and variance (ddof 1, 0 with one day), daily mean
-    and variance (zero days included) and whether every day's total is whole."""
+    (zero days included) and whether every day's total is whole."""
     n, days = dd.n_series, max(dd.n_days, 1)
     events = np.bincount(dd.rows, minlength=n).astype("float64")
     s1 = np.bincount(dd.rows, weights=dd.qty, minlength=n)
@@ -79,9 +79,8 @@ def daily_stats(dd: DailyDemand) -> pd.DataFrame:
         size_mean = np.where(events > 0, s1 / events, np.nan)
         size_var = np.where(events > 1, (s2 - events * size_mean ** 2) / (events - 1), 0.0)
         mean = s1 / days
-        var = np.maximum(s2 / days - mean ** 2, 0.0)
     return pd.DataFrame({"events": events, "p": events / days, "size_mean": size_mean,
-                         "size_var": np.maximum(size_var, 0.0), "daily_mean": mean, "daily_var": var,
+                         "size_var": np.maximum(size_var, 0.0), "daily_mean": mean,
                          "integer": frac == 0})
 
 
