@@ -12,7 +12,6 @@ next to the database file (kept there, mode 0600; an in-memory database needs no
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
+
+from core.store import sqlite_file_lock, sqlite_path
+from core.store import sqlite_lock_path as store_lock_path
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK_KEY = 0x5E6B_0017  # fixed key of segbridge's migration advisory lock (PostgreSQL)
@@ -50,12 +52,8 @@ def _revision_on(conn: Connection) -> str | None:
 
 def sqlite_lock_path(db: Engine) -> Path | None:
     """The lock file next to a SQLite database file (None for other databases and in-memory SQLite)."""
-    if db.dialect.name != "sqlite":
-        return None
-    database = db.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database).with_name(Path(database).name + ".migrate-lock")
+    database = sqlite_path(db.url.render_as_string(hide_password=False))
+    return None if database is None else store_lock_path(database)
 
 
 @contextmanager
@@ -76,20 +74,14 @@ def migration_lock(db: Engine) -> Iterator[Connection]:
                     conn.invalidate()  # never hand a connection still holding the lock back to the pool
                     raise
         return
-    lock_path = sqlite_lock_path(db)
-    if lock_path is None:
+    database = sqlite_path(db.url.render_as_string(hide_password=False))
+    if database is None:
         with db.connect() as conn:
             yield conn
         return
-    import fcntl  # POSIX; segbridge's SQLite store is for one machine
-
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the other process's upgrade is done
+    with sqlite_file_lock(database):  # blocks until the other process's upgrade is done
         with db.connect() as conn:
             yield conn
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def upgrade(db: Engine, revision: str = "head") -> tuple[str | None, str | None]:

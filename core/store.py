@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,7 @@ def open_store(url: str | None = None, **kwargs: Any) -> Engine:
     try:
         if url.startswith("sqlite"):
             _private_sqlite_file(url)
+            _wal_once(sqlite_path(url))
             db = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
             event.listen(db, "connect", _sqlite_pragmas)
         else:
@@ -65,16 +67,43 @@ def open_store(url: str | None = None, **kwargs: Any) -> Engine:
     return db
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not database or database == ":memory:" \
+            or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def sqlite_lock_path(database: Path) -> Path:
+    """The lock file next to a SQLite database: `<database>.migrate-lock` (mode 0600)."""
+    return database.with_name(database.name + ".migrate-lock")
+
+
+@contextmanager
+def sqlite_file_lock(database: Path) -> Iterator[None]:
+    """Every other segbridge process setting up or migrating this SQLite file waits (fcntl.flock)."""
+    import fcntl  # POSIX; segbridge's SQLite store is for one machine
+
+    fd = os.open(sqlite_lock_path(database), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def _private_sqlite_file(url: str) -> None:
     """Create a new SQLite store file readable by its owner only (0600; a folder segbridge creates: 0700).
 
     SQLite gives its `-wal` and `-shm` files the database file's permissions. An existing file
     keeps its mode.
     """
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
+    path = sqlite_path(url)
+    if path is None:
         return
-    path = Path(database)
     try:
         if not path.parent.exists():
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -85,11 +114,32 @@ def _private_sqlite_file(url: str) -> None:
         return  # SQLite reports the unusable path itself on the first connection
 
 
+def _wal_once(path: Path | None) -> None:
+    """Switch a SQLite file to WAL once, under the file lock, before any pooled connection opens it.
+
+    The switch writes the file header. Made by several processes' first connections at once it
+    can fail with `database is locked` at once: SQLite skips the busy handler where waiting could
+    deadlock (seen in CI: four commands opening one fresh store). WAL is then persistent, so the
+    per-connection pragma finds it set and writes nothing.
+    """
+    if path is None:
+        return
+    try:
+        with sqlite_file_lock(path):
+            conn = sqlite3.connect(path, timeout=30)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            finally:
+                conn.close()
+    except (OSError, sqlite3.Error):
+        return  # an unusable path or file: the first real connection reports it with its own error
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA journal_mode=WAL")  # already set by `_wal_once` for a file: nothing written
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache: bulk upserts into indexed tables
     cur.execute("PRAGMA wal_autocheckpoint=10000")  # checkpoint every ~40 MiB, not every 4 MiB
     cur.close()

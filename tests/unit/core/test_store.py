@@ -91,3 +91,17 @@ def test_current_code_columns_hold_business_values(store):
                                         "current_shipping_condition": "STANDARD"}])
     frame = read_frame(store, CustomerSalesArea)
     assert frame["current_customer_group_1"].tolist() == ["unprofitable"]
+
+
+def test_a_fresh_sqlite_file_is_switched_to_wal_before_the_engine_connects(tmp_path):
+    """The WAL switch writes the header; made under the file lock at open, not by racing first connections."""
+    from core.store import open_store, sqlite_lock_path
+
+    path = tmp_path / "fresh.db"
+    db = open_store(f"sqlite:///{path}")
+    assert db.pool.checkedin() == 0  # no connection of the engine yet
+    header = path.read_bytes()[:20]
+    assert header[:16] == b"SQLite format 3\x00"
+    assert header[18:20] == b"\x02\x02"  # file format read/write version 2: WAL
+    assert sqlite_lock_path(path).exists()
+    db.dispose()
