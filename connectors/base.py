@@ -41,6 +41,9 @@ class OutcomeStatus(StrEnum):
     """The system refused the item for good (validation, missing record); resending will not help."""
     RETRIABLE = "retriable"
     """A temporary failure (throttling, timeout, lock); the item may be sent again."""
+    CONFLICT = "conflict"
+    """The record changed in the system since the plan read it (HTTP 412 on If-Match, or a value
+    that differs from what the plan saw); not written, so a person's later edit stays."""
 
 
 @dataclass

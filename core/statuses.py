@@ -37,6 +37,8 @@ class RunStatus(StrEnum):
     """A trigger that did not run: lease held elsewhere, a dependency not met, nothing to apply."""
     STOPPED = "stopped"
     """Ended early on a stop request with its state kept; the next run resumes from there."""
+    INTERRUPTED = "interrupted"
+    """Its process died (killed, crashed, host lost) while it ran; found by its lease on the next start."""
 
     @property
     def finished(self) -> bool:
@@ -49,7 +51,8 @@ class RunStatus(StrEnum):
         return self in SUCCEEDED
 
 
-FINISHED = frozenset({RunStatus.OK, RunStatus.FAILED, RunStatus.EXCEPTIONS, RunStatus.STOPPED})
+FINISHED = frozenset({RunStatus.OK, RunStatus.FAILED, RunStatus.EXCEPTIONS, RunStatus.STOPPED,
+                      RunStatus.INTERRUPTED})
 SUCCEEDED = frozenset({RunStatus.OK, RunStatus.EXCEPTIONS})
 
 
@@ -119,6 +122,9 @@ class ChangeState(StrEnum):
     """The target system refused it (its message is kept); never resent."""
     FAILED = "failed"
     """Gave up after `writeback.max_attempts` retriable errors or unverified sends."""
+    CONFLICT = "conflict"
+    """Not written: the system's value changed since the plan read it (a person's edit wins); filed
+    as a steward exception with both values. Never resent; a new plan diffs against the new value."""
 
 
 class ExceptionStatus(StrEnum):
