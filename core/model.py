@@ -326,7 +326,10 @@ class Plan(SQLModel, table=True):
     kind: str = Field(default="normal", max_length=16, description="normal | rollback")
     status: str = Field(default=PlanStatus.DRAFT, max_length=32, description="core.statuses.PlanStatus")
     created_at: datetime = Field(default_factory=utcnow)
-    approved_by: str | None = Field(default=None, max_length=80)
+    planned_by: str | None = Field(default=None, max_length=80,
+                                   description="Who made the plan (OS user of the CLI or scheduler, or the web "
+                                   "app's logged-in user); None for plans made before it was recorded")
+    approved_by: str | None = Field(default=None, max_length=80, description="The authenticated approver")
     approved_at: datetime | None = Field(default=None)
     reason: str | None = Field(default=None, sa_column=Column(Text))
     summary: str | None = Field(default=None, sa_column=Column(Text), description="JSON summary")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import func, insert, select
 
+from basics.users import actor_or_current
 from core.model import AuditEvent, Plan, PlannedChange, utcnow
 from core.settings import SegbridgeConfig
 from core.statuses import ChangeState, PlanStatus
@@ -151,13 +152,16 @@ def no_demand_note(no_demand: dict[str, int]) -> str:
 
 
 def save_plan(db, run_id: int | None, kind: str, status: str, reason: str | None, summary: dict,
-              changes: pd.DataFrame) -> int:
-    """Insert the plan and its changes in one transaction (set-based); returns the plan id."""
-    now = utcnow()
+              changes: pd.DataFrame, planned_by: str | None = None) -> int:
+    """Insert the plan and its changes in one transaction (set-based); returns the plan id.
+
+    `planned_by` (default: the OS user) is kept on the plan so approval can require a second person.
+    """
+    now, planner = utcnow(), actor_or_current(planned_by)
     with db.begin() as conn:
         plan_id = conn.execute(insert(Plan.__table__).values(
             run_id=run_id, kind=kind, status=status, reason=reason, summary=json.dumps(summary, default=str),
-            created_at=now)).inserted_primary_key[0]
+            created_at=now, planned_by=planner)).inserted_primary_key[0]
         rows = [{"plan_id": plan_id, "system": r["system"], "entity": r["entity"], "target_key": r["target_key"],
                  "field": r["field"], "current_value": to_text(r["current_value"]),
                  "intended_value": to_text(r["intended_value"]), "value_impact": _float(r["value_impact"]),
@@ -166,7 +170,7 @@ def save_plan(db, run_id: int | None, kind: str, status: str, reason: str | None
         for start in range(0, len(rows), 5000):
             conn.execute(insert(PlannedChange.__table__), rows[start:start + 5000])
         conn.execute(insert(AuditEvent.__table__).values(
-            at=now, action="plan", entity="plan", entity_key=str(plan_id), run_id=run_id,
+            at=now, actor=planner, action="plan", entity="plan", entity_key=str(plan_id), run_id=run_id,
             after=json.dumps({"status": status, "kind": kind, "changes": len(rows)}), reason=reason))
     return int(plan_id)
 
@@ -204,8 +208,12 @@ def plan_status(db, run_id: int | None, reasons: list[str],
 
 
 def make_plan(config: SegbridgeConfig, db, systems: list[str] | None = None, live: bool = False,
-              rollback_of: int | None = None, out_dir: Path | str | None = None) -> Plan:
-    """Compute, guard, save and export a plan; returns the saved Plan (summary JSON included)."""
+              rollback_of: int | None = None, out_dir: Path | str | None = None, actor: str | None = None) -> Plan:
+    """Compute, guard, save and export a plan; returns the saved Plan (summary JSON included).
+
+    `actor` is who makes the plan: a web app passes its logged-in user; by default it is the OS user
+    of this process (the person at the CLI, or the account the scheduler runs as).
+    """
     wb = writeback_config(config)
     no_demand: dict[str, int] = {}
     if rollback_of is not None:
@@ -230,7 +238,7 @@ def make_plan(config: SegbridgeConfig, db, systems: list[str] | None = None, liv
                "reason": reason, "changes": int(len(changes)), "compared": int(len(frame)),
                "rows": summarize(changes), "skipped": skipped,
                "skipped_counts": {NO_DEMAND: int(sum(no_demand.values()))}, "no_demand": no_demand}
-    plan_id = save_plan(db, run_id, kind, status, reason, summary, changes)
+    plan_id = save_plan(db, run_id, kind, status, reason, summary, changes, planned_by=actor)
     folder = Path(out_dir) if out_dir else config.resolve_path(wb.out_dir)
     summary["files"] = export_plan(plan_id, changes, summary, folder)
     with db.begin() as conn:

@@ -13,6 +13,7 @@ Example:
         ServiceLevel: {decimals: 1}
       batch_size: {sap: 100}                 # overrides systems.<name>.write.batch_size
       max_attempts: 5
+      four_eyes: true                        # the planner may not approve their own plan
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class WritebackConfig(StrictModel):
     max_attempts: int = Field(5, ge=1, le=100, description="Tries of a retriable item before it fails")
     retry_backoff_seconds: float = Field(0.5, ge=0, le=60, description="Wait per attempt before a retry round")
     out_dir: str = Field("plans", description="Folder for plan CSV/JSON exports (relative to the config)")
+    four_eyes: bool = Field(True, description="A plan that needs approval must be approved by someone other "
+                            "than the user who made it")
 
     def tolerance(self, system: str, entity: str, field: str, source: str | None) -> Tolerance | None:
         """The most specific tolerance configured for a field, or None (exact comparison)."""

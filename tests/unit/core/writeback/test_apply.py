@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from basics.errors import BlockedError
+from basics.users import current_user
 from core.model import AuditEvent, Plan, PlannedChange, Run
 from core.store import read_frame
 from core.writeback import outbox
@@ -180,15 +181,15 @@ def test_cli_plan_approve_apply(tmp_path, capsys, monkeypatch):
 database: {{url: "sqlite:///{tmp_path / 'cli.db'}"}}
 systems:
   sap: {{kind: memory, mapping: memsap.yaml, options: {{world: cli}}, write: {{batch_size: 2}}}}
-writeback: {{retry_backoff_seconds: 0, guardrails: {{approval_required: true}}}}
+writeback: {{retry_backoff_seconds: 0, four_eyes: false, guardrails: {{approval_required: true}}}}
 """, encoding="utf-8")
     code, text = cli(capsys, "-c", str(cfg), "plan")
     assert code == 0 and "6 change(s) of 12 compared; status needs_approval" in text
     assert str(tmp_path / "plans" / "plan-1.csv") in text
     code, text = cli(capsys, "-c", str(cfg), "apply")
     assert code == 1 and "plan 1 needs approval" in text and "segbridge approve 1" in text
-    code, text = cli(capsys, "-c", str(cfg), "approve", "1", "--reason", "checked", "--by", "ana")
-    assert code == 0 and "plan 1 approved by ana: checked" in text
+    code, text = cli(capsys, "-c", str(cfg), "approve", "1", "--reason", "checked")  # planner approves: four_eyes off
+    assert code == 0 and f"plan 1 approved by {current_user()} (planned by {current_user()}): checked" in text
     code, text = cli(capsys, "-c", str(cfg), "apply", "--dry-run")
     assert code == 0 and "would send 3 item(s) in 2 request(s)" in text and world.writes == []
     code, text = cli(capsys, "-c", str(cfg), "apply", "1")

@@ -87,8 +87,8 @@ def test_class_change_guardrail_needs_approval_then_approve(store, tmp_path):
     assert plan.status == "needs_approval"
     assert plan.reason == "2 of 4 items change class (50.0% > 25.0%)"
     with pytest.raises(ConfigError):
-        approve(store, plan.id, "ana", " ")
-    approved = approve(store, plan.id, "ana", "reviewed the reclassification")
+        approve(store, plan.id, " ", actor="ana")
+    approved = approve(store, plan.id, "reviewed the reclassification", actor="ana")  # not the planner (OS user)
     assert (approved.status, approved.approved_by) == ("approved", "ana")
     with store.connect() as conn:
         ev = conn.execute(select(AuditEvent.__table__).where(AuditEvent.action == "approve")).one()
@@ -109,7 +109,7 @@ def test_suspect_run_blocks_the_plan_and_approval(store, tmp_path):
     plan = make_plan(s.make_config(tmp_path, "w"), store)
     assert plan.status == "blocked" and f"segment run {run_id}" in plan.reason
     with pytest.raises(BlockedError):
-        approve(store, plan.id, "ana", "looks fine")
+        approve(store, plan.id, "looks fine", actor="ana")
     with store.begin() as conn:
         conn.execute(update(Run.__table__).where(Run.__table__.c.id == run_id).values(released_by="steward"))
     assert make_plan(s.make_config(tmp_path, "w"), store).status == "ready"
