@@ -40,6 +40,8 @@ def load_mapping(path: str | Path, check: bool = True) -> MappingFile:
     mf = load_yaml_model(path, MappingFile)
     for name, em in mf.entities.items():
         em.name = name
+        em._file = _shown(path)
+        em.number_format = em.number_format or mf.number_format  # the file's default, unless the entity has one
     issues = _resolve_codelists(mf, path) + _attach_conversions(mf, path)
     if check:
         issues += check_mapping(mf)
@@ -47,6 +49,14 @@ def load_mapping(path: str | Path, check: bool = True) -> MappingFile:
         raise ConfigError("\n".join(str(i) for i in issues),
                           hint=f"{len(issues)} problem(s) in {path}; docs/mapping.md describes the format")
     return mf
+
+
+def _shown(path: Path) -> str:
+    """The file as a user finds it: relative to the working folder when under it (`mappings/sap.yaml`)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 def check_paths(paths: list[str | Path]) -> list[ConfigError]:
