@@ -186,6 +186,14 @@ def _steps_type(mf: MappingFile, loc: tuple, steps: list, issues: list[Issue]) -
     return out
 
 
+_NUMBER_STEPS = {"float", "decimal", "int", "multiply", "round", "uom", "format_decimal", "non_negative"}
+
+
+def _reads_numbers(rule: Any, expected: type) -> bool:
+    """Whether a field's value goes through the number parser (a numeric type or a number step)."""
+    return expected in (float, int) or any(parse_step(s)[0] in _NUMBER_STEPS for s in rule.transforms if _known(s))
+
+
 def _check_fields(mf: MappingFile, ename: str, em: EntityMapping) -> list[Issue]:
     issues: list[Issue] = []
     types = canonical_types(em.target)
@@ -205,6 +213,9 @@ def _check_fields(mf: MappingFile, ename: str, em: EntityMapping) -> list[Issue]
         if rule.source is None and not any(parse_step(s)[0] in ("const", "default")
                                            for s in rule.transforms if _known(s)):
             issues.append(Issue(_where(mf, *loc), "no `from` and no const/default: the field would always be null"))
+        if rule.number_format is not None and not _reads_numbers(rule, expected):
+            issues.append(Issue(_where(mf, *loc, "number_format"), f"number_format on {fname!r}, which reads no number",
+                                "declare it on a numeric field (or on the entity), or remove it"))
     if em.reverse:
         for part in ("key", "fields"):
             for fname, rule in getattr(em.reverse, part).items():

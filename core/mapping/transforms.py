@@ -260,9 +260,9 @@ def t_round(s, ctx, scale: int = 0):
 
 @transform("non_negative", "same", "`-3` -> quarantined `negative`")
 def t_non_negative(s, ctx):
-    """Quantities that must not be negative."""
-    num = pd.to_numeric(s, errors="coerce")
-    bad = num < 0
+    """Quantities that must not be negative (text read in the field's number format: '-1,5' when declared)."""
+    num = pd.Series(parse_numbers(s, getattr(ctx, "number_format", None)).values, index=s.index)
+    bad = num < 0  # a value that is no number is left to the number steps and the canonical type to report
     if bad.any():
         ctx.fail(bad, "negative", f"{s[bad].iloc[0]!r} is negative")
     return s

@@ -256,3 +256,20 @@ def test_the_numbers_example_of_the_docs_loads_and_maps_as_documented(tmp_path):
     assert (row["quantity"], row["net_value"], row["cost"], row["order_date"]) == (1234.5, 12.5, 12.5, date(2024, 3, 1))
     [q] = result.quarantined
     assert q.source_key == "A1|20" and q.reason_code == "bad_format"
+
+
+def test_number_format_on_a_field_that_reads_no_number_is_reported(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(GERMAN_CSV.replace("product_id: {from: Material, transforms: [required, str]}",
+                                       'product_id: {from: Material, transforms: [required, str], '
+                                       'number_format: {decimal: ","}}'), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_mapping(path)
+    assert f"{path}:11:65: number_format on 'product_id', which reads no number" in err.value.message
+
+
+def test_non_negative_reads_the_declared_format(german):
+    german.fields["net_value"].transforms.insert(0, "non_negative")
+    result = map_records(german, [_line(1, "2", "-1,5"), _line(2, "2", "1,5")])
+    assert [(q.source_key, q.reason_code) for q in result.quarantined] == [("A1|1", "negative")]
+    assert result.frame["net_value"].tolist() == [1.5]
