@@ -5,8 +5,9 @@ yes/no flags, and pandas either raises deep inside the engine or guesses (03/04/
 became 4 March or 3 April). Here every cell is read as text and converted by the canonical
 model's column type (`core.model`):
 
-- numbers: text that is not a number becomes missing and is counted (`bad_number`, with file,
-  line and column); a bad `quantity` is left missing for the engine to set the line aside
+- numbers: read as the mapping engine reads them (`core.mapping.numeric`: a dot decimal, a comma
+  only as an unmistakable thousands separator, `inf`/`nan` refused); text that is not a number
+  becomes missing and is counted (`bad_number`, with file, line and column); a bad `quantity` is left missing for the engine to set the line aside
   (`bad_quantity`, core.planning.cleaning);
 - dates: ISO (YYYY-MM-DD) always; day/month/year or month/day/year (`/`, `.` or `-`) only when the
   file shows which: a first number above 12 means day first, a second above 12 month first, per
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from basics.errors import ConfigError, DataError
+from core.mapping.numeric import parse_numbers
 from core.planning.cleaning import ROW, DataQuality
 
 CSV_FILES = {"order_lines": "order_lines.csv", "products": "products.csv",
@@ -119,12 +121,12 @@ def _stripped(s: pd.Series) -> pd.Series:
 
 
 def _numbers(df: pd.DataFrame, col: str, file: str, notes: DataQuality, count: bool = True) -> pd.Series:
-    """Numbers; text that is not one (or inf) becomes missing and, when `count`, is noted."""
-    num = pd.to_numeric(df[col], errors="coerce").astype("float64")
-    bad = df[col].notna() & ~np.isfinite(num)
-    num = num.where(~bad)
-    if bad.any():  # whitespace only is blank, not bad (strip just the failures: stripping costs)
-        bad[bad] = df.loc[bad, col].str.strip().ne("")
+    """Numbers, read by the mapping's one number parser (dot decimal; a comma only as an unmistakable
+    thousands separator: `1,234.5`); text that is not one, is ambiguous (`1,5`) or is not finite
+    (`inf`) becomes missing and, when `count`, is noted."""
+    parsed = parse_numbers(df[col])
+    num = pd.Series(parsed.values, index=df.index, dtype="float64")
+    bad = pd.Series(parsed.refused(), index=df.index)
     if count and bad.any():
         rows = df.loc[bad, [ROW, col]].head(5).to_numpy().tolist()
         notes.add("bad_number", int(bad.sum()), [f"{file} line {r} {col}={v!r}" for r, v in rows])

@@ -77,6 +77,8 @@ class StepContext:
     messages: dict[int, str] = field(default_factory=dict)
     factorized: dict[str, tuple[np.ndarray, Any]] = field(default_factory=dict)
     distinct: bool = False  # the Series steps see hold distinct values (see engine._per_value)
+    number_format: Any = None  # the field's declared spec.NumberFormat (None: the default rules)
+    mapping_file: str = ""  # named in the hint to declare a number format
 
     def source_codes(self, name: str) -> tuple[np.ndarray, Any]:
         """`pd.factorize` of source field `name` (codes per row, distinct values), once per batch:
@@ -85,8 +87,10 @@ class StepContext:
             self.factorized[name] = pd.factorize(_field(self, name), use_na_sentinel=True)
         return self.factorized[name]
 
-    def fail(self, mask: pd.Series | np.ndarray, code: str, message: str) -> None:
-        """Mark rows in `mask` (a boolean Series or array over the frame) as failed; the first failure wins."""
+    def fail(self, mask: pd.Series | np.ndarray, code: str, message: str | np.ndarray) -> None:
+        """Mark rows in `mask` (a boolean Series or array over the frame) as failed; the first failure wins.
+
+        `message` is one text for all, or an array with each row's own (e.g. naming its value)."""
         if isinstance(mask, pd.Series) and not mask.index.equals(self.frame.index):
             mask = mask.reindex(self.frame.index)  # a mask over some of the rows
         m = as_mask(mask)
@@ -98,8 +102,10 @@ class StepContext:
         if not mask.any():
             return
         self.errors[mask] = code
-        for idx in mask[mask].index[:100000]:
-            self.messages[idx] = f"{self.field}: {message}"
+        rows = np.flatnonzero(mask.to_numpy())[:100000]
+        texts = [message] * len(rows) if isinstance(message, str) else np.asarray(message, dtype=object)[rows]
+        for idx, text in zip(self.frame.index[rows], texts, strict=True):
+            self.messages[idx] = f"{self.field}: {text}"
 
 
 def as_mask(mask: pd.Series | np.ndarray) -> np.ndarray:

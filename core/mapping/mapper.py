@@ -26,7 +26,7 @@ from core.mapping.columns import flatten, nav_paths, records_frame, source_field
 from core.mapping.context import Conversions, StepContext, _blank, _first_rows, _per_unique, as_mask
 from core.mapping.dates import _parse_date, _parse_iso_datetime
 from core.mapping.spec import EntityMapping, FieldRule
-from core.mapping.transforms import apply_step, parse_step
+from core.mapping.transforms import apply_step, parse_step, read_numbers
 from core.model import CANONICAL_ENTITIES, primary_key_columns
 
 LINEAGE = ("source_system", "loaded_at")
@@ -168,13 +168,13 @@ def map_records(entity_mapping: EntityMapping, records: Iterable[dict] | pd.Data
         return MapResult(pd.DataFrame(columns=list(entity_mapping.fields)), None, [], 0)
     conv = (entity_mapping._conversions or Conversions()).merged(conversions)
     src = flatten(df, nav_paths(entity_mapping))  # nested navigation fields as columns, read once
-    ctx = StepContext(src, "(key)", conv)
+    ctx = StepContext(src, "(key)", conv, mapping_file=entity_mapping._file)
     keys = SourceKeys(src, entity_mapping.key, ctx)
     ctx.fail(pd.Series(keys.missing, index=src.index), "missing_key", f"key {'+'.join(entity_mapping.key)} is missing")
     types = canonical_types(entity_mapping.target)
     out, distinct = {}, {}
     for name, rule in entity_mapping.fields.items():
-        ctx.field = name
+        ctx.field, ctx.number_format = name, rule.number_format or entity_mapping.number_format
         series = _initial(src, rule)
         if isinstance(rule.source, str) and all(parse_step(st)[0] in _ELEMENTWISE for st in rule.transforms):
             out[name], distinct[name] = _per_value(series, rule, types.get(name), ctx)
@@ -202,15 +202,17 @@ class _DistinctContext:
     def __init__(self, ctx: StepContext, codes: np.ndarray, index: pd.Index):
         self.ctx, self.codes, self.index = ctx, codes, index
         self.field, self.conversions = ctx.field, ctx.conversions
+        self.number_format, self.mapping_file = ctx.number_format, ctx.mapping_file
 
     @property
     def frame(self) -> pd.DataFrame:  # what a transform may look at: one row per distinct value
         return pd.DataFrame(index=self.index)
 
-    def fail(self, mask: pd.Series, code: str, message: str) -> None:
+    def fail(self, mask: pd.Series, code: str, message: str | np.ndarray) -> None:
         m = as_mask(mask.reindex(self.index) if isinstance(mask, pd.Series) else mask)
-        if m.any():
-            self.ctx.fail(m[self.codes], code, message)
+        if m.any():  # a message per distinct value becomes one per row
+            self.ctx.fail(m[self.codes], code, message if isinstance(message, str) else
+                          np.asarray(message, dtype=object)[self.codes])
 
 
 def _per_value(series: pd.Series, rule: FieldRule, ct: ColumnType | None,
@@ -239,13 +241,9 @@ def _per_value(series: pd.Series, rule: FieldRule, ct: ColumnType | None,
 def _coerce(s: pd.Series, ct: ColumnType, ctx: StepContext) -> pd.Series:
     """Bring a mapped column to its canonical type; values that cannot be are `bad_type`."""
     if ct.py is float or ct.py is int:
-        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            return s.astype(float) if ct.py is float else s
-        num = pd.to_numeric(s, errors="coerce")
-        bad = num.isna() & s.notna()
-        if bad.any():
-            ctx.fail(bad, "bad_type", f"{s[bad].iloc[0]!r} is not a number")
-        return num.astype(float) if ct.py is float else num
+        if ct.py is int and pd.api.types.is_integer_dtype(s):
+            return s
+        return read_numbers(s, ctx, "a number")  # text by the field's number format; never inf or NaN
     if ct.py is str and (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
         arr = s.to_numpy(dtype=object)
         if lib.is_string_array(arr, skipna=True):  # already text: only nulls become None

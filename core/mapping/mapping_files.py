@@ -40,6 +40,8 @@ def load_mapping(path: str | Path, check: bool = True) -> MappingFile:
     mf = load_yaml_model(path, MappingFile)
     for name, em in mf.entities.items():
         em.name = name
+        em._file = _shown(path)
+        em.number_format = em.number_format or mf.number_format  # the file's default, unless the entity has one
     issues = _resolve_codelists(mf, path) + _attach_conversions(mf, path)
     if check:
         issues += check_mapping(mf)
@@ -47,6 +49,14 @@ def load_mapping(path: str | Path, check: bool = True) -> MappingFile:
         raise ConfigError("\n".join(str(i) for i in issues),
                           hint=f"{len(issues)} problem(s) in {path}; docs/mapping.md describes the format")
     return mf
+
+
+def _shown(path: Path) -> str:
+    """The file as a user finds it: relative to the working folder when under it (`mappings/sap.yaml`)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 def check_paths(paths: list[str | Path]) -> list[ConfigError]:
@@ -176,6 +186,14 @@ def _steps_type(mf: MappingFile, loc: tuple, steps: list, issues: list[Issue]) -
     return out
 
 
+_NUMBER_STEPS = {"float", "decimal", "int", "multiply", "round", "uom", "format_decimal", "non_negative"}
+
+
+def _reads_numbers(rule: Any, expected: type) -> bool:
+    """Whether a field's value goes through the number parser (a numeric type or a number step)."""
+    return expected in (float, int) or any(parse_step(s)[0] in _NUMBER_STEPS for s in rule.transforms if _known(s))
+
+
 def _check_fields(mf: MappingFile, ename: str, em: EntityMapping) -> list[Issue]:
     issues: list[Issue] = []
     types = canonical_types(em.target)
@@ -195,6 +213,9 @@ def _check_fields(mf: MappingFile, ename: str, em: EntityMapping) -> list[Issue]
         if rule.source is None and not any(parse_step(s)[0] in ("const", "default")
                                            for s in rule.transforms if _known(s)):
             issues.append(Issue(_where(mf, *loc), "no `from` and no const/default: the field would always be null"))
+        if rule.number_format is not None and not _reads_numbers(rule, expected):
+            issues.append(Issue(_where(mf, *loc, "number_format"), f"number_format on {fname!r}, which reads no number",
+                                "declare it on a numeric field (or on the entity), or remove it"))
     if em.reverse:
         for part in ("key", "fields"):
             for fname, rule in getattr(em.reverse, part).items():

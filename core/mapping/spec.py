@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from basics.yaml_loader import StrictModel, register_kind
 
@@ -48,6 +48,26 @@ class Source(StrictModel):
     options: dict[str, Any] = Field(default_factory=dict, description="Connector options (select, filter, query...)")
 
 
+class NumberFormat(StrictModel):
+    """How a system writes numbers as text, for systems that send localized numbers (German CSV
+    exports: `1.234,5`). Declared on a field, an entity or the whole file (the nearest wins, as a
+    whole); read by the one number parser, `core.mapping.numeric`. Without one, the dot is the
+    decimal point and a comma only an unmistakable thousands separator (docs/mapping.md, "Numbers")."""
+
+    decimal: Literal[".", ","] = Field(default=".", description="Decimal separator")
+    thousands: Literal[",", ".", " ", "'"] | None = Field(
+        default=None, description="Thousands separator, in groups of three (' ' also reads no-break spaces); "
+                                  "none: grouping is refused")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> NumberFormat:
+        if self.thousands == self.decimal:
+            other = "," if self.decimal == "." else "."
+            raise ValueError(f"decimal and thousands separators are both {self.decimal!r}: a number could not be "
+                             f"read; declare decimal: {other!r} (or another thousands separator)")
+        return self
+
+
 class FieldRule(StrictModel):
     """One canonical field: where it comes from and the transforms applied in order."""
 
@@ -56,6 +76,8 @@ class FieldRule(StrictModel):
                                            description="Source field; a list builds a composite value")
     sep: str = Field(default="|", description="Separator of a composite (list) source")
     transforms: list[Step] = Field(default_factory=list)
+    number_format: NumberFormat | None = Field(default=None, description="How this field's numbers are written "
+                                                                         "(default: the entity's, then the file's)")
     description: str | None = None
 
 
@@ -128,8 +150,11 @@ class EntityMapping(StrictModel):
     references: dict[str, str] = Field(default_factory=dict,
                                        description="Canonical field -> crosswalk entity resolved by source value")
     read_only_fields: list[str] = Field(default_factory=list, description="Target fields write-back must not touch")
+    number_format: NumberFormat | None = Field(default=None, description="How this entity's numbers are written "
+                                                                         "(default: the file's)")
     name: str = Field(default="", description="Filled from the entities key on load")
     _conversions: Any = PrivateAttr(default=None)
+    _file: str = PrivateAttr(default="")  # the mapping file, named in hints to declare a number format
 
     @field_validator("fields", mode="before")
     @classmethod
@@ -149,6 +174,8 @@ class MappingFile(StrictModel):
     codelists: dict[str, str | dict[str, Any]] = Field(
         default_factory=dict, description="Code list name -> inline code: value mapping, or a YAML file path")
     conversions: str | None = Field(default=None, description="Unit-of-measure conversion YAML file")
+    number_format: NumberFormat | None = Field(default=None, description="How the system writes numbers "
+                                                                         "(entities and fields may override)")
     entities: dict[str, EntityMapping]
 
 

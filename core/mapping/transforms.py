@@ -38,6 +38,7 @@ from core.mapping.context import (  # noqa: F401 - StepContext stays importable 
     _map_unique,
     _per_unique,
 )
+from core.mapping.numeric import parse_numbers
 
 
 @dataclass
@@ -208,59 +209,34 @@ def t_max_length(s, ctx, length: int = MISSING):
 # --------------------------------------------------------------------------- numbers
 
 
-def _to_decimal_text(v: Any) -> float:
-    """SAP RFC writes negatives with a trailing minus ('12.500-')."""
-    text = str(v).strip().replace(",", "") if not isinstance(v, int | float | Decimal) else v
-    if isinstance(text, str) and text.endswith("-"):
-        text = "-" + text[:-1]
-    return float(Decimal(text)) if isinstance(text, str) else float(text)
-
-
-def _numeric(s: pd.Series, ctx: StepContext, what: str) -> pd.Series:
-    """Fast path pd.to_numeric; the few values it cannot read go through the slow SAP-aware parser."""
-    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-        return s.astype(float)
-    try:  # fast path: every value a clean number (the usual OData Edm.Decimal string)
-        return pd.Series(np.asarray(s.to_numpy(dtype=object), dtype=float), index=s.index)
-    except (TypeError, ValueError):
-        pass
-    out = pd.to_numeric(s, errors="coerce")
-    retry = out.isna() & ~_blank(s)
-    if retry.any():
-        fixed = _convert(s[retry], _SubCtx(ctx, retry), _to_decimal_text, "bad_type", what)
-        out = out.astype(object)
-        out[retry] = fixed
-        out = pd.to_numeric(out, errors="coerce")
-    return out.astype(float)
-
-
-class _SubCtx:
-    """Forward failures on a subset back to the parent context."""
-
-    def __init__(self, ctx: StepContext, mask: pd.Series):
-        self.ctx, self.mask = ctx, mask
-
-    def fail(self, mask, code, message):
-        self.ctx.fail(mask.reindex(self.ctx.frame.index, fill_value=False), code, message)
+def read_numbers(s: pd.Series, ctx: StepContext, what: str) -> pd.Series:
+    """The column as floats through the one number parser (`core.mapping.numeric`), in the field's
+    declared number format; every refused value is quarantined with its own reason."""
+    where = f" in {ctx.mapping_file}" if getattr(ctx, "mapping_file", "") else ""
+    parsed = parse_numbers(s, getattr(ctx, "number_format", None), where, what)
+    if parsed.codes is not None:  # something was refused: one failure per reason code, each row its message
+        for code in pd.unique(parsed.codes[parsed.refused()]):
+            ctx.fail(parsed.refused(code), code, parsed.messages)
+    return pd.Series(parsed.values, index=s.index)
 
 
 @transform("float", "float", "`'12.5'` -> `12.5`; `'abc'` -> quarantined `bad_type`")
 def t_float(s, ctx):
     """Floating-point number."""
-    return _numeric(s, ctx, "a number")
+    return read_numbers(s, ctx, "a number")
 
 
 @transform("decimal", "float", "`{decimal: 3}`: `'12.3456'` -> `12.346`; SAP `'5.000-'` -> `-5.0`")
 def t_decimal(s, ctx, scale: int | None = None):
     """Decimal number (OData Edm.Decimal arrives as a string), rounded to `scale` places."""
-    out = _numeric(s, ctx, "a decimal")
+    out = read_numbers(s, ctx, "a decimal")
     return out.round(scale) if scale is not None else out
 
 
 @transform("int", "int", "`'0042'` -> `42`; `'4.5'` -> quarantined `bad_type`")
 def t_int(s, ctx):
     """Whole number; fractions are a bad type, not silently truncated."""
-    out = _numeric(s, ctx, "an integer")
+    out = read_numbers(s, ctx, "an integer")
     frac = out.notna() & (out % 1 != 0)
     if frac.any():
         ctx.fail(frac, "bad_type", f"{s[frac].iloc[0]!r} is not a whole number")
@@ -273,20 +249,20 @@ def t_int(s, ctx):
 @transform("multiply", "float", "`{multiply: 0.01}`: percent `'95'` -> `0.95`")
 def t_multiply(s, ctx, factor: float = MISSING):
     """Multiply by a constant factor."""
-    return _numeric(s, ctx, "a number") * factor
+    return read_numbers(s, ctx, "a number") * factor
 
 
 @transform("round", "float", "`{round: 0}`: `12.6` -> `13.0`")
 def t_round(s, ctx, scale: int = 0):
     """Round to `scale` places."""
-    return _numeric(s, ctx, "a number").round(scale)
+    return read_numbers(s, ctx, "a number").round(scale)
 
 
 @transform("non_negative", "same", "`-3` -> quarantined `negative`")
 def t_non_negative(s, ctx):
-    """Quantities that must not be negative."""
-    num = pd.to_numeric(s, errors="coerce")
-    bad = num < 0
+    """Quantities that must not be negative (text read in the field's number format: '-1,5' when declared)."""
+    num = pd.Series(parse_numbers(s, getattr(ctx, "number_format", None)).values, index=s.index)
+    bad = num < 0  # a value that is no number is left to the number steps and the canonical type to report
     if bad.any():
         ctx.fail(bad, "negative", f"{s[bad].iloc[0]!r} is negative")
     return s
@@ -295,7 +271,7 @@ def t_non_negative(s, ctx):
 @transform("format_decimal", "str", "`{format_decimal: 3}`: `120.5` -> `'120.500'` (OData Edm.Decimal)")
 def t_format_decimal(s, ctx, scale: int = MISSING):
     """Fixed-point text with exactly `scale` places, as SAP and OData expect decimals."""
-    num = _numeric(s, ctx, "a number")
+    num = read_numbers(s, ctx, "a number")
     return _per_unique(num, lambda v: format(Decimal(repr(float(v))).quantize(Decimal(1).scaleb(-scale)), "f"))[0]
 
 
@@ -404,7 +380,7 @@ def t_required(s, ctx):
 def t_uom(s, ctx, unit_field: str = MISSING, product_field: str | None = None, to: str | None = None):
     """Convert a quantity to the product's base unit (or to unit `to`) through the conversion table.
     A unit without a conversion is quarantined (`no_conversion`)."""
-    qty = _numeric(s, ctx, "a quantity")
+    qty = read_numbers(s, ctx, "a quantity")
     # one factor per distinct (product, unit) pair, spread back to the rows by the pair's code
     ucodes, units = ctx.source_codes(unit_field)
     pcodes, products = ctx.source_codes(product_field) if product_field else (np.zeros(len(s), np.int64), [""])

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from connectors.base import Connector
+from core.mapping.numeric import NumberProblem, parse_number
 from core.reconcile.reconcile_settings import FieldTolerance, Tolerances
 
 ConnectorFactory = Callable[[str], Connector]
@@ -33,13 +34,14 @@ _SPACES = re.compile(r"\s+")
 
 
 def _number(value: Any) -> float | None:
+    """The number a read-back value spells, by the mapping's one parser (`1,234.5` yes; the ambiguous
+    `1,5`, `inf` and `nan` no: those compare as text)."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        out = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
+        return parse_number(value)
+    except (NumberProblem, TypeError):
         return None
-    return None if math.isnan(out) else out
 
 
 def _is_blank(value: Any) -> bool:

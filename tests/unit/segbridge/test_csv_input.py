@@ -38,6 +38,19 @@ def test_text_in_a_number_column_is_missing_and_noted_quantity_left_to_the_engin
     assert notes.examples["bad_number"] == ["order_lines.csv line 2 net_value='n/a'"]
 
 
+def test_numbers_are_read_by_the_mapping_parser_ambiguous_and_infinite_ones_noted(tmp_path):
+    head = HEAD + ",net_value"
+    lines = ['O1,1,P1,2024-03-04,2,"1,234.5"', 'O2,1,P1,2024-03-04,2,"1,5"', "O3,1,P1,2024-03-04,inf,1e309",
+             "O4,1,P1,2024-03-04,3,  "]
+    frames, notes = read_canonical_csv(_folder(tmp_path, lines, head))
+    ol = frames["order_lines"]
+    assert ol["net_value"].tolist()[0] == 1234.5 and ol["net_value"].isna().tolist() == [False, True, True, True]
+    assert ol["quantity"].isna().tolist() == [False, False, True, False]  # inf: missing, left to the engine
+    assert notes.counts["bad_number"] == 2  # '1,5' and 1e309; a blank cell is missing, not bad
+    assert notes.examples["bad_number"] == ["order_lines.csv line 3 net_value='1,5'",
+                                            "order_lines.csv line 4 net_value='1e309'"]
+
+
 def test_booleans_accept_the_usual_spellings_and_refuse_the_rest(tmp_path):
     head = HEAD + ",rejected"
     rows = [f"O{i},1,P1,2024-03-04,1,{v}" for i, v in enumerate(["true", "X", "no", "0", ""])]

@@ -72,6 +72,10 @@ def tk(**key) -> str:
     ("abc", "abd", FieldTolerance(type="number"), False),
     (None, "", FieldTolerance(), True),
     (None, "5", FieldTolerance(), False),
+    ("1234.5", "1,234.5", FieldTolerance(), True),  # read by the mapping's number parser
+    ("15", "1,5", FieldTolerance(), False),  # an ambiguous comma is not stripped (it was 15)
+    ("15", "1,5", FieldTolerance(type="number"), False),
+    ("1e308", "inf", FieldTolerance(type="number"), False),  # not a finite number
 ])
 def test_equal_tolerances(expected, actual, rule, result):
     assert equal(expected, actual, rule, Tolerances()) is result
