@@ -8,7 +8,8 @@ tolerance) with the value the plan saw (`current_value`):
 * it already holds the intended value -> applied without writing;
 * it holds anything else, or the record is gone -> `conflict`: not written, never resent, filed
   as a steward exception (kind `writeback_conflict`) with the seen, held and intended values;
-* the plan saw no value (current_value empty: unknown) -> no expectation to check: written.
+* the plan saw no value (current_value empty: unknown, or a record to be created) -> no
+  expectation to check: written, even when the record is missing (writes that create it).
 
 Only the fields left to write go into the item; an item with none left is not sent. A read-back
 record carrying `__etag` gives the item that ETag (fresher than the last pull's), so connectors of
@@ -92,6 +93,9 @@ def _decide(out: Checked, system: str, it: outbox.Item, record: dict | None, row
         row = rows.loc[cid]
         seen, intended = to_text(row["current_value"]), to_text(row["intended_value"])
         tol = tolerance_of(it.item.target, fld)
+        if record is None and seen is None:
+            keep[fld] = cid  # the plan saw no record either (a write that creates it): nothing to protect
+            continue
         if record is None:
             out.conflicts.append(_conflict(system, it, fld, cid, row, seen, None, intended,
                                            f"not found in {system}; not written"))
