@@ -6,10 +6,11 @@ tolerance) with the value the plan saw (`current_value`):
 
 * the system still holds what the plan saw -> the field is written;
 * it already holds the intended value -> applied without writing;
-* it holds anything else, or the record is gone -> `conflict`: not written, never resent, filed
-  as a steward exception (kind `writeback_conflict`) with the seen, held and intended values;
-* the plan saw no value (current_value empty: unknown, or a record to be created) -> no
-  expectation to check: written, even when the record is missing (writes that create it).
+* it holds anything else -> `conflict`: not written, never resent, filed as a steward exception
+  (kind `writeback_conflict`) with the seen, held and intended values;
+* the plan saw no value (current_value empty: unknown) -> no expectation to check: written;
+* the system holds no such record -> written (no value of anyone's is overwritten; a system that
+  cannot create it rejects the write with its message).
 
 Only the fields left to write go into the item; an item with none left is not sent. A read-back
 record carrying `__etag` gives the item that ETag (fresher than the last pull's), so connectors of
@@ -93,12 +94,11 @@ def _decide(out: Checked, system: str, it: outbox.Item, record: dict | None, row
         row = rows.loc[cid]
         seen, intended = to_text(row["current_value"]), to_text(row["intended_value"])
         tol = tolerance_of(it.item.target, fld)
-        if record is None and seen is None:
-            keep[fld] = cid  # the plan saw no record either (a write that creates it): nothing to protect
-            continue
         if record is None:
-            out.conflicts.append(_conflict(system, it, fld, cid, row, seen, None, intended,
-                                           f"not found in {system}; not written"))
+            # nothing held, so no person's value to overwrite; a system that cannot create the record
+            # refuses the write (rejected, with its message). Not a conflict: the plan's seen value for a
+            # record the system lacks can be another system's (a shared read_back column; see docs).
+            keep[fld] = cid
             continue
         held = to_text(record.get(fld))
         if same(held, intended, tol):

@@ -39,29 +39,27 @@ def test_each_field_is_written_kept_or_a_conflict_by_what_the_system_holds(store
     config, world, plan = setup(store, tmp_path, "cmp", s.items(4))
     record(world, "P0001")[SS] = "555.000"                               # a person's edit since the plan
     record(world, "P0002").update({SS: "13.000", ROP: "25.000"})         # already holds the intended values
-    del world.records[s.ENTITY][s.key_json("P0003", "1010")]             # deleted in the system
+    del world.records[s.ENTITY][s.key_json("P0003", "1010")]             # gone: nothing held to protect
     result = apply_plan(config, store, plan.id)
 
     got = states(store, plan.id)
     assert got == {"P0000.SafetyStockQuantity": "applied", "P0000.ReorderThresholdQuantity": "applied",
                    "P0001.SafetyStockQuantity": "conflict", "P0001.ReorderThresholdQuantity": "applied",
                    "P0002.SafetyStockQuantity": "applied", "P0002.ReorderThresholdQuantity": "applied",
-                   "P0003.SafetyStockQuantity": "conflict", "P0003.ReorderThresholdQuantity": "conflict"}
+                   "P0003.SafetyStockQuantity": "applied", "P0003.ReorderThresholdQuantity": "applied"}
     assert written(world, "P0000") == [{SS: "11.000", ROP: "21.000"}]
     assert written(world, "P0001") == [{ROP: "23.000"}]                  # only the field nobody touched
-    assert written(world, "P0002") == [] and written(world, "P0003") == []
+    assert written(world, "P0002") == [] and written(world, "P0003") == [{SS: "14.000", ROP: "27.000"}]
     assert record(world, "P0001")[SS] == "555.000"                        # the person's value stays
-    assert s.key_json("P0003", "1010") not in world.records[s.ENTITY]     # nothing recreated
     conflicts = outbox.changes_in(store, plan.id, "conflict")
     msgs = dict(zip(conflicts["target_key"] + "." + conflicts["field"], conflicts["message"], strict=False))
     assert msgs[s.key_json("P0001", "1010") + "." + SS] == (
         "changed in sap since the plan: the plan saw 11.000, sap holds 555.000 (intended 12.000); not written")
-    assert msgs[s.key_json("P0003", "1010") + "." + SS] == "not found in sap; not written"
     already = outbox.changes_in(store, plan.id, "applied")
     assert set(already[already["target_key"] == s.key_json("P0002", "1010")]["message"]) == {
         "the system already holds the intended value; not written"}
-    assert (result.ok, result.status, result.conflicts) == (True, "partial", 3)
-    assert result.systems["sap"] == {"applied": 5, "rejected": 0, "failed": 0, "pending": 0, "conflict": 3}
+    assert (result.ok, result.status, result.conflicts) == (True, "partial", 1)
+    assert result.systems["sap"] == {"applied": 7, "rejected": 0, "failed": 0, "pending": 0, "conflict": 1}
 
 
 def test_a_conflict_is_a_steward_exception_with_the_seen_held_and_intended_values(store, tmp_path):
