@@ -368,7 +368,7 @@ class ReconException(SQLModel, table=True):
     __tablename__ = "recon_exception"
     id: int | None = Field(default=None, primary_key=True)
     fingerprint: str = Field(max_length=128, unique=True)
-    kind: str = Field(max_length=32, description="value_mismatch | cross_system | completeness | orphan | conflict")
+    kind: str = Field(max_length=32, description="value_mismatch | cross_system | completeness | orphan | conflict | writeback_conflict")
     severity: str = Field(default="medium", max_length=16, description="low | medium | high | critical")
     system: str | None = Field(default=None, max_length=64)
     entity: str | None = Field(default=None, max_length=64)

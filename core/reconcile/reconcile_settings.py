@@ -33,11 +33,12 @@ from pydantic import Field
 from basics.yaml_loader import StrictModel, register_kind
 from core.settings import SegbridgeConfig, register_section
 
-Kind = Literal["value_mismatch", "cross_system", "completeness", "orphan", "conflict"]
+Kind = Literal["value_mismatch", "cross_system", "completeness", "orphan", "conflict", "writeback_conflict"]
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITY_ORDER = ["low", "medium", "high", "critical"]
 DEFAULT_SEVERITY: dict[str, str] = {"value_mismatch": "medium", "cross_system": "medium", "completeness": "high",
-                                    "orphan": "medium", "conflict": "high"}
+                                    "orphan": "medium", "conflict": "high",
+                                    "writeback_conflict": "high"}  # a person's edit was kept, the plan's not written
 
 
 class NumberTolerance(StrictModel):

@@ -2,7 +2,9 @@
 
 `apply_plan` first resolves changes a previous run left `sent` (read-back), then sends pending
 changes in batches of the system's size, one WriteItem per target record with all its fields,
-recording every outcome as it comes (see `core.writeback.outbox`). Retriable items are retried
+recording every outcome as it comes (see `core.writeback.outbox`). Just before each batch goes
+out its records are read back and compared with what the plan saw (`core.writeback.held_check`):
+a field a person changed since the plan is a `conflict`, not written, and a steward exception. Retriable items are retried
 in later rounds up to `writeback.max_attempts`. Finally the canonical current values of applied
 changes are updated (`core.writeback.current`) so the next plan shows zero changes.
 
@@ -33,7 +35,7 @@ from core.writeback.plan import load_plan
 from core.writeback.writeback_settings import WritebackConfig, writeback_config
 
 log = logging.getLogger("segbridge.writeback")
-STATES = [ChangeState.APPLIED, ChangeState.REJECTED, ChangeState.FAILED, ChangeState.PENDING]
+STATES = [ChangeState.APPLIED, ChangeState.REJECTED, ChangeState.FAILED, ChangeState.PENDING, ChangeState.CONFLICT]
 
 
 @dataclass
@@ -57,8 +59,13 @@ class ApplySummary:
 
     @property
     def ok(self) -> bool:
-        """No change was rejected or failed."""
+        """No change was rejected or failed (conflicts are not errors: a person's edit was kept)."""
         return self.total(ChangeState.REJECTED) == 0 and self.total(ChangeState.FAILED) == 0
+
+    @property
+    def conflicts(self) -> int:
+        """Changes not written because the system's value changed since the plan (steward exceptions)."""
+        return self.total(ChangeState.CONFLICT)
 
     def run_counts(self) -> dict:
         """The apply run's counts: one block of change states per system, and the request totals."""
@@ -178,14 +185,22 @@ class Round:
 
 
 def _send_round(r: Round, pending, summary: ApplySummary, counter: ProgressCounter, stop: threading.Event) -> None:
-    """Send every pending item once, in batches; each batch: mark sent, write, record outcomes."""
+    """Send every pending item once, in batches; each batch: compare with what the system holds now
+    (conflicts and values already there settle without a write), mark sent, write, record outcomes."""
     from core.writeback.current import etags_for
+    from core.writeback.held_check import check_batch, settle
 
     items = outbox.group_items(pending, {**etags_for(r.config, r.db, r.system, pending), **r.written})
     for start in range(0, len(items), r.size):
         if stop.is_set():
             return
-        batch = items[start:start + r.size]
+        checked = check_batch(r.conn, r.system, items[start:start + r.size], pending, r.tol)
+        settled = settle(r.db, checked, r.wb.max_attempts, r.run_id, r.config)
+        counter.advance(sum(settled.get(st, 0) for st in (ChangeState.APPLIED, ChangeState.CONFLICT,
+                                                           ChangeState.FAILED)))
+        batch = checked.send
+        if not batch:
+            continue
         batch_id = f"r{r.run_id}-{r.system}-{summary.requests + 1}"
         outbox.mark_sent(r.db, [i for it in batch for i in it.change_ids], batch_id)
         outcomes = _write(r.conn, batch)
@@ -229,16 +244,22 @@ def _start(db, plan: Plan, trigger: str) -> int:
 
 
 def plan_outcome(counts: dict[str, dict[str, int]]) -> PlanStatus:
-    """The plan's status from its outbox: applying while any change is open, else applied or partial."""
+    """The plan's status from its outbox: applying while any change is open, else applied or partial
+    (partial: some changes did not land - rejected, failed, or a conflict with a person's edit)."""
     total = {s: sum(c.get(s, 0) for c in counts.values()) for s in ChangeState}
     if total[ChangeState.PENDING] or total[ChangeState.SENT]:
         return PlanStatus.APPLYING
-    return PlanStatus.PARTIAL if total[ChangeState.REJECTED] or total[ChangeState.FAILED] else PlanStatus.APPLIED
+    not_landed = total[ChangeState.REJECTED] + total[ChangeState.FAILED] + total[ChangeState.CONFLICT]
+    return PlanStatus.PARTIAL if not_landed else PlanStatus.APPLIED
 
 
 def _run_status(summary: ApplySummary) -> RunStatus:
+    """ok; exceptions when every change is final and the only ones not applied are conflicts (like a
+    reconcile leaving steward exceptions); stopped; else failed."""
     if summary.ok and summary.status == PlanStatus.APPLIED:
         return RunStatus.OK
+    if summary.ok and summary.status == PlanStatus.PARTIAL and summary.conflicts:
+        return RunStatus.EXCEPTIONS
     if summary.ok and summary.stopped:
         return RunStatus.STOPPED  # stopped on request; a rerun sends the rest
     return RunStatus.FAILED

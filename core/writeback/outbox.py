@@ -1,4 +1,6 @@
-"""The outbox state machine: every planned change moves pending -> sent -> applied | rejected | failed.
+"""The outbox state machine: every planned change moves pending -> sent -> applied | rejected | failed,
+or pending -> conflict | applied when the compare before write (`core.writeback.held_check`) finds the
+system no longer holds what the plan saw, or already holds the intended value.
 
 Exactly once rests on three rules, each a committed transaction:
 1. a batch's changes are marked `sent` (with the batch id) BEFORE the request goes out;
@@ -6,7 +8,10 @@ Exactly once rests on three rules, each a committed transaction:
    message), or retriable -> back to `pending` with attempts + 1 (`failed` at the maximum);
 3. on start-up, changes still `sent` (the process died between 1 and 2) are verified with
    `connector.read_back`: the target holds the intended value -> applied, never resent;
-   otherwise -> pending, to be sent again.
+   otherwise -> pending, to be sent again (and compared again before that send).
+A 412 answer to an If-Match (`OutcomeStatus.CONFLICT`: the record changed between the read just
+before the write and the write) is retriable in the same way: back to pending with attempts + 1,
+so the next round reads the record again and decides; `failed` at the maximum.
 So a SIGKILL at any point leaves every change either provably applied or safe to send.
 """
 
@@ -83,8 +88,9 @@ def mark_sent(db, ids: list[int], batch_id: str) -> None:
 def record_outcomes(db, items: list[Item], outcomes: list[ItemOutcome], max_attempts: int) -> dict[str, int]:
     """Commit each item's outcome on all its changes; returns counts per resulting state."""
     by_ref = {o.ref: o for o in outcomes}
-    rows, counts = [], {s: 0 for s in (ChangeState.APPLIED, ChangeState.REJECTED, ChangeState.PENDING, ChangeState.FAILED)}
-    current = _attempts(db, [i for it in items for i in it.change_ids])
+    rows, counts = [], {s: 0 for s in (ChangeState.APPLIED, ChangeState.REJECTED, ChangeState.PENDING,
+                                       ChangeState.FAILED)}
+    current = attempts_of(db, [i for it in items for i in it.change_ids])
     for it in items:
         outcome = by_ref.get(it.item.ref)
         if outcome is None:
@@ -98,7 +104,7 @@ def record_outcomes(db, items: list[Item], outcomes: list[ItemOutcome], max_atte
     return counts
 
 
-def _attempts(db, ids: list[int]) -> dict[int, int]:
+def attempts_of(db, ids: list[int]) -> dict[int, int]:
     if not ids:
         return {}
     with db.connect() as conn:
@@ -106,12 +112,18 @@ def _attempts(db, ids: list[int]) -> dict[int, int]:
 
 
 def _next_state(status: OutcomeStatus, attempts: int, max_attempts: int) -> tuple[ChangeState, int]:
-    """A write outcome as the change's next state: retriable goes back to pending until the last attempt."""
+    """A write outcome as the change's next state: retriable goes back to pending until the last attempt.
+
+    A conflict outcome (HTTP 412: the record changed after the read just before this write) also goes
+    back to pending: the next round reads it again and writes with the fresh ETag, or files a conflict.
+    """
     attempts += 1
     if status == OutcomeStatus.APPLIED:
         return ChangeState.APPLIED, attempts
     if status == OutcomeStatus.REJECTED:
         return ChangeState.REJECTED, attempts
+    if status == OutcomeStatus.CONFLICT:  # 412: read again next round, then write with the fresh ETag or conflict
+        return (ChangeState.FAILED if attempts >= max_attempts else ChangeState.PENDING), attempts
     return (ChangeState.FAILED if attempts >= max_attempts else ChangeState.PENDING), attempts
 
 
@@ -124,11 +136,16 @@ def _message(outcome: ItemOutcome, state: ChangeState) -> str | None:
     return text
 
 
-def _write_states(db, rows: list[dict]) -> None:
-    """Set state, attempts and message of changes still `sent` (one executemany, committed)."""
+def settle_pending(db, rows: list[dict]) -> None:
+    """Final states decided before sending (conflict, already applied): rows of cid, st, att, msg, now."""
+    _write_states(db, rows, ChangeState.PENDING)
+
+
+def _write_states(db, rows: list[dict], from_state: ChangeState = ChangeState.SENT) -> None:
+    """Set state, attempts and message of changes still in `from_state` (one executemany, committed)."""
     if not rows:
         return
-    stmt = (TABLE.update().where(and_(TABLE.c.id == bindparam("cid"), TABLE.c.state == ChangeState.SENT))
+    stmt = (TABLE.update().where(and_(TABLE.c.id == bindparam("cid"), TABLE.c.state == from_state))
             .values(state=bindparam("st"), attempts=bindparam("att"), message=bindparam("msg"),
                     updated_at=bindparam("now")))
     with db.begin() as conn:
@@ -143,7 +160,7 @@ def verify_sent(db, connector: Connector, sent: pd.DataFrame, tolerance_of: Tole
         return counts
     rows = []
     for entity, grp in sent.groupby("entity", sort=False):
-        held = _read_back(connector, entity, list(pd.unique(grp["target_key"])), batch_size)
+        held = read_held(connector, entity, list(pd.unique(grp["target_key"])), batch_size)
         for r in grp.itertuples(index=False):
             value = held.get(r.target_key, {}).get(r.field, _MISSING)
             if value is not _MISSING and same(value, r.intended_value, tolerance_of(entity, r.field)):
@@ -162,8 +179,8 @@ def verify_sent(db, connector: Connector, sent: pd.DataFrame, tolerance_of: Tole
 _MISSING = object()
 
 
-def _read_back(connector: Connector, entity: str, keys: list[str], batch_size: int) -> dict[str, dict]:
-    """target_key JSON -> the record the system holds now."""
+def read_held(connector: Connector, entity: str, keys: list[str], batch_size: int) -> dict[str, dict]:
+    """target_key JSON -> the record the system holds now (absent when it holds none)."""
     out: dict[str, dict] = {}
     parsed = [json.loads(k) for k in keys]
     fields = sorted(parsed[0]) if parsed else []

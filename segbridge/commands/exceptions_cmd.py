@@ -34,7 +34,7 @@ def list_cmd(
     ctx: typer.Context,
     status: list[str] = typer.Option(None, "--status", help="open, acknowledged, resolved, waived (repeatable)"),
     system: list[str] = typer.Option(None, "--system", help="System name (repeatable)"),
-    kind: list[str] = typer.Option(None, "--kind", help="value_mismatch, cross_system, completeness, orphan, conflict"),
+    kind: list[str] = typer.Option(None, "--kind", help="value_mismatch, cross_system, completeness, orphan, conflict, writeback_conflict"),
     severity: list[str] = typer.Option(None, "--severity", help="low, medium, high, critical"),
     limit: int = typer.Option(200, "--limit", help="Show at most this many"),
 ) -> None:

@@ -44,7 +44,7 @@ def test_batches_group_all_fields_of_a_record(store, tmp_path):
     config, world, plan = setup(store, tmp_path, "batch", n=7)
     result = apply_plan(config, store, plan.id)
     assert (result.requests, result.items, result.status, result.ok) == (3, 7, "applied", True)
-    assert result.systems == {"sap": {"applied": 14, "rejected": 0, "failed": 0, "pending": 0}}
+    assert result.systems == {"sap": {"applied": 14, "rejected": 0, "failed": 0, "pending": 0, "conflict": 0}}
     assert all(set(values) == {"SafetyStockQuantity", "ReorderThresholdQuantity"} for _, _, values in world.writes)
     assert set(writes_per_record(world).values()) == {1} and len(world.writes) == 7
     assert world.value("P0003", "1010", "SafetyStockQuantity") == "14.000"
@@ -63,7 +63,7 @@ def test_rejections_are_recorded_with_the_systems_message(store, tmp_path):
     world.reject[s.key_json("P0002", "1010")] = "Plant 1010 is locked for planning"
     result = apply_plan(config, store, plan.id)
     assert not result.ok and result.status == "partial"
-    assert result.systems["sap"] == {"applied": 6, "rejected": 2, "failed": 0, "pending": 0}
+    assert result.systems["sap"] == {"applied": 6, "rejected": 2, "failed": 0, "pending": 0, "conflict": 0}
     rejected = outbox.changes_in(store, plan.id, "rejected")
     assert set(rejected["message"]) == {"HTTP 400: Plant 1010 is locked for planning"}
     assert world.value("P0002", "1010", "SafetyStockQuantity") == "12.000"
@@ -88,7 +88,7 @@ def test_retriable_items_fail_at_max_attempts(store, tmp_path):
     config, world, plan = setup(store, tmp_path, "giveup", n=2, writeback={"max_attempts": 2})
     world.retriable[s.key_json("P0000", "1010")] = 5
     result = apply_plan(config, store, plan.id)
-    assert result.systems["sap"] == {"applied": 2, "rejected": 0, "failed": 2, "pending": 0}
+    assert result.systems["sap"] == {"applied": 2, "rejected": 0, "failed": 2, "pending": 0, "conflict": 0}
     failed = outbox.changes_in(store, plan.id, "failed")
     assert set(failed["message"]) == {"gave up after retries: HTTP 503: busy, try later"}
     assert set(failed["attempts"]) == {2}

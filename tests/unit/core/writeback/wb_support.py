@@ -65,10 +65,15 @@ class World:
     records: dict[str, dict[str, dict]] = field(default_factory=dict)
     writes: list[tuple[str, str, dict]] = field(default_factory=list)  # (entity, key json, values)
     requests: int = 0
+    reads: int = 0  # read_back calls
     reject: dict[str, str] = field(default_factory=dict)  # key json -> message
     retriable: dict[str, int] = field(default_factory=dict)  # key json -> times to answer retriable
     raise_on_request: set[int] = field(default_factory=set)  # request numbers that raise after applying
     fail_before_apply: set[int] = field(default_factory=set)  # request numbers that raise before applying
+    conflict: dict[str, int] = field(default_factory=dict)  # key json -> times to answer 412 (If-Match failed)
+    etags: dict[str, str] = field(default_factory=dict)  # key json -> ETag read_back returns as __etag
+    etags_sent: list[tuple[str, str | None]] = field(default_factory=list)  # (key json, item etag) per item
+    before_write: Any = None  # called with the world before a request is applied (a person's edit in between)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def value(self, product: str, plant: str, fld: str) -> Any:
@@ -103,6 +108,8 @@ class MemoryConnector(Connector):
             number = w.requests
             if number in w.fail_before_apply:
                 raise ConnectionError(f"request {number} lost before it arrived")
+            if w.before_write is not None:
+                w.before_write(w)
             outcomes = [self._one(w, item) for item in batch.items]
             if number in w.raise_on_request:
                 raise ConnectionError(f"connection reset after request {number} was applied")
@@ -110,6 +117,10 @@ class MemoryConnector(Connector):
 
     def _one(self, w: World, item) -> ItemOutcome:
         k = json.dumps(item.key, sort_keys=True)
+        w.etags_sent.append((k, item.etag))
+        if w.conflict.get(k, 0) > 0:
+            w.conflict[k] -= 1
+            return ItemOutcome(item.ref, "conflict", "precondition failed: the ETag changed", http_status=412)
         if k in w.reject:
             return ItemOutcome(item.ref, "rejected", w.reject[k], http_status=400)
         if w.retriable.get(k, 0) > 0:
@@ -122,11 +133,13 @@ class MemoryConnector(Connector):
 
     def read_back(self, target: str, keys: list[dict]) -> list[dict]:
         w = self.world
+        w.reads += 1
         out = []
         for key in keys:
-            rec = w.records.get(target, {}).get(json.dumps(key, sort_keys=True))
+            k = json.dumps(key, sort_keys=True)
+            rec = w.records.get(target, {}).get(k)
             if rec is not None:
-                out.append(dict(rec))
+                out.append({**rec, **({"__etag": w.etags[k]} if k in w.etags else {})})
         return out
 
 
