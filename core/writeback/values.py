@@ -41,14 +41,14 @@ def to_text(value: Any) -> str | None:
 
 
 def as_number(value: Any) -> float | None:
-    """The number in a value, or None when it is not one."""
+    """The number in a value, or None when it is not one (`inf`, `nan`, `1e309` are not numbers here)."""
     if value is None or isinstance(value, bool):
         return None
     try:
         number = float(str(value).strip())
     except ValueError:
         return None
-    return None if math.isnan(number) else number
+    return number if math.isfinite(number) else None
 
 
 def same(current: Any, intended: Any, tolerance: Tolerance | None = None) -> bool:

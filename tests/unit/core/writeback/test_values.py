@@ -23,6 +23,7 @@ def test_to_text(value, text):
 
 @pytest.mark.parametrize(("value", "number"), [
     ("120.500", 120.5), (" 3 ", 3.0), (4, 4.0), ("A", None), (None, None), (True, None), ("nan", None),
+    ("inf", None), ("-Infinity", None), ("1e309", None),
 ])
 def test_as_number(value, number):
     got = as_number(value)
