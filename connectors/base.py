@@ -130,11 +130,22 @@ class Connector(ABC):
         """Yield bounded batches; each carries the checkpoint covering it and what came before."""
 
     def write(self, batch: WriteBatch) -> list[ItemOutcome]:
-        """Write a batch; one outcome per item, in order. Read-only connectors refuse."""
+        """Write a batch; one outcome per item, in order. Read-only connectors refuse.
+
+        Where `WriteItem.etag` is set and the system supports it, the write is conditional on it; the
+        system's refusal (HTTP 412) is `CONFLICT` with `http_status=412`, never re-read or re-sent here:
+        the core decides what to do (it reads the record again next round)."""
         return [ItemOutcome(i.ref, "rejected", f"{self.kind} connector is read-only") for i in batch.items]
 
     def read_back(self, target: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Current values of the given target records (for reconciliation)."""
+        """Current values of the given target records (missing ones omitted), for reconciliation and
+        for the core's read-before-write.
+
+        Each record holds its current field values and, where the system has a concurrency token for
+        it, that token under the key `"__etag"` (SAP `__metadata.etag`, Dataverse `@odata.etag`, the
+        Fusion `ETag` header). The core passes it back as `WriteItem.etag`; `write` sends it as the
+        system's conditional header (If-Match) so a record changed since this read is refused
+        (`OutcomeStatus.CONFLICT`) instead of overwritten. Systems without a token omit `__etag`."""
         raise NotImplementedError(f"{self.kind} connector cannot read back {target}")
 
     def close(self) -> None:  # noqa: B027 - optional hook

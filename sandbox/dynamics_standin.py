@@ -1,6 +1,9 @@
 """A Dynamics 365 / Dataverse-like Web API for accounts: $select, `modifiedon gt` filters,
 odata.maxpagesize with @odata.nextLink, PATCH with If-Match (412 on a stale etag, 404 on a missing
 record), multipart $batch with one response part per request, and a WhoAmI function.
+
+Every row has a versionnumber that moves on with each update, a person's edit (`app.edit`) too;
+`@odata.etag` is `W/"<versionnumber>"` and an ETag header answers a single GET, as Dataverse does.
 """
 
 from __future__ import annotations
@@ -50,10 +53,24 @@ class DynamicsState:
         self.clock = itertools.count(1)
         self.pages: dict[str, list[dict]] = {}
 
+    def edit(self, target: str, key: dict[str, Any], field: str, value: Any) -> None:
+        """A person changes one column of an account in Dynamics: its versionnumber (so its
+        `@odata.etag`) and modifiedon move on, as for any update, so an older etag gets 412."""
+        if target != "accounts":
+            raise KeyError(f"the stand-in has accounts only, not {target}")
+        row = self.accounts[str(next(iter(key.values())))]
+        row[field] = value
+        self.bump(row)
+
+    def bump(self, row: dict) -> None:
+        row["versionnumber"] += 1
+        row["modifiedon"] = (datetime.now(UTC) + timedelta(seconds=next(self.clock))).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 
 def build_app(dataset: Any = None, accounts: list[dict] | None = None) -> SandboxApp:
     app = SandboxApp("dynamics")
     st = app.state = DynamicsState(accounts or seed_accounts(dataset))
+    app.edit = st.edit  # a person's edit: app.edit("accounts", {"accountid": guid}, column, value)
     app.route("GET", API + r"/WhoAmI")(lambda req: Response.json({"UserId": "00000000-0000-0000-0000-0000000000aa"}))
     app.route("GET", API + r"/accounts")(lambda req: _list(st, req))
     app.route("GET", API + r"/accounts\((?P<id>[0-9a-f-]+)\)")(lambda req: _get(st, req))
@@ -100,7 +117,7 @@ def _get(st: DynamicsState, req: Request) -> Response:
     row = st.accounts.get(req.match["id"])
     if row is None:
         return _error(404, "0x80040217", f"account With Id = {req.match['id']} Does Not Exist")
-    return Response.json(_view(row, req.arg("$select")))
+    return Response.json(_view(row, req.arg("$select")), headers={"ETag": _etag(row), "OData-Version": "4.0"})
 
 
 def _patch(st: DynamicsState, rid: str, if_match: str | None, values: dict) -> Response:
@@ -116,8 +133,8 @@ def _patch(st: DynamicsState, rid: str, if_match: str | None, values: dict) -> R
                                              "'Microsoft.Dynamics.CRM.account'.")
         if name == "accountclassificationcode" and value not in CLASSIFICATION:
             return _error(400, "0x8004431a", f"{value} is not a valid value for accountclassificationcode.")
-    row.update(values, versionnumber=row["versionnumber"] + 1,
-               modifiedon=(datetime.now(UTC) + timedelta(seconds=next(st.clock))).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    row.update(values)
+    st.bump(row)
     return Response(204, b"", {"OData-Version": "4.0", "ETag": _etag(row)})
 
 

@@ -1,6 +1,11 @@
 """An Oracle Fusion REST stand-in for itemsV2: limit/offset/hasMore paging, q= filters
 (`A='x';B>'y'`), onlyData, fields, orderBy, and PATCH on the item's hash-key URL with
 attribute validation (unknown attribute, negative quantity -> HTTP 400 with Oracle-like text).
+
+Every item has a change version that moves on with each update, a person's edit (`app.edit`) too.
+As in Fusion ("Verify Resource Updates Using the ETag Value"), a single-item GET and a PATCH answer
+with an `ETag` header (an opaque serialized change indicator), collection items carry it as the self
+link's `properties.changeIndicator`, and a PATCH whose If-Match differs is refused with 412.
 """
 
 from __future__ import annotations
@@ -47,12 +52,30 @@ def uniq_id(item: dict) -> str:
 class FusionState:
     def __init__(self, items: list[dict]):
         self.items = {uniq_id(i): i for i in items}
+        self.versions = {uid: 1 for uid in self.items}
         self.reject: dict[str, str] = {}  # ItemNumber -> message (a business rule the item breaks)
+
+    def etag(self, uid: str) -> str:
+        """The item's change indicator (Fusion's is a serialized Java Integer in hex)."""
+        return f'"ACED0005737200116A6176612E6C616E672E496E7465676572{self.versions[uid]:08X}"'
+
+    def edit(self, target: str, key: dict[str, Any], field: str, value: Any) -> None:
+        """A person changes one attribute of an item in Fusion: its change indicator (ETag) moves on."""
+        if target != "itemsV2":
+            raise KeyError(f"the stand-in has itemsV2 only, not {target}")
+        uid = next(u for u, row in self.items.items() if all(str(row.get(k)) == str(v) for k, v in key.items()))
+        self.items[uid][field] = value
+        self.touch(uid)
+
+    def touch(self, uid: str) -> None:
+        self.versions[uid] += 1
+        self.items[uid]["LastUpdateDateTime"] = datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def build_app(dataset: Any = None, items: list[dict] | None = None) -> SandboxApp:
     app = SandboxApp("fusion_rest")
     st = app.state = FusionState(items or seed_items(dataset))
+    app.edit = st.edit  # a person's edit: app.edit("itemsV2", {"ItemNumber": n, "OrganizationCode": o}, attr, value)
     app.route("GET", ROOT + r"/itemsV2/?")(lambda req: _collection(st, req))
     app.route("GET", ROOT + r"/itemsV2/(?P<uid>\w+)")(lambda req: _one(st, req))
     app.route("PATCH", ROOT + r"/itemsV2/(?P<uid>\w+)")(lambda req: _patch(st, req))
@@ -70,7 +93,7 @@ def _collection(st: FusionState, req: Request) -> Response:
     limit, offset = int(req.arg("limit", "25")), int(req.arg("offset", "0"))
     page = rows[offset:offset + limit]
     base = f"http://{req.header('host')}{ROOT}/itemsV2"
-    items = [_view(r, req, base) for r in page]
+    items = [_view(st, r, req, base) for r in page]
     body = {"items": items, "count": len(items), "hasMore": offset + limit < len(rows), "limit": limit,
             "offset": offset}
     if req.arg("totalResults") == "true":
@@ -82,13 +105,20 @@ def _one(st: FusionState, req: Request) -> Response:
     row = st.items.get(req.match["uid"])
     if row is None:
         return Response.json({"title": "Not Found"}, 404)
-    return Response.json(_view(row, req, f"http://{req.header('host')}{ROOT}/itemsV2"))
+    uid = req.match["uid"]
+    return Response.json(_view(st, row, req, f"http://{req.header('host')}{ROOT}/itemsV2"),
+                         headers={"ETag": st.etag(uid)})
 
 
 def _patch(st: FusionState, req: Request) -> Response:
     row = st.items.get(req.match["uid"])
     if row is None:
         return Response.text("The requested resource was not found.", 404)
+    uid = req.match["uid"]
+    sent = req.header("if-match")
+    if sent and sent not in ("*", st.etag(uid)):
+        return Response.text("The request failed because the resource was modified by another user since it was "
+                             "retrieved (ETag mismatch).", 412)
     values = req.json() or {}
     for name, value in values.items():
         if name not in row or name in ("ItemId", "OrganizationId", "ItemNumber", "OrganizationCode"):
@@ -99,8 +129,10 @@ def _patch(st: FusionState, req: Request) -> Response:
             return Response.text(f"The value {value} is not valid for the attribute {name}.", 400)
     if row["ItemNumber"] in st.reject:
         return Response.text(st.reject[row["ItemNumber"]], 400)
-    row.update(values, LastUpdateDateTime=datetime.now(UTC).isoformat(timespec="seconds"))
-    return Response.json(_view(row, req, f"http://{req.header('host')}{ROOT}/itemsV2"))
+    row.update(values)
+    st.touch(uid)
+    return Response.json(_view(st, row, req, f"http://{req.header('host')}{ROOT}/itemsV2"),
+                         headers={"ETag": st.etag(uid)})
 
 
 def _matches(row: dict, q: str | None) -> bool:
@@ -117,9 +149,11 @@ def _matches(row: dict, q: str | None) -> bool:
     return True
 
 
-def _view(row: dict, req: Request, base: str) -> dict:
+def _view(st: FusionState, row: dict, req: Request, base: str) -> dict:
     fields = req.arg("fields")
     data = {k: row[k] for k in fields.split(",") if k in row} if fields else dict(row)
     if req.arg("onlyData") != "true":
-        data["links"] = [{"rel": "self", "href": f"{base}/{uniq_id(row)}", "name": "itemsV2", "kind": "item"}]
+        uid = uniq_id(row)
+        data["links"] = [{"rel": "self", "href": f"{base}/{uid}", "name": "itemsV2", "kind": "item",
+                          "properties": {"changeIndicator": st.etag(uid).strip('"')}}]
     return data

@@ -91,10 +91,20 @@ class SalesforceState:
     def expire_sessions(self) -> None:
         self.tokens.clear()
 
+    def edit(self, target: str, key: dict[str, Any], field: str, value: Any) -> None:
+        """A person changes one field of a record in Salesforce: SystemModstamp moves on, as on any save."""
+        row = self.objects[target][str(key["Id"])]
+        row[field] = value
+        self.stamp(row)
+
+    def stamp(self, row: dict) -> None:
+        row["SystemModstamp"] = _ts(datetime.now(UTC) + timedelta(seconds=next(self.clock)))
+
 
 def build_app(dataset: Any = None, page_size: int = 2000, accounts: list[dict] | None = None) -> SandboxApp:
     app = SandboxApp("salesforce")
     st = app.state = SalesforceState(accounts or seed_accounts(dataset), page_size, dataset)
+    app.edit = st.edit  # a person's edit: app.edit("Account", {"Id": rid}, field, value)
     app.route("POST", r"/services/oauth2/token")(lambda req: _token(st, req))
     routes = [("GET", r"/limits/?", _limits), ("GET", r"/query(All)?/?", _query),
               ("GET", r"/query/(?P<cursor>[\w-]+)", _query_more), ("PATCH", r"/composite/sobjects", _collections),
@@ -284,7 +294,8 @@ def _save(st: SalesforceState, sobject: str | None, rid: str | None, values: dic
         if field in PICKLIST and value not in PICKLIST[field]:
             return _failed(rid, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                            f"{field}: bad value for restricted picklist field: {value}", [field])
-    table[rid].update(values, SystemModstamp=_ts(datetime.now(UTC) + timedelta(seconds=next(st.clock))))
+    table[rid].update(values)
+    st.stamp(table[rid])
     return {"id": rid, "success": True, "errors": []}
 
 

@@ -120,6 +120,26 @@ class SapODataSandbox:
                 self.data[(service, set_name)][key]["LastChangeDateTime"] = self.tick()
             return keys
 
+    def edit(self, target: str, key: dict[str, Any], field: str, value: Any) -> None:
+        """A person changes one property in SAP (`target` is `SERVICE/EntitySet`): the entity's change
+        time, and so its ETag, moves on, so a write holding the ETag read before is refused with 412."""
+        service, _, set_name = target.rpartition("/")
+        with self.lock:
+            es = self.metadata[service].entity_sets[set_name]
+            entity = self.entity(service, set_name, key)
+            if entity is None:
+                raise KeyError(f"{target} {key} does not exist")
+            entity[field] = alpha_in(field, value)
+            self.stamp(es, entity)
+
+    def stamp(self, es: EntitySet, entity: dict[str, Any]) -> None:
+        """A new change time on the entity (its ETag property too, when that is another one)."""
+        now = self.tick()
+        if "LastChangeDateTime" in es.properties:
+            entity["LastChangeDateTime"] = now
+        if es.etag_property and es.etag_property != "LastChangeDateTime":
+            entity[es.etag_property] = now
+
     def entity(self, service: str, set_name: str, key: dict[str, str]) -> dict[str, Any] | None:
         es = self.metadata[service].entity_sets[set_name]
         return self.data.get((service, set_name), {}).get(tuple(str(alpha_in(k, key.get(k))) for k in es.keys))
@@ -298,8 +318,7 @@ class Handler:
         if self.journal is not None:
             self.journal.append((entity, dict(entity)))
         entity.update({k: v for k, v in values.items() if k not in es.keys and k != "__metadata"})
-        if es.etag_property or "LastChangeDateTime" in es.properties:
-            entity["LastChangeDateTime"] = self.state.tick()
+        self.state.stamp(es, entity)
         new = self.state.etag(es, entity)
         return Response(204, b"", {"ETag": new} if new else {})
 
@@ -464,6 +483,7 @@ def build_app(dataset: Any = None, metadata_dir: str | Path | None = None, *, pa
     state.load(sap_odata_seed.from_dataset(dataset) if dataset is not None else sap_odata_seed.fallback())
     app = SandboxApp("sap")
     app.state = state
+    app.edit = state.edit  # a person's edit in SAP: app.edit("SERVICE/EntitySet", key, field, value)
     app.requests_per_second = requests_per_second
     pattern = re.escape(state.root) + r"/(?P<service>[A-Za-z0-9_]+)(?P<rest>/.*)?"
     for method in ("GET", "HEAD", "POST", "PATCH", "MERGE", "PUT", "DELETE"):

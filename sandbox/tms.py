@@ -110,6 +110,13 @@ class TmsSandbox(SandboxApp):
             coll.touch(key, values, _stamp, stamp)
         return picked
 
+    def edit(self, target: str, key: dict[str, Any], field: str, value: Any) -> None:
+        """A person changes one field of a record in OTM (`routingProfiles`, `locations`, ...): its
+        updateDate moves on. (The custom action and refnum POSTs the manifest writes take no ETag.)"""
+        coll = self.data[target]
+        coll.touch(str(key["locationGid"] if "locationGid" in key else next(iter(key.values()))), {field: value},
+                   _stamp, next_stamp(coll.newest()))
+
 
 _Q = re.compile(r'^\s*(\w+)\s+(eq|ge|gt)\s+"([^"]*)"\s*$')
 

@@ -113,6 +113,12 @@ class WmsSandbox(SandboxApp):
             coll.touch(key, {field: value}, _stamp, stamp)
         return picked
 
+    def edit(self, target: str, key: dict[str, Any], field: str, value: Any) -> None:
+        """A person changes one field of a record in the WMS UI: mod_ts moves on (lgfapi has no ETag)."""
+        coll = self.data[target]
+        record_key = (str(key["code"]), str(key["facility_id__code"])) if target == "item" else next(iter(key.values()))
+        coll.touch(record_key, {field: value}, _stamp, next_stamp(coll.newest()))
+
 
 def _stamp(record: dict, stamp: str) -> None:
     record["mod_ts"] = stamp

@@ -104,6 +104,10 @@ class ReadBack(StrictModel):
     batch_size: int = Field(100, ge=1, le=1000, description="Keys per batched request (bounds the URL length)")
     fields: list[str] = Field(default_factory=list, description="Fields to ask for in batched reads "
                               "(the stream's `fields` parameter); key fields are always added")
+    etag_field: str | None = Field(None, description="Record field holding the record's version or ETag: "
+                                   "read back as `__etag` and sent as If-Match (a 412 is a conflict); item mode "
+                                   "writes only. Neither shipped manifest has one (lgfapi bulk_update and the OTM "
+                                   "custom action take no ETag)")
 
     @model_validator(mode="after")
     def _one_way(self) -> ReadBack:
@@ -130,6 +134,12 @@ class WriteDef(StrictModel):
         "('true', '1', '120.500'); e.g. {expediteAllowed: bool} sends a JSON true/false")
     result: ItemResult = Field(default_factory=ItemResult)
     read_back: ReadBack | None = None
+
+    @model_validator(mode="after")
+    def _etag_per_item(self) -> WriteDef:
+        if self.read_back and self.read_back.etag_field and self.mode != "item":
+            raise ValueError("read_back.etag_field needs mode: item (a batch body has no per-record If-Match)")
+        return self
 
 
 class CheckDef(StrictModel):

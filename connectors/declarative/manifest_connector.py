@@ -4,6 +4,11 @@
 lgfapi and OTM REST shapes). All HTTP goes through the one client, so paging, retries,
 throttling and auth behave the same as every other connector.
 
+Conditional writes only where the manifest declares a version: `read_back.etag_field` (item mode)
+makes read_back return that field as `__etag` and an item write send it as If-Match, a 412 being
+`conflict`. The shipped WMS (bulk_update, one body for many items) and TMS (refnum POST, routing
+custom action) writes take no ETag, so they rely on the core's read-before-write alone.
+
 Example (segbridge.yaml):
 
     systems:
@@ -241,6 +246,9 @@ class RestConnector(Connector):
             return ItemOutcome(item.ref, "retriable", exc.message)
         if resp.status_code < 300:
             return ItemOutcome(item.ref, "applied", None, resp.headers.get("ETag"), resp.status_code)
+        if resp.status_code == 412:
+            return ItemOutcome(item.ref, "conflict", f"{item.target} {item.key} changed since it was read "
+                               f"(If-Match {item.etag} failed, HTTP 412); not written", None, 412)
         err = self.client.error_for(resp)
         status = "retriable" if resp.status_code == 401 else "rejected"
         return ItemOutcome(item.ref, status, err.message, None, resp.status_code)
@@ -313,9 +321,14 @@ class RestConnector(Connector):
         return list(out.values())
 
     def _as_outbox(self, wd: WriteDef, record: dict[str, Any]) -> dict[str, Any]:
-        """Typed booleans read back as the outbox writes them ('true'/'false'), so they compare as text."""
+        """Typed booleans read back as the outbox writes them ('true'/'false'), so they compare as text;
+        the manifest's `read_back.etag_field` (if any) as `__etag`."""
         flags = [k for k, t in wd.types.items() if t == "bool" and isinstance(record.get(k), bool)]
-        return {**record, **{k: "true" if record[k] else "false" for k in flags}} if flags else record
+        out = {**record, **{k: "true" if record[k] else "false" for k in flags}}
+        etag_field = wd.read_back.etag_field if wd.read_back else None
+        if etag_field and record.get(etag_field) not in (None, ""):
+            out["__etag"] = str(record[etag_field])
+        return out
 
     def close(self) -> None:
         self.client.close()

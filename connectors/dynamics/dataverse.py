@@ -1,6 +1,12 @@
 """Dynamics 365 / Dataverse Web API (OData v4): @odata.nextLink paging, modifiedon deltas, and
 updates through `$batch` with If-Match (the etag, or `*` so a PATCH never creates a record).
 
+Conditional writes (Microsoft Learn, "Perform conditional operations using the Web API", optimistic
+concurrency): every record carries `@odata.etag` (`W/"<versionnumber>"`); `read_back` returns it as
+`__etag`, and a PATCH with `If-Match: <that etag>` is refused with 412 when the row changed since.
+A 412 is `conflict` (nothing re-read or re-sent here). Without an etag `If-Match: *` only stops the
+PATCH from creating a missing record (an upsert); it protects no edit.
+
 Why not the declarative `rest` connector: its batch writes post one JSON body; Dataverse batches
 are multipart/mixed with one HTTP request per part and one HTTP status per part, which is what
 gives per-item outcomes. 1,000 requests a batch is Dataverse's ceiling.
@@ -175,7 +181,9 @@ class DynamicsConnector(Connector):
             resp = self.http.request("GET", self.url(f"{target}({guid})?$select={','.join([cfg.key, *cfg.fields])}"),
                                      headers=_HEADERS, raise_for_status=False)
             if resp.status_code == 200:
-                out.append({k: v for k, v in resp.json().items() if not k.startswith("@")})
+                out.append(_with_etag(resp.json()))
+            elif resp.status_code != 404:
+                raise self.http.error_for(resp)
         return out
 
     def close(self) -> None:
@@ -234,6 +242,14 @@ def parse_batch_response(text: str, content_type: str) -> list[tuple[int, dict[s
     return out
 
 
+def _with_etag(row: dict[str, Any]) -> dict[str, Any]:
+    """A record's columns without OData annotations, its `@odata.etag` as `__etag` (when it has one)."""
+    out = {k: v for k, v in row.items() if not k.startswith("@")}
+    if row.get("@odata.etag"):
+        out["__etag"] = row["@odata.etag"]
+    return out
+
+
 def _outcome(item: WriteItem, status: int, headers: dict[str, str], body: str) -> ItemOutcome:
     if status in (200, 204):
         return ItemOutcome(item.ref, "applied", etag=headers.get("ETag"), http_status=status)
@@ -241,7 +257,8 @@ def _outcome(item: WriteItem, status: int, headers: dict[str, str], body: str) -
         message = json.loads(body)["error"]["message"]
     except (ValueError, KeyError, TypeError):
         message = body[:300] or f"HTTP {status}"
-    kind = "retriable" if status in (429, 503, 504) else "rejected"
     if status == 412:
-        message = f"changed since read (If-Match {item.etag or '*'} failed): {message}"
+        return ItemOutcome(item.ref, "conflict", f"{item.target} {item.key} changed since it was read "
+                           f"(If-Match {item.etag or '*'} failed, HTTP 412); not written: {message}", None, 412)
+    kind = "retriable" if status in (429, 503, 504) else "rejected"
     return ItemOutcome(item.ref, kind, message, http_status=status)

@@ -6,6 +6,11 @@ not construct, so a write finds the item with `q=ItemNumber='X';OrganizationCode
 patches `links[rel=self].href`. Planning attributes (MinimumMinmaxQuantity, FixedLotSizeMultiplier,
 InventoryPlanningMethodValue, ...) are whatever the mapping's reverse fields name.
 
+Conditional writes (Oracle, "Verify Resource Updates Using the ETag Value"): a GET of one item answers
+with an `ETag` header; a PATCH with `If-Match: <that ETag>` is refused with 412 when the item changed
+since. `read_back` therefore fetches each item through its self link and returns the header as
+`__etag`; `write` sends `WriteItem.etag` as If-Match, and a 412 is `conflict` (not re-read here).
+
 Example options (the HttpOptions keys sit flat beside the Fusion ones):
     base_url: https://fa.example.com
     auth: {type: basic, username: INTEG, password: ${FUSION_PW}}
@@ -134,12 +139,28 @@ class FusionRestConnector(Connector):
             return ItemOutcome(item.ref, "applied", etag=resp.headers.get("ETag"), http_status=resp.status_code)
         if resp.status_code in (401, 403):
             raise self.http.error_for(resp)
+        if resp.status_code == 412:
+            return ItemOutcome(item.ref, "conflict", f"{item.target} {item.key} changed in Fusion since it was read "
+                               f"(If-Match failed, HTTP 412); not written: {resp.text[:200]}", None, 412)
         return ItemOutcome(item.ref, "rejected", f"HTTP {resp.status_code}: {resp.text[:300]}",
                            http_status=resp.status_code)
 
     def read_back(self, target: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each item as its self link answers it, with the `ETag` header as `__etag` (Fusion gives the
+        ETag for a single resource only, so this is a look-up plus a GET per key)."""
         self._cfg(target)
-        return [item for key in keys for item in self.lookup(target, key, only_data=True)]
+        out = []
+        for key in keys:
+            for found in self.lookup(target, key):
+                href = next((link["href"] for link in found.get("links", []) if link.get("rel") == "self"), None)
+                out.append(self._item(href) if href else _plain(found))
+        return out
+
+    def _item(self, href: str) -> dict[str, Any]:
+        resp = self.http.request("GET", href, params={"onlyData": "true"})
+        record = _plain(resp.json())
+        etag = resp.headers.get("ETag") or ((resp.json().get("@context") or {}).get("headers") or {}).get("ETag")
+        return {**record, "__etag": etag} if etag else record
 
     def close(self) -> None:
         self.http.close()
@@ -149,6 +170,11 @@ class FusionRestConnector(Connector):
             raise FatalError(f"oracle_fusion_rest: no resource {name!r}; configured: "
                              f"{', '.join(self.options.resources)}")
         return self.options.resources[name]
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    """An item's attributes without its links and @context."""
+    return {k: v for k, v in item.items() if k not in ("links", "@context")}
 
 
 def quote(value: Any) -> str:

@@ -10,6 +10,11 @@ Limits: 403 REQUEST_LIMIT_EXCEEDED raises LimitExhausted carrying the resumable 
 last checkpoint handed out; writes: the outcomes so far, the rest marked retriable). A 401
 INVALID_SESSION_ID re-authenticates once and replays the request.
 
+No conditional writes: Salesforce honours If-Match / If-Unmodified-Since (412) only on sObject Rows,
+one record per request; sObject Collections and Bulk API 2.0 take none, and one request per record
+would spend 200 times the daily API budget. So `read_back` gives no `__etag`, an item's `etag` is
+not sent, and write-back's read-before-write is the only guard (docs/crm.md).
+
 Example options:
     instance_url: https://mycompany.my.salesforce.com
     auth: {flow: jwt, token_url: https://login.salesforce.com/services/oauth2/token,

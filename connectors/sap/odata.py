@@ -13,21 +13,20 @@ expanded navigations stay nested dicts; an entity's ETag comes as `__etag`.
 
 Writes: items are checked against `$metadata` (unknown or read-only properties are rejected
 without a request), then sent `batch_size` per `$batch`, one changeset per item, PATCH (or MERGE
-with `use_merge`) of only the given properties and If-Match where the entity has an ETag
-(fetched in one batch of GETs for items without one). On 412 the entity is re-read: if it
-already holds the intended values the item is `applied`; otherwise, with `on_conflict: replan`
-(default) the item is `retriable` with the new ETag and SAP's current values in the message, so
-write-back re-plans against what a planner may have just changed in SAP; with `on_conflict:
-reapply` it is sent once more with the new ETag.
+with `use_merge`) of only the given properties and If-Match where the entity has an ETag: the
+item's own (`WriteItem.etag`, the `__etag` of `read_back`), else, for entity sets whose
+`$metadata` declares ConcurrencyMode=Fixed (SAP answers 428 without one), fetched in one batch of
+GETs. A 412 (the entity changed since that ETag was read) is `conflict`: nothing is re-read or
+re-sent here, so a person's edit in SAP stays; the core reads the record again next round.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from connectors.base import (
     CheckResult,
@@ -72,8 +71,16 @@ class SapODataOptions(HttpOptions):
     delta_overlap_seconds: float = Field(300, ge=0, description="Re-read window for late-committed changes")
     batch_size: int = Field(100, ge=1, le=1000, description="Changesets per $batch request")
     use_merge: bool = Field(False, description="MERGE instead of PATCH (older gateways)")
-    on_conflict: Literal["replan", "reapply"] = "replan"
     validate_writes: bool = Field(True, description="Reject unknown/read-only properties before sending")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_options(cls, data: Any) -> Any:
+        """`on_conflict` (replan/reapply) was removed: a 412 is always `conflict` and the core re-reads."""
+        if isinstance(data, dict) and "on_conflict" in data:
+            raise ValueError("on_conflict was removed: a 412 is now always reported as 'conflict' and write-back "
+                             "reads the record again before the next write; delete the option")
+        return data
 
 
 def split_target(name: str) -> tuple[str | None, str]:
@@ -248,7 +255,7 @@ class SapODataConnector(Connector):
             return [(i, ItemOutcome(item.ref, "retriable", exc.message)) for i, item, _ in chunk]
         except ConnectorError as exc:
             return [(i, ItemOutcome(item.ref, "rejected", exc.message)) for i, item, _ in chunk]
-        return [(i, self._outcome(service, es, item, parts[0])) for (i, item, es), parts in zip(chunk, results, strict=True)]
+        return [(i, self._outcome(es, item, parts[0])) for (i, item, es), parts in zip(chunk, results, strict=True)]
 
     def _part(self, method: str, es: EntitySet, item: WriteItem, etag: str | None) -> Part:
         headers = {"If-Match": etag} if etag else {}
@@ -256,8 +263,9 @@ class SapODataConnector(Connector):
         return Part(method, key_predicate(es, item.key), body=body, headers=headers)
 
     def _missing_etags(self, service: str, chunk: list) -> dict[int, str | None]:
-        """ETags for entities that need If-Match: the item's own, else one batch of GETs for the rest."""
-        etags = {i: item.etag for i, item, es in chunk if es.etag_property}
+        """If-Match per item: the item's own ETag whenever it has one; for entity sets that require one
+        (ConcurrencyMode=Fixed) and items without, one batch of GETs."""
+        etags: dict[int, str | None] = {i: item.etag for i, item, _ in chunk if item.etag}
         need = [(i, item, es) for i, item, es in chunk if es.etag_property and not item.etag]
         if need:
             reads = [Part("GET", f"{key_predicate(es, item.key)}?$select={es.etag_property}") for _, item, es in need]
@@ -266,33 +274,16 @@ class SapODataConnector(Connector):
                                                        .get("__metadata", {}).get("etag") if parts[0].ok else None)
         return etags
 
-    def _outcome(self, service: str, es: EntitySet, item: WriteItem, resp: PartResponse) -> ItemOutcome:
+    def _outcome(self, es: EntitySet, item: WriteItem, resp: PartResponse) -> ItemOutcome:
         if resp.ok:
             return ItemOutcome(item.ref, "applied", etag=resp.header("etag"), http_status=resp.status)
         message = f"{es.name} {item.key}: {sap_error_message(resp.status, resp.body)}"
         if resp.status == 412:
-            return self._conflict(service, es, item)
+            return ItemOutcome(item.ref, "conflict", f"{es.name} {item.key} changed in SAP since it was read "
+                               f"(If-Match failed, HTTP 412); not written: {message}", None, 412)
         if resp.status in (408, 428, 429) or resp.status >= 500:
             return ItemOutcome(item.ref, "retriable", message, http_status=resp.status)
         return ItemOutcome(item.ref, "rejected", message, http_status=resp.status)
-
-    def _conflict(self, service: str, es: EntitySet, item: WriteItem) -> ItemOutcome:
-        """412: re-read; applied if SAP already holds the values, else re-plan (or re-apply once)."""
-        current, etag = self.client.get_entity(service, es.name, item.key)
-        if current is None:
-            return ItemOutcome(item.ref, "rejected", f"{es.name} {item.key} no longer exists in SAP", http_status=404)
-        differs = {k: current.get(k) for k, v in item.values.items() if not same_value(v, current.get(k))}
-        if not differs:
-            return ItemOutcome(item.ref, "applied", "SAP already holds the intended values", etag, 412)
-        if self.options.on_conflict == "reapply":
-            method = "MERGE" if self.options.use_merge else "PATCH"
-            body = {k: json_value(es.properties.get(k), v) for k, v in item.values.items()}
-            result = self.client.update(service, es.name, item.key, body, etag, method)
-            status = "applied" if result.ok else "rejected"
-            return ItemOutcome(item.ref, status, result.message, result.etag or etag, result.status)
-        return ItemOutcome(item.ref, "retriable",
-                           f"{es.name} {item.key} changed in SAP since it was read (HTTP 412); "
-                           f"SAP now holds {differs}; re-plan against the new values", etag, 412)
 
     # ------------------------------------------------------------------ read back
 

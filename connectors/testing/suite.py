@@ -8,6 +8,13 @@ ok, `discover()` gives keys, a full read has no duplicate keys and matches the s
 an incremental read after changes returns the changed records, and `write()` answers one outcome
 per item in order.
 
+Writing connectors also provide `roundtrip(app)`: one `WriteItem` (a single field) and the value
+"a person" puts in that field. Then `read_back()` must return what `write()` wrote; and where the
+connector does conditional writes (`supports_etags = True`), a write holding the `__etag` read
+before a person's edit must come back `conflict` (HTTP 412) leaving the person's value, while the
+same write with the fresh `__etag` is applied. The person's edit goes through `edit_record`, by
+default `app.edit(target, key, field, value)` (every sandbox stand-in offers it).
+
 Example:
     class TestMyConnector(ConnectorContract):
         streams = ["items"]
@@ -24,9 +31,11 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
-from connectors.base import Connector, RecordBatch, StreamSpec, WriteBatch
+from connectors.base import Connector, OutcomeStatus, RecordBatch, StreamSpec, WriteBatch, WriteItem
 
 
 def dig_key(record: dict, field: str) -> Any:
@@ -48,6 +57,14 @@ def read_all(connector: Connector, stream: StreamSpec, state: dict | None = None
     records = [r for b in batches for r in b.records]
     checkpoint = next((b.checkpoint for b in reversed(batches) if b.checkpoint is not None), None)
     return records, checkpoint, batches
+
+
+def same_value(written: Any, held: Any) -> bool:
+    """Equal as systems store them: numbers numerically ('10.000' == 10), text without padding blanks."""
+    try:
+        return Decimal(str(written)) == Decimal(str(held))
+    except (InvalidOperation, ValueError):
+        return str(written if written is not None else "").strip() == str(held if held is not None else "").strip()
 
 
 def duplicates(records: list[dict], primary_key: list[str]) -> list[tuple]:
@@ -78,6 +95,18 @@ class ConnectorContract:
     def write_batch(self, app: Any) -> WriteBatch | None:
         """A batch mixing valid and invalid items (override; None skips the write test)."""
         return None
+
+    supports_etags: ClassVar[bool] = False
+    """True when `read_back` gives `__etag` and `write` sends it as a condition the system enforces."""
+
+    def roundtrip(self, app: Any) -> tuple[WriteItem, Any] | None:
+        """A one-field WriteItem for an existing record and another value a person would put there
+        (override; None skips the read-back and ETag tests)."""
+        return None
+
+    def edit_record(self, app: Any, target: str, key: dict[str, Any], field: str, value: Any) -> None:
+        """A person changes a record in the system behind the connector (override when not `app.edit`)."""
+        app.edit(target, key, field, value)
 
     def _spec(self, connector: Connector, name: str) -> StreamSpec:
         specs = {s.name: s for s in connector.discover()}
@@ -145,5 +174,37 @@ class ConnectorContract:
             return
         outcomes = connector.write(batch)
         assert [o.ref for o in outcomes] == [i.ref for i in batch.items]
-        assert all(o.status in ("applied", "rejected", "retriable") for o in outcomes)
-        assert all(o.message for o in outcomes if o.status == "rejected"), "a rejection must say why"
+        assert all(isinstance(o.status, OutcomeStatus) for o in outcomes)
+        assert all(o.message for o in outcomes if o.status in ("rejected", "conflict")), "a refusal must say why"
+
+    def test_read_back_returns_what_write_wrote(self, connector: Connector, server_app: Any) -> None:
+        case = self.roundtrip(server_app)
+        if case is None:
+            return
+        item, _ = case
+        [outcome] = connector.write(WriteBatch([item]))
+        assert outcome.status == OutcomeStatus.APPLIED, outcome.message
+        held = connector.read_back(item.target, [item.key])
+        assert len(held) == 1, f"read_back of {item.key} gave {len(held)} records"
+        for name, value in item.values.items():
+            assert same_value(value, held[0].get(name)), f"{name}: wrote {value!r}, read back {held[0].get(name)!r}"
+
+    def test_stale_etag_is_a_conflict_and_a_fresh_one_is_applied(self, connector: Connector, server_app: Any) -> None:
+        case = self.roundtrip(server_app) if self.supports_etags else None
+        if case is None:
+            return
+        item, person_value = case
+        [field] = item.values
+        [before] = connector.read_back(item.target, [item.key])
+        assert before.get("__etag"), "read_back gave no __etag"
+        self.edit_record(server_app, item.target, item.key, field, person_value)
+        [stale] = connector.write(WriteBatch([replace(item, etag=before["__etag"])]))
+        assert (stale.status, stale.http_status) == (OutcomeStatus.CONFLICT, 412), stale.message
+        assert stale.message, "a conflict must name the record"
+        [after] = connector.read_back(item.target, [item.key])
+        assert same_value(person_value, after.get(field)), "the person's edit was overwritten"
+        assert after.get("__etag") and after["__etag"] != before["__etag"], "the edit did not change the ETag"
+        [fresh] = connector.write(WriteBatch([replace(item, etag=after["__etag"])]))
+        assert fresh.status == OutcomeStatus.APPLIED, fresh.message
+        [final] = connector.read_back(item.target, [item.key])
+        assert same_value(item.values[field], final.get(field))

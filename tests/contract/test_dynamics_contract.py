@@ -47,10 +47,12 @@ def test_batch_with_partial_failures_stale_etag_and_injected_503(dyn):
     items[1].values = {"accountclassificationcode": 99}
     items[4].etag = 'W/"77"'
     outcomes = conn.write(WriteBatch(items))
-    assert [o.status for o in outcomes] == ["applied", "rejected", "applied", "applied", "rejected", "applied"]
+    assert [o.status for o in outcomes] == ["applied", "rejected", "applied", "applied", "conflict", "applied"]
     assert outcomes[1].message == "99 is not a valid value for accountclassificationcode."
-    assert outcomes[4].message == ('changed since read (If-Match W/"77" failed): The version of the existing record '
-                                   "doesn't match the RowVersion property provided.")
+    assert (outcomes[4].http_status, outcomes[4].etag) == (412, None)
+    assert outcomes[4].message == (f"accounts {{'accountid': '{rows[4]['accountid']}'}} changed since it was read "
+                                   "(If-Match W/\"77\" failed, HTTP 412); not written: The version of the existing "
+                                   "record doesn't match the RowVersion property provided.")
     assert outcomes[0].etag == 'W/"2"'
     batches = [r for r in app.log if r.path == API + "/$batch"]
     assert fault.times == 0 and len(batches) == 2  # the 503 was answered (and retried), then 2 batches of <= 4
@@ -89,6 +91,11 @@ class TestDynamicsContract(ConnectorContract):
 
     streams = ["accounts"]
     incremental_stream = "accounts"
+    supports_etags = True
+
+    def roundtrip(self, app):
+        rid = list(app.state.accounts)[3]
+        return WriteItem("rt", "accounts", {"accountid": rid}, {"accountclassificationcode": 2}), 100_000_003
 
     @pytest.fixture
     def server_app(self):

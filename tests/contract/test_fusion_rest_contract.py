@@ -64,6 +64,10 @@ class TestFusionRestContract(ConnectorContract):
 
     streams = ["itemsV2"]
     incremental_stream = "itemsV2"
+    supports_etags = True
+
+    def roundtrip(self, app):
+        return WriteItem("rt", "itemsV2", key(5), {"SafetyStockQuantity": 8}), 20
 
     @pytest.fixture
     def server_app(self):

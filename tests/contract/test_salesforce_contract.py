@@ -106,6 +106,11 @@ class TestSalesforceContract(ConnectorContract):
 
     streams = ["Account"]
     incremental_stream = "Account"
+    # supports_etags stays False: writes go through sObject Collections, which take no conditional
+    # headers; the core's read-before-write is the only guard (docs/crm.md).
+
+    def roundtrip(self, app):
+        return WriteItem("rt", "Account", {"Id": "001000000000000003"}, {"Segment__c": "B"}), "A"
 
     @pytest.fixture
     def server_app(self):

@@ -41,6 +41,11 @@ def connector(server):
 class TestSapODataContract(ConnectorContract):
     streams = ["API_PRODUCT_SRV/A_Product", PSP, "API_BUSINESS_PARTNER/A_CustomerSalesArea"]
     incremental_stream = "API_PRODUCT_SRV/A_Product"
+    supports_etags = True  # A_SalesOrder: LastChangeDateTime is ConcurrencyMode=Fixed
+
+    def roundtrip(self, app):
+        return WriteItem("so", "API_SALES_ORDER_SRV/A_SalesOrder", {"SalesOrder": "1002"},
+                         {"ShippingCondition": "02"}), "09"
 
     def change_records(self, app, stream):
         return [k[0] for k in app.state.touch("API_PRODUCT_SRV", "A_Product", 2)]
@@ -97,27 +102,28 @@ def test_expired_csrf_token_is_recovered(connector, server_app):
     assert connector.read_back("A_Customer", [{"Customer": "17100001"}])[0]["CustomerClassification"] == "C"
 
 
-def test_412_is_re_read_and_reported_for_re_planning(connector, server_app):
+def test_412_is_a_conflict_and_the_persons_edit_stays(connector, server_app):
     key = {"SalesOrder": "1003"}
-    current, etag = connector.client.get_entity("API_SALES_ORDER_SRV", "A_SalesOrder", key)
-    server_app.state.touch("API_SALES_ORDER_SRV", "A_SalesOrder", 10)  # a planner changes it in SAP meanwhile
-    item = WriteItem("so", "API_SALES_ORDER_SRV/A_SalesOrder", key, {"ShippingCondition": "02"}, etag=etag)
+    [current] = connector.read_back("API_SALES_ORDER_SRV/A_SalesOrder", [key])
+    server_app.edit("API_SALES_ORDER_SRV/A_SalesOrder", key, "ShippingCondition", "07")  # a planner in SAP
+    item = WriteItem("so", "API_SALES_ORDER_SRV/A_SalesOrder", key, {"ShippingCondition": "02"},
+                     etag=current["__etag"])
     outcome = connector.write(WriteBatch([item]))[0]
-    assert (outcome.status, outcome.http_status) == ("retriable", 412)
-    assert outcome.etag and outcome.etag != etag and "re-plan" in outcome.message
-    item.etag = outcome.etag  # the caller re-plans with the new ETag
-    again = connector.write(WriteBatch([item]))[0]
-    assert again.status == "applied"
-    assert connector.read_back("API_SALES_ORDER_SRV/A_SalesOrder", [key])[0]["ShippingCondition"] == "02"
+    assert (outcome.status, outcome.http_status, outcome.etag) == ("conflict", 412, None)
+    [now] = connector.read_back("API_SALES_ORDER_SRV/A_SalesOrder", [key])
+    assert now["ShippingCondition"] == "07" and now["__etag"] != current["__etag"]
+    item.etag = now["__etag"]  # the core re-reads and writes with the fresh ETag
+    assert connector.write(WriteBatch([item]))[0].status == "applied"
 
 
-def test_412_with_reapply_writes_once_more(server, server_app):
-    conn = SapODataConnector({"base_url": server.url, "on_conflict": "reapply"})
-    key = {"SalesOrder": "1004"}
-    _, etag = conn.client.get_entity("API_SALES_ORDER_SRV", "A_SalesOrder", key)
-    server_app.state.touch("API_SALES_ORDER_SRV", "A_SalesOrder", 10)
-    outcome = conn.write(WriteBatch([WriteItem("so", "A_SalesOrder", key, {"ShippingCondition": "03"}, etag)]))[0]
-    assert outcome.status == "applied"
+def test_a_patch_without_if_match_on_a_fixed_entity_is_refused_with_428(server):
+    import requests
+
+    url = f"{server.url}/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder('1004')"
+    session = requests.Session()
+    token = session.get(url, headers={"x-csrf-token": "Fetch"}).headers["x-csrf-token"]
+    resp = session.patch(url, json={"ShippingCondition": "03"}, headers={"x-csrf-token": token})
+    assert resp.status_code == 428 and "If-Match" in resp.json()["error"]["message"]["value"]
 
 
 def test_etag_fetched_when_item_has_none(connector, server_app):

@@ -124,11 +124,34 @@ def test_batch_write_transient_failure_makes_items_retriable_and_4xx_rejected():
 def test_item_write_uses_path_template_and_if_match():
     responses.patch(f"{BASE}/api/v1/prices/A%2F1", status=200, headers={"ETag": 'W/"2"'})
     responses.patch(f"{BASE}/api/v1/prices/B", status=412, json={"message": "changed since read"})
+    responses.patch(f"{BASE}/api/v1/prices/C", status=200)
     out = connector().write(WriteBatch([WriteItem("1", "prices", {"sku": "A/1"}, {"price": 2.5}, etag='W/"1"'),
-                                        WriteItem("2", "prices", {"sku": "B"}, {"price": 3})]))
-    assert [(o.status, o.etag, o.http_status) for o in out] == [("applied", 'W/"2"', 200), ("rejected", None, 412)]
+                                        WriteItem("2", "prices", {"sku": "B"}, {"price": 3}, etag='W/"5"'),
+                                        WriteItem("3", "prices", {"sku": "C"}, {"price": 4})]))
+    assert [(o.status, o.etag, o.http_status) for o in out] == [
+        ("applied", 'W/"2"', 200), ("conflict", None, 412), ("applied", None, 200)]
+    assert out[1].message == "prices {'sku': 'B'} changed since it was read (If-Match W/\"5\" failed, HTTP 412); not written"
     assert responses.calls[0].request.headers["If-Match"] == 'W/"1"'
+    assert responses.calls[1].request.headers["If-Match"] == 'W/"5"'
+    assert "If-Match" not in responses.calls[2].request.headers
     assert json.loads(responses.calls[0].request.body) == {"sku": "A/1", "price": 2.5}
+
+
+@responses.activate
+def test_read_back_gives_the_manifests_etag_field_as_etag():
+    manifest = {**MANIFEST, "writes": {"prices": {"method": "PATCH", "path": "prices/{sku}", "mode": "item",
+                                                  "read_back": {"stream": "items", "params": {"sku": "{sku}"},
+                                                                "etag_field": "version"}}}}
+    conn = RestConnector({"base_url": BASE, "max_attempts": 1}, name="acme", manifest=Manifest.model_validate(manifest))
+    responses.get(f"{BASE}/api/v1/items", json=page([{"sku": "A", "price": 2, "version": 7}], False, 1))
+    assert conn.read_back("prices", [{"sku": "A"}]) == [{"sku": "A", "price": 2, "version": 7, "__etag": "7"}]
+
+
+def test_an_etag_field_on_a_batch_write_is_refused():
+    writes = {"items": {**MANIFEST["writes"]["items"],
+                        "read_back": {"stream": "items", "params": {"sku": "{sku}"}, "etag_field": "version"}}}
+    with pytest.raises(ValueError, match="etag_field needs mode: item"):
+        Manifest.model_validate({**MANIFEST, "writes": writes})
 
 
 def test_write_to_unknown_target_is_rejected_per_item():

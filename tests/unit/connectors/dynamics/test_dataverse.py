@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 import responses
 
-from connectors.base import StreamSpec
+from connectors.base import OutcomeStatus, StreamSpec, WriteBatch, WriteItem
 from connectors.connector_errors import FatalError
 from connectors.dynamics.dataverse import DynamicsConnector, odata_datetime
 
 pytestmark = pytest.mark.unit
 BASE = "https://acme.crm4.dynamics.com"
 ACCOUNTS = BASE + "/api/data/v9.2/accounts"
+GUID1, GUID2, GUID3 = (f"00000000-0000-0000-0000-00000000000{i}" for i in (1, 2, 3))
 # What core.sync.stream_spec hands over for mappings/dynamics365.yaml's account entity.
 MAPPING_STREAM = StreamSpec("accounts", ["accountid"], options={
     "select": ["accountid", "accountnumber", "name", "accountclassificationcode", "address1_country", "modifiedon"],
@@ -110,3 +111,51 @@ def test_odata_datetime_literal_is_utc_with_z():
     assert odata_datetime("2024-03-01T00:30:00-02:30") == "2024-03-01T03:00:00Z"
     assert odata_datetime("2024-03-01T09:00Z") == "2024-03-01T09:00:00Z"
     assert odata_datetime("2024-03-01T09:00:00.1234567Z") == "2024-03-01T09:00:00.123456Z"
+
+
+# --------------------------------------------------------------------------- conditional writes
+
+
+def _batch_reply(*parts: tuple[int, str]) -> tuple[int, dict, str]:
+    """A multipart $batch answer: one (status, JSON body) per request."""
+    body = "".join(f"--r\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+                   f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\r\n{text}\r\n" for status, text in parts)
+    return 200, {"Content-Type": "multipart/mixed; boundary=r"}, body + "--r--\r\n"
+
+
+def _patch_headers(body: bytes) -> list[str]:
+    return [line for line in body.decode().split("\r\n") if line.startswith("If-Match:")]
+
+
+@responses.activate
+def test_write_sends_the_items_etag_as_if_match_and_star_without_one():
+    responses.add_callback(responses.POST, BASE + "/api/data/v9.2/$batch",
+                           callback=lambda req: _batch_reply((204, ""), (204, "")))
+    items = [WriteItem("1", "accounts", {"accountid": GUID1}, {"accountnumber": "A"}, etag='W/"42"'),
+             WriteItem("2", "accounts", {"accountid": GUID2}, {"accountnumber": "B"})]
+    outcomes = conn().write(WriteBatch(items))
+    assert [o.status for o in outcomes] == ["applied", "applied"]
+    assert _patch_headers(responses.calls[0].request.body) == ['If-Match: W/"42"', "If-Match: *"]
+
+
+@responses.activate
+def test_a_412_is_a_conflict_naming_the_record():
+    error = '{"error": {"code": "0x80060882", "message": "The version of the existing record doesn\'t match."}}'
+    responses.add_callback(responses.POST, BASE + "/api/data/v9.2/$batch",
+                           callback=lambda req: _batch_reply((412, error)))
+    [out] = conn().write(WriteBatch([WriteItem("1", "accounts", {"accountid": GUID1}, {"accountnumber": "A"},
+                                               etag='W/"41"')]))
+    assert (out.status, out.http_status, out.etag) == (OutcomeStatus.CONFLICT, 412, None)
+    assert GUID1 in out.message and 'W/"41"' in out.message and "doesn't match" in out.message
+
+
+@responses.activate
+def test_read_back_gives_the_odata_etag_as_etag_and_raises_on_errors_other_than_404():
+    responses.get(f"{ACCOUNTS}({GUID1})", json={"@odata.context": "x", "@odata.etag": 'W/"9"',
+                                                 "accountid": GUID1, "accountnumber": "A"})
+    responses.get(f"{ACCOUNTS}({GUID2})", status=404, json={"error": {"message": "Does Not Exist"}})
+    assert conn().read_back("accounts", [{"accountid": GUID1}, {"accountid": GUID2}]) == [
+        {"accountid": GUID1, "accountnumber": "A", "__etag": 'W/"9"'}]
+    responses.get(f"{ACCOUNTS}({GUID3})", status=400, json={"error": {"message": "bad"}})
+    with pytest.raises(FatalError):
+        conn().read_back("accounts", [{"accountid": GUID3}])

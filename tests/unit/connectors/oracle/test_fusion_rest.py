@@ -73,3 +73,40 @@ def test_400_is_a_rejection_with_oracles_text():
                                                    {"Foo": 1})]))
     assert (outcome.status, outcome.http_status) == ("rejected", 400)
     assert outcome.message == "HTTP 400: The attribute Foo is not valid or cannot be updated."
+
+
+def _one_item(href: str) -> None:
+    responses.add(responses.GET, ITEMS, json={"items": [{"ItemNumber": "A", "links": [
+        {"rel": "self", "href": href}]}], "hasMore": False})
+
+
+@responses.activate
+def test_without_an_etag_the_patch_has_no_if_match():
+    href = ITEMS + "/X"
+    _one_item(href)
+    responses.add(responses.PATCH, href, json={})
+    [outcome] = conn().write(WriteBatch([WriteItem("r", "itemsV2", {"ItemNumber": "A", "OrganizationCode": "M1"},
+                                                   {"SafetyStockQuantity": 1})]))
+    assert outcome.status == "applied" and "If-Match" not in responses.calls[1].request.headers
+
+
+@responses.activate
+def test_a_412_is_a_conflict_naming_the_item():
+    href = ITEMS + "/X"
+    _one_item(href)
+    responses.add(responses.PATCH, href, status=412, body="modified by another user")
+    [outcome] = conn().write(WriteBatch([WriteItem("r", "itemsV2", {"ItemNumber": "A", "OrganizationCode": "M1"},
+                                                   {"SafetyStockQuantity": 1}, etag='"old"')]))
+    assert (outcome.status, outcome.http_status, outcome.etag) == ("conflict", 412, None)
+    assert "'ItemNumber': 'A'" in outcome.message and "modified by another user" in outcome.message
+    assert responses.calls[1].request.headers["If-Match"] == '"old"'
+
+
+@responses.activate
+def test_read_back_gets_each_item_through_its_self_link_with_the_etag_header():
+    href = ITEMS + "/X"
+    _one_item(href)
+    responses.add(responses.GET, href, json={"ItemNumber": "A", "SafetyStockQuantity": 3}, headers={"ETag": '"e7"'})
+    assert conn().read_back("itemsV2", [{"ItemNumber": "A", "OrganizationCode": "M1"}]) == [
+        {"ItemNumber": "A", "SafetyStockQuantity": 3, "__etag": '"e7"'}]
+    assert qs(responses.calls[1]) == {"onlyData": "true"}

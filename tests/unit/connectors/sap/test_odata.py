@@ -1,5 +1,5 @@
 """connectors.sap.odata: the sap_odata connector against the SAP sandbox on 127.0.0.1 (reads with
-delta cursors, validated $batch writes, 412 conflicts, read-back) and its value helpers."""
+delta cursors, validated $batch writes, 412 -> conflict, read-back) and its value helpers."""
 
 from __future__ import annotations
 
@@ -90,26 +90,42 @@ def test_read_back_omits_missing_entities(conn):
     assert [(r["Product"], r["Plant"], r["SafetyStockQuantity"]) for r in held] == [("TG01", "1010", "10.000")]
 
 
-def test_a_stale_etag_replans_with_sap_values_or_counts_as_applied(conn, app):
+def test_a_stale_etag_is_a_conflict_and_nothing_is_re_read_or_re_sent(conn, app):
     key = {"SalesOrder": "1000"}
     stale = 'W/"datetimeoffset\'2020-01-01T00%3A00%3A00.0000000Z\'"'
     [out] = conn.write(WriteBatch([WriteItem("1", SO, key, {"ShippingCondition": "02"}, etag=stale)]))
-    assert out.status == "retriable" and out.http_status == 412
-    assert "changed in SAP since it was read" in out.message and out.etag not in (None, stale)
-    [fresh] = conn.write(WriteBatch([WriteItem("2", SO, key, {"ShippingCondition": "02"})]))  # ETag fetched
-    assert fresh.status == "applied"
+    assert (out.status, out.http_status, out.etag) == ("conflict", 412, None)
+    assert "changed in SAP since it was read" in out.message and "1000" in out.message
+    assert app.state.entity("API_SALES_ORDER_SRV", "A_SalesOrder", key).get("ShippingCondition") != "02"
+    assert [r.method for r in app.log if "A_SalesOrder(" in r.path] == []  # no GET, no second PATCH outside $batch
+    assert _posts(app) == 1  # the one $batch; no re-read batch
+
+
+def test_an_entity_with_concurrency_mode_fixed_gets_its_etag_fetched_when_the_item_has_none(conn, app):
+    key = {"SalesOrder": "1000"}
+    [fresh] = conn.write(WriteBatch([WriteItem("2", SO, key, {"ShippingCondition": "02"})]))
+    assert fresh.status == "applied", fresh.message  # the sandbox answers 428 to a PATCH without If-Match
     assert app.state.entity("API_SALES_ORDER_SRV", "A_SalesOrder", key)["ShippingCondition"] == "02"
-    [same] = conn.write(WriteBatch([WriteItem("3", SO, key, {"ShippingCondition": "02"}, etag=stale)]))
-    assert (same.status, same.message) == ("applied", "SAP already holds the intended values")
 
 
-def test_reapply_on_conflict_sends_once_more_with_the_new_etag(app):
-    with serve(app) as running:
-        conn = SapODataConnector({"base_url": running.url, "max_attempts": 1, "on_conflict": "reapply"})
-        stale = 'W/"datetimeoffset\'2020-01-01T00%3A00%3A00.0000000Z\'"'
-        [out] = conn.write(WriteBatch([WriteItem("1", SO, {"SalesOrder": "1000"}, {"ShippingCondition": "02"},
-                                                 etag=stale)]))
-        conn.close()
-    assert (out.status, out.http_status) == ("applied", 204), out.message
-    assert [r.method for r in app.log if "A_SalesOrder(" in r.path] == ["GET", "PATCH"]  # re-read, re-sent
-    assert app.state.entity("API_SALES_ORDER_SRV", "A_SalesOrder", {"SalesOrder": "1000"})["ShippingCondition"] == "02"
+def test_the_removed_on_conflict_option_is_refused_with_what_to_do():
+    with pytest.raises(ValueError, match="on_conflict was removed"):
+        SapODataConnector({"base_url": "http://127.0.0.1:9", "on_conflict": "reapply"})
+
+
+def _batch_bodies(app) -> list[str]:
+    return [r.body.decode() for r in app.log if r.method == "POST" and r.path.endswith("$batch")]
+
+
+def test_if_match_carries_the_items_etag_and_is_absent_where_there_is_none(conn, app):
+    [held] = conn.read_back(SO, [{"SalesOrder": "1001"}])
+    assert held["__etag"].startswith('W/"datetimeoffset')
+    out = conn.write(WriteBatch([WriteItem("1", SO, {"SalesOrder": "1001"}, {"ShippingCondition": "02"},
+                                           etag=held["__etag"]),
+                                 WriteItem("2", PSP, {"Product": "TG01", "Plant": "1010"}, {"ABCIndicator": "A"})]))
+    assert [o.status for o in out] == ["applied", "applied"], [o.message for o in out]
+    bodies = _batch_bodies(app)
+    assert len(bodies) == 3  # read_back, then one $batch per service: no ETag fetch for an item that has one
+    so_part = next(b for b in bodies[1:] if "PATCH A_SalesOrder(" in b)
+    psp_part = next(b for b in bodies[1:] if "PATCH A_ProductSupplyPlanning(" in b)
+    assert f"If-Match: {held['__etag']}" in so_part and "If-Match" not in psp_part
