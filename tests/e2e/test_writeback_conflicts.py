@@ -4,6 +4,11 @@ pull -> segment -> plan, then a "person" changes one planned field in each syste
 system's own API, as a user's client would), then apply: that field is a `conflict`, the system
 still holds the person's value, and a `writeback_conflict` steward exception carries the plan's
 seen value, the held value and the intended value. The other changes of the plan are applied.
+
+Not here: the TMS (its refnums are multi-valued, a person's new value adds a row, so there is no
+single held value to compare yet), Oracle SOAP (the demo plans no change for it) and Dynamics (not
+in the demo world); for those the shipped contract suite proves the connector side (read_back,
+and for Dynamics a stale ETag answered 412 is a `conflict`), and `test_held_check.py` the core rule.
 """
 
 from __future__ import annotations
@@ -84,7 +89,7 @@ def _edit_one(config, system: str, changes, codes_from) -> Edit | str:
 
 def _ready(db, plan_id: int) -> None:
     if load_plan(db, plan_id).status == "needs_approval":
-        approve(db, plan_id, "test", "compare-before-write test")
+        approve(db, plan_id, "compare-before-write test", actor="a-second-person")
 
 
 def _second_plan(config, db, first, systems: list[str], edits: dict) -> dict:
@@ -165,21 +170,12 @@ def test_edit_between_plan_and_apply_is_a_conflict_wms(applied):
     _check(applied, "wms")
 
 
-def test_edit_between_plan_and_apply_is_a_conflict_tms(applied):
-    _check(applied, "tms")
-
-
 def test_edit_between_plan_and_apply_is_a_conflict_salesforce(applied):
     _check(applied, "salesforce")
 
 
 def test_edit_between_plan_and_apply_is_a_conflict_oracle_fusion_rest(applied):
     _check(applied, "oracle")
-
-
-def test_edit_between_plan_and_apply_is_a_conflict_oracle_soap(applied):
-    system = "oracle_crm" if "oracle_crm" in applied[3] else "oracle_ebs"
-    _check(applied, system)
 
 
 def test_apply_with_conflicts_is_partial_and_not_an_error(applied):
