@@ -1,7 +1,10 @@
 """`segbridge apply [PLAN] [--dry-run]`: apply a plan in batches, exactly once.
 
 Exit codes: 0 ok; 1 when changes were rejected or failed; a blocked or unapproved plan is
-refused (BlockedError, exit 1) with what to do. SIGTERM or Ctrl-C finishes the batch in hand,
+refused (BlockedError, exit 1) with what to do. While another process writes to a target system
+(its lease `write:<system>` is held: another `apply`, a `run`, the scheduler), the command exits 1
+at once naming the holder (host, pid, since when) and "wait for it to finish"; nothing is sent
+and no run is recorded. SIGTERM or Ctrl-C finishes the batch in hand,
 keeps the rest pending and stops; a rerun sends the rest.
 """
 
