@@ -11,6 +11,11 @@ Every writer takes a `bind`: an Engine (its own transaction) or a Connection (th
 transaction, when the run row must commit together with what the run produced, as a segment
 run's assignments do).
 
+Each run records its process (`owner`, host:pid:uuid, as leases do). A process that dies cannot
+finish its runs; `mark_interrupted` (called whenever a command opens the store) marks them
+`interrupted`, and `dead_run_ids` tells reconciliation which earlier run's observations to
+replace rather than add to.
+
 Example:
     >>> run_id = start_run(db, "pull", system="sap", trigger="schedule")   # doctest: +SKIP
     >>> finish_run(db, run_id, "ok", counts={"read": 120, "loaded": 118, "quarantined": 2})
