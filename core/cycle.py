@@ -3,8 +3,9 @@
 `run_cycle` does pull -> segment -> plan -> apply -> reconcile once. Apply runs only when the
 plan needs no approval and is not blocked (otherwise it is recorded as a skipped run saying
 why, and reconcile still runs so stewards see the state of the systems). Every step is a
-`Run` row and runs under the step's database lease (`core.lease.hold`), so a manual
-`segbridge run` and a scheduled job never run the same step at once.
+`Run` row and runs under its database lease (`core.lease.hold`): `pull:<system>` per pulled
+system, `write:<system>` per system an apply writes to, else the step's name. So a manual
+`segbridge run`, a CLI command and a scheduled job never run the same step on a system at once.
 
 `STEPS` maps each step name to `fn(config, db, *, systems=None, trigger, stop_event=None,
 progress=None) -> StepResult(run_id, status, counts)`; `scheduler.jobs` calls them. A set
@@ -66,17 +67,15 @@ class CycleResult:
         return {RunStatus.OK: EXIT_OK, RunStatus.EXCEPTIONS: EXIT_EXCEPTIONS}.get(self.status, EXIT_FAILED)
 
 
-def _lease_name(step: str, systems: list[str] | None) -> str:
-    from core.lease import step_lease_name
+def _held(db: Engine, step: str, stop_event: threading.Event | None):
+    """The step's lease (segment, plan, reconcile); a lost lease sets the step's stop event.
 
-    return step_lease_name(step, systems[0] if systems and len(systems) == 1 and step == RunKind.PULL else None)
+    Pull and apply take their per-system leases themselves (`pull:<system>` in core.sync,
+    `write:<system>` in core.writeback.apply), so every caller of them does.
+    """
+    from core.lease import hold, lease_name
 
-
-def _held(db: Engine, step: str, systems: list[str] | None, stop_event: threading.Event | None):
-    """The step's lease; a lost lease sets the step's stop event."""
-    from core.lease import hold
-
-    return hold(db, _lease_name(step, systems), ttl=LEASE_TTL, on_lost=stop_event)
+    return hold(db, lease_name(step), ttl=LEASE_TTL, on_lost=stop_event)
 
 
 def _field(result: Any, name: str, default: Any = None) -> Any:
@@ -88,12 +87,12 @@ def step_pull(config: SegbridgeConfig, db: Engine, *, systems: list[str] | None 
               progress: ProgressCallback | None = None) -> StepResult:
     """Read every (or the given) system incrementally into the store (one pull run per system).
 
-    Status: failed if a system's pull failed, skipped if one stopped on request, else ok.
+    Status: failed if a system's pull failed, skipped if one stopped on request or its lease
+    `pull:<system>` was held elsewhere, else ok.
     """
     from core.sync import pull
 
-    with _held(db, RunKind.PULL, systems, stop_event):
-        results = pull(config, db, systems=systems, progress=progress, trigger=trigger, stop_event=stop_event)
+    results = pull(config, db, systems=systems, progress=progress, trigger=trigger, stop_event=stop_event)
     counts = {key: sum(getattr(s, key) for r in results for s in r.streams) for key in ("read", "loaded",
                                                                                        "quarantined")}
     bad = [f"{r.system}: {r.status}" + (f" ({r.message})" if r.message else "") for r in results
@@ -110,7 +109,7 @@ def step_segment(config: SegbridgeConfig, db: Engine, *, systems: list[str] | No
     """Segment and compute parameters from the store (a saved segment run)."""
     from core.planning_store import segment_from_store
 
-    with _held(db, RunKind.SEGMENT, None, stop_event):
+    with _held(db, RunKind.SEGMENT, stop_event):
         run_id = segment_from_store(db, config, trigger=trigger)
     info = runs.get_run(db, run_id)
     return StepResult(run_id, info.status, info.counts)
@@ -122,7 +121,7 @@ def step_plan(config: SegbridgeConfig, db: Engine, *, systems: list[str] | None 
     """Compute the write-back plan (saved with its status: ready, needs_approval or blocked)."""
     from core.writeback.plan import make_plan
 
-    with _held(db, RunKind.PLAN, None, stop_event), runs.recorded_run(
+    with _held(db, RunKind.PLAN, stop_event), runs.recorded_run(
             db, RunKind.PLAN, system=_system_label(systems), trigger=trigger) as outcome:
         plan = make_plan(config, db, systems=systems)
         counts = {"changes": _plan_summary(plan).get("changes", 0), "plan_id": plan.id}
@@ -158,8 +157,8 @@ def step_apply(config: SegbridgeConfig, db: Engine, *, systems: list[str] | None
     if why:
         run_id = runs.record_skipped(db, RunKind.APPLY, trigger=trigger, message=why)
         return StepResult(run_id, RunStatus.SKIPPED, {"plan_id": plan.id}, why)
-    with _held(db, RunKind.APPLY, None, stop_event) as lease:
-        summary = apply_plan(config, db, plan.id, progress=progress, stop_event=lease.lost, trigger=trigger)
+    stop = stop_event if stop_event is not None else threading.Event()
+    summary = apply_plan(config, db, plan.id, progress=progress, stop_event=stop, trigger=trigger)
     counts = {"plan_id": plan.id, "applied": summary.total(ChangeState.APPLIED),
               "rejected": summary.total(ChangeState.REJECTED), "failed": summary.total(ChangeState.FAILED)}
     return StepResult(summary.run_id, RunStatus.OK if summary.ok else RunStatus.FAILED, counts, detail=summary)
@@ -181,7 +180,7 @@ def step_reconcile(config: SegbridgeConfig, db: Engine, *, systems: list[str] | 
     """Read back, compare, file exceptions; status `exceptions` while any remain."""
     from core.reconcile import run_reconcile
 
-    with _held(db, RunKind.RECONCILE, None, stop_event):
+    with _held(db, RunKind.RECONCILE, stop_event):
         summary = run_reconcile(config, db, systems=systems, progress=progress, trigger=trigger)
     counts = {"exceptions": summary.remaining, "new": summary.new, "compared": summary.compared}
     message = "; ".join(summary.alerts) or None  # reconcile.alerts thresholds, for the scheduler's alerting

@@ -226,6 +226,7 @@ class Run(SQLModel, table=True):
     release_reason: str | None = Field(default=None)
     counts: str | None = Field(default=None, sa_column=Column(Text), description="JSON counts")
     message: str | None = Field(default=None, sa_column=Column(Text))
+    owner: str | None = Field(default=None, max_length=80, description="host:pid:uuid of the process that ran it")
 
 
 class EntityCount(SQLModel, table=True):

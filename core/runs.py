@@ -11,6 +11,11 @@ Every writer takes a `bind`: an Engine (its own transaction) or a Connection (th
 transaction, when the run row must commit together with what the run produced, as a segment
 run's assignments do).
 
+Each run records its process (`owner`, host:pid:uuid, as leases do). A process that dies cannot
+finish its runs; `mark_interrupted` (called whenever a command opens the store) marks them
+`interrupted`, and `dead_run_ids` tells reconciliation which earlier run's observations to
+replace rather than add to.
+
 Example:
     >>> run_id = start_run(db, "pull", system="sap", trigger="schedule")   # doctest: +SKIP
     >>> finish_run(db, run_id, "ok", counts={"read": 120, "loaded": 118, "quarantined": 2})
@@ -30,8 +35,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from basics.errors import ConfigError
-from core.model import Run, utcnow
-from core.statuses import FINISHED, RunStatus, Trigger
+from core.lease import default_owner, live_owners, owner_dead, parse_owner
+from core.model import Lease, Run, utcnow
+from core.statuses import FINISHED, RunKind, RunStatus, Trigger
 
 COUNT_KEYS = ("read", "loaded", "quarantined", "changes", "applied", "rejected", "exceptions")
 _TABLE = Run.__table__
@@ -54,6 +60,7 @@ class RunInfo:
     message: str | None
     counts: dict[str, int] = field(default_factory=dict)
     suspect: bool = False
+    owner: str | None = None
 
     @property
     def seconds(self) -> float | None:
@@ -125,7 +132,8 @@ def start_run(bind: Engine | Connection, kind: str, *, system: str | None = None
     """Record a run as started; returns its id."""
     return _insert(bind, dict(kind=str(kind), system=system, status=RunStatus.RUNNING,
                               trigger=_check(trigger, Trigger, "trigger"), started_at=utcnow(),
-                              ruleset_hash=ruleset_hash, parent_run_id=parent_run_id, message=message))
+                              ruleset_hash=ruleset_hash, parent_run_id=parent_run_id, message=message,
+                              owner=default_owner()[:80]))
 
 
 def finish_run(bind: Engine | Connection, run_id: int, status: str, *, counts: dict[str, Any] | None = None,
@@ -153,7 +161,7 @@ def record_skipped(bind: Engine | Connection, kind: str, *, system: str | None =
     now = utcnow()
     return _insert(bind, dict(kind=str(kind), system=system, status=RunStatus.SKIPPED,
                               trigger=_check(trigger, Trigger, "trigger"), started_at=now, finished_at=now,
-                              message=message))
+                              message=message, owner=default_owner()[:80]))
 
 
 @contextmanager
@@ -184,7 +192,8 @@ def _info(row: Any) -> RunInfo:
     return RunInfo(id=row.id, kind=row.kind, system=row.system, status=RunStatus(row.status), trigger=Trigger(row.trigger),
                    started_at=row.started_at, finished_at=row.finished_at, ruleset_hash=row.ruleset_hash,
                    parent_run_id=row.parent_run_id, message=row.message,
-                   counts=json.loads(row.counts) if row.counts else {}, suspect=bool(row.suspect))
+                   counts=json.loads(row.counts) if row.counts else {}, suspect=bool(row.suspect),
+                   owner=row.owner)
 
 
 def list_runs(db: Engine, *, kind: str | None = None, status: str | None = None, system: str | None = None,
@@ -240,3 +249,61 @@ def fail_dangling(db: Engine, kind: str, system: str | None, since: datetime, me
             conn.execute(update(_TABLE).where(_TABLE.c.id.in_(ids))
                          .values(status=RunStatus.FAILED, finished_at=utcnow(), message=message))
     return ids
+
+
+LEASED_KINDS = frozenset({RunKind.PULL, RunKind.APPLY})  # their runs exist only while a lease of their owner does
+
+
+def _is_dead(row: Any, live: set[str]) -> bool:
+    """A `running` row whose process is gone: a dead process of this host (`owner_dead`), or, for
+    another host, a pull/apply whose owner holds no live lease (those runs only exist under their
+    lease; other kinds of another host are left alone: a CLI segment holds no lease).
+    Runs without an owner (recorded before run.owner existed) and this process's runs are alive."""
+    if not row.owner or row.owner == default_owner()[:80]:
+        return False
+    parsed = parse_owner(row.owner)
+    if parsed is not None and parsed[0] == default_owner().split(":", 1)[0]:  # this host: ask the OS
+        return owner_dead(row.owner, row.started_at)
+    return row.kind in LEASED_KINDS and row.owner not in live
+
+
+def mark_interrupted(db: Engine, by: str) -> list[int]:
+    """Mark every run still `running` whose process died as `interrupted`; returns their ids.
+
+    Called once whenever a command opens the store (segbridge.commands.common.store_of), so a
+    killed pull, apply or reconcile shows as interrupted in `segbridge runs` instead of running
+    for good. The message names the dead process and who found it.
+    """
+    with db.connect() as conn:
+        rows = conn.execute(select(_TABLE.c.id, _TABLE.c.kind, _TABLE.c.owner, _TABLE.c.started_at)
+                            .where(_TABLE.c.status == RunStatus.RUNNING)).all()
+    if not rows:
+        return []
+    live = live_owners(db)
+    done = []
+    for row in rows:
+        if not _is_dead(row, live):
+            continue
+        host_pid = ":".join(row.owner.split(":")[:2])
+        message = f"process {host_pid} died; marked interrupted by {by} at {utcnow():%Y-%m-%d %H:%M:%S} UTC"
+        stmt = (update(_TABLE).where(_TABLE.c.id == row.id, _TABLE.c.status == RunStatus.RUNNING)
+                .values(status=RunStatus.INTERRUPTED, finished_at=utcnow(), message=message))
+        with db.begin() as conn:
+            if conn.execute(stmt).rowcount:
+                done.append(row.id)
+    return done
+
+
+def dead_run_ids(bind: Engine | Connection, run_ids: list[int]) -> set[int]:
+    """Which of these runs died without finishing: `interrupted`, or `running` with a dead owner."""
+    ids = sorted({int(i) for i in run_ids if i is not None})
+    if not ids:
+        return set()
+    with _begun(bind) as conn:
+        rows = conn.execute(select(_TABLE.c.id, _TABLE.c.kind, _TABLE.c.owner, _TABLE.c.started_at,
+                                   _TABLE.c.status)
+                            .where(_TABLE.c.id.in_(ids), _TABLE.c.status.in_([RunStatus.RUNNING,
+                                                                              RunStatus.INTERRUPTED]))).all()
+        live = {r.owner for r in conn.execute(select(Lease.__table__.c.owner)
+                                              .where(Lease.__table__.c.expires_at >= utcnow()))}
+    return {r.id for r in rows if r.status == RunStatus.INTERRUPTED or _is_dead(r, live)}

@@ -32,6 +32,7 @@ from basics.progress import ProgressCallback, ProgressCounter
 from connectors import registry
 from connectors.base import Connector, ConnectorError, LimitExhausted, RecordBatch, StreamSpec
 from core import runs
+from core.lease import PULL, LeaseHeld, hold, lease_name
 from core.mapping import Conversions, EntityMapping, load_mapping
 from core.mapping.ingest import load_batch
 from core.model import Crosswalk, Product, SyncState, utcnow
@@ -63,7 +64,7 @@ class StreamSummary:
 class PullResult:
     system: str
     run_id: int | None
-    status: RunStatus  # ok | failed | stopped
+    status: RunStatus  # ok | failed | stopped | skipped (lease held elsewhere)
     streams: list[StreamSummary] = field(default_factory=list)
     message: str | None = None
     suspect: bool = False
@@ -145,16 +146,29 @@ def pull(config: SegbridgeConfig, db: Engine, systems: list[str] | None = None, 
     for name in names:
         if stop_event is not None and stop_event.is_set():
             break
-        results.append(pull_system(config, db, name, full=full, progress=progress, trigger=trigger,
-                                   stop_event=stop_event, entities=entities))
+        try:
+            results.append(pull_system(config, db, name, full=full, progress=progress, trigger=trigger,
+                                       stop_event=stop_event, entities=entities))
+        except LeaseHeld as exc:  # that system is being pulled elsewhere: skip it, pull the others
+            log.warning("pull %s skipped: %s", name, exc.message)
+            run_id = runs.record_skipped(db, RunKind.PULL, system=name, trigger=trigger, message=exc.message)
+            results.append(PullResult(name, run_id, RunStatus.SKIPPED, message=exc.message))
     return results
 
 
 def pull_system(config: SegbridgeConfig, db: Engine, system: str, full: bool = False,
                 progress: ProgressCallback | None = None, trigger: str = Trigger.MANUAL,
                 stop_event: threading.Event | None = None, entities: list[str] | None = None) -> PullResult:
-    """Pull one system: a Run(kind=pull), every mapping entity in turn, then the run's quality check."""
+    """Pull one system under its lease `pull:<system>`: a Run(kind=pull), every mapping entity in
+    turn, then the run's quality check. LeaseHeld (naming the holder) when it is pulled elsewhere."""
     stop = stop_event if stop_event is not None else threading.Event()  # never set: never stopped
+    with hold(db, lease_name(PULL, system), on_lost=stop):
+        return _pull_system_held(config, db, system, full, progress, trigger, stop, entities)
+
+
+def _pull_system_held(config: SegbridgeConfig, db: Engine, system: str, full: bool,
+                      progress: ProgressCallback | None, trigger: str, stop: threading.Event,
+                      entities: list[str] | None) -> PullResult:
     mapping_path = config.mapping_path(system)
     mapping = load_mapping(mapping_path)
     chosen = {n: em for n, em in mapping.entities.items() if not entities or n in entities}

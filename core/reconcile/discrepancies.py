@@ -8,6 +8,12 @@ and `count` tell its history. Rules when a run observes a difference again:
 * resolved: it recurred, so it reopens (status open, an `exception_reopened` audit event);
 * waived: stays waived (a steward decided this difference is accepted) and only counts.
 
+A rerun after a killed reconcile (SIGKILL between filing and finishing its run) counts each
+difference once: a row whose last observing run died (`core.runs.dead_run_ids`: interrupted, or
+still `running` with a dead owner) has that run's observation replaced, not added to (`count`
+stays; a row the dead run inserted counts as new in the rerun). Matching is by fingerprint, the
+natural key (unique in the table), so nothing is ever inserted twice.
+
 Auto-resolve: an open or acknowledged exception of a reconcile scope that a later run of the
 same scope no longer observes is resolved by `segbridge` with the reason "no longer observed
 in run N" (set `reconcile.auto_resolve: false` to leave that to stewards). Fingerprints are
@@ -30,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from basics.errors import ConfigError
 from core.model import AuditEvent, ReconException, utcnow
+from core.runs import dead_run_ids
 from core.statuses import REMAINING, ExceptionStatus
 
 PREFIX = "rc:"
@@ -103,10 +110,13 @@ def upsert_observations(db: Engine, observations: list[Observation], run_id: int
     res = UpsertResult([], [], [], [])
     with db.begin() as conn:
         existing = _existing(conn, list(by_print))
+        dead = dead_run_ids(conn, [r["run_id"] for r in existing.values() if r["run_id"] not in (None, run_id)])
         for fp, obs in by_print.items():
             row = existing.get(fp)
             if row is None:
                 res.new.append(_insert(conn, fp, obs, run_id, now))
+            elif row["run_id"] in dead:
+                _adopt(conn, row, obs, run_id, now, res)
             else:
                 _touch(conn, row, obs, run_id, now, res)
         if auto_resolve:
@@ -118,7 +128,8 @@ def _existing(conn: Connection, prints: list[str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for start in range(0, len(prints), 500):
         chunk = prints[start:start + 500]
-        for row in conn.execute(select(_T.c.id, _T.c.fingerprint, _T.c.status).where(_T.c.fingerprint.in_(chunk))):
+        for row in conn.execute(select(_T.c.id, _T.c.fingerprint, _T.c.status, _T.c.count, _T.c.run_id)
+                                .where(_T.c.fingerprint.in_(chunk))):
             out[row.fingerprint] = dict(row._mapping)
     return out
 
@@ -142,6 +153,22 @@ def _touch(conn: Connection, row: dict, obs: Observation, run_id: int | None, no
         _audit(conn, row["id"], "exception_reopened", ExceptionStatus.RESOLVED, ExceptionStatus.OPEN,
                "observed again", "segbridge", run_id, now)
         res.reopened.append(row["id"])
+    else:
+        res.recurring.append(row["id"])
+    conn.execute(_T.update().where(_T.c.id == row["id"]).values(**values))
+
+
+def _adopt(conn: Connection, row: dict, obs: Observation, run_id: int | None, now: datetime,
+           res: UpsertResult) -> None:
+    """The row was last filed by a run that died (killed reconcile): this rerun's observation
+    replaces that run's, so `count` is not raised again; a row that run inserted is new here."""
+    values = {"last_seen": now, "run_id": run_id, "expected": _clip(obs.expected), "actual": _clip(obs.actual),
+              "severity": obs.severity}
+    if obs.owner:
+        values["owner"] = obs.owner
+    if row["count"] == 1 and row["status"] == ExceptionStatus.OPEN:
+        values["first_seen"] = now
+        res.new.append(row["id"])
     else:
         res.recurring.append(row["id"])
     conn.execute(_T.update().where(_T.c.id == row["id"]).values(**values))

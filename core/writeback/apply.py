@@ -1,6 +1,8 @@
 """Applying a plan through the outbox: batches per system, exactly once, resumable after any crash.
 
-`apply_plan` first resolves changes a previous run left `sent` (read-back), then sends pending
+`apply_plan` holds the write lease `write:<system>` of every target system for the whole apply
+(a second writer, whatever started it, gets `LeaseHeld` naming the holder before anything is
+recorded). It first resolves changes a previous run left `sent` (read-back), then sends pending
 changes in batches of the system's size, one WriteItem per target record with all its fields,
 recording every outcome as it comes (see `core.writeback.outbox`). Just before each batch goes
 out its records are read back and compared with what the plan saw (`core.writeback.held_check`):
@@ -19,6 +21,7 @@ import json
 import logging
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, update
@@ -27,6 +30,7 @@ from basics.errors import BlockedError, SegbridgeError
 from basics.progress import ProgressCallback, ProgressCounter
 from connectors.base import OutcomeStatus
 from core import runs
+from core.lease import WRITE, hold, lease_name
 from core.model import AuditEvent, Plan, utcnow
 from core.settings import SegbridgeConfig
 from core.statuses import APPLICABLE, ChangeState, PlanStatus, RunKind, RunStatus, Trigger
@@ -114,17 +118,20 @@ def apply_plan(config: SegbridgeConfig, db, plan_id: int | None = None, dry_run:
     if dry_run:
         return _dry_run(config, db, plan, started)
     stop = stop_event if stop_event is not None else threading.Event()  # never set: never stopped
-    run_id = _start(db, plan, trigger)
-    summary = ApplySummary(plan.id, run_id)
-    wb = writeback_config(config)
     open_items = _open_items(db, plan.id)
-    for system in sorted(open_items):
-        if stop.is_set():
-            break
-        counter = ProgressCounter(progress, f"apply {system}", total=open_items[system])
-        _apply_system(config, db, wb, plan, system, run_id, summary, counter, stop)
-    summary.stopped = stop.is_set()
-    _finish(db, plan, summary, started)
+    with ExitStack() as leases:  # every target's write lease first: a held one refuses before any run row
+        for system in sorted(open_items):
+            leases.enter_context(hold(db, lease_name(WRITE, system), on_lost=stop))
+        run_id = _start(db, plan, trigger)
+        summary = ApplySummary(plan.id, run_id)
+        wb = writeback_config(config)
+        for system in sorted(open_items):
+            if stop.is_set():
+                break
+            counter = ProgressCounter(progress, f"apply {system}", total=open_items[system])
+            _apply_system(config, db, wb, plan, system, run_id, summary, counter, stop)
+        summary.stopped = stop.is_set()
+        _finish(db, plan, summary, started)
     return summary
 
 
@@ -136,7 +143,18 @@ def _open_items(db, plan_id: int) -> dict[str, int]:
 
 def _apply_system(config, db, wb: WritebackConfig, plan: Plan, system: str, run_id: int,
                   summary: ApplySummary, counter: ProgressCounter, stop: threading.Event) -> None:
-    """Recover, then send rounds of batches until nothing is pending (or a stop is asked)."""
+    """Under the system's write lease: recover, then send rounds of batches until nothing is pending.
+
+    Changes left `sent` are verified only while holding `write:<system>`, so a live writer's
+    batch in flight is never taken for a crash leftover (the lease is reused when `apply_plan`
+    holds it already).
+    """
+    with hold(db, lease_name(WRITE, system), on_lost=stop):
+        _apply_system_held(config, db, wb, plan, system, run_id, summary, counter, stop)
+
+
+def _apply_system_held(config, db, wb: WritebackConfig, plan: Plan, system: str, run_id: int,
+                       summary: ApplySummary, counter: ProgressCounter, stop: threading.Event) -> None:
     from connectors import registry
 
     sc = config.system(system)

@@ -3,7 +3,10 @@
 Exit codes: 0 ok; 1 when changes were rejected or failed; 3 when the only changes not applied
 are conflicts (a person changed the value in the system since the plan; the edit is kept and
 filed as a steward exception, as `segbridge reconcile` exits 3 while exceptions remain); a
-blocked or unapproved plan is refused (BlockedError, exit 1) with what to do. SIGTERM or Ctrl-C finishes the batch in hand,
+blocked or unapproved plan is refused (BlockedError, exit 1) with what to do. While another
+process writes to a target system (its lease `write:<system>` is held: another `apply`, a `run`,
+the scheduler), the command exits 1 at once naming the holder (host, pid, since when) and "wait
+for it to finish"; nothing is sent and no run is recorded. SIGTERM or Ctrl-C finishes the batch in hand,
 keeps the rest pending and stops; a rerun sends the rest.
 """
 

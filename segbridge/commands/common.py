@@ -18,10 +18,13 @@ from segbridge.progress_view import bars
 from segbridge.stop_signals import stop_on_signals
 
 out = Console()
+_COMMAND = "segbridge"
 
 
 def config_of(ctx: typer.Context) -> SegbridgeConfig:
     """The validated segbridge.yaml named by --config."""
+    global _COMMAND
+    _COMMAND = ctx.command_path or _COMMAND  # names the command in what store_of records
     root = ctx.find_root()
     path: Path = (root.obj or {}).get("config_path", Path("segbridge.yaml"))
     return load_config(path)
@@ -40,7 +43,19 @@ def store_of(config: SegbridgeConfig, upgrade: bool = True) -> Engine:
     check_connection(db)
     if upgrade:
         ensure_schema(db)
+        _mark_interrupted(db)
     return db
+
+
+def _mark_interrupted(db: Engine) -> None:
+    """Runs left `running` by a process that died become `interrupted` (the one place this is done:
+    every command opens the store here), naming the command that found them."""
+    from core.runs import mark_interrupted
+
+    marked = mark_interrupted(db, by=f"`{_COMMAND}`")
+    if marked:
+        Console(stderr=True).print(f"marked run(s) {', '.join(map(str, marked))} interrupted: their process died",
+                                   highlight=False, markup=False)
 
 
 def table(title: str, columns: list[str], rows: list[list], console: Console | None = None) -> None:

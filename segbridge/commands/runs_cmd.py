@@ -31,7 +31,7 @@ def _short(text: str | None, width: int = 60) -> str:
 def list_runs(
     ctx: typer.Context,
     kind: str = typer.Option(None, "--kind", help="pull | segment | plan | apply | reconcile | cycle"),
-    status: str = typer.Option(None, "--status", help="running | ok | failed | exceptions | skipped | stopped"),
+    status: str = typer.Option(None, "--status", help="running | ok | failed | exceptions | skipped | stopped | interrupted"),
     system: str = typer.Option(None, "--system", help="Only runs of this system"),
     limit: int = typer.Option(20, "--limit", min=1, help="Newest N runs"),
 ) -> None:
@@ -58,7 +58,7 @@ def show(ctx: typer.Context, run: int = typer.Argument(..., help="Run id")) -> N
               ["trigger", info.trigger], ["started", _when(info.started_at)], ["finished", _when(info.finished_at)],
               ["seconds", "-" if info.seconds is None else f"{info.seconds:.1f}"],
               ["rule set", info.ruleset_hash or "-"], ["parent run", info.parent_run_id or "-"],
-              ["suspect", "yes" if info.suspect else "no"]]
+              ["suspect", "yes" if info.suspect else "no"], ["process", info.owner or "-"]]
     table(f"run {info.id}", ["field", "value"], fields)
     flat = runs.totals(info.counts)
     counts = {k: flat.get(k, 0) for k in runs.COUNT_KEYS} | flat

@@ -111,17 +111,32 @@ def test_apply_without_any_plan_is_skipped(store):
     assert (result.status, result.message) == ("skipped", "there is no plan to apply")
 
 
-def test_steps_take_their_lease(store, monkeypatch):
+def test_pull_takes_each_systems_lease_and_a_held_one_is_a_skipped_pull(store, monkeypatch):
+    from core import sync
+    from core.statuses import RunStatus
+
     seen = []
 
-    def pull(config, db, **kw):
+    def held(config, db, system, *args):
         with db.connect() as conn:
             seen.extend(r.name for r in conn.execute(select(Lease.__table__)))
-        return []
+        return sync.PullResult(system, None, RunStatus.OK)
 
-    monkeypatch.setattr("core.sync.pull", pull)
-    assert cycle.step_pull(SegbridgeConfig(), store, systems=["sap"]).status == "ok"
-    assert seen == ["pull:sap"]
+    monkeypatch.setattr(sync, "_pull_system_held", held)
+    monkeypatch.setattr(SegbridgeConfig, "system", lambda self, name: None)
+    assert cycle.step_pull(SegbridgeConfig(), store, systems=["sap", "crm"]).status == "ok"
+    assert seen == ["pull:sap", "pull:crm"]  # one system's lease at a time, around its own pull
     assert try_acquire(store, "pull:sap", "someone-else", 60)
+    result = cycle.step_pull(SegbridgeConfig(), store, systems=["sap", "crm"])
+    assert result.status == "skipped" and "lease held by someone-else" in result.message
+    pulled = [r.system for r in result.detail if r.status == "ok"]
+    assert pulled == ["crm"]  # the other system was still pulled
+    skipped = runs.get_run(store, result.detail[0].run_id)
+    assert (skipped.kind, skipped.system, skipped.status) == ("pull", "sap", "skipped")
+
+
+def test_other_steps_take_their_lease(store, monkeypatch):
+    monkeypatch.setattr("core.planning_store.segment_from_store", lambda *a, **k: 1 / 0)
+    assert try_acquire(store, "segment", "someone-else", 60)
     with pytest.raises(LeaseHeld):
-        cycle.step_pull(SegbridgeConfig(), store, systems=["sap"])
+        cycle.step_segment(SegbridgeConfig(), store)

@@ -129,3 +129,60 @@ def test_default_owner_is_host_pid_uuid():
     assert (host, int(pid), len(tag)) == (socket.gethostname(), os.getpid(), 8)
     assert lease.step_lease_name("pull", "sap") == "pull:sap"
     assert lease.step_lease_name("segment") == "segment"
+
+
+def _reaped_pid() -> int:
+    """The pid of a process of this host that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _here(pid: int) -> str:
+    return f"{lease.default_owner().split(':')[0]}:{pid}:dead0001"
+
+
+def test_lease_names_come_from_one_helper():
+    assert lease.lease_name(lease.PULL, "sap") == "pull:sap"
+    assert lease.lease_name(lease.WRITE, "sap") == "write:sap"
+    assert lease.lease_name("reconcile") == "reconcile"
+
+
+def test_dead_holder_of_this_host_is_taken_over_at_once(store):
+    dead = _here(_reaped_pid())
+    assert lease.try_acquire(store, "write:sap", dead, ttl=600)
+    with hold(store, "write:sap", ttl=60) as handle:  # no waiting for the 600 s expiry
+        assert _row(store, "write:sap").owner == handle.owner == lease.default_owner()
+
+
+def test_live_holder_of_this_host_is_not_taken_over(store):
+    import os
+
+    alive = _here(os.getppid())  # our parent: alive, started before the lease was taken
+    assert lease.try_acquire(store, "write:sap", alive, ttl=600)
+    with pytest.raises(LeaseHeld) as info:
+        with hold(store, "write:sap", ttl=60):
+            pass
+    assert _row(store, "write:sap").owner == alive
+    host, pid = lease.parse_owner(alive)
+    assert f"host {host} pid {pid}" in info.value.message and " since " in info.value.message
+    assert "wait for it to finish" in info.value.hint
+
+
+def test_recycled_pid_counts_as_dead_and_another_hosts_holder_waits_for_expiry(store):
+    import os
+
+    recycled = _here(os.getppid())  # a live pid whose process started after the lease was taken (years ago)
+    assert lease.try_acquire(store, "pull:sap", recycled, ttl=600)
+    with store.begin() as conn:
+        conn.execute(update(Lease.__table__).where(Lease.__table__.c.name == "pull:sap")
+                     .values(acquired_at=utcnow() - timedelta(days=3650)))
+    assert lease.try_acquire(store, "pull:sap", "me:1:mine", ttl=60)
+    other_host = f"not-{lease.default_owner().split(':')[0]}:{_reaped_pid()}:aaaa0000"
+    assert lease.try_acquire(store, "pull:crm", other_host, ttl=600)
+    assert not lease.try_acquire(store, "pull:crm", "me:1:mine", ttl=60)  # its pid means nothing here
+    _expire(store, "pull:crm")
+    assert lease.try_acquire(store, "pull:crm", "me:1:mine", ttl=60)

@@ -86,3 +86,49 @@ def test_only_core_runs_writes_the_run_table():
 
 def test_core_runs_itself_is_seen_writing():
     assert run_writes(WRITER.read_text("utf-8")), "the scan must see the one writer, or it sees nothing"
+
+
+def _reaped_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _run_owned_by(db, owner: str, kind: str = "pull") -> int:
+    from sqlalchemy import update
+
+    from core import runs
+    from core.model import Run
+
+    run_id = runs.start_run(db, kind, system="sap")
+    with db.begin() as conn:  # as if another process had started it
+        conn.execute(update(Run.__table__).where(Run.__table__.c.id == run_id).values(owner=owner))
+    return run_id
+
+
+def test_running_runs_of_dead_processes_are_marked_interrupted(store):
+    import os
+
+    from core import lease, runs
+
+    host = lease.default_owner().split(":")[0]
+    dead = _run_owned_by(store, f"{host}:{_reaped_pid()}:dead0001")
+    alive = _run_owned_by(store, f"{host}:{os.getppid()}:live0001")
+    mine = runs.start_run(store, "pull", system="sap")
+    far_pull = _run_owned_by(store, "elsewhere:7:far00001")          # another host, no live lease
+    far_segment = _run_owned_by(store, "elsewhere:7:far00001", "segment")  # a CLI segment holds no lease
+    far_leased = _run_owned_by(store, "elsewhere:8:far00002")
+    assert lease.try_acquire(store, "pull:sap", "elsewhere:8:far00002", ttl=600)
+    assert sorted(runs.mark_interrupted(store, by="`segbridge runs list`")) == sorted([dead, far_pull])
+    info = runs.get_run(store, dead)
+    assert info.status == "interrupted" and info.finished_at is not None
+    assert info.message.startswith(f"process {host}:") and "died; marked interrupted by `segbridge runs list`" \
+        in info.message
+    for run_id in (alive, mine, far_segment, far_leased):
+        assert runs.get_run(store, run_id).status == "running"
+    assert runs.get_run(store, mine).owner == lease.default_owner()
+    assert runs.mark_interrupted(store, by="again") == []  # once only
+    assert runs.dead_run_ids(store, [dead, alive, mine, far_leased]) == {dead}

@@ -149,3 +149,37 @@ def test_chained_job_runs_after_its_dependency(sqlite_db, tmp_path):
     assert pull.finished_at <= segment.started_at
     assert app.ctx.stop_event.is_set()
     assert lease.holder(sqlite_db, "pull:sap") is None and lease.holder(sqlite_db, "segment") is None
+
+
+def test_scheduler_pull_job_and_a_manual_pull_share_one_lease(store, monkeypatch):
+    from core import sync
+    from core.settings import SegbridgeConfig
+
+    monkeypatch.delitem(jobs._REGISTERED, "pull")  # the real cycle step: core.cycle.step_pull -> core.sync
+    monkeypatch.setattr(SegbridgeConfig, "system", lambda self, name: None)
+    entered, release = threading.Event(), threading.Event()
+
+    def pulling(config, db, system, *args):
+        entered.set()
+        assert release.wait(10)
+        return sync.PullResult(system, None, "ok")
+
+    monkeypatch.setattr(sync, "_pull_system_held", pulling)
+    ctx = JobContext(SegbridgeConfig(), store, "me:1:abcd", lease_ttl=30)
+    spec = JobSpec(lease.lease_name(lease.PULL, "sap"), "pull", "sap", None, "UTC")
+    outcomes = []
+    worker = threading.Thread(target=lambda: outcomes.append(execute(ctx, spec)))
+    worker.start()
+    assert entered.wait(10)
+    manual = sync.pull(SegbridgeConfig(), store, systems=["sap"])  # what `segbridge pull/run sap` does
+    release.set()
+    worker.join(10)
+    assert [r.status for r in manual] == ["skipped"] and "lease held by host me pid 1" in manual[0].message
+    assert outcomes[0].status == "ok"
+    entered.clear()
+    with lease.hold(store, lease.lease_name(lease.PULL, "sap"), ttl=30):  # a manual pull runs: the job is skipped
+        job = threading.Thread(target=lambda: outcomes.append(execute(ctx, spec)))  # the scheduler's own thread
+        job.start()
+        job.join(10)
+    assert outcomes[1].status == "skipped" and lease.default_owner() in outcomes[1].message
+    assert not entered.is_set()

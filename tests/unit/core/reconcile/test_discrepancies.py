@@ -159,3 +159,23 @@ def test_cli_list_ack_resolve_waive_report(tmp_path):
     assert _sb("exceptions", "list", "--status", "open,acknowledged", cwd=tmp_path).stdout.count("0 exception(s)") == 1
     report = _sb("exceptions", "report", "--out", "rep", cwd=tmp_path)
     assert report.returncode == 0 and (tmp_path / "rep" / "exceptions.xlsx").is_file()
+
+
+def test_rerun_after_a_killed_reconcile_counts_each_difference_once(store):
+    from core import runs
+
+    finished = runs.start_run(store, "reconcile")
+    upsert_observations(store, [obs(key="K1")], run_id=finished)
+    runs.finish_run(store, finished, "exceptions")
+    killed = runs.start_run(store, "reconcile")  # files its observations, then dies before finishing
+    upsert_observations(store, [obs(key="K1"), obs(key="K2")], run_id=killed)
+    runs.finish_run(store, killed, "interrupted")  # what the next command marks it
+    rerun = runs.start_run(store, "reconcile")
+    res = upsert_observations(store, [obs(key="K1"), obs(key="K2")], run_id=rerun)
+    by_key = {r["entity_key"]: r for r in rows(store)}
+    assert len(by_key) == 2
+    assert (by_key["K1"]["count"], by_key["K2"]["count"]) == (2, 1)  # finished + rerun; rerun only
+    assert {r["run_id"] for r in by_key.values()} == {rerun}
+    assert res.new == [by_key["K2"]["id"]] and res.recurring == [by_key["K1"]["id"]]
+    again = upsert_observations(store, [obs(key="K1"), obs(key="K2")], run_id=runs.start_run(store, "reconcile"))
+    assert again.new == [] and [r["count"] for r in rows(store)] == [3, 2]  # a finished run's count stays
