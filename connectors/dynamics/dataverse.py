@@ -26,7 +26,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import Field
@@ -54,6 +54,30 @@ class DataverseTable(StrictModel):
     key: str = Field(description="Primary id column, e.g. accountid")
     fields: list[str] = Field(description="$select columns, e.g. accountnumber, accountclassificationcode")
     cursor_field: str | None = "modifiedon"
+    types: dict[str, Literal["int", "number", "bool", "text"]] = Field(
+        default_factory=dict, description="JSON type a written column needs (default: columns named *code, "
+        "Dataverse's choice columns, are int; others as planned, text)")
+
+    def json_value(self, column: str, value: Any) -> Any:
+        """The outbox's text as the JSON value Dataverse accepts for the column.
+
+        Choice (picklist) columns are Edm.Int32 and refuse the string "1" with 400; Dataverse names
+        them `<name>code` (accountclassificationcode, customertypecode, industrycode; Microsoft
+        Learn, "Choice columns"; ../shared/reference/oracle_wms_tms_crm.md 3.3: picklists are
+        integers). `types` overrides the convention per column.
+        """
+        kind = self.types.get(column) or ("int" if column.endswith("code") else "text")
+        if value is None or not isinstance(value, str) or kind == "text":
+            return value
+        text = value.strip()
+        try:
+            if kind == "int":
+                return int(text) if re.fullmatch(r"[+-]?\d+", text) else value
+            if kind == "number":
+                return float(text)
+        except ValueError:
+            return value  # sent as it is: Dataverse answers with its own message
+        return {"true": True, "false": False, "1": True, "0": False}.get(text.lower(), value)
 
 
 class DynamicsOptions(HttpOptions):
@@ -150,14 +174,15 @@ class DynamicsConnector(Connector):
         boundary = f"batch_{uuid.uuid4().hex}"
         parts = []
         for item in items:
-            self._cfg(item.target)
+            table = self._cfg(item.target)
+            values = {column: table.json_value(column, v) for column, v in item.values.items()}
             guid = str(next(iter(item.key.values())))
             if not _GUID.match(guid):
                 raise FatalError(f"dynamics365: {guid!r} is not a record id (GUID)")
             parts.append(f"--{boundary}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
                          f"PATCH {self.http.url(self.url(f'{item.target}({guid})'))} HTTP/1.1\r\n"
                          f"Content-Type: application/json\r\nIf-Match: {item.etag or '*'}\r\n\r\n"
-                         f"{json.dumps(item.values)}\r\n")
+                         f"{json.dumps(values)}\r\n")
         body = "".join(parts) + f"--{boundary}--\r\n"
         try:
             resp = self.http.post(self.url("$batch"), data=body.encode("utf-8"), headers={

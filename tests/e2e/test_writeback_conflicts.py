@@ -184,3 +184,44 @@ def test_apply_with_conflicts_is_partial_and_not_an_error(applied):
     by_run = {id(results[n]): results[n] for n, _ in made}
     assert made and sum(r.conflicts for r in by_run.values()) == len(made)  # no false conflicts anywhere
     assert all((r.ok, r.status) == (True, "partial") for r in by_run.values())
+
+
+def test_edit_between_plan_and_apply_is_a_conflict_dynamics(tmp_path):
+    """Dynamics is not in the demo world: a plan of three account classifications against its
+    stand-in over HTTP; a person re-classifies one account after the plan; apply keeps it."""
+    import pandas as pd
+
+    from core.migrate import ensure_schema
+    from core.store import open_store
+    from core.writeback.plan import save_plan
+    from sandbox.dynamics_standin import build_app
+    from sandbox.server import serve
+
+    app = build_app()
+    ids = sorted(app.state.accounts)[:3]
+    with serve(app) as server:
+        (tmp_path / "segbridge.yaml").write_text(
+            f"database: {{url: 'sqlite:///{tmp_path}/s.db'}}\nsystems:\n  crm:\n    kind: dynamics365\n"
+            f"    mapping: dynamics365.yaml\n    options:\n      base_url: {server.url}\n      max_attempts: 2\n"
+            "      tables: {accounts: {key: accountid, fields: [accountnumber, accountclassificationcode]}}\n")
+        config = load_config(tmp_path / "segbridge.yaml")
+        db = open_store(config.database.url)
+        ensure_schema(db)
+        keys = [json.dumps({"accountid": i}, sort_keys=True) for i in ids]
+        changes = pd.DataFrame({"system": "crm", "entity": "accounts", "target_key": keys,
+                                "field": "accountclassificationcode", "current_value": "3", "intended_value": "1",
+                                "value_impact": None})
+        plan_id = save_plan(db, None, "normal", "ready", None, {"changes": 3}, changes, planned_by="planner")
+        app.edit("accounts", {"accountid": ids[1]}, "accountclassificationcode", 100_000_003)
+        result = apply_plan(config, db, plan_id)
+        with registry.create("dynamics365", config.system("crm").options, name="crm") as conn:
+            held = {r["accountid"]: r["accountclassificationcode"]
+                    for r in conn.read_back("accounts", [{"accountid": i} for i in ids])}
+    assert held == {ids[0]: 1, ids[1]: 100_000_003, ids[2]: 1}  # the person's value stays
+    assert result.systems["crm"]["conflict"] == 1 and result.systems["crm"]["applied"] == 2
+    conflict = outbox.changes_in(db, plan_id, "conflict", "crm")
+    assert list(conflict["target_key"]) == [keys[1]]
+    assert conflict["message"].iloc[0].startswith("changed in crm since the plan: the plan saw 3, crm holds 100000003")
+    [exc] = list_exceptions(db, kind=["writeback_conflict"], system=["crm"])
+    assert same(exc.actual, "100000003") and same(exc.expected, "1")
+    db.dispose()

@@ -159,3 +159,26 @@ def test_read_back_gives_the_odata_etag_as_etag_and_raises_on_errors_other_than_
     responses.get(f"{ACCOUNTS}({GUID3})", status=400, json={"error": {"message": "bad"}})
     with pytest.raises(FatalError):
         conn().read_back("accounts", [{"accountid": GUID3}])
+
+
+def _patch_bodies(body: bytes) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in body.decode().split("\r\n") if line.startswith("{")]
+
+
+@responses.activate
+def test_choice_columns_are_written_as_integers_and_text_stays_text():
+    """The outbox holds text; Dataverse's choice columns (`*code`, Edm.Int32) refuse "1" with 400."""
+    responses.add_callback(responses.POST, BASE + "/api/data/v9.2/$batch",
+                           callback=lambda req: _batch_reply((204, ""), (204, "")))
+    tables = {"accounts": {"key": "accountid", "fields": ["accountnumber"],
+                           "types": {"creditlimit": "number", "donotemail": "bool", "statecode": "text"}}}
+    items = [WriteItem("1", "accounts", {"accountid": GUID1}, {"accountclassificationcode": "100000003",
+                                                                "accountnumber": "00123", "statecode": "0"}),
+             WriteItem("2", "accounts", {"accountid": GUID2}, {"creditlimit": "1500.5", "donotemail": "true",
+                                                                "industrycode": "A-X"})]
+    conn(tables).write(WriteBatch(items))
+    assert _patch_bodies(responses.calls[0].request.body) == [
+        {"accountclassificationcode": 100000003, "accountnumber": "00123", "statecode": "0"},
+        {"creditlimit": 1500.5, "donotemail": True, "industrycode": "A-X"}]  # not an integer: sent, Dataverse says why
