@@ -14,9 +14,11 @@ Example segbridge.yaml:
         kind: sap_odata
         mapping: sap_s4.yaml
         options:
-          base_url: https://s4.example.com/sap/opu/odata/sap
-          username: ${SAP_USER}
-          password: ${SAP_PASSWORD}
+          base_url: https://s4.example.com:44300      # the server only: service_root adds /sap/opu/odata/sap
+          auth: {type: basic, username: SEGBRIDGE, password: "${SAP_PASSWORD}"}
+
+Every system names its mapping file: `pull` reads through it, and `segbridge validate` reports a
+system without one.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ class WriteConfig(StrictModel):
 
 class SystemConfig(StrictModel):
     kind: str = Field(description="Connector kind, e.g. sap_odata, sap_rfc, oracle_soap, rest, salesforce")
-    mapping: str | None = Field(None, description="Mapping file (relative to mappings_dir or the config file)")
+    mapping: str | None = Field(None, description="Mapping file (relative to mappings_dir or the config file); "
+                                "required by `pull`, so `segbridge validate` reports a system without one")
     enabled: bool = True
     options: dict[str, Any] = Field(default_factory=dict, description="Connector options (see its schema)")
     write: WriteConfig = Field(default_factory=WriteConfig)

@@ -2,7 +2,10 @@
 
 Each top-level verb lives in its own module, `segbridge/commands/<verb>_cmd.py`, which adds it
 (and, for a group, its subcommands) through `register(app)`; `COMMAND_MODULES` lists them in the
-order they appear in --help.
+order they appear in --help. Every module is imported at start (typer needs the signatures), so a
+command module imports only typer, rich, basics.errors and segbridge.commands.common at its top and
+everything heavier (pandas, SQLAlchemy, core.*, connectors.*) inside its functions: `--help` and
+`--version` then start in a few tenths of a second (tests/unit/segbridge/test_cli.py, bench/bench_cli.py).
 
 Exit codes: 0 ok, 1 failed, 2 bad usage or configuration, 3 finished but left exceptions
 for stewards.

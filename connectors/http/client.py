@@ -2,6 +2,13 @@
 
 Retries (tenacity): connection errors, timeouts, 429, 502, 503 and 504, with exponential
 backoff and jitter, honouring Retry-After. Never retried: other 4xx and business errors.
+
+An unreachable address (connection refused, host name not found) names the host and port tried.
+Inside `unreachable_fails_fast()` (what `segbridge check` uses) it fails at once: the person at
+the terminal wants to know now that the port or host is wrong. Elsewhere (pull, apply) a refused
+connection is retried within `max_attempts` like any connection error, because a server that is
+restarting refuses connections for a few seconds; a host name that does not resolve is not
+retried anywhere, since a wrong name does not heal (a temporary DNS failure, EAI_AGAIN, is).
 On 401 an OAuth2 token is refreshed once. TLS verification is on unless a CA bundle path
 replaces the default store.
 
@@ -12,11 +19,16 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import email.utils
 import logging
+import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import Field
@@ -29,6 +41,18 @@ from connectors.http.auth import AuthConfig, OAuth2ClientCredentials, TokenManag
 
 log = logging.getLogger("segbridge.http")
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_FAIL_FAST = contextvars.ContextVar("segbridge_http_fail_fast", default=False)
+
+
+@contextlib.contextmanager
+def unreachable_fails_fast() -> Iterator[None]:
+    """Within this block a refused connection or an unknown host fails at once (no retries): for
+    interactive checks, where waiting out the backoff only hides a wrong port or host name."""
+    token = _FAIL_FAST.set(True)
+    try:
+        yield
+    finally:
+        _FAIL_FAST.reset(token)
 
 
 class HttpTransportOptions(StrictModel):
@@ -168,6 +192,9 @@ class HttpClient:
                 self.tokens.token(force=True)
                 resp = self.session.request(method, url, headers=self._auth_headers(kwargs), **_without(kwargs))
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            unreachable = _unreachable_error(exc, method, url)
+            if unreachable is not None:
+                raise unreachable from None
             log.warning("%s %s: %s; will retry", method, _safe(url), type(exc).__name__)
             raise RetriableError(f"{method} {_safe(url)}: {type(exc).__name__}",
                                  hint="check the network path and the base_url") from None
@@ -206,6 +233,43 @@ class HttpClient:
             return AuthError(f"{where}: HTTP {resp.status_code}: {excerpt}",
                              hint="check the credentials' environment variables and the user's authorisations")
         return FatalError(f"{where}: HTTP {resp.status_code}: {excerpt}")
+
+
+def _unreachable_error(exc: BaseException, method: str, url: str) -> ConnectorError | None:
+    """A clear error naming host:port for a refused connection or an unknown host, or None for any
+    other network failure. Refused is retriable (a restarting server) unless fail-fast is on; an
+    unknown host never is (EAI_AGAIN, a temporary DNS failure, is left to the ordinary retries)."""
+    cause = _root_cause(exc)
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    where = f"{parts.hostname}:{port}"
+    if isinstance(cause, ConnectionRefusedError):
+        message = f"{method} {_safe(url)}: connection refused by {where}"
+        hint = "is the server running, and are the host and port in the URL right?"
+        if _FAIL_FAST.get():
+            return FatalError(message, hint=hint)
+        log.warning("%s; will retry (a restarting server refuses for a while)", message)
+        return RetriableError(message, hint=hint)
+    if isinstance(cause, socket.gaierror) and cause.errno != socket.EAI_AGAIN:
+        return FatalError(f"{method} {_safe(url)}: host {parts.hostname!r} not found (DNS), address {where}",
+                          hint="check the host name in the URL (base_url, endpoint, instance_url or token_url)")
+    return None
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of requests' wrapping (urllib3's MaxRetryError -> NewConnectionError -> OSError)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (ConnectionRefusedError, socket.gaierror)):
+            return current
+        todo += [e for e in (current.__cause__, current.__context__, getattr(current, "reason", None),
+                             *getattr(current, "args", ())) if isinstance(e, BaseException)]
+    return exc
 
 
 def _without(kwargs: dict) -> dict:

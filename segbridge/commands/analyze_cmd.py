@@ -13,7 +13,6 @@ import typer
 
 from basics.errors import ConfigError
 from segbridge.commands.common import out, table
-from segbridge.csv_input import read_canonical_csv
 
 
 def register(app: typer.Typer) -> None:
@@ -79,6 +78,7 @@ def analyze(
     from core.planning.policy import load_policy
     from core.reports.engine_report import write_report
     from core.reports.spreadsheet import write_csv
+    from segbridge.csv_input import read_canonical_csv
 
     if not folder.is_dir():
         raise ConfigError(f"{folder}: not a folder", hint="pass the folder holding order_lines.csv")

@@ -14,8 +14,11 @@ def register(app: typer.Typer) -> None:
 
 def check(ctx: typer.Context,
           systems: list[str] = typer.Argument(None, help="Systems to check (default: every enabled one)")) -> None:
-    """Check that each system is reachable and its credentials work (never prints them)."""
+    """Check that each system is reachable and its credentials work (never prints them).
+
+    A refused connection or an unknown host fails at once, naming the address tried."""
     from basics.secrets import redact
+    from connectors.http.client import unreachable_fails_fast
     from core.sync import connector_for
 
     config = config_of(ctx)
@@ -24,7 +27,7 @@ def check(ctx: typer.Context,
     for name in names:
         kind = config.system(name).kind
         try:
-            with connector_for(config, name) as conn:
+            with unreachable_fails_fast(), connector_for(config, name) as conn:
                 result = conn.check()
             ok, message = result.ok, result.message
         except Exception as exc:  # noqa: BLE001 - one system's failure must not hide the others

@@ -6,16 +6,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import Engine
 
-from basics.progress import ProgressCallback
-from core.settings import SegbridgeConfig, load_config
-from segbridge.progress_view import bars
-from segbridge.stop_signals import stop_on_signals
+if TYPE_CHECKING:  # kept out of start-up: `segbridge --help` must not load SQLAlchemy or the models
+    from sqlalchemy.engine import Engine
+
+    from basics.progress import ProgressCallback
+    from core.settings import SegbridgeConfig
 
 out = Console()
 _COMMAND = "segbridge"
@@ -23,6 +24,8 @@ _COMMAND = "segbridge"
 
 def config_of(ctx: typer.Context) -> SegbridgeConfig:
     """The validated segbridge.yaml named by --config."""
+    from core.settings import load_config
+
     global _COMMAND
     _COMMAND = ctx.command_path or _COMMAND  # names the command in what store_of records
     root = ctx.find_root()
@@ -71,6 +74,9 @@ def table(title: str, columns: list[str], rows: list[list], console: Console | N
 @contextmanager
 def long_running(show_progress: bool) -> Iterator[tuple[ProgressCallback | None, threading.Event]]:
     """Progress bars (a callback, or None when off) and a stop event SIGTERM/SIGINT set, for core's long steps."""
+    from segbridge.progress_view import bars
+    from segbridge.stop_signals import stop_on_signals
+
     with stop_on_signals() as stop, bars(show_progress) as progress:
         yield progress, stop
 

@@ -18,7 +18,6 @@ import typer
 
 from basics.errors import SegbridgeError
 from basics.progress import ProgressCallback
-from core.statuses import RunStatus, Trigger
 from segbridge.commands.common import long_running, out, store_of, table
 from segbridge.commands.run_cmd import step_line
 from segbridge.demo_world import DemoWorld, hand_edit_sap, start_world, write_config
@@ -104,6 +103,7 @@ def _cycle_and_hand_edit(world: DemoWorld, config, db, progress: ProgressCallbac
     """The cycle, then one value changed in SAP by hand and a second reconcile; the failure, if any."""
     from core.cycle import run_cycle
     from core.reconcile import run_reconcile
+    from core.statuses import RunStatus, Trigger
     from core.writeback.intended import intended_values
 
     out.print("[bold]cycle[/]: pull -> segment -> plan -> apply -> reconcile")
@@ -127,6 +127,7 @@ def _cycle_and_hand_edit(world: DemoWorld, config, db, progress: ProgressCallbac
 def _first_pull(world: DemoWorld, config, db, progress: ProgressCallback | None,
                 stop: threading.Event) -> bool:
     """Pull each system once; a system whose pull fails is disabled in segbridge.yaml (said, not hidden)."""
+    from core.statuses import RunStatus, Trigger
     from core.sync import pull
 
     out.print("[bold]first pull[/] of each system")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from basics.errors import EXIT_FAILED
-from core.statuses import RunStatus
 from segbridge.commands.common import config_of, long_running, out, store_of, table
 
 
@@ -19,6 +18,7 @@ def pull(ctx: typer.Context,
          entity: list[str] = typer.Option(None, "--entity", "-e", help="Only these mapping entities"),
          no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars (logs only)")) -> None:
     """Read systems incrementally into the store through their mapping files."""
+    from core.statuses import RunStatus
     from core.sync import pull as run_pull
 
     config = config_of(ctx)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import typer
 
-import core.reconcile.reconcile_settings  # noqa: F401 - registers the `reconcile:` section, so `segbridge validate` checks it
 from segbridge.commands.common import config_of, out, store_of, table
-from segbridge.progress_view import bars
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +22,7 @@ def reconcile(
 ) -> None:
     """Read back the targets, compare with the intended values, file exceptions for stewards (exit 3 if any)."""
     from core.reconcile import run_reconcile
+    from segbridge.progress_view import bars
 
     config = config_of(ctx)
     db = store_of(config)

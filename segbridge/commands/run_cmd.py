@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import typer
 
-from core.statuses import RunStatus, Trigger
 from segbridge.commands.common import config_of, long_running, out, store_of
 
 
@@ -17,6 +16,8 @@ def register(app: typer.Typer) -> None:
 
 def step_line(name: str, step) -> None:
     """One line per finished cycle step: its status, run id and counts."""
+    from core.statuses import RunStatus
+
     counts = ", ".join(f"{k}={v}" for k, v in step.counts.items() if isinstance(v, int | float))
     colour = {RunStatus.OK: "green", RunStatus.EXCEPTIONS: "yellow", RunStatus.SKIPPED: "yellow"}.get(step.status, "red")
     out.print(f"  [bold]{name:<9}[/] [{colour}]{step.status}[/] run {step.run_id}  {counts}"
@@ -30,6 +31,7 @@ def run(
 ) -> None:
     """Run the whole cycle once now: pull, segment, plan, apply (if no approval is needed), reconcile."""
     from core.cycle import run_cycle
+    from core.statuses import Trigger
 
     config = config_of(ctx)
     db = store_of(config)

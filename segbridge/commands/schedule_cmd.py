@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from basics.errors import EXIT_EXCEPTIONS, EXIT_FAILED
-from core.statuses import RunStatus
 from segbridge.commands.common import config_of, out, store_of, table
 
 schedule_app = typer.Typer(help="Run the cycle on a timetable", no_args_is_help=True)
@@ -56,6 +55,8 @@ def list_jobs(ctx: typer.Context) -> None:
 @schedule_app.command("run-now")
 def run_now(ctx: typer.Context, job: str = typer.Argument(..., help="Job id, e.g. pull:sap or segment")) -> None:
     """Run one job now (with its lease, run record and alerts), in the foreground."""
+    from core.statuses import RunStatus
+
     app = _app(ctx)
     outcome = app.run_now(job)
     out.print(f"{job}: {outcome.status} (run {outcome.run_id})" + (f": {outcome.message}" if outcome.message else ""),

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from core.statuses import Trigger
 from segbridge.commands.common import config_of, out, store_of, table
 
 
@@ -24,6 +23,7 @@ def segment(
     """Segment products and customers from the store and save a run (with audit events for changes)."""
     from core.planning_store import load_frames, resolve_policy, segment_from_store
     from core.settings import load_config
+    from core.statuses import Trigger
 
     cfg = load_config(config) if config else config_of(ctx)
     db = store_of(cfg)

@@ -41,10 +41,26 @@ def validate(ctx: typer.Context,
             path: Path = config.mapping_path(name)
             mapping = str(path)
             load_mapping(path)
+        elif getattr(cls, "needs_mapping", True):
+            _missing_mapping(config, name, system.kind)
         rows.append([name, system.kind, "yes" if system.enabled else "no", mapping])
     checked = _check_mapping_dir(config)
     table("systems", ["system", "kind", "enabled", "mapping"], rows)
     out.print(f"[green]ok[/]: {config.base_dir / 'segbridge.yaml'} is valid ({checked} mapping file(s) checked)")
+
+
+def _missing_mapping(config, name: str, kind: str) -> None:
+    """A system is pulled through its mapping file (core.sync), so `pull` would refuse one without:
+    say so now, at the system's line, naming the shipped mapping files a user can start from."""
+    from basics.yaml_loader import document_of
+    from core.paths import mappings_dir
+
+    doc = document_of(config)
+    where = doc.where(("systems", name)) if doc else f"systems.{name}"
+    shipped = sorted(p.name for p in mappings_dir().glob("*.yaml") if p.name != "policy.yaml")
+    raise ConfigError(f"{where}: systems.{name} ({kind}) has no `mapping:`; `segbridge pull` reads every "
+                      "system through its mapping file",
+                      hint=f"add `mapping: <file>` under systems.{name}; shipped: {', '.join(shipped)}")
 
 
 def _check_policy(config) -> None:

@@ -115,3 +115,16 @@ def test_empty_lists_say_what_to_do(tmp_path):
     assert res.returncode == 0 and "add a `schedules:` section" in " ".join(res.stdout.split())
     res = sb("exceptions", "list", cwd=tmp_path)
     assert res.returncode == 0 and "0 exception(s) match these filters" in res.stdout
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_do_not_load_the_heavy_libraries(flag, tmp_path):
+    """Start-up stays light: the command modules import pandas, SQLAlchemy, the models and the
+    connectors inside their functions, so `--help` and `--version` load none of them."""
+    heavy = {"pandas", "numpy", "sqlalchemy", "sqlmodel", "scipy", "requests", "zeep", "core", "connectors",
+             "scheduler", "sandbox"}
+    code = "\n".join(["import sys", "from segbridge.cli import main", "try:", f"    main([{flag!r}])",
+                      "except SystemExit:", "    pass",
+                      f"print('HEAVY', sorted({{m.split('.')[0] for m in sys.modules}} & {heavy!r}), file=sys.stderr)"])
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in res.stderr, res.stderr

@@ -234,3 +234,64 @@ def test_url_joins_base_and_keeps_absolute_urls():
     c = client()
     assert c.url("/items") == f"{BASE}/items"
     assert c.url("https://other/x?page=2") == "https://other/x?page=2"
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released): connecting is refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_refused_connection_fails_at_once_under_fail_fast_naming_the_address():
+    from connectors.http.client import unreachable_fails_fast
+
+    port = _closed_port()
+    sleeps = Sleeps()
+    http = HttpClient(HttpOptions(base_url=f"http://127.0.0.1:{port}/sap"), sleep=sleeps)
+    with unreachable_fails_fast(), pytest.raises(FatalError) as err:
+        http.get("x")
+    assert f"connection refused by 127.0.0.1:{port}" in err.value.message
+    assert "port" in err.value.hint
+    assert http.attempts == 1 and sleeps == []
+
+
+def test_refused_connection_is_retried_within_max_attempts_outside_fail_fast():
+    """A pull meeting a restarting server: the refusal is retried, but only max_attempts times."""
+    port = _closed_port()
+    sleeps = Sleeps()
+    http = HttpClient(HttpOptions(base_url=f"http://127.0.0.1:{port}", max_attempts=3), sleep=sleeps)
+    with pytest.raises(RetriableError, match=f"connection refused by 127.0.0.1:{port}"):
+        http.get("x")
+    assert http.attempts == 3 and len(sleeps) == 2
+
+
+def test_unknown_host_is_never_retried_and_names_the_host(monkeypatch):
+    import socket
+
+    def no_such_host(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    sleeps = Sleeps()
+    http = HttpClient(HttpOptions(base_url="https://s4.exmaple.com:44300"), sleep=sleeps)
+    with pytest.raises(FatalError) as err:
+        http.get("x")
+    assert "host 's4.exmaple.com' not found (DNS), address s4.exmaple.com:44300" in err.value.message
+    assert http.attempts == 1 and sleeps == []
+
+
+def test_temporary_dns_failure_is_retried_like_any_connection_error(monkeypatch):
+    import socket
+
+    def resolver_down(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver_down)
+    sleeps = Sleeps()
+    http = HttpClient(HttpOptions(base_url="https://s4.example.com", max_attempts=2), sleep=sleeps)
+    with pytest.raises(RetriableError):
+        http.get("x")
+    assert http.attempts == 2

@@ -61,3 +61,82 @@ def test_each_commented_example_validates_once_uncommented(block, tmp_path, monk
 
 def test_the_template_has_commented_examples():
     assert len(BLOCKS) >= 2
+
+
+def _kinds_in_template() -> set[str]:
+    return set(re.findall(r"^\s*#?\s*kind: (\w+)\s*$", _template(), re.M))
+
+
+def test_there_is_an_example_of_every_builtin_connector_kind():
+    """`wms` and `tms` are `rest` with a shipped manifest: an example of either, or `rest` with
+    `manifest: <it>`, shows it."""
+    from connectors.builtin import BUILTIN_KINDS
+
+    kinds = _kinds_in_template()
+    manifests = set(re.findall(r"manifest: (\w+)", _template()))
+    missing = [k for k in BUILTIN_KINDS if k not in kinds and not (k in ("wms", "tms") and k in manifests)]
+    assert not missing, f"no example for {missing}"
+
+
+def _uncommented_systems(tmp_path) -> list[tuple[str, dict]]:
+    import yaml
+
+    systems = []
+    for block in BLOCKS:
+        data = yaml.safe_load(_uncomment(LINES, block))
+        systems += [(name, s) for name, s in (data.get("systems") or {}).items() if name != "files"]
+    return systems
+
+
+def test_no_example_url_repeats_the_path_its_connector_adds(tmp_path):
+    """SAP's base_url once held /sap/opu/odata/sap, which the connector adds as service_root, so
+    `check` called /sap/opu/odata/sap/sap/opu/odata/sap/...; the same for every path option."""
+    from connectors import registry
+
+    systems = _uncommented_systems(tmp_path)
+    assert len(systems) >= 9
+    for name, system in systems:
+        options = registry.get(system["kind"]).Options
+        added = [f.default for f in options.model_fields.values() if isinstance(f.default, str)
+                 and f.default.startswith("/")]
+        for key in ("base_url", "endpoint", "instance_url"):
+            url = system["options"].get(key, "")
+            assert not [p for p in added if p.rstrip("/") in url], f"{name}.{key} = {url} repeats {added}"
+
+
+def test_every_example_names_a_shipped_mapping_file(tmp_path):
+    from core.paths import mappings_dir
+
+    for name, system in _uncommented_systems(tmp_path):
+        assert (mappings_dir() / system["mapping"]).is_file(), f"{name}: {system.get('mapping')}"
+
+
+def test_init_writes_the_schema_it_names_and_a_sample_that_pulls_segments_and_analyzes(tmp_path):
+    import json
+
+    runner = CliRunner()
+    res = runner.invoke(build_app(), ["init", str(tmp_path / "site")])
+    assert res.exit_code == 0, res.output
+    site = tmp_path / "site"
+    named = re.findall(r"schemas/[\w.]+\.json", _template())
+    assert named and all((site / path).is_file() for path in named)
+    assert json.loads((site / "schemas" / "segbridge.schema.json").read_text())["properties"]["systems"]
+    lines = (site / "data" / "order_lines.csv").read_text().splitlines()
+    assert 200 < len(lines) < 2000
+    config = ["-c", str(site / "segbridge.yaml")]
+    for args in (["validate"], ["pull"], ["segment"], ["analyze", str(site / "data"), "--out", str(tmp_path / "out")]):
+        res = runner.invoke(build_app(), config + args)
+        assert res.exit_code == 0 and res.exception is None, f"{args}: {res.output}\n{res.exception!r}"
+    assert (tmp_path / "out" / "segments.csv").is_file()
+
+
+def test_the_sample_is_the_same_every_time_and_never_overwrites_data(tmp_path):
+    runner = CliRunner()
+    for folder in ("a", "b"):
+        assert runner.invoke(build_app(), ["init", str(tmp_path / folder)]).exit_code == 0
+    assert (tmp_path / "a/data/order_lines.csv").read_bytes() == (tmp_path / "b/data/order_lines.csv").read_bytes()
+    mine = tmp_path / "c" / "data"
+    mine.mkdir(parents=True)
+    (mine / "order_lines.csv").write_text("my,own\n")
+    assert runner.invoke(build_app(), ["init", str(tmp_path / "c")]).exit_code == 0
+    assert (mine / "order_lines.csv").read_text() == "my,own\n" and not (mine / "products.csv").exists()

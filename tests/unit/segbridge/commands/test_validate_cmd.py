@@ -29,3 +29,18 @@ def test_api_key_from_env_var_reference_validates(tmp_path):
     res = _validate(tmp_path, "${WMS_API_KEY}", {"WMS_API_KEY": "hunter2"})
     assert res.returncode == 0, res.stdout + res.stderr
     assert "hunter2" not in res.stdout + res.stderr
+
+
+def test_system_without_mapping_is_reported_at_its_line_with_a_hint(tmp_path):
+    """`pull` reads every system through its mapping file, so `validate` refuses a system without one."""
+    (tmp_path / "segbridge.yaml").write_text(
+        "database: {url: 'sqlite:///s.db'}\nsystems:\n  files:\n    kind: csv_folder\n"
+        "    mapping: canonical_csv.yaml\n    options: {path: data}\n"
+        "  sap:\n    kind: sap_odata\n    options: {base_url: 'https://s4.example.com'}\n")
+    res = subprocess.run([sys.executable, "-m", "segbridge", "validate"], cwd=tmp_path,
+                         env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
+    output = res.stdout + res.stderr
+    assert res.returncode == EXIT_USAGE, output
+    assert "segbridge.yaml:7:" in output and "systems.sap (sap_odata) has no `mapping:`" in output
+    assert "add `mapping: <file>` under systems.sap" in output and "sap_s4.yaml" in output
+    assert "Traceback" not in output
