@@ -78,7 +78,7 @@ def test_there_is_an_example_of_every_builtin_connector_kind():
     assert not missing, f"no example for {missing}"
 
 
-def _uncommented_systems(tmp_path) -> list[tuple[str, dict]]:
+def _uncommented_systems() -> list[tuple[str, dict]]:
     import yaml
 
     systems = []
@@ -88,12 +88,12 @@ def _uncommented_systems(tmp_path) -> list[tuple[str, dict]]:
     return systems
 
 
-def test_no_example_url_repeats_the_path_its_connector_adds(tmp_path):
+def test_no_example_url_repeats_the_path_its_connector_adds():
     """SAP's base_url once held /sap/opu/odata/sap, which the connector adds as service_root, so
     `check` called /sap/opu/odata/sap/sap/opu/odata/sap/...; the same for every path option."""
     from connectors import registry
 
-    systems = _uncommented_systems(tmp_path)
+    systems = _uncommented_systems()
     assert len(systems) >= 9
     for name, system in systems:
         options = registry.get(system["kind"]).Options
@@ -104,10 +104,10 @@ def test_no_example_url_repeats_the_path_its_connector_adds(tmp_path):
             assert not [p for p in added if p.rstrip("/") in url], f"{name}.{key} = {url} repeats {added}"
 
 
-def test_every_example_names_a_shipped_mapping_file(tmp_path):
+def test_every_example_names_a_shipped_mapping_file():
     from core.paths import mappings_dir
 
-    for name, system in _uncommented_systems(tmp_path):
+    for name, system in _uncommented_systems():
         assert (mappings_dir() / system["mapping"]).is_file(), f"{name}: {system.get('mapping')}"
 
 
