@@ -41,7 +41,7 @@ def validate(ctx: typer.Context,
             path: Path = config.mapping_path(name)
             mapping = str(path)
             load_mapping(path)
-        elif getattr(cls, "needs_mapping", True):
+        else:
             _missing_mapping(config, name, system.kind)
         rows.append([name, system.kind, "yes" if system.enabled else "no", mapping])
     checked = _check_mapping_dir(config)
