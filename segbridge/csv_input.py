@@ -2,25 +2,31 @@
 
 Why not a plain `pd.read_csv`: a spreadsheet export brings text in number columns, US dates and
 yes/no flags, and pandas either raises deep inside the engine or guesses (03/04/2024 silently
-became 4 March or 3 April). Here every cell is read as text and converted by the canonical
-model's column type (`core.model`):
+became 4 March or 3 April). And a pull of the same files (`csv_folder` + mappings/canonical_csv.yaml)
+must accept and refuse exactly the same cells. So the file is read by the one CSV reader the
+`csv_folder` connector uses (`connectors.files.csv_text`: UTF-8 with or without BOM, another
+encoding only when declared with `--encoding`, the row number of every line) and each cell is
+converted by the canonical model's column type with the mapping engine's own parsers:
 
-- numbers: read as the mapping engine reads them (`core.mapping.numeric`: a dot decimal, a comma
-  only as an unmistakable thousands separator, `inf`/`nan` refused); text that is not a number
-  becomes missing and is counted (`bad_number`, with file, line and column); a bad `quantity` is left missing for the engine to set the line aside
-  (`bad_quantity`, core.planning.cleaning);
-- dates: ISO (YYYY-MM-DD) always; day/month/year or month/day/year (`/`, `.` or `-`) only when the
-  file shows which: a first number above 12 means day first, a second above 12 month first, per
-  file. A file where neither shows, or both do, is an error naming file, column and line; the
-  user then passes `--date-format` (a strptime format such as `%m/%d/%Y`);
+- numbers: `core.mapping.numeric` (a dot decimal, a comma only as an unmistakable thousands
+  separator, `inf`/`nan` refused); a refused cell becomes missing and is counted (`bad_number`,
+  with file, line and column); a bad `quantity` is left missing for the engine to set the line
+  aside (`bad_quantity`, core.planning.cleaning);
+- dates: the mapping's `date` transform (`core.mapping.dates.t_date`): ISO (YYYY-MM-DD) by default,
+  exactly `--date-format` (a strptime format such as `%m/%d/%Y`, the mapping's
+  `{date: {format: ...}}`) when given. Nothing is inferred from the values. A refused cell becomes
+  missing and is counted (`bad_date`); a missing order date makes the engine set the line aside;
 - booleans: true/false, 1/0, yes/no, y/n, t/f, x (SAP's flag); anything else is an error.
 
+Every refused cell is also listed in `ReadNotes.refused` with file, row, column and the reason code
+the mapping would quarantine the record with (`bad_type`, `bad_format`, `bad_value`).
 Every frame keeps its line in the file (header = line 1) in a `_row` column and the file name in
 `attrs["file"]`, so the engine's cleaning can name the line it set aside.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -28,6 +34,10 @@ import numpy as np
 import pandas as pd
 
 from basics.errors import ConfigError, DataError
+from connectors.files.csv_text import ROW as READ_ROW
+from connectors.files.csv_text import read_csv_text
+from core.mapping.context import StepContext
+from core.mapping.dates import t_date
 from core.mapping.numeric import parse_numbers
 from core.planning.cleaning import ROW, DataQuality
 
@@ -36,35 +46,58 @@ CSV_FILES = {"order_lines": "order_lines.csv", "products": "products.csv",
              "shipments": "shipments.csv", "receipts": "receipts.csv"}
 KEY_COLS = ["id", "product_id", "location_id", "customer_id", "order_id", "line_no", "po_id", "shipment_id"]
 TRUE, FALSE = {"true", "t", "yes", "y", "1", "1.0", "x"}, {"false", "f", "no", "n", "0", "0.0"}
-_ISO = r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?$"
-_DMY = r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$"
+MAX_LISTED = 100_000  # refused cells listed per file and column (all are counted)
 # What reading noted, beside the engine's cases (core.planning.cleaning.CASES); texts of the notes.
 READ_CASES = {
     "bad_number": "cell(s) with text that is not a number read as missing",
-    "dates_day_first": "slash date(s) read as day/month/year",
-    "dates_month_first": "slash date(s) read as month/day/year",
+    "bad_date": "date cell(s) not in the declared format read as missing (ISO YYYY-MM-DD unless --date-format "
+                "is given, e.g. --date-format '%m/%d/%Y' for US dates)",
 }
-DATE_HINT = ("pass --date-format '%m/%d/%Y' (month first, US) or --date-format '%d/%m/%Y' (day first; "
-             "%y for a two-digit year), or write ISO dates (YYYY-MM-DD)")
+
+@dataclass(frozen=True)
+class Refusal:
+    """A cell reading refused: file, row (header = 1), column, the mapping's reason code and why."""
+
+    file: str
+    row: int
+    column: str
+    code: str
+    message: str
 
 
-def read_canonical_csv(folder: Path, date_format: str | None = None) -> tuple[dict[str, pd.DataFrame], DataQuality]:
+@dataclass
+class ReadNotes(DataQuality):
+    """What reading noted (counts per case of READ_CASES, examples) and every refused cell."""
+
+    refused: list[Refusal] = field(default_factory=list)
+
+
+def read_canonical_csv(folder: Path, date_format: str | None = None,
+                       encoding: str | None = None) -> tuple[dict[str, pd.DataFrame], ReadNotes]:
     """The canonical CSV files of a folder (order_lines.csv required) and what reading them noted."""
     if not (folder / CSV_FILES["order_lines"]).exists():
         raise ConfigError(f"{folder}: no order_lines.csv",
                           hint="analyze needs DIR/order_lines.csv (and optionally products.csv, "
                                "product_locations.csv, customers.csv, shipments.csv, receipts.csv)")
-    notes = DataQuality(counts=dict.fromkeys(READ_CASES, 0), texts=READ_CASES)
+    notes = ReadNotes(counts=dict.fromkeys(READ_CASES, 0), texts=READ_CASES)
     frames = {}
     for name, file in CSV_FILES.items():
         if (folder / file).exists():
-            frames[name] = read_file(folder / file, name, date_format, notes)
+            frame = read_file(folder / file, name, date_format, notes, encoding)
+            if frame is not None:
+                frames[name] = frame
+    if "order_lines" not in frames:
+        raise DataError(f"{folder / CSV_FILES['order_lines']}: the file is empty (not even a header line)",
+                        hint="order_lines.csv needs a header line: order_id,line_no,product_id,order_date,quantity")
     return frames, notes
 
 
-def read_file(path: Path, name: str, date_format: str | None, notes: DataQuality) -> pd.DataFrame:
-    """One canonical file, typed by the model's columns of entity `name`."""
-    df = _read_text(path)
+def read_file(path: Path, name: str, date_format: str | None, notes: ReadNotes,
+              encoding: str | None = None) -> pd.DataFrame | None:
+    """One canonical file, typed by the model's columns of entity `name`; None when the file is empty."""
+    df = _read_text(path, encoding)
+    if df is None:
+        return None
     kinds = column_kinds(name)
     for col in [c for c in df.columns if c in KEY_COLS]:
         df[col] = _stripped(df[col])
@@ -79,21 +112,17 @@ def read_file(path: Path, name: str, date_format: str | None, notes: DataQuality
     return df
 
 
-def _read_text(path: Path) -> pd.DataFrame:
-    """Every cell as text (blank -> missing), a `_row` column with the line in the file; blank lines
-    are skipped but still counted, so the line numbers stay those of an editor."""
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable CSV file ({' '.join(str(exc).split())})",
-                        hint="comma-separated, UTF-8, one header line (see docs/engine.md)") from None
+def _read_text(path: Path, encoding: str | None) -> pd.DataFrame | None:
+    """Every cell as text (blank -> missing), a `_row` column with the row in the file (header = 1),
+    read by the one CSV reader the `csv_folder` connector uses too (`connectors.files.csv_text`:
+    UTF-8 with or without BOM unless `encoding` is declared); None for an empty file."""
+    frames = list(read_csv_text(path, encoding=encoding))
+    if not frames:
+        return None
+    df = frames[0]
     if ROW in df.columns:
         raise DataError(f"{path}: column {ROW!r} is reserved", hint="rename or drop that column")
-    if len(df.columns) == 1 and ";" in df.columns[0]:
-        raise DataError(f"{path}: the header has one column: the file looks separated by ';', not ','",
-                        hint="save it as comma-separated CSV (see docs/engine.md)")
-    df.insert(0, ROW, np.arange(len(df)) + 2)
-    return df[df.drop(columns=ROW).notna().any(axis=1)]
+    return df.rename(columns={READ_ROW: ROW})
 
 
 def column_kinds(name: str) -> dict[str, type]:
@@ -120,17 +149,15 @@ def _stripped(s: pd.Series) -> pd.Series:
     return pd.Series(out, index=s.index, dtype=s.dtype).where(codes >= 0)
 
 
-def _numbers(df: pd.DataFrame, col: str, file: str, notes: DataQuality, count: bool = True) -> pd.Series:
+def _numbers(df: pd.DataFrame, col: str, file: str, notes: ReadNotes, count: bool = True) -> pd.Series:
     """Numbers, read by the mapping's one number parser (dot decimal; a comma only as an unmistakable
     thousands separator: `1,234.5`); text that is not one, is ambiguous (`1,5`) or is not finite
-    (`inf`) becomes missing and, when `count`, is noted."""
+    (`inf`) becomes missing, is listed with its reason and, when `count`, is counted."""
     parsed = parse_numbers(df[col])
-    num = pd.Series(parsed.values, index=df.index, dtype="float64")
-    bad = pd.Series(parsed.refused(), index=df.index)
-    if count and bad.any():
-        rows = df.loc[bad, [ROW, col]].head(5).to_numpy().tolist()
-        notes.add("bad_number", int(bad.sum()), [f"{file} line {r} {col}={v!r}" for r, v in rows])
-    return num
+    bad = parsed.refused()
+    if bad.any():
+        _refuse(df, bad, col, file, parsed.codes[bad], parsed.messages[bad], notes, "bad_number" if count else None)
+    return pd.Series(parsed.values, index=df.index, dtype="float64")
 
 
 def _booleans(df: pd.DataFrame, col: str, file: str) -> pd.Series:
@@ -147,86 +174,33 @@ def _booleans(df: pd.DataFrame, col: str, file: str) -> pd.Series:
     return out
 
 
-def _dates(df: pd.DataFrame, cols: list[str], file: str, fmt: str | None, notes: DataQuality) -> None:
-    """Parse the date columns of one file in place (see the module docstring for the rules)."""
-    if fmt:
-        for col in cols:
-            df[col] = _with_format(df, col, file, fmt)
-        return
-    values = pd.concat([_distinct(df, col) for col in cols], ignore_index=True)
-    bad = values[values["kind"] == "bad"]
-    if len(bad):
-        raise DataError(f"{file}: column {bad['col'].iloc[0]!r}, line {bad['row'].iloc[0]}: "
-                        f"{bad['text'].iloc[0]!r} is not a date", hint=DATE_HINT)
-    order = _slash_order(values, file, notes)
+def _dates(df: pd.DataFrame, cols: list[str], file: str, fmt: str | None, notes: ReadNotes) -> None:
+    """Parse the date columns of one file in place, by the mapping's own `date` transform."""
     for col in cols:
-        part = values[values["col"] == col]
-        parsed = {raw: None if k == "blank" else _make_date(k, a, b, y, order, file, col, r) for raw, k, a, b, y, r in
-                  part[["raw", "kind", "a", "b", "y", "row"]].itertuples(index=False)}
-        df[col] = pd.to_datetime(df[col].map(parsed))
+        df[col] = _date_column(df, col, file, fmt, notes)
 
 
-def _distinct(df: pd.DataFrame, col: str) -> pd.DataFrame:
-    """One row per distinct text of a date column (a few hundred days, not millions of cells, are
-    stripped and matched): its first line, its count and its numbers (a, b, year)."""
-    counts = df[col].value_counts(sort=False)
-    first = df[col].dropna().drop_duplicates()
-    u = pd.DataFrame({"col": col, "raw": first.to_numpy(), "row": df.loc[first.index, ROW].to_numpy()})
-    u["text"] = u["raw"].str.strip()
-    u["n"] = u["raw"].map(counts).to_numpy()
-    iso, dmy = u["text"].str.extract(_ISO), u["text"].str.extract(_DMY)
-    u["kind"] = np.where(iso[0].notna(), "iso", np.where(dmy[0].notna(), "slash",
-                                                         np.where(u["text"] == "", "blank", "bad")))
-    u["y"] = iso[0].fillna(dmy[2])
-    u["a"] = iso[1].fillna(dmy[0])  # ISO: month; slash: first number
-    u["b"] = iso[2].fillna(dmy[1])  # ISO: day; slash: second number
-    return u
-
-
-def _slash_order(values: pd.DataFrame, file: str, notes: DataQuality) -> str | None:
-    """'dmy' or 'mdy' for the file's slash dates (None when it has none); an error when the file
-    cannot tell, or tells both."""
-    sl = values[values["kind"] == "slash"]
-    if sl.empty:
-        return None
-    a, b = sl["a"].astype(int), sl["b"].astype(int)
-    day_first, month_first = sl[a > 12], sl[b > 12]
-    where = lambda r: f"column {r['col']!r}, line {r['row']}: {r['text']!r}"  # noqa: E731
-    if len(day_first) and len(month_first):
-        raise DataError(f"{file}: dates disagree: {where(day_first.iloc[0])} has the day first, "
-                        f"{where(month_first.iloc[0])} the month first", hint=DATE_HINT)
-    if day_first.empty and month_first.empty:
-        raise DataError(f"{file}: {where(sl.iloc[0])} could be day/month or month/day, and no date in the file "
-                        f"has a number above 12 to tell", hint=DATE_HINT)
-    order, proof = ("dmy", day_first.iloc[0]) if len(day_first) else ("mdy", month_first.iloc[0])
-    case = "dates_day_first" if order == "dmy" else "dates_month_first"
-    notes.add(case, int(sl["n"].sum()), [f"{file}: {where(proof)} shows the order"])
-    return order
-
-
-def _make_date(kind, a, b, y, order, file, col, row) -> date:
-    month, day = (int(a), int(b)) if kind == "iso" or order == "mdy" else (int(b), int(a))
-    try:
-        return date(int(y), month, day)
-    except ValueError:
-        raise DataError(f"{file}: column {col!r}, line {row}: not a valid date (year {y}, month {month}, "
-                        f"day {day})", hint=DATE_HINT) from None
-
-
-def _with_format(df: pd.DataFrame, col: str, file: str, fmt: str) -> pd.Series:
-    """Dates in the given format; ISO dates stay readable (they are never ambiguous, and a folder
-    often mixes an export with US dates and files written as ISO)."""
-    text = df[col].str.strip().replace("", np.nan)
-    iso = text.str.match(_ISO).fillna(False).astype(bool)
-    try:
-        out = pd.to_datetime(text.where(~iso), format=fmt, errors="coerce")
-    except ValueError as exc:
-        raise ConfigError(f"--date-format {fmt!r}: {exc}", hint="a strptime format such as %m/%d/%Y") from None
-    if iso.any():
-        out = out.where(~iso, pd.to_datetime(text.where(iso).str.slice(0, 10), format="%Y-%m-%d", errors="coerce"))
-    bad = text.notna() & out.isna()
+def _date_column(df: pd.DataFrame, col: str, file: str, fmt: str | None, notes: ReadNotes) -> pd.Series:
+    """One date column through `core.mapping.dates.t_date` (what `{date: {format: fmt}}` does in a
+    pull): ISO without `fmt`, exactly `fmt` with it. A cell that is neither is missing, counted
+    (`bad_date`) and listed with its file, row and the mapping's reason code."""
+    ctx = StepContext(pd.DataFrame(index=df.index), col)
+    parsed = t_date(df[col], ctx, format=fmt)
+    bad = np.zeros(len(df), dtype=bool) if ctx.errors is None else ctx.errors.notna().to_numpy()
     if bad.any():
-        i = bad.to_numpy().argmax()
-        raise DataError(f"{file}: column {col!r}, line {df[ROW].iloc[i]}: {text.iloc[i]!r} does not match "
-                        f"--date-format {fmt!r}", hint="one format for every date column of every file")
-    return out
+        what = f"a date in --date-format {fmt!r} or ISO (YYYY-MM-DD)" if fmt else "an ISO date (YYYY-MM-DD)"
+        messages = [f"cannot read {v!r} as {what}" for v in df[col].to_numpy()[bad]]
+        _refuse(df, bad, col, file, ctx.errors.to_numpy()[bad], messages, notes, "bad_date")
+    return pd.to_datetime(parsed.where(~bad, None), errors="coerce")
+
+
+def _refuse(df: pd.DataFrame, bad: np.ndarray, col: str, file: str, codes, messages, notes: ReadNotes,
+            case: str | None) -> None:
+    """List the refused cells (file, row, column, reason; the first MAX_LISTED per column, as the
+    mapper keeps messages) and, when `case`, count them all."""
+    rows = df[ROW].to_numpy()[bad]
+    notes.refused += [Refusal(file, int(r), col, str(c), str(m))
+                      for r, c, m in zip(rows[:MAX_LISTED], codes[:MAX_LISTED], messages[:MAX_LISTED], strict=True)]
+    if case:
+        values = df[col].to_numpy()[bad]
+        notes.add(case, int(bad.sum()), [f"{file} line {r} {col}={v!r}" for r, v in zip(rows[:5], values[:5], strict=False)])

@@ -3,9 +3,13 @@
 A stream is a file-name pattern (the mapping's `source.name`, e.g. `order_lines.csv` or
 `orders_*.csv`). Reads are incremental by file: the checkpoint lists each file read with its
 mtime and size, so only new or replaced files are read again. Files are read in chunks
-(pandas for CSV, openpyxl read-only for Excel) so memory stays flat however big the file; the
-checkpoint inside a file records the rows done, so a crash repeats at most one chunk. Values
-come as text (empty cells as None): typing is the mapping's job.
+(CSV through the shared reader `connectors.files.csv_text`, the one `segbridge analyze` uses too;
+openpyxl read-only for Excel) so memory stays flat however big the file; the checkpoint inside a
+file records the rows done, so a crash repeats at most one chunk. Values come as text (empty
+cells as None): typing is the mapping's job. Every record also carries `__file` (its path in the
+folder) and `__row` (its row in the file, header = 1): the mapping reads only the fields it names,
+so the two keys reach only the quarantine, where they say which row of which file was refused.
+Encoding: UTF-8 with or without a BOM unless `encoding` is declared.
 
 Only files inside the folder are read: a matching file that is a symlink resolving outside the
 folder (e.g. `order_lines.csv -> /etc/passwd`) stops the read with a FatalError naming it,
@@ -33,6 +37,7 @@ from pydantic import Field
 from basics.yaml_loader import StrictModel
 from connectors.base import CheckResult, Connector, RecordBatch, StreamSpec
 from connectors.connector_errors import FatalError
+from connectors.files.csv_text import FILE, ROW, CsvReadError, read_csv_text
 
 EXCEL = (".xlsx", ".xlsm")
 
@@ -109,31 +114,28 @@ class CsvFolderConnector(Connector):
 
     def _read_file(self, path: Path, rel: str, sig: dict, skip: int, done: dict) -> Iterator[RecordBatch]:
         rows = skip
-        chunks = self._excel_chunks(path, skip) if path.suffix.lower() in EXCEL else self._csv_chunks(path, skip)
+        chunks = self._excel_chunks(path, rel, skip) if path.suffix.lower() in EXCEL \
+            else self._csv_chunks(path, rel, skip)
         pending: list[dict] | None = None
-        for chunk in chunks:
+        for chunk, consumed in chunks:
             if pending is not None:
                 yield RecordBatch(pending, {"files": dict(done), "current": {"file": rel, "sig": sig, "rows": rows}})
-            rows += len(chunk)
+            rows += consumed
             pending = chunk
         # The last chunk's checkpoint marks the file done, so a finished file is never read twice.
         yield RecordBatch(pending or [], {"files": {**done, rel: sig}})
 
-    def _csv_chunks(self, path: Path, skip: int) -> Iterator[list[dict]]:
+    def _csv_chunks(self, path: Path, rel: str, skip: int) -> Iterator[tuple[list[dict], int]]:
+        """Records of the shared reader (connectors.files.csv_text), each with `__file` and `__row`."""
         try:
-            reader = pd.read_csv(path, sep=self.options.delimiter, encoding=self.options.encoding, dtype=str,
-                                 keep_default_na=False, chunksize=self.options.chunk_rows,
-                                 skiprows=range(1, skip + 1) if skip else None)
-            with reader:
-                for frame in reader:
-                    yield _records(frame)
-        except pd.errors.EmptyDataError:
-            return
-        except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise FatalError(f"{self.name}: cannot read {path.name}: {exc}",
-                             hint="check options.delimiter and options.encoding") from None
+            for frame in read_csv_text(path, delimiter=self.options.delimiter, encoding=self.options.encoding,
+                                       chunk_rows=self.options.chunk_rows, skip=skip):
+                yield _records(frame, rel), frame.attrs["rows_read"]
+        except CsvReadError as exc:
+            raise FatalError(f"{self.name}: cannot read {exc.message}",
+                             hint=f"{exc.hint}; check options.delimiter and options.encoding") from None
 
-    def _excel_chunks(self, path: Path, skip: int) -> Iterator[list[dict]]:
+    def _excel_chunks(self, path: Path, rel: str, skip: int) -> Iterator[tuple[list[dict], int]]:
         from openpyxl import load_workbook
 
         book = load_workbook(path, read_only=True, data_only=True)
@@ -146,19 +148,24 @@ class CsvFolderConnector(Connector):
             for n, row in enumerate(rows):
                 if n < skip:
                     continue
-                chunk.append({h: _cell(v) for h, v in zip(header, row, strict=False)})
+                chunk.append({**{h: _cell(v) for h, v in zip(header, row, strict=False)}, FILE: rel, ROW: n + 2})
                 if len(chunk) >= self.options.chunk_rows:
-                    yield chunk
+                    yield chunk, len(chunk)
                     chunk = []
             if chunk:
-                yield chunk
+                yield chunk, len(chunk)
         finally:
             book.close()
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """Text values; empty cells become None."""
-    return frame.astype(object).where(frame != "", None).to_dict("records")
+def _records(frame: pd.DataFrame, rel: str) -> list[dict]:
+    """Text values (empty cells None), each record with its file and row number (`__file`, `__row`)."""
+    rows = frame[ROW].tolist()
+    body = frame.drop(columns=ROW)
+    records = body.astype(object).where(body.notna(), None).to_dict("records")
+    for record, row in zip(records, rows, strict=True):
+        record[FILE], record[ROW] = rel, row
+    return records
 
 
 def _cell(value: Any) -> Any:

@@ -15,6 +15,7 @@ from core.mapping.context import _convert
 from core.mapping.transforms import transform
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ODATA_DATE = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{4}))?\)/$")
 
 
@@ -68,7 +69,12 @@ def _parse_date(v: Any, fmt: str | None) -> date | None:
     if text.startswith("/Date("):
         return _parse_odata(text).date()
     if fmt:
-        return datetime.strptime(text, fmt).date()
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            if _ISO_DAY.fullmatch(text):  # ISO stays readable beside a declared format: it is never ambiguous
+                return date.fromisoformat(text)
+            raise
     if len(text) == 8 and text.isdigit():
         return datetime.strptime(text, "%Y%m%d").date()
     return datetime.fromisoformat(text.replace("Z", "+00:00")).date() if "T" in text else date.fromisoformat(text[:10])
@@ -76,7 +82,9 @@ def _parse_date(v: Any, fmt: str | None) -> date | None:
 
 @transform("date", "date", "`'2024-03-01'`, `'20240301'`, `/Date(1709251200000)/` -> `date(2024, 3, 1)`")
 def t_date(s, ctx, format: str | None = None):  # noqa: A002 - the YAML option is called format
-    """Calendar date from ISO, SAP YYYYMMDD, OData `/Date(ms)/`, or an explicit strptime `format`."""
+    """Calendar date from ISO, SAP YYYYMMDD, OData `/Date(ms)/`, or an explicit strptime `format`
+    (e.g. `%m/%d/%Y` for US dates; ISO YYYY-MM-DD stays readable beside it, as in `analyze --date-format`:
+    an export in the declared format and files written as ISO are often mixed). Nothing else is guessed."""
     return _convert(s, ctx, lambda v: _parse_date(v, format), "bad_type", "a date")
 
 

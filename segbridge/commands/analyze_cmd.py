@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from basics.errors import ConfigError
+from basics.errors import ConfigError, DataError
 from segbridge.commands.common import out, table
 
 
@@ -70,8 +70,10 @@ def analyze(
                                                          "history (0: replay the window's own days)"),
     simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="Replay the parameters day by day (the simulation check)"),
     date_format: str = typer.Option(None, "--date-format",
-                                    help="strptime format of every date column, e.g. %m/%d/%Y (default: ISO, "
-                                         "or d/m/Y vs m/d/Y told by a number above 12 in each file)"),
+                                    help="strptime format of every date column, e.g. %m/%d/%Y for US dates "
+                                         "(default: ISO YYYY-MM-DD; the mapping's {date: {format: ...}})"),
+    encoding: str = typer.Option(None, "--encoding",
+                                 help="Encoding of the files, e.g. cp1252 (default: UTF-8, with or without BOM)"),
 ) -> None:
     """Run the whole engine offline on canonical CSV files and write segments, parameters and a report."""
     from core.planning.engine import EngineOptions, run_engine
@@ -83,8 +85,13 @@ def analyze(
     if not folder.is_dir():
         raise ConfigError(f"{folder}: not a folder", hint="pass the folder holding order_lines.csv")
     pol = load_policy(policy)
-    frames, notes = read_canonical_csv(folder, date_format)
-    result = run_engine(frames, pol, EngineOptions(simulate=simulate, simulate_periods=bootstrap or None))
+    frames, notes = read_canonical_csv(folder, date_format, encoding)
+    try:
+        result = run_engine(frames, pol, EngineOptions(simulate=simulate, simulate_periods=bootstrap or None))
+    except DataError as exc:  # e.g. every order date refused: say what reading the files refused, and why
+        if not notes.warnings():
+            raise
+        raise DataError(exc.message, hint="; ".join([*notes.warnings(), exc.hint or ""]).strip("; ")) from None
     quality = {**result.data_quality, **notes.as_dict()}
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(result.segments, out_dir / "segments.csv")

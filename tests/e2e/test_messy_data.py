@@ -331,19 +331,21 @@ def _us(d: pd.DataFrame) -> pd.DataFrame:
     return d
 
 
-def test_us_dates_are_read_when_the_file_shows_the_order(base, tmp_path):
+def test_us_dates_are_refused_by_analyze_and_pull_alike_until_declared(base, tmp_path, capsys):
     messy = copy(base, tmp_path / "messy")
     edit(messy, OL, _us)
-    par, dq, text = analyze(messy)
-    assert dq["dates_month_first"][0] == 2 * len(pd.read_csv(base / OL))
-    assert "slash date(s) read as month/day/year" in text
+    err = cli_error(capsys, "analyze", messy, "--out", tmp_path / "out", "--no-simulate")
+    assert "without an order date" in err and "order_lines.csv line 2 order_date=" in err
+    assert "--date-format '%m/%d/%Y'" in err
+    par, dq, _ = analyze(messy, "--date-format", "%m/%d/%Y")
+    assert dq["bad_date"][0] == 0
     same_parameters(par, analyze(copy(base, tmp_path / "base"))[0])
 
-    _, db = store_of(messy)  # the mapping reads ISO only (a mapping can set a date format)
+    _, db = store_of(messy)  # the mapping reads ISO only too (a mapping can set a date format)
     assert {r for _, r in quarantined(db, "order_lines")} == {"bad_type"}
 
 
-def test_ambiguous_dates_are_an_error_until_a_date_format_is_given(base, tmp_path, capsys):
+def test_ambiguous_dates_are_never_guessed_and_read_once_a_date_format_is_given(base, tmp_path, capsys):
     def early(d: pd.DataFrame) -> pd.DataFrame:  # every day <= 12: 03/04 could be either
         day = pd.to_datetime(d["order_date"])
         d["order_date"] = day.dt.strftime("%Y-%m-") + ((day.dt.day - 1) % 12 + 1).map("{:02d}".format)
@@ -354,8 +356,7 @@ def test_ambiguous_dates_are_an_error_until_a_date_format_is_given(base, tmp_pat
     messy = copy(iso, tmp_path / "messy")
     edit(messy, OL, lambda d: d.assign(order_date=pd.to_datetime(d["order_date"]).dt.strftime("%m/%d/%Y")))
     err = cli_error(capsys, "analyze", messy, "--out", tmp_path / "out", "--no-simulate")
-    assert "order_lines.csv: column 'order_date', line 2:" in err and "could be day/month or month/day" in err
-    assert "--date-format '%m/%d/%Y'" in err
+    assert "order_lines.csv line 2 order_date=" in err and "--date-format '%m/%d/%Y'" in err
     par, _, _ = analyze(messy, "--date-format", "%m/%d/%Y")
     same_parameters(par, analyze(iso)[0])
 
@@ -381,5 +382,5 @@ def test_blank_order_date_repeated_product_and_text_value_are_handled(base, tmp_
 def test_clean_data_reports_every_case_at_zero(base, tmp_path):
     _, dq, text = analyze(copy(base, tmp_path / "base"))
     assert dq and all(count == 0 for count, _ in dq.values()) and "no line set aside" in text
-    assert {"bad_quantity", "return_lines", "abc_by_volume", "dates_month_first"} <= set(dq)
+    assert {"bad_quantity", "return_lines", "abc_by_volume", "bad_date"} <= set(dq)
     assert np.isfinite([c for c, _ in dq.values()]).all()

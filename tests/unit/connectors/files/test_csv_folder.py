@@ -11,6 +11,7 @@ from openpyxl import Workbook
 from connectors.base import StreamSpec
 from connectors.connector_errors import FatalError
 from connectors.files.csv_folder import CsvFolderConnector
+from connectors.files.csv_text import FILE, ROW
 
 pytestmark = pytest.mark.unit
 
@@ -19,9 +20,15 @@ def _conn(path, **options) -> CsvFolderConnector:
     return CsvFolderConnector({"path": str(path), **options}, name="legacy")
 
 
-def _read(conn, pattern, state=None):
+def _read(conn, pattern, state=None, provenance=False):
+    """Records (without their `__file`/`__row` unless `provenance`) and the batches."""
     batches = list(conn.read(StreamSpec(pattern), state))
-    return [r for b in batches for r in b.records], batches
+    records = [r for b in batches for r in b.records]
+    return (records if provenance else [_values(r) for r in records]), batches
+
+
+def _values(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in (FILE, ROW)}
 
 
 def test_check_and_discover_list_data_files_only(tmp_path):
@@ -163,4 +170,35 @@ def test_a_file_swapped_for_an_outside_symlink_after_listing_is_refused(tmp_path
     (folder / "b.csv").symlink_to(tmp_path / "outside.csv")
     with pytest.raises(FatalError) as err:
         list(read)
-    assert first.records == [{"id": "1"}] and "b.csv" in err.value.message
+    assert [_values(r) for r in first.records] == [{"id": "1"}] and "b.csv" in err.value.message
+
+
+def test_every_record_carries_its_file_and_row_blank_lines_counted_and_a_resume_keeps_them(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "o.csv").write_text("id,qty\n1,5\n\n2,6\n3,7\n")
+    conn = _conn(tmp_path, chunk_rows=2, recursive=True)
+    records, batches = _read(conn, "o.csv", provenance=True)
+    assert [(r[FILE], r[ROW], r["id"]) for r in records] == [("sub/o.csv", 2, "1"), ("sub/o.csv", 4, "2"),
+                                                             ("sub/o.csv", 5, "3")]
+    rest, _ = _read(conn, "o.csv", batches[0].checkpoint, provenance=True)  # resumed after the first chunk
+    assert [(r[ROW], r["id"]) for r in rest] == [(4, "2"), (5, "3")]
+
+
+def test_excel_rows_carry_their_file_and_row(tmp_path):
+    book = Workbook()
+    book.active.append(["id"])
+    book.active.append(["A"])
+    book.save(tmp_path / "x.xlsx")
+    records, _ = _read(_conn(tmp_path), "x.xlsx", provenance=True)
+    assert records == [{"id": "A", FILE: "x.xlsx", ROW: 2}]
+
+
+def test_a_bom_is_not_part_of_the_first_column_and_undeclared_cp1252_names_the_byte(tmp_path):
+    (tmp_path / "bom.csv").write_bytes("\ufeffid,name\n1,Zoë\n".encode())
+    assert _read(_conn(tmp_path), "bom.csv")[0] == [{"id": "1", "name": "Zoë"}]
+    (tmp_path / "win.csv").write_bytes("id,name\n1,Ann\n2,Müller\n".encode("cp1252"))
+    with pytest.raises(FatalError) as err:
+        _read(_conn(tmp_path), "win.csv")
+    assert "win.csv: byte 17 (line 3) is not valid utf-8" in err.value.message
+    assert "encoding: cp1252" in err.value.hint
+    assert _read(_conn(tmp_path, encoding="cp1252"), "win.csv")[0][1] == {"id": "2", "name": "Müller"}

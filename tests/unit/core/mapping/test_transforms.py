@@ -54,6 +54,13 @@ def test_date_forms():
     assert run(["01.03.2024"], {"date": {"format": "%d.%m.%Y"}})[0] == [date(2024, 3, 1)]
 
 
+def test_a_declared_date_format_reads_exactly_it_and_iso_nothing_else():
+    values, errors = run(["03/25/2024", "2024-03-05", "25/03/2024", "20240301", "03-25-2024"],
+                         {"date": {"format": "%m/%d/%Y"}})
+    assert values[:2] == [date(2024, 3, 25), date(2024, 3, 5)]
+    assert errors == [None, None, "bad_type", "bad_type", "bad_type"]
+
+
 def test_sap_date_initial_value_is_null():
     values, errors = run(["20240229", "00000000", "2024-02-29"], "sap_date")
     assert values == [date(2024, 2, 29), None, None]

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from sandbox.csv_drop import write_canonical_csv
 from sandbox.generator import generate
+from segbridge import cli as cli_module
 from segbridge.cli import build_app
 from segbridge.commands.analyze_cmd import write_data_quality
 
@@ -74,3 +75,21 @@ def test_data_quality_examples_are_neutralised_counts_kept(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert _rows(path) == [{"case": "bad_quantity", "count": "2", "example": "'=HYPERLINK(\"http://x\",A1) line 3 | ok"},
                            {"case": "return_lines", "count": "0", "example": ""}]
+
+
+def test_a_cp1252_folder_fails_with_file_and_byte_then_reads_with_encoding(tmp_path, capsys):
+    folder = tmp_path / "win"
+    ds = generate(seed=5, products=4, locations=1, customers=3, weeks=20)
+    write_canonical_csv(ds, folder, only=["order_lines"])
+    lines = pd.read_csv(folder / "order_lines.csv", dtype=str, keep_default_na=False)
+    lines["uom"] = "Stück"
+    lines.to_csv(folder / "order_lines.csv", index=False, encoding="cp1252")
+    out = str(tmp_path / "out")
+    with pytest.raises(SystemExit) as exc:
+        cli_module.main(["analyze", str(folder), "--out", out, "--no-simulate"])
+    text = " ".join(capsys.readouterr().err.split())
+    assert exc.value.code == 1 and "Traceback" not in text
+    assert "order_lines.csv: byte " in text and "is not valid utf-8" in text and "--encoding cp1252" in text
+    result = CliRunner().invoke(build_app(), ["analyze", str(folder), "--out", out, "--no-simulate",
+                                              "--encoding", "cp1252"])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
