@@ -68,3 +68,15 @@ def test_a_failed_pull_exits_1(tmp_path):
     result, text = _pull(site)
     assert result.exit_code == 1, result.output
     assert "erp: run 1 failed" in text
+
+
+def test_us_dates_are_quarantined_and_the_pull_says_so(tmp_path):
+    site = _site(tmp_path, GOOD)
+    (site / "drop" / "order_lines.csv").write_text(
+        "order_id,line_no,product_id,order_date,quantity\nO1,1,P1,12/31/2025,5\nO2,1,P2,01/15/2026,3\n",
+        encoding="utf-8")
+    result = CliRunner().invoke(build_app(), ["-c", str(site / "segbridge.yaml"), "pull", "--no-progress",
+                                              "-e", "products", "-e", "order_lines"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 3, result.output
+    assert "2 order_lines: bad_type" in text and "erp order_lines key O1|1:" in text
