@@ -38,8 +38,9 @@ def pull(ctx: typer.Context,
          no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars (logs only)")) -> None:
     """Read systems incrementally into the store through their mapping files.
 
-    Exits 0 when clean, 1 when a pull failed, 3 when a pull is suspect (too many records
-    quarantined: the top reasons and examples are printed; `segbridge quarantine list` shows all).
+    Exits 0 when clean, 1 when a pull failed, 3 when one is suspect (too much quarantined).
+
+    A suspect pull prints its top quarantine reasons with examples; `segbridge quarantine list`.
     """
     from core.sync import pull as run_pull
 
