@@ -14,7 +14,6 @@ from __future__ import annotations
 import typer
 
 from basics.errors import EXIT_EXCEPTIONS, EXIT_FAILED, EXIT_OK
-from core.statuses import RunStatus
 from segbridge.commands.common import config_of, long_running, out, store_of, table
 
 
@@ -24,6 +23,8 @@ def register(app: typer.Typer) -> None:
 
 def exit_code(results) -> int:
     """1 if any pull failed, else 3 if any is suspect, else 0 (see the module docstring)."""
+    from core.statuses import RunStatus
+
     if any(r.status == RunStatus.FAILED for r in results):
         return EXIT_FAILED
     if any(r.suspect for r in results):
@@ -60,6 +61,8 @@ def pull(ctx: typer.Context,
 
 def _result_lines(db, r) -> None:
     """The run's status line; for a suspect or failed run that quarantined records, why."""
+    from core.statuses import RunStatus
+
     note = " - SUSPECT: quarantine above threshold, write-back blocked" if r.suspect else ""
     colour = "red" if r.status == RunStatus.FAILED else "yellow" if r.suspect else "green"
     out.print(f"[{colour}]{r.system}: run {r.run_id} {r.status}{note}[/]", highlight=False)
