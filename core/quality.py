@@ -32,8 +32,11 @@ class EntityQuality:
     breached: bool
 
 
-def _threshold(thresholds: dict[str, float] | float | None, system: str, entity: str) -> float:
-    """Per-entity threshold: 'system.entity', then 'entity', then 'default', then 2 %."""
+def threshold_for(thresholds: dict[str, float] | float | None, system: str, entity: str) -> float:
+    """Per-entity threshold: 'system.entity', then 'entity', then 'default', then 2 %.
+
+    The one lookup: the pull's suspect check and reconcile's completeness check both use it, so
+    they agree on what "too much quarantined" means for an entity."""
     if thresholds is None:
         return DEFAULT_THRESHOLD
     if isinstance(thresholds, int | float):
@@ -44,6 +47,24 @@ def _threshold(thresholds: dict[str, float] | float | None, system: str, entity:
     return DEFAULT_THRESHOLD
 
 
+def thresholds_of(quality, system: str, entities: dict) -> dict[str, float]:
+    """The thresholds of one system's pull, for `threshold_for`, most specific first:
+
+    the mapping entity's `quality.threshold`; `quality.per_entity` by 'system.entity', by the
+    mapping entity's name, or by its canonical target (e.g. `order_line`); then
+    `quality.max_quarantine_share`. `quality` is the config's QualityConfig, `entities` the
+    pulled mapping entities by name."""
+    per = dict(quality.per_entity)
+    out = {"default": quality.max_quarantine_share, **per}
+    for name, em in entities.items():
+        key = f"{system}.{name}"
+        if key not in per and name not in per and em.target in per:
+            out[key] = per[em.target]
+        if em.quality.threshold is not None:
+            out[key] = em.quality.threshold
+    return out
+
+
 def finish_run_quality(db, run_id: int, thresholds: dict[str, float] | float | None = None) -> list[EntityQuality]:
     """Evaluate the run's entity counts; mark the run suspect (audited) if any share passes its threshold."""
     table = EntityCount.__table__
@@ -52,7 +73,7 @@ def finish_run_quality(db, run_id: int, thresholds: dict[str, float] | float | N
         report = []
         for r in rows:
             share = (r.quarantined / r.read) if r.read else 0.0
-            limit = _threshold(thresholds, r.system, r.entity)
+            limit = threshold_for(thresholds, r.system, r.entity)
             report.append(EntityQuality(r.system, r.entity, r.read, r.quarantined, share, limit, share > limit))
         breached = [q for q in report if q.breached]
         if breached:

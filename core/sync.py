@@ -37,7 +37,7 @@ from core.mapping import Conversions, EntityMapping, load_mapping
 from core.mapping.ingest import load_batch
 from core.model import Crosswalk, Product, SyncState, utcnow
 from core.prefetch import prefetch
-from core.quality import finish_run_quality
+from core.quality import finish_run_quality, thresholds_of
 from core.settings import SegbridgeConfig
 from core.statuses import RunKind, RunStatus, Trigger
 
@@ -124,13 +124,6 @@ def connector_for(config: SegbridgeConfig, system: str) -> Connector:
     return registry.create(sc.kind, options, name=system)
 
 
-def _thresholds(config: SegbridgeConfig, system: str, entities: dict[str, EntityMapping]) -> dict[str, float]:
-    out = {"default": config.quality.max_quarantine_share, **config.quality.per_entity}
-    out.update({f"{system}.{name}": em.quality.threshold for name, em in entities.items()
-                if em.quality.threshold is not None})
-    return out
-
-
 def pull(config: SegbridgeConfig, db: Engine, systems: list[str] | None = None, full: bool = False,
          progress: ProgressCallback | None = None, trigger: str = Trigger.MANUAL,
          stop_event: threading.Event | None = None, entities: list[str] | None = None) -> list[PullResult]:
@@ -187,7 +180,7 @@ def _pull_system_held(config: SegbridgeConfig, db: Engine, system: str, full: bo
         result.status, result.message = RunStatus.FAILED, str(exc)
         log.error("pull %s failed: %s", system, exc)
     _settle(result, stop)
-    report = finish_run_quality(db, run_id, _thresholds(config, system, chosen))
+    report = finish_run_quality(db, run_id, thresholds_of(config.quality, system, chosen))
     result.suspect = any(q.breached for q in report)
     runs.finish_run(db, run_id, result.status, counts=run_counts(result), message=result.message)
     return result

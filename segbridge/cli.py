@@ -36,6 +36,7 @@ from segbridge.commands import (
     parameters_cmd,
     plan_cmd,
     pull_cmd,
+    quarantine_cmd,
     reconcile_cmd,
     run_cmd,
     runs_cmd,
@@ -53,7 +54,8 @@ app = typer.Typer(name="segbridge", no_args_is_help=True, add_completion=False,
                   help="Pull, segment, parameterise, write back and reconcile supply-chain data.")
 
 # One module per top-level verb, in the order the verbs appear in --help.
-COMMAND_MODULES = [init_cmd, validate_cmd, db_cmd, config_cmd, check_cmd, pull_cmd, segment_cmd, segments_cmd,
+COMMAND_MODULES = [init_cmd, validate_cmd, db_cmd, config_cmd, check_cmd, pull_cmd, quarantine_cmd,
+                   segment_cmd, segments_cmd,
                    parameters_cmd, analyze_cmd, plan_cmd, approve_cmd, apply_cmd, reconcile_cmd, exceptions_cmd,
                    run_cmd, runs_cmd, schedule_cmd, sandbox_cmd, demo_cmd]
 

@@ -229,7 +229,8 @@ def _reconcile(config, db, rc, summary: ReconcileSummary, intended: pd.DataFrame
     summary.matched = int((results["status"] == "match").sum()) if len(results) else 0
     readable = [s for s in summary.systems if s not in summary.unreadable]
     compare_obs = value_observations(rc, results) + cross_system_observations(rc, results)
-    completeness_obs = (completeness_observations(rc, db, config.quality.max_quarantine_share, summary.systems)
+    completeness_obs = (completeness_observations(rc, db, config.quality.max_quarantine_share, summary.systems,
+                                                   config.quality.per_entity)
                         + _unreadable_observations(rc, summary.unreadable))
     kinds = COMPARE_KINDS if not intended.empty else []
     first = upsert_observations(db, compare_obs, summary.run_id, readable, kinds, rc.auto_resolve)
