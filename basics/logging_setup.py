@@ -33,7 +33,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("run_id", "system", "stream", "plan_id"):
+        for key in ("event", "run_id", "kind", "system", "trigger", "status", "counts", "stream", "plan_id"):
             if hasattr(record, key):
                 payload[key] = getattr(record, key)
         if record.exc_info:

@@ -16,6 +16,10 @@ finish its runs; `mark_interrupted` (called whenever a command opens the store) 
 `interrupted`, and `dead_run_ids` tells reconciliation which earlier run's observations to
 replace rather than add to.
 
+Every start and end is also logged at INFO on the `segbridge.runs` logger with structured extras
+(`event` run_started / run_finished, `run_id`, `kind`, `system`, `trigger`, `status`, `counts`), so
+`--json-logs` gives a machine a line per run start and end with its counts.
+
 Example:
     >>> run_id = start_run(db, "pull", system="sap", trigger="schedule")   # doctest: +SKIP
     >>> finish_run(db, run_id, "ok", counts={"read": 120, "loaded": 118, "quarantined": 2})
@@ -24,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +44,7 @@ from core.lease import default_owner, live_owners, owner_dead, parse_owner
 from core.model import Lease, Run, utcnow
 from core.statuses import FINISHED, RunKind, RunStatus, Trigger
 
+log = logging.getLogger("segbridge.runs")
 COUNT_KEYS = ("read", "loaded", "quarantined", "changes", "applied", "rejected", "exceptions")
 _TABLE = Run.__table__
 _E = TypeVar("_E", bound=StrEnum)
@@ -118,22 +124,36 @@ def _insert(bind: Engine | Connection, values: dict[str, Any]) -> int:
         return int(conn.execute(insert(_TABLE).values(**values).returning(_TABLE.c.id)).scalar_one())
 
 
-def _update(bind: Engine | Connection, run_id: int, values: dict[str, Any]) -> None:
-    """Set columns of one run; a clear error when the id is unknown."""
+def _update(bind: Engine | Connection, run_id: int, values: dict[str, Any]) -> Any:
+    """Set columns of one run; returns its kind, system, trigger and counts; a clear error when the id is unknown."""
     with _begun(bind) as conn:
-        stmt = update(_TABLE).where(_TABLE.c.id == run_id).values(**values).returning(_TABLE.c.id)
-        if conn.execute(stmt).first() is None:
+        stmt = (update(_TABLE).where(_TABLE.c.id == run_id).values(**values)
+                .returning(_TABLE.c.id, _TABLE.c.kind, _TABLE.c.system, _TABLE.c.trigger, _TABLE.c.counts))
+        row = conn.execute(stmt).first()
+        if row is None:
             raise ConfigError(f"run {run_id} does not exist", hint="`segbridge runs list` shows the runs")
+        return row
 
 
 def start_run(bind: Engine | Connection, kind: str, *, system: str | None = None, trigger: str = Trigger.MANUAL,
               ruleset_hash: str | None = None, parent_run_id: int | None = None,
               message: str | None = None) -> int:
     """Record a run as started; returns its id."""
-    return _insert(bind, dict(kind=str(kind), system=system, status=RunStatus.RUNNING,
-                              trigger=_check(trigger, Trigger, "trigger"), started_at=utcnow(),
-                              ruleset_hash=ruleset_hash, parent_run_id=parent_run_id, message=message,
-                              owner=default_owner()[:80]))
+    run_id = _insert(bind, dict(kind=str(kind), system=system, status=RunStatus.RUNNING,
+                                trigger=_check(trigger, Trigger, "trigger"), started_at=utcnow(),
+                                ruleset_hash=ruleset_hash, parent_run_id=parent_run_id, message=message,
+                                owner=default_owner()[:80]))
+    _log_event("run_started", run_id, kind=str(kind), system=system, trigger=str(trigger), status=RunStatus.RUNNING)
+    return run_id
+
+
+def _log_event(event: str, run_id: int, **extra: Any) -> None:
+    """One INFO line on `segbridge.runs` with structured extras (what `--json-logs` prints as fields);
+    the text stays short for the console (`-v`), the counts travel as a field."""
+    fields = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in extra.items()}
+    where = ", ".join(str(fields[k]) for k in ("kind", "system") if fields.get(k))
+    verb = "started" if event == "run_started" else f"finished: {fields.get('status')}"
+    log.info("run %s (%s) %s", run_id, where, verb, extra={"event": event, "run_id": run_id, **fields})
 
 
 def finish_run(bind: Engine | Connection, run_id: int, status: str, *, counts: dict[str, Any] | None = None,
@@ -152,16 +172,21 @@ def finish_run(bind: Engine | Connection, run_id: int, status: str, *, counts: d
         values["counts"] = json.dumps(normalise_counts(counts))
     if ruleset_hash is not None:
         values["ruleset_hash"] = ruleset_hash
-    _update(bind, run_id, values)
+    row = _update(bind, run_id, values)
+    _log_event("run_finished", run_id, kind=row.kind, system=row.system, trigger=row.trigger, status=final,
+               counts=json.loads(row.counts) if row.counts else {})
 
 
 def record_skipped(bind: Engine | Connection, kind: str, *, system: str | None = None,
                    trigger: str = Trigger.SCHEDULE, message: str) -> int:
     """A trigger that did not run (lease held elsewhere, dependency not met): one finished row."""
     now = utcnow()
-    return _insert(bind, dict(kind=str(kind), system=system, status=RunStatus.SKIPPED,
-                              trigger=_check(trigger, Trigger, "trigger"), started_at=now, finished_at=now,
-                              message=message, owner=default_owner()[:80]))
+    run_id = _insert(bind, dict(kind=str(kind), system=system, status=RunStatus.SKIPPED,
+                                trigger=_check(trigger, Trigger, "trigger"), started_at=now, finished_at=now,
+                                message=message, owner=default_owner()[:80]))
+    _log_event("run_finished", run_id, kind=str(kind), system=system, trigger=str(trigger),
+               status=RunStatus.SKIPPED, counts={})
+    return run_id
 
 
 @contextmanager

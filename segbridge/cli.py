@@ -35,6 +35,7 @@ from segbridge.commands import (
     init_cmd,
     parameters_cmd,
     plan_cmd,
+    plans_cmd,
     pull_cmd,
     quarantine_cmd,
     reconcile_cmd,
@@ -55,8 +56,8 @@ app = typer.Typer(name="segbridge", no_args_is_help=True, add_completion=False,
 
 # One module per top-level verb, in the order the verbs appear in --help.
 COMMAND_MODULES = [init_cmd, validate_cmd, db_cmd, config_cmd, check_cmd, pull_cmd, quarantine_cmd,
-                   segment_cmd, segments_cmd,
-                   parameters_cmd, analyze_cmd, plan_cmd, approve_cmd, apply_cmd, reconcile_cmd, exceptions_cmd,
+                   segment_cmd, segments_cmd, parameters_cmd, analyze_cmd, plan_cmd, approve_cmd, apply_cmd,
+                   plans_cmd, reconcile_cmd, exceptions_cmd,
                    run_cmd, runs_cmd, schedule_cmd, sandbox_cmd, demo_cmd]
 
 

@@ -26,7 +26,6 @@ resolved or waived); resolve and waive need a reason; each change is an `AuditEv
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from basics.errors import ConfigError
+from basics.users import actor_or_current
 from core.model import AuditEvent, ReconException, utcnow
 from core.runs import dead_run_ids
 from core.statuses import REMAINING, ExceptionStatus
@@ -203,33 +203,63 @@ def get_exception(db: Engine, exc_id: int) -> ReconException:
 def transition(db: Engine, exc_id: int, status: str, reason: str | None = None,
                actor: str | None = None) -> ReconException:
     """Move an exception to `status` (acknowledged, resolved, waived, open), recording an AuditEvent."""
+    transition_many(db, [exc_id], status, reason=reason, actor=actor)
+    return get_exception(db, exc_id)
+
+
+def transition_many(db: Engine, exc_ids: list[int], status: str, reason: str | None = None,
+                    actor: str | None = None, check_only: bool = False) -> int:
+    """Move every one of these exceptions to `status` in one transaction, one AuditEvent each; returns
+    how many moved. All or none: an unknown id, or one whose status cannot become `status`, refuses
+    the lot (ConfigError naming them), so a bulk action never half happens. `actor` defaults to the
+    OS user (`basics.users`). `check_only` refuses as above but changes nothing (to ask before acting)."""
+    status = _target(status, reason)
+    actor = actor_or_current(actor)
+    ids = sorted({int(i) for i in exc_ids})
+    with db.begin() as conn:
+        rows = conn.execute(select(_T.c.id, _T.c.status).where(_T.c.id.in_(ids)).with_for_update()).all()
+        _check_moves(ids, rows, status)
+        if check_only:
+            return len(rows)
+        values = {"status": status}
+        if reason is not None or status in NEEDS_REASON:
+            values["reason"] = reason
+        if ids:
+            conn.execute(_T.update().where(_T.c.id.in_(ids)).values(**values))
+        for row in rows:
+            _audit(conn, row.id, f"exception_{status}", row.status, status, reason, actor)
+    return len(rows)
+
+
+def _target(status: str, reason: str | None) -> ExceptionStatus:
     if status not in set(ExceptionStatus):
         raise ConfigError(f"unknown status {status!r}", hint=f"one of: {', '.join(ExceptionStatus)}")
     status = ExceptionStatus(status)
     if status in NEEDS_REASON and not (reason or "").strip():
         raise ConfigError(f"a reason is required to mark an exception {status}", hint="pass --reason '...'")
-    actor = actor or _user()
-    with db.begin() as conn:
-        row = conn.execute(select(_T.c.id, _T.c.status).where(_T.c.id == exc_id).with_for_update()).first()
-        if row is None:
-            raise ConfigError(f"no exception with id {exc_id}", hint="see `segbridge exceptions list`")
-        if status not in ALLOWED[ExceptionStatus(row.status)]:
-            allowed = ", ".join(sorted(ALLOWED[ExceptionStatus(row.status)]))
-            raise ConfigError(f"exception {exc_id} is {row.status}; it cannot become {status}",
-                              hint=f"from {row.status} it can become: {allowed}")
-        values = {"status": status}
-        if reason is not None or status in NEEDS_REASON:
-            values["reason"] = reason
-        conn.execute(_T.update().where(_T.c.id == exc_id).values(**values))
-        _audit(conn, exc_id, f"exception_{status}", row.status, status, reason, actor)
-    return get_exception(db, exc_id)
+    return status
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "unknown"
+def _check_moves(ids: list[int], rows: list, status: ExceptionStatus) -> None:
+    """ConfigError for ids that do not exist or cannot become `status` from where they stand."""
+    missing = sorted(set(ids) - {r.id for r in rows})
+    if missing:
+        raise ConfigError(f"no exception with id {', '.join(map(str, missing))}",
+                          hint="see `segbridge exceptions list`")
+    stuck = [r for r in rows if status not in ALLOWED[ExceptionStatus(r.status)]]
+    if len(stuck) == 1:
+        allowed = ", ".join(sorted(ALLOWED[ExceptionStatus(stuck[0].status)]))
+        raise ConfigError(f"exception {stuck[0].id} is {stuck[0].status}; it cannot become {status}",
+                          hint=f"from {stuck[0].status} it can become: {allowed}")
+    if stuck:
+        listed = ", ".join(f"{r.id} ({r.status})" for r in stuck)
+        raise ConfigError(f"{len(stuck)} exception(s) cannot become {status}: {listed}",
+                          hint="leave them out, or filter by --status")
+
+
+def can_become(status: str) -> list[str]:
+    """The statuses from which an exception may move to `status` (the default filter of bulk actions)."""
+    return sorted(s.value for s, allowed in ALLOWED.items() if ExceptionStatus(status) in allowed)
 
 
 def history(db: Engine, exc_id: int) -> list[AuditEvent]:
@@ -241,9 +271,11 @@ def history(db: Engine, exc_id: int) -> list[AuditEvent]:
 
 def list_exceptions(db: Engine, status: list[str] | None = None, system: list[str] | None = None,
                     kind: list[str] | None = None, severity: list[str] | None = None,
-                    limit: int | None = None) -> list[ReconException]:
+                    limit: int | None = None, ids: list[int] | None = None) -> list[ReconException]:
     """Exceptions matching every given filter, most recently seen first."""
     stmt = select(_T)
+    if ids:
+        stmt = stmt.where(_T.c.id.in_([int(i) for i in ids]))
     for col, values in ((_T.c.status, status), (_T.c.system, system), (_T.c.kind, kind), (_T.c.severity, severity)):
         if values:
             stmt = stmt.where(col.in_(values))

@@ -35,19 +35,26 @@ def plan(
     summary = json.loads(saved.summary or "{}")
     rows = [[r["system"], r["entity"], r["field"], r["changes"], r["increases"], r["decreases"],
              "" if r["value_impact"] is None else f"{r['value_impact']:,.2f}"] for r in summary.get("rows", [])]
-    table(f"plan {saved.id} ({saved.kind}) from run {saved.run_id}",
-          ["system", "entity", "field", "changes", "increases", "decreases", "value impact"], rows)
+    if rows:
+        table(f"plan {saved.id} ({saved.kind}) from run {saved.run_id}",
+              ["system", "entity", "field", "changes", "increases", "decreases", "value impact"], rows)
     for note in summary.get("skipped", []):
         out.print(f"[yellow]skipped:[/] {note}")
     out.print(f"{summary.get('changes', 0)} change(s) of {summary.get('compared', 0)} compared; "
               f"status [bold]{saved.status}[/]" + (f": {saved.reason}" if saved.reason else ""))
     files = summary.get("files", {})
     out.print(f"saved {files.get('csv')} and {files.get('json')}")
-    _next_step(saved)
+    _next_step(saved, summary.get("changes", 0))
 
 
-def _next_step(saved) -> None:
-    if saved.status == "needs_approval":
+NOTHING_TO_WRITE = "nothing to write: every system already holds the planned values"
+
+
+def _next_step(saved, changes: int) -> None:
+    """What to do now; a plan without changes needs no apply (a blocked one still needs its release)."""
+    if not changes and saved.status != "blocked":
+        out.print(NOTHING_TO_WRITE)
+    elif saved.status == "needs_approval":
         out.print(f"next: review the CSV, then `segbridge approve {saved.id} --reason ...`")
     elif saved.status == "ready":
         out.print(f"next: `segbridge apply {saved.id}` (try --dry-run first)")

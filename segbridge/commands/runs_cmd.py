@@ -3,11 +3,21 @@ a suspect run so write-back may use it."""
 
 from __future__ import annotations
 
-import getpass
+from pathlib import Path
 
 import typer
 
-from segbridge.commands.common import config_of, out, store_of, table
+from segbridge.commands.common import (
+    CSV_OPTION,
+    JSON_OPTION,
+    OUT_OPTION,
+    Col,
+    config_of,
+    out,
+    show_rows,
+    store_of,
+    table,
+)
 
 runs_app = typer.Typer(help="Run history", no_args_is_help=True)
 
@@ -27,6 +37,22 @@ def _short(text: str | None, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _counts_text(counts: dict) -> str:
+    from core import runs
+
+    return " ".join(f"{k}={v}" for k, v in runs.totals(counts or {}).items() if v)
+
+
+def _seconds(value) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+COLUMNS = [Col("id", wrap=False), Col("kind", wrap=False), Col("system"), Col("status", wrap=False),
+           Col("trigger", drop=5, wrap=False), Col("started_at", "started", wrap=False, show=_when),
+           Col("seconds", drop=3, wrap=False, show=_seconds), Col("counts", min_width=12, show=_counts_text),
+           Col("message", drop=4, min_width=12, show=_short)]
+
+
 @runs_app.command("list")
 def list_runs(
     ctx: typer.Context,
@@ -34,17 +60,23 @@ def list_runs(
     status: str = typer.Option(None, "--status", help="running | ok | failed | exceptions | skipped | stopped | interrupted"),
     system: str = typer.Option(None, "--system", help="Only runs of this system"),
     limit: int = typer.Option(20, "--limit", min=1, help="Newest N runs"),
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
+    out_file: Path = OUT_OPTION,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (--json and --csv carry every field, counts as an object)."""
+    from basics.secrets import redact
     from core import runs
 
     db = store_of(config_of(ctx))
-    rows = []
-    for r in runs.list_runs(db, kind=kind, status=status, system=system, limit=limit):
-        counts = " ".join(f"{k}={v}" for k, v in runs.totals(r.counts).items() if v)
-        rows.append([r.id, r.kind, r.system or "", r.status, r.trigger, _when(r.started_at),
-                     "" if r.seconds is None else f"{r.seconds:.1f}", counts, _short(r.message)])
-    table("runs", ["id", "kind", "system", "status", "trigger", "started", "seconds", "counts", "message"], rows)
+    rows = [{"id": r.id, "kind": r.kind, "system": r.system, "status": r.status, "trigger": r.trigger,
+             "started_at": r.started_at, "finished_at": r.finished_at,
+             "seconds": None if r.seconds is None else round(r.seconds, 3), "suspect": r.suspect,
+             "ruleset_hash": r.ruleset_hash, "parent_run_id": r.parent_run_id, "counts": r.counts,
+             "message": redact(r.message) if r.message else r.message}
+            for r in runs.list_runs(db, kind=kind, status=status, system=system, limit=limit)]
+    show_rows(rows, COLUMNS, title="runs", as_json=as_json, as_csv=as_csv, out_file=out_file,
+              empty="0 runs match these filters")
 
 
 @runs_app.command("show")
@@ -79,9 +111,10 @@ def release(
     by: str = typer.Option(None, "--by", help="Steward's name (default: the OS user)"),
 ) -> None:
     """Release a run marked suspect by its data-quality threshold, so write-back may use it."""
+    from basics.users import actor_or_current
     from core.quality import release_run
 
     db = store_of(config_of(ctx))
-    steward = by or getpass.getuser()
+    steward = actor_or_current(by)
     release_run(db, run, steward, reason)
     out.print(f"run {run} released by {steward}: {reason}")

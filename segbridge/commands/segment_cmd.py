@@ -19,6 +19,7 @@ def segment(
                                                          "save nothing"),
     config: Path = typer.Option(None, "--config", help="segbridge.yaml (default: the global --config)"),
     policy: Path = typer.Option(None, "--policy", help="Policy YAML (default: segmentation.policy in the config)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the run's counts as one JSON object instead"),
 ) -> None:
     """Segment products and customers from the store and save a run (with audit events for changes)."""
     from core.planning_store import load_frames, resolve_policy, segment_from_store
@@ -32,13 +33,59 @@ def segment(
         _what_if(load_frames(db), current, what_if)
         return
     run_id = segment_from_store(db, current, trigger=Trigger.MANUAL)
-    from core.model import Run
-    from core.store import read_frame
+    _report(db, run_id, _hash(current), as_json)
 
-    runs = read_frame(db, Run).set_index("id")
-    out.print(f"segment run {run_id} saved (rule set {_hash(current)[:12]}): {runs.at[run_id, 'counts']}")
-    if runs.at[run_id, "message"]:  # the engine's warnings (data quality included), joined by "; "
-        out.print(f"[yellow]warnings:[/] {runs.at[run_id, 'message']}")
+
+def _report(db, run_id: int, ruleset: str, as_json: bool) -> None:
+    """The saved run: its counts as JSON for scripts, or for people a summary and the next step."""
+    import json
+
+    from core import runs
+
+    info = runs.get_run(db, run_id)
+    if as_json:
+        typer.echo(json.dumps({"run_id": run_id, "ruleset_hash": ruleset, **info.counts}, default=str))
+        return
+    previous = runs.get_run(db, info.parent_run_id) if info.parent_run_id else None
+    _summary(info, previous, _changes(db, run_id))
+    out.print(f"segment run {run_id} saved (rule set {ruleset[:12]})", highlight=False)
+    if info.message:  # the engine's warnings (data quality included), joined by "; "
+        out.print(f"[yellow]warnings:[/] {info.message}", highlight=False)
+    out.print("next: `segbridge plan` (see what write-back would change), or review with "
+              "`segbridge parameters export --out parameters.xlsx`", highlight=False)
+
+
+def _changes(db, run_id: int) -> dict[str, int]:
+    """Audit events of the run by action: segment_change and parameter_change (core.planning_store)."""
+    from sqlalchemy import func, select
+
+    from core.model import AuditEvent
+
+    t = AuditEvent.__table__
+    with db.connect() as conn:
+        return dict(conn.execute(select(t.c.action, func.count()).where(t.c.run_id == run_id)
+                                 .group_by(t.c.action)).all())
+
+
+def _summary(info, previous, changes: dict[str, int]) -> None:
+    """Segments with their product-location counts, what changed since the previous run, and the
+    safety-stock investment with its change."""
+    counts = info.counts
+    segments = counts.get("segments") or {}
+    table(f"segment run {info.id}", ["segment", "product-locations"],
+          [[name, f"{n:,}"] for name, n in sorted(segments.items())]
+          + [["total", f"{counts.get('product_locations', sum(segments.values())):,}"]])
+    rows = [["products", f"{counts.get('products', 0):,}"], ["customers", f"{counts.get('customers', 0):,}"],
+            ["class changes", f"{changes.get('segment_change', 0):,}"],
+            ["parameter changes", f"{changes.get('parameter_change', 0):,}"]]
+    if "safety_stock_value" in counts:
+        value = counts["safety_stock_value"]
+        before = (previous.counts or {}).get("safety_stock_value") if previous else None
+        change = "" if before is None else f" ({value - before:+,} vs run {previous.id})"
+        rows.append(["safety-stock investment", f"{value:,}{change}"])
+    if counts.get("unmatched"):
+        rows.append(["unmatched by the policy", f"{counts['unmatched']:,}"])
+    table("summary", ["", "value"], rows)
 
 
 def _hash(policy) -> str:

@@ -9,6 +9,7 @@ bound to the table) and raw `INSERT INTO run` / `UPDATE run` SQL.
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from pathlib import Path
 
@@ -132,3 +133,18 @@ def test_running_runs_of_dead_processes_are_marked_interrupted(store):
     assert runs.get_run(store, mine).owner == lease.default_owner()
     assert runs.mark_interrupted(store, by="again") == []  # once only
     assert runs.dead_run_ids(store, [dead, alive, mine, far_leased]) == {dead}
+
+
+def test_every_start_and_end_is_logged_with_its_counts(store, caplog):
+    from core import runs
+
+    with caplog.at_level(logging.INFO, logger="segbridge.runs"):
+        run_id = runs.start_run(store, "pull", system="sap")
+        runs.finish_run(store, run_id, "ok", counts={"read": 3, "loaded": 2, "quarantined": 1})
+        skipped = runs.record_skipped(store, "apply", system="sap", message="lease held by host:1")
+    events = [(r.event, r.run_id, r.kind, r.system, r.status, getattr(r, "counts", None)) for r in caplog.records]
+    assert events == [("run_started", run_id, "pull", "sap", "running", None),
+                      ("run_finished", run_id, "pull", "sap", "ok", {"read": 3, "loaded": 2, "quarantined": 1}),
+                      ("run_finished", skipped, "apply", "sap", "skipped", {})]
+    assert all(r.levelno == logging.INFO and r.name == "segbridge.runs" for r in caplog.records)
+    assert caplog.records[1].getMessage() == f"run {run_id} (pull, sap) finished: ok"

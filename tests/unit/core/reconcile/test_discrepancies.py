@@ -18,6 +18,7 @@ from core.reconcile.discrepancies import (
     history,
     list_exceptions,
     transition,
+    transition_many,
     upsert_observations,
 )
 
@@ -179,3 +180,29 @@ def test_rerun_after_a_killed_reconcile_counts_each_difference_once(store):
     assert res.new == [by_key["K2"]["id"]] and res.recurring == [by_key["K1"]["id"]]
     again = upsert_observations(store, [obs(key="K1"), obs(key="K2")], run_id=runs.start_run(store, "reconcile"))
     assert again.new == [] and [r["count"] for r in rows(store)] == [3, 2]  # a finished run's count stays
+
+
+def test_transition_many_moves_all_in_one_go_with_an_audit_event_each(store, monkeypatch):
+    monkeypatch.setattr("basics.users.current_user", lambda: "stew")
+    ids = upsert_observations(store, [obs(key=f"k{i}") for i in range(3)], run_id=None).new
+    assert transition_many(store, ids[:2], "waived", reason="accepted") == 2
+    assert [r["status"] for r in rows(store)] == ["waived", "waived", "open"]
+    assert [(h.actor, h.before, h.after, h.reason) for h in history(store, ids[0])] == [
+        ("stew", "open", "waived", "accepted")]
+
+
+def test_transition_many_is_all_or_none(store):
+    ids = upsert_observations(store, [obs(key=f"k{i}") for i in range(3)], run_id=None).new
+    transition(store, ids[0], "resolved", reason="fixed")
+    with pytest.raises(ConfigError, match=f"exception {ids[0]} is resolved; it cannot become acknowledged"):
+        transition_many(store, ids, "acknowledged")
+    with pytest.raises(ConfigError, match="no exception with id 999"):
+        transition_many(store, [ids[1], 999], "acknowledged")
+    assert [r["status"] for r in rows(store)] == ["resolved", "open", "open"]
+    assert transition_many(store, ids[1:], "acknowledged", check_only=True) == 2
+    assert [r["status"] for r in rows(store)] == ["resolved", "open", "open"]  # check_only changes nothing
+
+
+def test_list_exceptions_by_id(store):
+    ids = upsert_observations(store, [obs(key=f"k{i}") for i in range(3)], run_id=None).new
+    assert [e.id for e in list_exceptions(store, ids=[ids[0], ids[2]])] == [ids[2], ids[0]]
