@@ -4,7 +4,7 @@ Why not a plain `pd.read_csv`: a spreadsheet export brings text in number column
 yes/no flags, and pandas either raises deep inside the engine or guesses (03/04/2024 silently
 became 4 March or 3 April). And a pull of the same files (`csv_folder` + mappings/canonical_csv.yaml)
 must accept and refuse exactly the same cells. So the file is read by the one CSV reader the
-`csv_folder` connector uses (`connectors.files.csv_text`: UTF-8 with or without BOM, another
+`csv_folder` connector uses (`basics.csv_text`: UTF-8 with or without BOM, another
 encoding only when declared with `--encoding`, the row number of every line) and each cell is
 converted by the canonical model's column type with the mapping engine's own parsers:
 
@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from basics.csv_text import ROW as READ_ROW
+from basics.csv_text import read_csv_text
 from basics.errors import ConfigError, DataError
-from connectors.files.csv_text import ROW as READ_ROW
-from connectors.files.csv_text import read_csv_text
 from core.mapping.context import StepContext
 from core.mapping.dates import t_date
 from core.mapping.numeric import parse_numbers
@@ -114,7 +114,7 @@ def read_file(path: Path, name: str, date_format: str | None, notes: ReadNotes,
 
 def _read_text(path: Path, encoding: str | None) -> pd.DataFrame | None:
     """Every cell as text (blank -> missing), a `_row` column with the row in the file (header = 1),
-    read by the one CSV reader the `csv_folder` connector uses too (`connectors.files.csv_text`:
+    read by the one CSV reader the `csv_folder` connector uses too (`basics.csv_text`:
     UTF-8 with or without BOM unless `encoding` is declared); None for an empty file."""
     frames = list(read_csv_text(path, encoding=encoding))
     if not frames:

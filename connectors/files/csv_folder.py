@@ -3,7 +3,7 @@
 A stream is a file-name pattern (the mapping's `source.name`, e.g. `order_lines.csv` or
 `orders_*.csv`). Reads are incremental by file: the checkpoint lists each file read with its
 mtime and size, so only new or replaced files are read again. Files are read in chunks
-(CSV through the shared reader `connectors.files.csv_text`, the one `segbridge analyze` uses too;
+(CSV through the shared reader `basics.csv_text`, the one `segbridge analyze` uses too;
 openpyxl read-only for Excel) so memory stays flat however big the file; the checkpoint inside a
 file records the rows done, so a crash repeats at most one chunk. Values come as text (empty
 cells as None): typing is the mapping's job. Every record also carries `__file` (its path in the
@@ -34,10 +34,10 @@ from typing import Any
 import pandas as pd
 from pydantic import Field
 
+from basics.csv_text import FILE, ROW, CsvReadError, read_csv_text
 from basics.yaml_loader import StrictModel
 from connectors.base import CheckResult, Connector, RecordBatch, StreamSpec
 from connectors.connector_errors import FatalError
-from connectors.files.csv_text import FILE, ROW, CsvReadError, read_csv_text
 
 EXCEL = (".xlsx", ".xlsm")
 
@@ -126,7 +126,7 @@ class CsvFolderConnector(Connector):
         yield RecordBatch(pending or [], {"files": {**done, rel: sig}})
 
     def _csv_chunks(self, path: Path, rel: str, skip: int) -> Iterator[tuple[list[dict], int]]:
-        """Records of the shared reader (connectors.files.csv_text), each with `__file` and `__row`."""
+        """Records of the shared reader (basics.csv_text), each with `__file` and `__row`."""
         try:
             for frame in read_csv_text(path, delimiter=self.options.delimiter, encoding=self.options.encoding,
                                        chunk_rows=self.options.chunk_rows, skip=skip):

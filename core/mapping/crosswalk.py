@@ -16,7 +16,6 @@ a `ReconException` (kind `conflict` / `orphan`) for a steward.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from basics.errors import DataError
 from core.mapping.spec import CrosswalkRule, CrosswalkSpec
 from core.model import CANONICAL_ENTITIES, Crosswalk, ReconException, primary_key_columns, utcnow
 from core.statuses import ExceptionStatus
@@ -153,11 +153,32 @@ def _reverse_conflicts(system: str, entity: str, index: CrosswalkIndex, res: Res
 # --------------------------------------------------------------------------- store side
 
 
+LINK_COLUMNS = ("system", "entity", "source_key", "canonical_id")
+
+
 def read_file_links(path: str | Path, system: str, entity: str) -> dict[str, str]:
-    """Explicit links from a CSV with columns system, entity, source_key, canonical_id."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        return {r["source_key"]: r["canonical_id"] for r in csv.DictReader(fh)
-                if r["system"] == system and r["entity"] == entity}
+    """Explicit links from a CSV with columns system, entity, source_key, canonical_id.
+
+    Read by the one CSV reader (`basics.csv_text`: UTF-8 with or without BOM, errors naming the
+    file and byte); a missing column or a row without a key or id is an error naming the row.
+    """
+    from basics.csv_text import ROW, read_csv_text
+
+    path = Path(path)
+    frames = list(read_csv_text(path))
+    if not frames:
+        return {}
+    frame = frames[0]
+    missing = [c for c in LINK_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: crosswalk link file lacks column(s) {', '.join(missing)}",
+                        hint="the header must be: " + ",".join(LINK_COLUMNS))
+    mine = frame[(frame["system"] == system) & (frame["entity"] == entity)]
+    blank = mine[mine["source_key"].isna() | mine["canonical_id"].isna()]
+    if len(blank):
+        raise DataError(f"{path}: row {int(blank[ROW].iloc[0])} has no source_key or canonical_id",
+                        hint="every link needs both; delete the row or fill it in")
+    return dict(zip(mine["source_key"], mine["canonical_id"], strict=True))
 
 
 def load_index(conn, system: str, entity: str, spec: CrosswalkSpec, values: list[str],

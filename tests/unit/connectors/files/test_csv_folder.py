@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 from openpyxl import Workbook
 
+from basics.csv_text import FILE, ROW
 from connectors.base import StreamSpec
 from connectors.connector_errors import FatalError
 from connectors.files.csv_folder import CsvFolderConnector
-from connectors.files.csv_text import FILE, ROW
 
 pytestmark = pytest.mark.unit
 

@@ -93,3 +93,19 @@ def test_sap_customer_and_crm_account_resolve_to_one_id(db):
     assert [(c.id, c.name, c.current_segment) for c in customers] == [("100234", "Acme", "A-X")]
     assert [(o.kind, o.system, o.entity_key) for o in orphans] == [("orphan", "salesforce", "001000000000002AAA")]
     assert [(q.reason_code, q.source_key) for q in quarantined] == [("orphan", "001000000000002AAA")]
+
+
+def test_a_link_file_is_read_by_the_one_csv_reader_with_a_bom_and_errors_name_the_row(tmp_path):
+    from basics.errors import DataError
+    from core.mapping.crosswalk import read_file_links
+
+    path = tmp_path / "links.csv"
+    path.write_bytes("\ufeffsystem,entity,source_key,canonical_id\nsap,product,SHIP-7,100999\n"
+                     "wms,product,SHIP-7,1\nsap,customer,C1,9\n".encode())
+    assert read_file_links(path, "sap", "product") == {"SHIP-7": "100999"}  # a BOM does not hide `system`
+    path.write_text("system,entity,source_key,canonical_id\nsap,product,SHIP-7,100999\nsap,product,,5\n")
+    with pytest.raises(DataError, match=r"links.csv: row 3 has no source_key"):
+        read_file_links(path, "sap", "product")
+    path.write_text("system,entity,key,canonical_id\n")
+    with pytest.raises(DataError, match="lacks column.*source_key"):
+        read_file_links(path, "sap", "product")

@@ -1,11 +1,11 @@
-"""connectors.files.csv_text: the one CSV reader of analyze and csv_folder: text cells, row numbers,
+"""basics.csv_text: the one CSV reader of analyze and csv_folder: text cells, row numbers,
 UTF-8 with or without BOM, declared encodings, errors that name the file and the byte or row."""
 
 from __future__ import annotations
 
 import pytest
 
-from connectors.files.csv_text import ROW, CsvReadError, first_bad_byte, python_encoding, read_csv_text
+from basics.csv_text import ROW, CsvReadError, first_bad_byte, python_encoding, read_csv_text
 
 pytestmark = pytest.mark.unit
 
