@@ -315,8 +315,12 @@ def read_frame(target: Engine | Connection, source: type[SQLModel] | Any, **para
     """A table, a select() or SQL text as a DataFrame, with the model's columns even when empty."""
     stmt = select(source.__table__) if isinstance(source, type) and hasattr(source, "__table__") else source
     if isinstance(target, Connection):
-        result = target.execute(stmt, params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        return _frame(target.execute(stmt, params))
     with target.connect() as conn:
-        result = conn.execute(stmt, params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        return _frame(conn.execute(stmt, params))
+
+
+def _frame(result: Any) -> pd.DataFrame:
+    """Rows as plain tuples: given SQLAlchemy Rows, pandas probes each for `.dtype`, and every miss
+    raises and catches an AttributeError inside SQLAlchemy (about half of read_frame's time)."""
+    return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))

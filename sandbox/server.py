@@ -226,6 +226,9 @@ class SandboxApp:
 def _handler_class(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # TCP_NODELAY, as real web servers set it: the handler writes the headers and the body in two
+        # sends, and with Nagle on, the body waited for the client's delayed ACK (~40 ms per response).
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:  # quiet
             pass

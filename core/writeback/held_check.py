@@ -67,13 +67,13 @@ class Checked:
 def check_batch(conn: Connector, system: str, batch: list[outbox.Item], changes: pd.DataFrame,
                 tolerance_of: outbox.ToleranceOf) -> Checked:
     """Read the batch's records once per entity and decide every field (see the module docstring)."""
-    rows = changes.set_index("id")
+    rows = _rows_of(changes, batch)
     out = Checked()
     by_entity: dict[str, list[outbox.Item]] = {}
     for it in batch:
         by_entity.setdefault(it.item.target, []).append(it)
     for entity, its in by_entity.items():
-        keys = [str(rows.at[it.change_ids[0], "target_key"]) for it in its]
+        keys = [str(rows[it.change_ids[0]]["target_key"]) for it in its]
         try:
             held = outbox.read_held(conn, entity, keys, len(keys))
         except Exception as exc:  # noqa: BLE001 - unread means undecided: retried like a retriable error
@@ -86,12 +86,19 @@ def check_batch(conn: Connector, system: str, batch: list[outbox.Item], changes:
     return out
 
 
-def _decide(out: Checked, system: str, it: outbox.Item, record: dict | None, rows: pd.DataFrame,
+def _rows_of(changes: pd.DataFrame, batch: list[outbox.Item]) -> dict[int, dict]:
+    """change id -> its row (plain dicts): a DataFrame .loc per field was most of the check's time."""
+    ids = {cid for it in batch for cid in [*it.change_ids, *it.fields.values()]}
+    sub = changes[changes["id"].isin(ids)]
+    return dict(zip(sub["id"].tolist(), sub.to_dict("records"), strict=True))
+
+
+def _decide(out: Checked, system: str, it: outbox.Item, record: dict | None, rows: dict[int, dict],
             tolerance_of: outbox.ToleranceOf) -> None:
     """One item's fields: keep the writable ones in a narrowed item, the rest already there or conflicts."""
     keep: dict[str, int] = {}
     for fld, cid in it.fields.items():
-        row = rows.loc[cid]
+        row = rows[cid]
         seen, intended = to_text(row["current_value"]), to_text(row["intended_value"])
         tol = tolerance_of(it.item.target, fld)
         if record is None:

@@ -12,6 +12,7 @@ import shutil
 import threading
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
@@ -20,11 +21,42 @@ from basics.errors import SegbridgeError
 from basics.progress import ProgressCallback
 from segbridge.commands.common import long_running, out, store_of, table
 from segbridge.commands.run_cmd import step_line
-from segbridge.demo_world import DemoWorld, hand_edit_sap, start_world, write_config
+from segbridge.demo_world import DEMO_SYSTEMS, DemoWorld, hand_edit_sap, start_world, write_config
 
-# DEFAULT_PRODUCTS products x 2 locations: that many product-locations in each of SAP, WMS and Oracle Fusion
-# (itemsV2 item-organizations). Sized so the demo stays well under two minutes on two cores (docs/demo.md).
-DEFAULT_PRODUCTS = 600
+# DEFAULT_PRODUCTS products x 2 locations: that many product-locations in each of SAP and WMS, a third of the
+# products in Oracle Fusion (itemsV2). Sized so the demo stays under a minute on two cores (docs/demo.md).
+DEFAULT_PRODUCTS = 300
+PHASES = ["setup", "first pull", "pull", "segment", "plan", "apply", "reconcile", "reports"]
+
+
+@dataclass
+class PhaseClock:
+    """Wall and CPU seconds per phase. CPU is the process's: segbridge and the sandboxes' threads."""
+
+    seconds: dict[str, tuple[float, float]] = field(default_factory=dict)  # phase -> (wall, cpu)
+    _wall: float = field(default_factory=time.perf_counter)
+    _cpu: float = field(default_factory=time.process_time)
+
+    def lap(self, phase: str) -> None:
+        """Charge the time since the last lap to `phase` (a phase may be charged more than once)."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        before = self.seconds.get(phase, (0.0, 0.0))
+        self.seconds[phase] = (before[0] + wall - self._wall, before[1] + cpu - self._cpu)
+        self._wall, self._cpu = wall, cpu
+
+    def total(self) -> tuple[float, float]:
+        return sum(w for w, _ in self.seconds.values()), sum(c for _, c in self.seconds.values())
+
+
+@dataclass
+class DemoOutcome:
+    """What one demo run did: the world it ran, the report files, the failure if any, the times."""
+
+    folder: Path
+    world: DemoWorld
+    paths: dict[str, Path]
+    failure: str | None
+    clock: PhaseClock
 
 
 def register(app: typer.Typer) -> None:
@@ -38,19 +70,26 @@ def demo(
                                  help="Products (x 2 locations = product-locations per system)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars"),
 ) -> None:
-    """Start the sandboxes, seed them, run the whole cycle and write the reports (about a minute)."""
-    started = time.monotonic()
+    """Start the sandboxes, seed them, run the whole cycle and write the reports (under a minute)."""
+    outcome = run_demo(out_dir, seed, products, show_progress=not quiet)
+    _finish(outcome)
+    if outcome.failure:
+        raise SegbridgeError(f"the demo did not complete: {outcome.failure}",
+                             hint="the reports above show what was reached; run with -v for details")
+
+
+def run_demo(out_dir: Path, seed: int = 7, products: int = DEFAULT_PRODUCTS,
+             show_progress: bool = False) -> DemoOutcome:
+    """The whole demo in `out_dir` (also what bench/bench_demo.py times, phase by phase)."""
+    clock = PhaseClock()
     folder = out_dir.resolve()
     _fresh(folder)
     with ExitStack() as stack:
         dataset = _generate(seed, products)
         world = start_world(stack, dataset)
         _describe_world(world, dataset)
-        paths, failure = _run_demo(folder, world, show_progress=not quiet)
-    _finish(folder, paths, time.monotonic() - started)
-    if failure:
-        raise SegbridgeError(f"the demo did not complete: {failure}",
-                             hint="the reports above show what was reached; run with -v for details")
+        paths, failure = _run_demo(folder, world, clock, show_progress)
+    return DemoOutcome(folder, world, paths, failure, clock)
 
 
 def _fresh(folder: Path) -> None:
@@ -76,30 +115,34 @@ def _describe_world(world: DemoWorld, dataset) -> None:
         out.print(f"  [yellow]skipped[/] {name:<11} {why}")
 
 
-def _run_demo(folder: Path, world: DemoWorld, show_progress: bool) -> tuple[dict[str, Path], str | None]:
+def _run_demo(folder: Path, world: DemoWorld, clock: PhaseClock,
+              show_progress: bool) -> tuple[dict[str, Path], str | None]:
     """Config, first pull, the cycle, a hand edit in SAP, reconcile again; reports even when a step failed."""
     from core.reports.reconcile_report import write_reports
     from core.settings import load_config
 
     config = load_config(write_config(folder, world))
     db = store_of(config)
+    clock.lap("setup")
     failure = None
     try:
         with long_running(show_progress) as (progress, stop):
             if _first_pull(world, config, db, progress, stop):
                 config = load_config(write_config(folder, world))
-            failure = _cycle_and_hand_edit(world, config, db, progress, stop)
+            clock.lap("first pull")
+            failure = _cycle_and_hand_edit(world, config, db, progress, stop, clock)
     except SegbridgeError as exc:
         failure = exc.message
     paths = write_reports(db, folder / "reports")
     if failure is None:
         paths.update(_engine_report(config, db, folder / "reports"))
     db.dispose()
+    clock.lap("reports")
     return paths, failure
 
 
 def _cycle_and_hand_edit(world: DemoWorld, config, db, progress: ProgressCallback | None,
-                         stop: threading.Event) -> str | None:
+                         stop: threading.Event, clock: PhaseClock) -> str | None:
     """The cycle, then one value changed in SAP by hand and a second reconcile; the failure, if any."""
     from core.cycle import run_cycle
     from core.reconcile import run_reconcile
@@ -107,7 +150,11 @@ def _cycle_and_hand_edit(world: DemoWorld, config, db, progress: ProgressCallbac
     from core.writeback.intended import intended_values
 
     out.print("[bold]cycle[/]: pull -> segment -> plan -> apply -> reconcile")
-    result = run_cycle(config, db, trigger=Trigger.DEMO, stop_event=stop, progress=progress, on_step=step_line)
+    def on_step(name: str, step) -> None:
+        clock.lap(name)
+        step_line(name, step)
+
+    result = run_cycle(config, db, trigger=Trigger.DEMO, stop_event=stop, progress=progress, on_step=on_step)
     if not result.completed:
         return f"the cycle stopped (run {result.run_id}); see the step lines above"
     apply = result.steps["apply"]
@@ -121,6 +168,7 @@ def _cycle_and_hand_edit(world: DemoWorld, config, db, progress: ProgressCallbac
                   f"{edit.after} (segbridge wrote {edit.intended}); reconciling SAP again")
         summary = run_reconcile(config, db, systems=["sap"], progress=progress, trigger=Trigger.DEMO)
         out.print(f"  reconcile run {summary.run_id}: {summary.new} new exception(s), {summary.remaining} open")
+        clock.lap("reconcile")
     return None
 
 
@@ -160,10 +208,20 @@ def _engine_report(config, db, folder: Path) -> dict[str, Path]:
     return {"engine": path}
 
 
-def _finish(folder: Path, paths: dict[str, Path], seconds: float) -> None:
-    rows = [[name, str(p)] for name, p in paths.items()]
-    table(f"segbridge demo finished in {seconds:.0f} s", ["report", "file"], rows)
+def _finish(outcome: DemoOutcome) -> None:
+    """What ran (systems and kinds, the ones not run and why), what to open, and how long it took."""
+    world, paths, folder = outcome.world, outcome.paths, outcome.folder
+    ran = [[s.name, s.kind, "ran" if s.name not in world.disabled else f"disabled: {world.disabled[s.name]}"]
+           for s in world.systems]
+    kinds = {s.name: s.kind for s in DEMO_SYSTEMS}
+    ran += [[name, kinds.get(name, "?"), f"not started: {why}"] for name, why in world.skipped.items()]
+    table("systems", ["system", "kind", "status"], ran)
+    table("reports", ["report", "file"], [[name, str(p)] for name, p in paths.items()])
     out.print(f"open first: [bold]{paths['html']}[/] (exceptions by system and kind, over time), then "
               f"{paths['excel']} (one sheet per kind, filterable).")
     out.print(f"the config and store are in {folder}: try `segbridge -c {folder / 'segbridge.yaml'} "
               f"exceptions list`")
+    wall, cpu = outcome.clock.total()
+    phases = ", ".join(f"{name} {outcome.clock.seconds[name][0]:.0f}" for name in PHASES
+                       if name in outcome.clock.seconds)
+    out.print(f"segbridge demo finished in {wall:.0f} s wall ({cpu:.0f} s CPU); seconds per phase: {phases}")

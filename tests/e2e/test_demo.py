@@ -14,7 +14,8 @@ from openpyxl import load_workbook
 from sqlalchemy import create_engine, text
 
 from core.reports.reconcile_report import KINDS
-from segbridge.demo_world import fusion_wsdl_dir
+from segbridge.commands.demo_cmd import DEFAULT_PRODUCTS
+from segbridge.demo_world import FUSION_SHARE, fusion_wsdl_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
@@ -73,16 +74,30 @@ def test_demo_runs_and_writes_reports(tmp_path):
     # apply everything they are sent
     for system in ("wms", "tms", "oracle", "sap"):
         assert {k: n for k, n in states.items() if k[0] == system and k[2] != "applied"} == {}, states
+    customers = max(20, DEFAULT_PRODUCTS // 5)
     if soap_system == "oracle_ebs":  # every customer's class written through UPDATE_CLASSIFICATION
         assert {k: n for k, n in states.items() if k[0] == "oracle_ebs"} == {
-            ("oracle_ebs", "UPDATE_CLASSIFICATION", "applied"): 120}, states
-        assert loaded[("oracle_ebs", "customer")] == 120
+            ("oracle_ebs", "UPDATE_CLASSIFICATION", "applied"): customers}, states
+        assert loaded[("oracle_ebs", "customer")] == customers
     assert {e for s, e, _ in states if s == "tms"} == {"locations.refnums", "routingProfiles"}
     assert states[("oracle", "itemsV2", "applied")] > 0 and states[("wms", "item", "applied")] > 0
-    # product-locations per system: 600 products x 2 DCs in SAP and WMS, a third of the products in Fusion
+    # product-locations per system: the products x 2 DCs in SAP and WMS, a third of the products in Fusion
     assert (loaded[("sap", "product_supply_planning")], loaded[("wms", "item_facility")],
-            loaded[("oracle", "item_organization")], loaded[("tms", "location")]) == (1200, 1200, 200, 120)
-    assert "open first:" in proc.stdout and str(reports / "exceptions.html") in proc.stdout.replace("\n", "")
+            loaded[("oracle", "item_organization")], loaded[("tms", "location")]) == (
+        2 * DEFAULT_PRODUCTS, 2 * DEFAULT_PRODUCTS, -(-DEFAULT_PRODUCTS // FUSION_SHARE), customers)
+    printed = proc.stdout.replace("\n", "")
+    assert "open first:" in printed and all(str(reports / f) in printed for f in (
+        "exceptions.html", "exceptions.xlsx", "exceptions.csv", "engine_report.html"))
+    # the closing summary names every system it ran with its kind, the one it did not start and why, the time
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("│ ")]
+    ran = {r[1]: (r[3], r[5]) for r in rows if len(r) > 5 and r[1] in {*expected, "oracle_crm", "oracle_ebs"}}
+    assert {n for n, (_, status) in ran.items() if status == "ran"} == expected, proc.stdout
+    assert {(n, kind) for n, (kind, _) in ran.items()} >= {
+        ("sap", "sap_odata"), ("wms", "wms"), ("tms", "tms"), ("salesforce", "salesforce"),
+        ("oracle", "oracle_fusion_rest"), (soap_system, "oracle_soap")}, proc.stdout
+    not_started = ({"oracle_crm", "oracle_ebs"} - {soap_system}).pop()
+    assert ran[not_started][1] == "not" and "not started:" in printed
+    assert "segbridge demo finished in" in printed and "s wall (" in printed
 
     wb = load_workbook(reports / "exceptions.xlsx")
     assert wb.sheetnames == ["Summary", *KINDS]

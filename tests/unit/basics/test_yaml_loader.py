@@ -113,3 +113,17 @@ def test_url_secret_from_env_var_reference_is_accepted(tmp_path):
     path = tmp_path / "site.yaml"
     path.write_text("base_url: https://x/api?api_key=${X_API_KEY}&monkey=1\n")
     assert load_yaml_model(path, _Site).base_url.endswith("${X_API_KEY}&monkey=1")
+
+
+def test_a_file_read_again_gives_a_fresh_copy_and_an_edit_is_seen(tmp_path):
+    """Parsed once per content (the cycle reads the same mappings dozens of times), yet a caller's
+    change to the data never leaks into the next read, and an edited file is parsed again."""
+    path = tmp_path / "m.yaml"
+    path.write_text("entities:\n  a: {fields: [x, y]}\n", encoding="utf-8")
+    first = read_yaml(path)
+    first.data["entities"]["a"]["fields"].append("changed by a caller")
+    again = read_yaml(path)
+    assert again.data == {"entities": {"a": {"fields": ["x", "y"]}}}
+    assert again.where(("entities", "a")) == f"{path}:2:3"
+    path.write_text("entities:\n  b: {fields: [z]}\n", encoding="utf-8")
+    assert read_yaml(path).data == {"entities": {"b": {"fields": ["z"]}}}

@@ -121,3 +121,13 @@ def test_fault_skip_lets_requests_through_first():
     app.inject(status=503, skip=2, path="/a")
     seen = [app.take_fault("GET", "/a") for _ in range(4)]
     assert [f.status if f else None for f in seen] == [None, None, 503, None]
+
+
+def test_responses_go_out_without_nagle(app):
+    """TCP_NODELAY on the served connections, as real web servers set it: the handler sends headers
+    and body in two writes, and with Nagle the body waited ~40 ms for the client's delayed ACK."""
+    server = serve(app)
+    try:
+        assert server.httpd.RequestHandlerClass.disable_nagle_algorithm is True
+    finally:
+        server.httpd.server_close()
