@@ -7,11 +7,19 @@ event, or None when progress is off (`--quiet`, `--no-progress`, output not a te
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from basics.progress import ProgressCallback, ProgressEvent
 
@@ -31,11 +39,18 @@ class RichProgress:
 
 
 @contextmanager
-def bars(enabled: bool = True, console: Console | None = None) -> Iterator[ProgressCallback | None]:
-    """Progress bars on stderr while the block runs; yields None when `enabled` is false."""
+def bars(enabled: bool = True, console: Console | None = None,
+         get_time: Callable[[], float] | None = None) -> Iterator[ProgressCallback | None]:
+    """Progress bars on stderr while the block runs; yields None when `enabled` is false.
+
+    Each bar shows done/total, the time spent and, where the total is known, the time left
+    ("eta", from the recent rate); `get_time` is the clock (tests pass their own).
+    """
     if not enabled:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console or Console(stderr=True), transient=False) as progress:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn())
+    kwargs = {"get_time": get_time} if get_time is not None else {}
+    with Progress(*columns, console=console or Console(stderr=True), transient=False, **kwargs) as progress:
         yield RichProgress(progress)

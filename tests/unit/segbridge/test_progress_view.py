@@ -30,3 +30,19 @@ def test_each_label_gets_one_bar_that_follows_its_events():
     assert (tasks["sap.products"].completed, tasks["sap.products"].total) == (10, 10)
     assert tasks["wms.picks"].completed == 1 and tasks["wms.picks"].total is None
     assert "sap.products" in out.getvalue() and "10/10" in out.getvalue()
+
+
+def test_a_bar_with_a_total_shows_the_time_left_from_its_rate():
+    """Half done after 10 s on the bar's clock, at 5 per second: 10 s left (no wall clock involved)."""
+    now = [0.0]
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120)
+    with bars(True, console=console, get_time=lambda: now[0]) as progress:
+        progress(ProgressEvent("sap.products", 0, 100))
+        for second, done in ((5.0, 25), (10.0, 50)):
+            now[0] = second
+            progress(ProgressEvent("sap.products", done, 100))
+        [task] = progress._progress.tasks
+        assert task.time_remaining == pytest.approx(10.0)
+        progress._progress.refresh()
+    assert "eta" in out.getvalue() and "0:00:10" in out.getvalue()
