@@ -51,7 +51,7 @@ def test_misspelt_transform_exits_2_with_position(tmp_path):
     res = _validate("-m", str(bad), "-m", str(shipped_mapping("wms.yaml")), cwd=tmp_path)
     assert res.returncode == 2
     line = next(n for n, row in enumerate(text.splitlines(), 1) if "transforms: [required, date]" in row)
-    col = text.splitlines()[line - 1].index("dat") + 1
+    col = text.splitlines()[line - 1].index("date]") + 1
     assert f"{bad}:{line}:{col}: unknown transform 'dat'" in res.stderr and "did you mean 'date'?" in res.stderr
     assert "2 mapping file(s) checked, 1 with errors" in res.stdout
 
