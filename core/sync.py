@@ -29,9 +29,9 @@ from sqlalchemy.engine import Engine
 
 from basics.errors import SegbridgeError
 from basics.progress import ProgressCallback, ProgressCounter
-from connectors import registry
 from connectors.base import Connector, ConnectorError, LimitExhausted, RecordBatch, StreamSpec
 from core import runs
+from core.connector_factory import connector_for
 from core.lease import PULL, LeaseHeld, hold, lease_name
 from core.mapping import Conversions, EntityMapping, load_mapping
 from core.mapping.ingest import load_batch
@@ -42,7 +42,6 @@ from core.settings import SegbridgeConfig
 from core.statuses import RunKind, RunStatus, Trigger
 
 log = logging.getLogger("segbridge.sync")
-PATH_OPTIONS = ("path", "manifest", "ca_bundle")  # connector options that are file paths
 RUN_COUNT_KEYS = ("read", "loaded", "quarantined", "source_count")  # per entity, in the pull run's counts
 
 
@@ -109,19 +108,6 @@ def run_counts(result: PullResult) -> dict[str, dict[str, int]]:
 
 
 # --------------------------------------------------------------------------- the runner
-
-
-def connector_for(config: SegbridgeConfig, system: str) -> Connector:
-    """The system's connector from the registry, with file-path options relative to the config file."""
-    sc = config.system(system)
-    options = dict(sc.options)
-    for key in PATH_OPTIONS:
-        value = options.get(key)
-        if isinstance(value, str) and value and not value.startswith(("/", "~")):
-            candidate = config.resolve_path(value)
-            if candidate.exists():
-                options[key] = str(candidate)
-    return registry.create(sc.kind, options, name=system)
 
 
 def pull(config: SegbridgeConfig, db: Engine, systems: list[str] | None = None, full: bool = False,

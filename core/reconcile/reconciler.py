@@ -69,7 +69,7 @@ class ReconcileSummary:
 
 def default_connector_factory(config: SegbridgeConfig) -> ConnectorFactory:
     """Open a system's connector from segbridge.yaml, the same way a pull does."""
-    from core.sync import connector_for
+    from core.connector_factory import connector_for
 
     return lambda system: connector_for(config, system)
 

@@ -155,13 +155,13 @@ def _apply_system(config, db, wb: WritebackConfig, plan: Plan, system: str, run_
 
 def _apply_system_held(config, db, wb: WritebackConfig, plan: Plan, system: str, run_id: int,
                        summary: ApplySummary, counter: ProgressCounter, stop: threading.Event) -> None:
-    from connectors import registry
+    from core.connector_factory import connector_for
 
     sc = config.system(system)
     size = wb.batch_size_of(config, system)
     def tol(entity, fld):
         return (wb.tolerance(system, entity, fld, None))
-    with registry.create(sc.kind, sc.options, name=system) as conn:
+    with connector_for(config, system) as conn:
         recovered = outbox.verify_sent(db, conn, outbox.changes_in(db, plan.id, ChangeState.SENT, system),
                                        tol, wb.max_attempts, size)
         summary.verified += recovered[ChangeState.APPLIED]

@@ -63,14 +63,13 @@ def stored_current(db, intended: pd.DataFrame) -> pd.Series:
 
 def live_current(config: SegbridgeConfig, intended: pd.DataFrame) -> pd.Series:
     """Current values read from each system now through its connector's `read_back`."""
-    from connectors import registry
+    from core.connector_factory import connector_for
 
     found: dict[tuple, str | None] = {}
     for (system, entity), grp in intended.groupby(["system", "entity"]):
-        sc = config.system(system)
         keys = [json.loads(k) for k in pd.unique(grp["target_key"])]
         key_fields = sorted(keys[0]) if keys else []
-        with registry.create(sc.kind, sc.options, name=system) as conn:
+        with connector_for(config, system) as conn:
             size = max(1, writeback_config(config).batch_size_of(config, system))
             for start in range(0, len(keys), size):
                 for rec in conn.read_back(entity, keys[start:start + size]):

@@ -19,7 +19,7 @@ def check(ctx: typer.Context,
     A refused connection or an unknown host fails at once, naming the address tried."""
     from basics.secrets import redact
     from connectors.http.client import unreachable_fails_fast
-    from core.sync import connector_for
+    from core.connector_factory import connector_for
 
     config = config_of(ctx)
     names = systems or [n for n, s in config.systems.items() if s.enabled]
