@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from basics.errors import EXIT_EXCEPTIONS, EXIT_FAILED
-from segbridge.commands.common import config_of, out, store_of, table
+from segbridge.commands.common import (
+    CSV_OPTION,
+    JSON_OPTION,
+    OUT_OPTION,
+    Col,
+    config_of,
+    out,
+    show_rows,
+    store_of,
+)
 
 schedule_app = typer.Typer(help="Run the cycle on a timetable", no_args_is_help=True)
 
@@ -34,22 +45,27 @@ def start(ctx: typer.Context) -> None:
 
 
 @schedule_app.command("list")
-def list_jobs(ctx: typer.Context) -> None:
-    """The jobs from segbridge.yaml with their next fire times and last runs."""
+def list_jobs(ctx: typer.Context, as_json: bool = JSON_OPTION, as_csv: bool = CSV_OPTION,
+              out_file: Path = OUT_OPTION) -> None:
+    """The jobs from segbridge.yaml with their next fire times and last runs (or --json / --csv)."""
     from core import runs
 
     app = _app(ctx)
     rows = []
     for spec, when in app.next_fire_times():
         last = runs.last_run(app.db, spec.step, spec.system, include_skipped=True)
-        rows.append([spec.id, spec.describe_trigger(), spec.timezone,
-                     f"{when:%Y-%m-%d %H:%M:%S %Z}" if when else ("-" if spec.trigger is None else "never"),
-                     ", ".join(spec.depends_on) or "-",
-                     f"{last.id} {last.status}" if last else "-"])
-    if not rows:
-        out.print("no scheduled steps: add a `schedules:` section to segbridge.yaml (see docs/scheduler.md)")
-        return
-    table("schedule", ["job", "trigger", "time zone", "next fire", "depends on", "last run"], rows)
+        rows.append({"job": spec.id, "trigger": spec.describe_trigger(), "timezone": spec.timezone,
+                     "next_fire": f"{when:%Y-%m-%d %H:%M:%S %Z}" if when else (
+                         None if spec.trigger is None else "never"),
+                     "depends_on": ", ".join(spec.depends_on) or None,
+                     "last_run_id": last.id if last else None, "last_status": last.status if last else None})
+    show_rows(rows, COLUMNS, title="schedule", as_json=as_json, as_csv=as_csv, out_file=out_file,
+              empty="no scheduled steps: add a `schedules:` section to segbridge.yaml (see docs/scheduler.md)")
+
+
+COLUMNS = [Col("job", wrap=False), Col("trigger"), Col("timezone", "time zone", drop=2, constant=True),
+           Col("next_fire", "next fire", wrap=False), Col("depends_on", "depends on", drop=1),
+           Col("last_run_id", "last run", wrap=False), Col("last_status", "status", wrap=False)]
 
 
 @schedule_app.command("run-now")
