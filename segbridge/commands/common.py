@@ -36,7 +36,7 @@ _COMMAND = "segbridge"
 def plain_flags_in_help() -> None:
     """Typer's rich help prints a type after every option, a flag's too (`--live <bool>`, `-v <int>`),
     though a flag takes no value; plain click help leaves it out. Give flags and counters no type in
-    the rich help as well. Older typer (no `display_type_rich`) needs nothing."""
+    the rich help as well, and a repeatable option the type of its one value (`<str>`, not `<list[str]>`). Older typer (no `display_type_rich`) needs nothing."""
     from typer.core import TyperOption
 
     original = getattr(TyperOption, "display_type_rich", None)
@@ -46,7 +46,10 @@ def plain_flags_in_help() -> None:
     def display_type_rich(self, ctx):
         if getattr(self, "is_flag", False) or getattr(self, "count", False):
             return None
-        return original(self, ctx)
+        shown = original(self, ctx)
+        if isinstance(shown, str) and shown.startswith("<list[") and shown.endswith("]>"):
+            return f"<{shown[6:-2]}>"  # a repeatable option takes one value each time: `--system <str>`
+        return shown
 
     display_type_rich._plain_flags = True
     TyperOption.display_type_rich = display_type_rich

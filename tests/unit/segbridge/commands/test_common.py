@@ -40,6 +40,14 @@ def test_help_prints_no_type_after_plain_flags(command, monkeypatch):
         assert "<path>" in result.output  # options that take a value keep their type
 
 
+def test_a_repeatable_option_shows_the_type_of_one_value(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    result = CliRunner().invoke(build_app(), ["exceptions", "list", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "<list[" not in result.output
+    assert any("--system" in line and "<str>" in line for line in result.output.splitlines())
+
+
 def test_narrow_tables_drop_and_move_columns_but_never_squeeze_one_below_its_header():
     cells = {c.key: [common._cell(c, r.get(c.key)) for r in ROWS] for c in COLUMNS}
     kept, moved = fitting(COLUMNS, cells, 40)
