@@ -2,7 +2,9 @@
 
 Both processes fire the same step at the same instants (every 0.5 s, 25 times each). The
 run history must show no overlapping runs of the step, and every one of the 50 triggers
-either ran or is recorded as skipped because the other process held the lease.
+either ran or is recorded as skipped: because the other process held the lease, or, when a run
+outlasts the interval on a loaded machine, because this process's previous run still ran. No
+assertion depends on how fast a run is.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 FIRES_PER_PROCESS = 25
 INTERVAL = 0.5
 LEAD = 10.0  # seconds for both processes to start before the first fire time
+IN_PROCESS = "previous run still running in this process"
 
 
 @pytest.fixture
@@ -100,11 +103,19 @@ def test_two_schedulers_never_overlap_and_account_for_every_trigger(pg_store, tm
     skipped = [r for r in history if r.status == "skipped"]
     assert len(ran) + len(skipped) == 2 * FIRES_PER_PROCESS, [(r.status, r.message) for r in history]
     pids = {str(proc.pid) for proc, _ in procs}
+    # a skip is the other scheduler's lease, or (on a loaded machine, a run longer than the
+    # interval) this scheduler's own previous run still running: APScheduler's max_instances
+    in_process = [r for r in skipped if r.message.startswith(IN_PROCESS)]
     for r in skipped:
+        if r in in_process:
+            assert r.owner.split(":")[1] in pids, r.owner
+            continue
         assert r.message.startswith("lease held by "), r.message
         assert r.message.split(":")[1] in pids, r.message  # host:pid:uuid of one of the two schedulers
     for before, after in zip(ran, ran[1:], strict=False):
         assert before.finished_at <= after.started_at, f"runs {before.id} and {after.id} overlap"
-    assert len(ran) >= FIRES_PER_PROCESS  # at every fire time one of the two ran
+    # at every fire time one of the two ran, unless a run of the previous fire time was still going
+    # (then one trigger is skipped in-process and the other meets its lease)
+    assert len(ran) + len(in_process) >= FIRES_PER_PROCESS, [(r.status, r.message) for r in history]
     with db.connect() as conn:
         assert conn.execute(select(Lease.__table__)).all() == []  # both released on SIGTERM
