@@ -65,6 +65,9 @@ class StreamSpec:
     writable: bool = False
     writable_fields: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    fields: list[str] = field(default_factory=list)
+    """The source fields the mapping reads (keys included; `to_Nav/Prop` for navigation paths), so a
+    connector can ask for only those ($select, SOQL's field list). Empty: the connector's own list."""
 
 
 @dataclass
@@ -111,11 +114,27 @@ class Connector(ABC):
 
     kind: ClassVar[str] = ""
     Options: ClassVar[type[BaseModel]] = StrictModel
+    StreamOptions: ClassVar[type[BaseModel]] = StrictModel
+    """The keys a mapping's `source.options` may hold for this connector (validated by `segbridge
+    validate` with file:line and "did you mean"); the empty default accepts none."""
     description: ClassVar[str] = ""
 
     def __init__(self, options: BaseModel | dict[str, Any], name: str | None = None):
         self.options = options if isinstance(options, BaseModel) else self.Options.model_validate(options)
         self.name = name or self.kind
+
+    def stream_options(self, stream: StreamSpec) -> Any:
+        """The stream's options as this connector's typed `StreamOptions` (unknown keys refused)."""
+        from basics.errors import ConfigError
+        from pydantic import ValidationError
+
+        try:
+            return self.StreamOptions.model_validate(stream.options or {})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(f"{self.name}: stream {stream.name!r} option {where}: {err['msg']}",
+                              hint="run `segbridge validate` to see the mapping file and line") from None
 
     @abstractmethod
     def check(self) -> CheckResult:

@@ -34,6 +34,7 @@ from core import runs
 from core.connector_factory import connector_for
 from core.lease import PULL, LeaseHeld, hold, lease_name
 from core.mapping import Conversions, EntityMapping, load_mapping
+from core.mapping.columns import source_fields
 from core.mapping.ingest import load_batch
 from core.model import Crosswalk, Product, SyncState, utcnow
 from core.prefetch import prefetch
@@ -218,7 +219,8 @@ def stream_spec(em: EntityMapping) -> StreamSpec:
     if src.expand:
         options.setdefault("expand", list(src.expand))
     keys = em.key if isinstance(em.key, list) else [em.key]
-    return StreamSpec(name=name, primary_key=[k for k in keys if isinstance(k, str)], options=options)
+    return StreamSpec(name=name, primary_key=[k for k in keys if isinstance(k, str)], options=options,
+                      fields=source_fields(em))
 
 
 def _uses_uom(em: EntityMapping) -> bool:
