@@ -117,6 +117,10 @@ class Connector(ABC):
     StreamOptions: ClassVar[type[BaseModel]] = StrictModel
     """The keys a mapping's `source.options` may hold for this connector (validated by `segbridge
     validate` with file:line and "did you mean"); the empty default accepts none."""
+    write_batch_max: ClassVar[int | None] = None
+    """Most items one write request may carry, as the system documents it (Salesforce Collections 200,
+    Dataverse $batch 1000, ...). The default write batch of a system is this; a smaller
+    `systems.<name>.write.batch_size` overrides it, a larger one is refused by `validate`."""
     description: ClassVar[str] = ""
 
     def __init__(self, options: BaseModel | dict[str, Any], name: str | None = None):
