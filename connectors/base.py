@@ -171,6 +171,12 @@ class Connector(ABC):
         (`OutcomeStatus.CONFLICT`) instead of overwritten. Systems without a token omit `__etag`."""
         raise NotImplementedError(f"{self.kind} connector cannot read back {target}")
 
+    def requests_sent(self) -> int | None:
+        """HTTP (or RPC) requests this connector really sent so far, retries and token requests
+        included, for the CLI's counts; None where it does not count them. HTTP connectors return
+        their HttpClient's `attempts`."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release sessions and sockets (a no-op for connectors that hold none)."""
 
