@@ -6,6 +6,16 @@ Every item has a change version that moves on with each update, a person's edit 
 As in Fusion ("Verify Resource Updates Using the ETag Value"), a single-item GET and a PATCH answer
 with an `ETag` header (an opaque serialized change indicator), collection items carry it as the self
 link's `properties.changeIndicator`, and a PATCH whose If-Match differs is refused with 412.
+q= compares typed, as ADF converts a literal to its attribute's type: numbers as numbers,
+date-times as instants (`'2024-05-01T10:00:00Z'` equals `2024-05-01T10:00:00+00:00`).
+
+Knobs for the failures real systems produce:
+- `app.state.edit_during_paging = True`: after the next collection page is served, the first item on
+  it is edited (its LastUpdateDateTime moves to now, its ETag on), as a person would while a read
+  pages on; `app.state.edited` lists the ItemNumbers edited.
+- `app.state.malformed.append(kind)`: the next collection answer is broken: `html` (a sign-on page
+  with 200), `empty` (200, no body), `truncated` (the real JSON cut short), `null`, `no_items`
+  (an object without the `items` list).
 """
 
 from __future__ import annotations
@@ -54,6 +64,9 @@ class FusionState:
         self.items = {uniq_id(i): i for i in items}
         self.versions = {uid: 1 for uid in self.items}
         self.reject: dict[str, str] = {}  # ItemNumber -> message (a business rule the item breaks)
+        self.edit_during_paging = False
+        self.edited: list[str] = []
+        self.malformed: list[str] = []
 
     def etag(self, uid: str) -> str:
         """The item's change indicator (Fusion's is a serialized Java Integer in hex)."""
@@ -98,7 +111,29 @@ def _collection(st: FusionState, req: Request) -> Response:
             "offset": offset}
     if req.arg("totalResults") == "true":
         body["totalResults"] = len(rows)
-    return Response.json(body)
+    if st.edit_during_paging and page:
+        st.edit_during_paging = False
+        st.edited.append(page[0]["ItemNumber"])
+        st.touch(uniq_id(page[0]))
+    return _malform(st, Response.json(body))
+
+
+MALFORMED = ("html", "empty", "truncated", "null", "no_items")
+
+
+def _malform(st: FusionState, resp: Response) -> Response:
+    """The answer as the next queued malformation breaks it (see the module docstring)."""
+    if not st.malformed:
+        return resp
+    kind = st.malformed.pop(0)
+    if kind == "html":
+        return Response.text("<html><body><h1>Oracle Identity Cloud Service</h1>Sign In</body></html>", 200,
+                             content_type="text/html")
+    answers = {"empty": b"", "truncated": resp.body[: len(resp.body) // 2], "null": b"null",
+               "no_items": b'{"count": 0, "hasMore": false}'}
+    if kind not in answers:
+        raise ValueError(f"unknown malformation {kind!r}; one of {', '.join(MALFORMED)}")
+    return Response(200, answers[kind], {"Content-Type": "application/json"})
 
 
 def _one(st: FusionState, req: Request) -> Response:
@@ -142,11 +177,27 @@ def _matches(row: dict, q: str | None) -> bool:
         m = _COND.match(cond.strip())
         if not m:
             raise ValueError(f"URL request parameter q with value {cond!r} is not valid")
-        have, want = str(row.get(m.group(1)) or ""), m.group(3).replace("''", "'")
+        have, want = _typed(row.get(m.group(1))), _typed(m.group(3).replace("''", "'"))
         if not {"=": have == want, "!=": have != want, ">": have > want, ">=": have >= want,
                 "<": have < want, "<=": have <= want}[m.group(2)]:
             return False
     return True
+
+
+def _typed(value: Any) -> tuple:
+    """A value as ADF compares it: numbers as numbers, date-times as instants, else text."""
+    text = "" if value is None else str(value)
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        pass
+    if "T" in text:
+        try:
+            instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return (1, (instant if instant.tzinfo else instant.replace(tzinfo=UTC)).timestamp(), "")
+        except ValueError:
+            pass
+    return (2, 0.0, text)
 
 
 def _view(st: FusionState, row: dict, req: Request, base: str) -> dict:

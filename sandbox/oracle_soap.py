@@ -5,7 +5,23 @@ findSalesAccount / getSalesAccount / updateSalesAccount the ADF way (business er
 faults with a ServiceErrorMessage detail). Without it, it serves the ISG-style
 XX_SEGBRIDGE_CUST_PKG from sandbox/wsdl/ (business errors are HTTP 200 with X_RETURN_STATUS=E).
 A request that does not validate gets an env:Client fault naming the schema error, so a client
-bug cannot hide behind a lenient server. WS-Security UsernameToken is checked when `users` is set.
+bug cannot hide behind a lenient server.
+
+What the stand-in does as Oracle does (sources in docs/oracle.md):
+- WS-Security UsernameToken is checked when `users` is set; a wrong user or password is answered
+  as Oracle's WS-Security layer (OWSM) answers it: HTTP 500 with a SOAP Fault whose code is
+  `wsse:FailedAuthentication` (OASIS WSS 1.0 SOAP Message Security, section 12).
+- findCriteria: `sortOrder` is honoured (default: PartyId), `fetchStart`/`fetchSize` count rows of
+  the sorted, filtered result, and filter values are compared typed (numbers as numbers,
+  timestamps as instants), as ADF converts a value to its attribute's type.
+
+Knobs for the failures real systems produce:
+- `app.state.edit_during_paging = True`: after the next find's page is served, the first record on
+  it is edited (ClassCode, ObjectVersionNumber, LastUpdateDate = now), as a person would while a
+  read pages on; `app.state.edited` lists the PartyIds edited.
+- `app.state.malformed.append(kind)`: the next answer is broken: `html` (a proxy's page with 200),
+  `empty` (200, no body), `truncated` (the real answer cut short), `dtd` (the real answer with a DTD
+  declaring an entity), `namespace` (the envelope in a foreign namespace).
 """
 
 from __future__ import annotations
@@ -80,6 +96,9 @@ class OracleSoapState:
             a + x for a in "ABC" for x in "XYZ"}
         self.validated: list[tuple[str, bool]] = []  # (operation, valid) per request
         self.fields = _xsd_order(schema, FIELDS)
+        self.edit_during_paging = False
+        self.edited: list[int] = []
+        self.malformed: list[str] = []
 
 
 def build_app(oracle_dir: str | Path | None = None, dataset: Any = None,
@@ -88,8 +107,33 @@ def build_app(oracle_dir: str | Path | None = None, dataset: Any = None,
     folder = str(oracle_dir) if oracle_dir else None
     app = SandboxApp("oracle_soap")
     app.state = OracleSoapState(seed_customers(dataset, dataset_numbers=not folder), load_schema(folder), users)
-    app.route("POST", ADF_PATH if folder else ISG_PATH)(lambda req: _handle(app.state, req, adf=bool(folder)))
+    app.route("POST", ADF_PATH if folder else ISG_PATH)(
+        lambda req: _malform(app.state, _handle(app.state, req, adf=bool(folder))))
     return app
+
+
+MALFORMED = ("html", "empty", "truncated", "dtd", "namespace")
+
+
+def _malform(state: OracleSoapState, resp: Response) -> Response:
+    """The answer as the next queued malformation breaks it (see the module docstring)."""
+    if not state.malformed:
+        return resp
+    kind = state.malformed.pop(0)
+    xml = {"Content-Type": "text/xml; charset=UTF-8"}
+    if kind == "html":
+        return Response.text("<html><body><h1>Oracle Access Manager</h1>Please sign in</body></html>",
+                             200, content_type="text/html")
+    if kind == "empty":
+        return Response(200, b"", xml)
+    if kind == "truncated":
+        return Response(200, resp.body[: len(resp.body) // 2], xml)
+    if kind == "dtd":
+        decl = b'<!DOCTYPE env:Envelope [<!ENTITY boom "boom">]>'
+        return Response(200, resp.body.replace(b"?>", b"?>" + decl, 1), xml)
+    if kind == "namespace":
+        return Response(200, resp.body.replace(ENV.encode(), b"http://example.invalid/not-soap/"), xml)
+    raise ValueError(f"unknown malformation {kind!r}; one of {', '.join(MALFORMED)}")
 
 
 def _xsd_order(schema: xmlschema.XMLSchema, fields: list[str]) -> list[str]:
@@ -114,7 +158,7 @@ def _handle(state: OracleSoapState, req: Request, adf: bool) -> Response:
         return _fault("env:Client", "DTDs are not accepted")
     auth = _check_user(state, root)
     if auth:
-        return _fault("env:Client", auth)
+        return _auth_fault(auth)
     body = root.find(f"{{{ENV}}}Body")
     op = body[0] if body is not None and len(body) else None
     if op is None:
@@ -134,17 +178,22 @@ def _check_user(state: OracleSoapState, root: etree._Element) -> str | None:
         return None
     token = root.find(f".//{{{WSSE}}}UsernameToken")
     if token is None:
-        return "FailedAuthentication: no WS-Security UsernameToken"
+        return "InvalidSecurity : error in processing the WS-Security security header"
     user = token.findtext(f"{{{WSSE}}}Username")
     password = token.findtext(f"{{{WSSE}}}Password")
     if state.users.get(user or "") != password:
-        return "FailedAuthentication: the security token could not be authenticated"
+        return "FailedAuthentication : The security token cannot be authenticated."
     return None
 
 
 def _adf_operation(state: OracleSoapState, name: str, op: etree._Element) -> Response:
     if name == "findSalesAccount":
-        return _adf_result(state, name, _find(state, op.find(f"{{{ADF_TYPES}}}findCriteria")))
+        rows = _find(state, op.find(f"{{{ADF_TYPES}}}findCriteria"))
+        answer = _adf_result(state, name, rows)
+        if state.edit_during_paging and rows:
+            state.edit_during_paging = False
+            _person_edits(state, rows[0]["PartyId"])
+        return answer
     if name == "getSalesAccount":
         row = state.customers.get(int(op.findtext(f"{{{ADF_TYPES}}}partyId") or 0))
         if row is None:
@@ -173,7 +222,8 @@ def _isg_operation(state: OracleSoapState, name: str, op: etree._Element) -> Res
             return _isg_result(ns, "E", f"{exc.args[0]} (FND_MESSAGE_TYPE=E)")
         return _isg_result(ns, "S", None)
     if name == "GET_CUSTOMERS":
-        rows = [c for c in state.customers.values() if c["ClassCategory"] == args.get("P_CLASS_CATEGORY")]
+        rows = sorted((c for c in state.customers.values() if c["ClassCategory"] == args.get("P_CLASS_CATEGORY")),
+                      key=lambda c: c["PartyId"])  # the package orders by PARTY_ID: offsets stay put under edits
         start, size = int(float(args.get("P_OFFSET") or 0)), int(float(args.get("P_LIMIT") or 100))
         return _isg_result(ns, "S", None, rows[start:start + size])
     return _fault("env:Client", f"operation {name} is not implemented by the sandbox")
@@ -191,13 +241,24 @@ def _update(state: OracleSoapState, party_id: int, code: str | None) -> dict:
     return row
 
 
+def _person_edits(state: OracleSoapState, party_id: int) -> None:
+    """A person changes a sales account in Fusion while a read pages on: its LastUpdateDate moves to now."""
+    row = state.customers[party_id]
+    row.update(ClassCode="B" if row["ClassCode"] != "B" else "A", ObjectVersionNumber=row["ObjectVersionNumber"] + 1,
+               LastUpdateDate=datetime.now(UTC).isoformat())
+    state.edited.append(party_id)
+
+
 # ---------------------------------------------------------------------- find criteria
 
 
 def _find(state: OracleSoapState, crit: etree._Element | None) -> list[dict]:
-    rows = sorted(state.customers.values(), key=lambda r: (r["LastUpdateDate"], r["PartyId"]))
+    rows = sorted(state.customers.values(), key=lambda r: r["PartyId"])
     if crit is None:
         return rows
+    for attr in reversed(crit.findall(f"{ADF_SVC}sortOrder/{ADF_SVC}sortAttribute")):
+        name = attr.findtext(f"{ADF_SVC}name") or ""
+        rows.sort(key=lambda r, n=name: _typed(r.get(n)), reverse=attr.findtext(f"{ADF_SVC}descending") == "true")
     groups = crit.findall(f"{ADF_SVC}filter/{ADF_SVC}group")
     if groups:
         rows = [r for r in rows if any(_group_matches(r, g) for g in groups)]
@@ -206,14 +267,29 @@ def _find(state: OracleSoapState, crit: etree._Element | None) -> list[dict]:
     return rows[start:] if size < 0 else rows[start:start + size]
 
 
+def _typed(value: Any) -> tuple:
+    """A value as ADF compares it for its attribute type: numbers as numbers, timestamps as instants."""
+    text = "" if value is None else str(value)
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        pass
+    try:
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return (1, (instant if instant.tzinfo else instant.replace(tzinfo=UTC)).timestamp(), "")
+    except ValueError:
+        return (2, 0.0, text)
+
+
 def _group_matches(row: dict, group: etree._Element) -> bool:
     adf = ADF_SVC
     for item in group.findall(f"{adf}item"):
         attr, operator = item.findtext(f"{adf}attribute"), item.findtext(f"{adf}operator") or "="
-        values = [v.text or "" for v in item.findall(f"{adf}value")]
-        have = str(row.get(attr, ""))
-        ok = {"=": have in values, ">": bool(values) and have > values[0],
-              ">=": bool(values) and have >= values[0], "<>": have not in values}.get(operator, False)
+        values = [_typed(v.text or "") for v in item.findall(f"{adf}value")]
+        have = _typed(row.get(attr, ""))
+        ok = {"=": have in values, ">": bool(values) and have > values[0], "<": bool(values) and have < values[0],
+              ">=": bool(values) and have >= values[0], "<=": bool(values) and have <= values[0],
+              "<>": have not in values}.get(operator, False)
         if not ok:
             return False
     return True
@@ -253,6 +329,13 @@ def _isg_result(ns: str, status: str, message: str | None, rows: list[dict] | No
             "</X_CUSTOMERS_ITEM>" for r in rows)
         parts.append(f"<X_CUSTOMERS>{items}</X_CUSTOMERS>")
     return _envelope(f'<OutputParameters xmlns="{ns}">{"".join(parts)}</OutputParameters>')
+
+
+def _auth_fault(message: str) -> Response:
+    """OWSM's answer to a wrong or missing WS-Security token: a SOAP Fault with a wsse fault code."""
+    code = message.split(" ", 1)[0]
+    return _envelope(f'<env:Fault><faultcode xmlns:wsse="{WSSE}">wsse:{code}</faultcode>'
+                     f"<faultstring>{escape(message)}</faultstring></env:Fault>", status=500)
 
 
 def _fault(code: str, message: str, jbo: str = "") -> Response:

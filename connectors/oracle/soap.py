@@ -17,9 +17,15 @@ Example options:
     password: ${FUSION_PASSWORD}
     max_attempts: 5            # the HttpOptions keys (retries, TLS, ...) sit flat here too
     streams:
-      SalesAccount: {operation: findSalesAccount, primary_key: [PartyId], cursor_field: LastUpdateDate}
+      findSalesAccount: {operation: findSalesAccount, primary_key: [PartyId], cursor_field: LastUpdateDate}
     targets:
-      SalesAccount: {operation: updateSalesAccount, argument: salesAccount, read_stream: SalesAccount}
+      updateSalesAccount: {operation: updateSalesAccount, argument: salesAccount, read_stream: findSalesAccount}
+
+Reads page by key (oracle_keyset: `PartyId > last read`, sorted by the key), never by `fetchStart`
+over `LastUpdateDate`, so an edit during the read cannot shift a record past a page boundary; an
+incremental read filters `cursor >= high-water mark - overlap` (connectors.incremental).
+A SOAP Fault with a WS-Security code is an AuthError (soap_faults); an answer that is not a sound
+SOAP envelope fails the stream with URL, status and first bytes (oracle_answers).
 """
 
 from __future__ import annotations
@@ -31,24 +37,32 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from zeep import Client, Settings
-from zeep.exceptions import ExternalReferenceForbidden, Fault, ValidationError, XMLSyntaxError
+from zeep.exceptions import Error as ZeepError
+from zeep.exceptions import ExternalReferenceForbidden, Fault
 from zeep.helpers import serialize_object
 from zeep.wsse.username import UsernameToken
 
 from basics import secrets
+from basics.errors import ConfigError
 from basics.yaml_loader import StrictModel
 from connectors.base import (
     CheckResult,
     Connector,
     ItemOutcome,
+    OutcomeStatus,
     RecordBatch,
     StreamSpec,
     WriteBatch,
     WriteItem,
 )
-from connectors.connector_errors import AuthError, ConnectorError, FatalError, RetriableError
+from connectors.connector_errors import ConnectorError, FatalError
 from connectors.http.client import HttpClient, HttpTransportOptions
+from connectors.incremental import Checkpoint, IncrementalOptions, LiteralStyle, PageGuard, cursor_literal
+from connectors.oracle.oracle_answers import head
+from connectors.oracle.oracle_keyset import Keyset
+from connectors.oracle.soap_faults import SoapFault, fault_error
 from connectors.oracle.transport import SoapTransport
+from connectors.outcome_policy import outcomes_for_error
 
 log = logging.getLogger("segbridge.oracle.soap")
 OK_STATUSES = frozenset({"S", "SUCCESS"})
@@ -59,10 +73,11 @@ class SoapStream(StrictModel):
 
     operation: str
     style: Literal["adf", "isg"] = "adf"
-    primary_key: list[str] = Field(default_factory=list)
-    cursor_field: str | None = Field(None, description="ADF: attribute filtered with '>' for increments")
+    primary_key: list[str] = Field(default_factory=list, description="ADF: the stable key reads page by")
+    cursor_field: str | None = Field(None, description="ADF: change timestamp filtered with '>=' for increments")
     page_size: int = Field(100, ge=1, le=5000)
-    find_attributes: list[str] = Field(default_factory=list, description="ADF findAttribute: fetch only these")
+    find_attributes: list[str] = Field(default_factory=list, description=(
+        "ADF findAttribute: fetch only these (plus the fields the mapping reads, the key and the cursor)"))
     filters: list[dict[str, Any]] = Field(default_factory=list, description="ADF items {attribute, operator, value}")
     arguments: dict[str, Any] = Field(default_factory=dict, description="ISG: fixed input parameters")
     result_path: list[str] = Field(default_factory=list, description="ISG: output path to the record list")
@@ -84,9 +99,9 @@ class SoapTarget(StrictModel):
         "so keys and values are named as the read stream returns them and read-back compares like with like")
 
 
-class OracleSoapOptions(HttpTransportOptions):
-    """The SOAP specifics plus the HttpOptions keys (timeouts, retries, TLS, ...), flat; the HTTP
-    base URL is `endpoint`."""
+class OracleSoapOptions(HttpTransportOptions, IncrementalOptions):
+    """The SOAP specifics plus the HttpOptions keys (timeouts, retries, TLS, ...) and `overlap_seconds`,
+    flat; the HTTP base URL is `endpoint`."""
 
     wsdl: str = Field(description="Local path of the WSDL (never fetched over the network)")
     endpoint: str = Field(description="Service URL; replaces the WSDL's soap:address")
@@ -103,15 +118,27 @@ class OracleSoapOptions(HttpTransportOptions):
     _v = field_validator("password")(lambda v, info: secrets.check_no_literal(v, f"oracle_soap.{info.field_name}"))
 
 
+class OracleSoapStreamOptions(StrictModel):
+    """A mapping's `source.options` for an oracle_soap stream."""
+
+    equals: dict[str, str] = Field(default_factory=dict, description=(
+        "ADF: attribute = value conditions ANDed to every find, e.g. {ClassCategory: SEGBRIDGE_SEGMENT}"))
+    arguments: dict[str, Any] = Field(default_factory=dict, description=(
+        "ISG: input parameters added to the stream's own, e.g. {P_CLASS_CATEGORY: SEGBRIDGE_SEGMENT}"))
+
+
 class OracleSoapConnector(Connector):
     kind = "oracle_soap"
     Options = OracleSoapOptions
+    StreamOptions = OracleSoapStreamOptions
+    write_batch_max = 1  # updateSalesAccount holds one salesAccount (SalesPartyService.xsd); an ISG call one party
     description = "Oracle Fusion ADF and EBS ISG SOAP services through zeep (local WSDL/XSD)"
 
     def __init__(self, options, name=None):
         super().__init__(options, name)
         self.http = HttpClient(self.options.http_options(self.options.endpoint))
         self._client: Client | None = None
+        self._transport: SoapTransport | None = None
         self._service = None
 
     # ------------------------------------------------------------------ client
@@ -121,8 +148,8 @@ class OracleSoapConnector(Connector):
         """The zeep Client, built once per connector (parsing a Fusion WSDL is not free)."""
         if self._client is None:
             o = self.options
-            transport = SoapTransport(self.http, schema_map=o.schema_map, schema_dir=o.schema_dir,
-                                      operation_timeout=o.operation_timeout)
+            self._transport = SoapTransport(self.http, schema_map=o.schema_map, schema_dir=o.schema_dir,
+                                            operation_timeout=o.operation_timeout)
             settings = Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True,
                                 xml_huge_tree=False)
             wsse = None
@@ -130,7 +157,7 @@ class OracleSoapConnector(Connector):
                 wsse = UsernameToken(secrets.resolve(o.username, what="oracle_soap.username"),
                                      secrets.resolve(o.password, what="oracle_soap.password"))
             try:
-                self._client = Client(o.wsdl, transport=transport, settings=settings, wsse=wsse)
+                self._client = Client(o.wsdl, transport=self._transport, settings=settings, wsse=wsse)
             except ExternalReferenceForbidden as exc:
                 raise FatalError(f"{o.wsdl} imports {exc.url}, which has no local copy (remote loads are refused)",
                                  hint="vendor the file; map its URL prefix in schema_map or put it in schema_dir"
@@ -149,13 +176,35 @@ class OracleSoapConnector(Connector):
         service = next(iter(self.client.wsdl.services.values()))
         return next(iter(service.ports.values())).binding.name.text
 
-    def call(self, operation: str, **kwargs: Any) -> Any:
+    def call(self, operation: str, *, what: str | None = None, **kwargs: Any) -> Any:
+        """One SOAP call. Every failure is a ConnectorError naming the system, the stream or target
+        (`what`), the operation and the URL: an authentication fault an AuthError, another fault a
+        SoapFault, an answer that does not fit the WSDL a FatalError; never a zeep traceback."""
         if self.options.soap_headers:
             kwargs["_soapheaders"] = self.options.soap_headers
+        where = f"{self.name}{'.' + what if what else ''}: {operation} at {secrets.redact(self.options.endpoint)}"
         try:
             return getattr(self.service, operation)(**kwargs)
-        except XMLSyntaxError as exc:
-            raise FatalError(f"{operation}: the response is not well-formed XML ({exc})") from None
+        except Fault as fault:
+            raise fault_error(fault, where, self._last_status()) from None
+        except ConnectorError as exc:
+            exc.message = f"{self.name}{'.' + what if what else ''}: {operation}: {exc.message}"
+            exc.args = (exc.message,)
+            raise
+        except (ZeepError, ValueError, TypeError) as exc:
+            last = getattr(self._transport, "last", None)
+            body = f"; the body starts {head(last)}" if last is not None else ""
+            raise FatalError(f"{where}: HTTP {self._last_status() or '?'}: the answer or the request does not fit "
+                             f"the WSDL: {type(exc).__name__}: {secrets.redact(str(exc))[:300]}{body}",
+                             hint="check that the WSDL is the service's own (a wrong namespace is a wrong service "
+                                  "or version) and the stream's options") from None
+
+    def _last_status(self) -> int | None:
+        last = getattr(self._transport, "last", None)
+        return last.status_code if last is not None else None
+
+    def requests_sent(self) -> int | None:
+        return self.http.attempts
 
     # ------------------------------------------------------------------ hooks
 
@@ -163,47 +212,64 @@ class OracleSoapConnector(Connector):
         try:
             ops = sorted(self.client.service._binding._operations)
             for name, stream in self.options.streams.items():
-                next(self._pages(stream, {}, page_size=1), None)
+                if stream.style == "adf":
+                    self._find(stream, name, {"fetchStart": 0, "fetchSize": 1})
+                else:
+                    self._isg_page(stream, name, OracleSoapStreamOptions(), 0, 1)
                 return CheckResult(True, f"{name}: {stream.operation} answered", {"operations": len(ops)})
             return CheckResult(True, f"WSDL loaded: {len(ops)} operations", {"operations": len(ops)})
-        except (ConnectorError, Fault, OSError) as exc:
+        except (ConnectorError, OSError) as exc:
             return CheckResult(False, f"{type(exc).__name__}: {secrets.redact(str(exc))}")
 
     def discover(self) -> list[StreamSpec]:
-        specs = []
-        for name, s in self.options.streams.items():
-            specs.append(StreamSpec(name, list(s.primary_key), s.cursor_field, writable=name in self.options.targets,
-                                    options={"operation": s.operation, "style": s.style}))
-        return specs
+        return [StreamSpec(name, list(s.primary_key), s.cursor_field, writable=name in self.options.targets)
+                for name, s in self.options.streams.items()]
 
     def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
         cfg = self._stream(stream.name)
-        state = dict(state or {})
-        since = state.get("since")
-        high = state.get("high", since)
-        start = int(state.get("fetch_start", 0))
-        for records in self._pages(cfg, {"since": since, "fetch_start": start}):
-            start += len(records)
+        opts = self.stream_options(stream)
+        where = f"{self.name}.{stream.name}"
+        cp = Checkpoint.load(state, where=where)
+        if cfg.style == "isg":
+            yield from self._read_isg(cfg, stream.name, opts, cp)
+            return
+        keys = cfg.primary_key or stream.primary_key
+        if not keys:
+            raise ConfigError(f"{where}: an ADF stream needs primary_key: reads page by it",
+                              hint="set streams.<name>.primary_key, e.g. [PartyId]")
+        lower = cp.lower_bound(self.options.overlap) if cfg.cursor_field else None
+        guard, pos = PageGuard(where), Keyset.load(cp.position)
+        while True:
+            guard.see(pos.dump())
+            records = self._find(cfg, stream.name, self._criteria(cfg, opts, stream, keys, pos, lower))
+            guard.page(records)
             if cfg.cursor_field:
-                high = _max(high, [r.get(cfg.cursor_field) for r in records])
-            yield RecordBatch(records, {"since": since, "fetch_start": start, "high": high})
-        yield RecordBatch([], {"since": high} if cfg.cursor_field else {})
+                cp = cp.observe(r.get(cfg.cursor_field) for r in records)
+            pos = pos.advance(records, keys[0], where)
+            last = len(records) < cfg.page_size
+            yield RecordBatch(records, (cp.done() if last else cp.at(pos.dump())).dump())
+            if last:
+                return
 
     def write(self, batch: WriteBatch) -> list[ItemOutcome]:
+        """One call per item; an authentication fault raises AuthError, so nothing more is sent."""
         return [self._write_one(item) for item in batch.items]
 
     def read_back(self, target: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cfg = self._target(target)
-        stream = self._stream(cfg.read_stream or target)
+        name = cfg.read_stream or target
+        stream = self._stream(name)
         if stream.style == "isg":
             wanted = {_key_tuple(k, list(k)) for k in keys}
             fields = list(keys[0]) if keys else []
-            return [r for page in self._pages(stream, {}) for r in page if _key_tuple(r, fields) in wanted]
+            records = [r for b in self.read(StreamSpec(name), None) for r in b.records]
+            return [r for r in records if _key_tuple(r, fields) in wanted]
         out: list[dict[str, Any]] = []
         for i in range(0, len(keys), 50):
             chunk = keys[i:i + 50]
             groups = [{"conjunction": "Or", "item": [_item(k, "=", v) for k, v in key.items()]} for key in chunk]
-            out.extend(r for page in self._pages(stream, {}, groups=groups) for r in page)
+            out.extend(self._find(stream, name, {"fetchStart": 0, "fetchSize": len(chunk),
+                                                 "filter": {"group": groups}}))
         return out
 
     def close(self) -> None:
@@ -211,47 +277,61 @@ class OracleSoapConnector(Connector):
 
     # ------------------------------------------------------------------ reading
 
-    def _pages(self, cfg: SoapStream, pos: dict, page_size: int | None = None,
-               groups: list[dict] | None = None) -> Iterator[list[dict]]:
-        size = page_size or cfg.page_size
-        start = int(pos.get("fetch_start", 0))
-        while True:
-            records = (self._adf_page(cfg, start, size, pos.get("since"), groups) if cfg.style == "adf"
-                       else self._isg_page(cfg, start, size))
-            if records:
-                yield records
-            if len(records) < size or page_size or not (cfg.style == "adf" or cfg.offset_param):
-                return
-            start += len(records)
-
-    def _adf_page(self, cfg: SoapStream, start: int, size: int, since: Any, groups: list | None) -> list[dict]:
+    def _criteria(self, cfg: SoapStream, opts: OracleSoapStreamOptions, stream: StreamSpec, keys: list[str],
+                  pos: Keyset, lower: datetime | None) -> dict[str, Any]:
+        """findCriteria of the next page: the stream's filters, `cursor >= lower`, `key > last read`,
+        sorted by the key only (a stable order), from fetchStart 0 (or the ties of a composite key)."""
         items = [_item(f["attribute"], f.get("operator", "="), f.get("value")) for f in cfg.filters]
-        if since is not None and cfg.cursor_field:
-            items.append(_item(cfg.cursor_field, ">", since))
-        rows = list(groups or [])
+        items += [_item(a, "=", v) for a, v in opts.equals.items()]
+        if lower is not None:
+            items.append(_item(cfg.cursor_field, ">=", cursor_literal(lower, LiteralStyle.ISO_Z)))
+        start = 0
+        condition = pos.condition(unique=len(keys) == 1)
+        if condition:
+            operator, value, start = condition
+            items.append(_item(keys[0], operator, value))
+        criteria: dict[str, Any] = {"fetchStart": start, "fetchSize": cfg.page_size,
+                                    "sortOrder": {"sortAttribute": [{"name": k, "descending": False} for k in keys]}}
         if items:
-            rows = [{"conjunction": "And", "item": items + row["item"]} for row in rows] or [{"item": items}]
-        criteria: dict[str, Any] = {"fetchStart": start, "fetchSize": size}
-        if rows:
-            criteria["filter"] = {"group": rows}
-        order = ([cfg.cursor_field] if cfg.cursor_field else []) + cfg.primary_key
-        if order:
-            criteria["sortOrder"] = {"sortAttribute": [{"name": a, "descending": False} for a in order]}
+            criteria["filter"] = {"group": [{"item": items}]}
         if cfg.find_attributes:
-            criteria["findAttribute"] = cfg.find_attributes
-        result = self.call(cfg.operation, findCriteria=criteria, findControl={"retrieveAllTranslations": False})
+            extra = [*stream.fields, *keys, *([cfg.cursor_field] if cfg.cursor_field else [])]
+            criteria["findAttribute"] = list(dict.fromkeys([*cfg.find_attributes, *(f for f in extra if "/" not in f)]))
+        return criteria
+
+    def _find(self, cfg: SoapStream, what: str, criteria: dict[str, Any]) -> list[dict]:
+        result = self.call(cfg.operation, what=what, findCriteria=criteria,
+                           findControl={"retrieveAllTranslations": False})
         return [_record(r) for r in (result or [])]
 
-    def _isg_page(self, cfg: SoapStream, start: int, size: int) -> list[dict]:
-        args = dict(cfg.arguments)
+    def _read_isg(self, cfg: SoapStream, name: str, opts: OracleSoapStreamOptions,
+                  cp: Checkpoint) -> Iterator[RecordBatch]:
+        """ISG procedures page by their offset parameter; the package must order by a stable key
+        (XX_SEGBRIDGE_CUST_PKG orders by PARTY_ID), so edits during the read move nothing."""
+        guard = PageGuard(f"{self.name}.{name}")
+        start = cp.position if isinstance(cp.position, int) else 0
+        while True:
+            guard.see(start)
+            records = self._isg_page(cfg, name, opts, start, cfg.page_size)
+            guard.page(records)
+            start += len(records)
+            last = len(records) < cfg.page_size or not cfg.offset_param
+            yield RecordBatch(records, (cp.done() if last else cp.at(start)).dump())
+            if last:
+                return
+
+    def _isg_page(self, cfg: SoapStream, what: str, opts: OracleSoapStreamOptions, start: int,
+                  size: int) -> list[dict]:
+        args = {**cfg.arguments, **opts.arguments}
         if cfg.offset_param:
             args[cfg.offset_param] = start
         if cfg.limit_param:
             args[cfg.limit_param] = size
-        out = _plain(self.call(cfg.operation, **args))
+        out = _plain(self.call(cfg.operation, what=what, **args))
         status = str(out.get("X_RETURN_STATUS") or "S")
         if status not in OK_STATUSES:
-            raise FatalError(f"{cfg.operation} returned X_RETURN_STATUS={status}: {_messages(out, ['X_MSG_DATA'])}")
+            raise FatalError(f"{self.name}.{what}: {cfg.operation} returned X_RETURN_STATUS={status}: "
+                             f"{_messages(out, ['X_MSG_DATA'])}")
         for step in cfg.result_path:
             out = (out or {}).get(step) if isinstance(out, dict) else out
         return [_record(r) for r in (out or [])]
@@ -263,31 +343,29 @@ class OracleSoapConnector(Connector):
         payload = {cfg.parameters.get(k, k): v for k, v in {**item.key, **item.values}.items()}
         try:
             if cfg.style == "adf":
-                self.call(cfg.operation, **{cfg.argument or "object": payload})
-                return ItemOutcome(item.ref, "applied", http_status=200)
-            out = _plain(self.call(cfg.operation, **payload))
-        except Fault as fault:
-            return ItemOutcome(item.ref, "rejected", _fault_text(fault), http_status=500)
-        except ValidationError as exc:
-            return ItemOutcome(item.ref, "rejected", f"invalid for {cfg.operation}: {exc}")
-        except AuthError:
-            raise
-        except RetriableError as exc:
-            return ItemOutcome(item.ref, "retriable", str(exc))
+                self.call(cfg.operation, what=item.target, **{cfg.argument or "object": payload})
+                return ItemOutcome(item.ref, OutcomeStatus.APPLIED, http_status=200)
+            out = _plain(self.call(cfg.operation, what=item.target, **payload))
+        except SoapFault as exc:  # the service's own refusal of this item (JBO-...)
+            return ItemOutcome(item.ref, OutcomeStatus.REJECTED, exc.fault_text, http_status=exc.status)
+        except ConnectorError as exc:  # an AuthError is raised again here: the apply stops sending
+            return outcomes_for_error([item], exc)[0]
         status = str(out.get(cfg.return_status) or "")
         if status in OK_STATUSES:
-            return ItemOutcome(item.ref, "applied", http_status=200)
+            return ItemOutcome(item.ref, OutcomeStatus.APPLIED, http_status=200)
         text = _messages(out, cfg.message_fields) or f"{cfg.return_status}={status or 'missing'}"
-        return ItemOutcome(item.ref, "rejected", f"{cfg.return_status}={status}: {text}", http_status=200)
+        return ItemOutcome(item.ref, OutcomeStatus.REJECTED, f"{cfg.return_status}={status}: {text}", http_status=200)
 
     def _stream(self, name: str) -> SoapStream:
         if name not in self.options.streams:
-            raise FatalError(f"oracle_soap: no stream {name!r}; configured: {', '.join(self.options.streams)}")
+            raise FatalError(f"{self.name}: no stream {name!r}; configured: {', '.join(self.options.streams)}",
+                             hint="name the stream in options.streams as the mapping's source.name")
         return self.options.streams[name]
 
     def _target(self, name: str) -> SoapTarget:
         if name not in self.options.targets:
-            raise FatalError(f"oracle_soap: no target {name!r}; configured: {', '.join(self.options.targets)}")
+            raise FatalError(f"{self.name}: no target {name!r}; configured: {', '.join(self.options.targets)}",
+                             hint="name the target in options.targets as the mapping's reverse.entity")
         return self.options.targets[name]
 
 
@@ -314,14 +392,6 @@ def _record(obj: Any) -> dict[str, Any]:
     return {k: v for k, v in _plain(obj).items() if v is not None and v != []}
 
 
-def _max(current: Any, values: list[Any]) -> Any:
-    present = [v for v in values if v is not None] + ([current] if current is not None else [])
-    if not present:
-        return None
-    best = max(present, key=_text)
-    return _text(best)
-
-
 def _key_tuple(record: dict, fields: list[str]) -> tuple:
     return tuple(str(record.get(f)) for f in fields)
 
@@ -338,14 +408,3 @@ def _messages(out: dict, fields: list[str]) -> str:
         elif value:
             parts.append(str(value))
     return "; ".join(p for p in parts if p)
-
-
-def _fault_text(fault: Fault) -> str:
-    """faultstring plus the ADF ServiceErrorMessage text, which carries the JBO code and message."""
-    text = fault.message or "SOAP fault"
-    if fault.detail is not None:
-        extra = [e.text.strip() for e in fault.detail.iter() if isinstance(e.tag, str)
-                 and e.tag.endswith("}message") and e.text and e.text.strip() not in text]
-        if extra:
-            text += " | " + " ".join(extra[:3])
-    return text

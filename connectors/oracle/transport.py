@@ -8,6 +8,9 @@ Why not zeep's own Transport:
   body is not a SOAP envelope raises RetriableError before zeep parses anything (the HttpClient
   has already retried 429/502/503/504 with backoff and Retry-After by then).
 - zeep's `timeout` only covers loading the WSDL; `operation_timeout` bounds every SOAP call.
+- A 200 (or a fault) that is not a well-formed SOAP envelope, or that declares a DTD, is refused
+  here with the URL, status and first bytes (oracle_answers.check_soap_body), not by a zeep or lxml
+  traceback.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from zeep.transports import Transport
 
 from connectors.connector_errors import AuthError, FatalError, RateLimited, RetriableError
 from connectors.http.client import HttpClient
+from connectors.oracle.oracle_answers import bad_answer, check_soap_body
 
 log = logging.getLogger("segbridge.oracle.soap")
 _LOCATION = re.compile(rb'((?:schemaLocation|location)\s*=\s*")(https?://[^"]+)(")')
@@ -37,6 +41,7 @@ class SoapTransport(Transport):
         self.http = http
         self.schema_map = dict(schema_map or {})
         self.schema_dir = Path(schema_dir) if schema_dir else None
+        self.last: requests.Response | None = None
 
     # ------------------------------------------------------------------ loading WSDL/XSD
 
@@ -79,10 +84,12 @@ class SoapTransport(Transport):
     # ------------------------------------------------------------------ calls
 
     def post(self, address: str, message: bytes | str, headers: dict) -> requests.Response:
-        """POST an envelope; 429/5xx without a SOAP envelope raise RetriableError/RateLimited."""
+        """POST an envelope; 429/5xx without a SOAP envelope raise RetriableError/RateLimited, an
+        answer that is not a SOAP envelope (or declares a DTD) raises FatalError."""
         resp = self.http.request("POST", address, data=message, headers=headers,
                                  timeout=(self.http.options.connect_timeout, self.operation_timeout),
                                  raise_for_status=False)
+        self.last = resp  # the connector names its status in errors raised after zeep parsed it
         self.check_status(resp)
         return resp
 
@@ -90,7 +97,9 @@ class SoapTransport(Transport):
     def check_status(resp: requests.Response) -> None:
         status = resp.status_code
         if status < 400 or (status == 500 and is_soap_envelope(resp)):
-            return  # a SOAP fault travels as HTTP 500 and is zeep's to parse
+            if status in (200, 500):  # an answer or a fault (HTTP 500), zeep's to parse once it is sound
+                check_soap_body(resp)
+            return
         where = f"SOAP POST {resp.url}: HTTP {status}"
         if status == 429:
             raise RateLimited(where, hint="the service throttles; the run can resume later")
@@ -99,7 +108,7 @@ class SoapTransport(Transport):
                                  hint="a gateway or the service is unavailable; retry later")
         if status in (401, 403):
             raise AuthError(where, hint="check the WS-Security user and its password environment variable")
-        raise FatalError(f"{where}: {resp.text[:300]}")
+        raise bad_answer(resp, "the SOAP service refused the request")
 
 
 def is_soap_envelope(resp: requests.Response) -> bool:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from connectors.base import StreamSpec, WriteBatch, WriteItem
+from connectors.connector_errors import AuthError, FatalError
+from connectors.incremental import parse_instant
 from connectors.oracle.fusion_rest import FusionRestConnector
 from connectors.testing.suite import ConnectorContract
 from sandbox.fusion_rest_standin import ROOT, build_app
-from sandbox.server import serve
+from sandbox.server import SandboxAuth, serve
 
 pytestmark = pytest.mark.contract
 
@@ -37,7 +41,72 @@ def test_full_read_with_injected_429_then_incremental(fusion):
     assert len(numbers) == len(set(numbers)) == 30 and [len(b.records) for b in batches] == [7, 7, 7, 7, 2]
     conn.write(WriteBatch([WriteItem("1", "itemsV2", key(9), {"FixedLotSizeMultiplier": 6})]))
     again = [r["ItemNumber"] for b in conn.read(StreamSpec("itemsV2"), batches[-1].checkpoint) for r in b.records]
-    assert again == ["AS00009"]
+    assert again == ["AS00009", "AS00030"]  # the change, and the high-water mark's item again (overlap)
+
+
+def numbers(batches) -> list[str]:
+    return [r["ItemNumber"] for b in batches for r in b.records]
+
+
+def queries(app) -> list[dict[str, str]]:
+    return [{k: v[0] for k, v in r.query.items()} for r in app.log if r.method == "GET"]
+
+
+def test_pages_by_key_and_reads_increments_from_the_mark_minus_the_overlap(fusion):
+    app, conn = fusion
+    batches = list(conn.read(StreamSpec("itemsV2", fields=["ItemDescription"]), None))
+    sent = queries(app)
+    assert sent[0] == {"onlyData": "true", "limit": "7", "offset": "0", "totalResults": "true",
+                       "orderBy": "ItemNumber:asc,OrganizationCode:asc",
+                       "fields": "ItemDescription,ItemNumber,OrganizationCode,LastUpdateDateTime"}
+    assert (sent[1]["q"], sent[1]["offset"]) == ("ItemNumber >= 'AS00007'", "1") and "totalResults" not in sent[1]
+    assert [b.source_count for b in batches] == [30, None, None, None, None]
+    app.log.clear()
+    list(conn.read(StreamSpec("itemsV2"), batches[-1].checkpoint))
+    assert queries(app)[0]["q"] == "LastUpdateDateTime >= '2024-01-02T05:55:00Z'"  # 06:00 (item 30) - 300 s
+
+
+def test_an_item_committed_late_at_the_high_water_mark_is_read(fusion):
+    app, conn = fusion
+    batches = list(conn.read(StreamSpec("itemsV2"), None))
+    mark = parse_instant(batches[-1].checkpoint["since"])
+    late = next(r for r in app.state.items.values() if r["ItemNumber"] == "AS00004")
+    late["LastUpdateDateTime"] = mark.isoformat(timespec="seconds")
+    assert "AS00004" in numbers(conn.read(StreamSpec("itemsV2"), batches[-1].checkpoint))
+
+
+def test_an_edit_during_paging_loses_no_item_in_the_full_and_next_incremental_read(fusion):
+    app, conn = fusion
+    app.state.edit_during_paging = True
+    full = list(conn.read(StreamSpec("itemsV2"), None))
+    [edited] = app.state.edited
+    assert edited in numbers(full[:1])
+    again = list(conn.read(StreamSpec("itemsV2"), full[-1].checkpoint))
+    everything = {r["ItemNumber"] for r in app.state.items.values()}
+    assert set(numbers(full)) | set(numbers(again)) == everything
+    assert len(numbers(full)) == len(set(numbers(full))) == 30 and edited in numbers(again)
+
+
+@pytest.mark.parametrize(("kind", "problem"), [
+    ("html", "the body is not JSON"), ("empty", "an empty body"), ("truncated", "the body is not JSON"),
+    ("null", "a JSON NoneType instead of an object"), ("no_items", "no 'items' list")])
+def test_a_malformed_answer_fails_the_stream_clearly(fusion, kind, problem):
+    app, conn = fusion
+    app.state.malformed.append(kind)
+    with pytest.raises(FatalError) as caught:
+        list(conn.read(StreamSpec("itemsV2"), None))
+    message = caught.value.message
+    assert message.startswith(f"oracle_fusion_rest.itemsV2: GET {conn.options.base_url}{ROOT}/itemsV2?")
+    assert ": HTTP 200: " in message and problem in message and "the body starts " in message
+
+
+def test_a_401_on_apply_stops_sending(fusion):
+    app, conn = fusion
+    app.require_auth(SandboxAuth(basic=("INTEG", "right")))
+    items = [WriteItem(str(n), "itemsV2", key(n), {"FixedLotSizeMultiplier": 6}) for n in (1, 2, 3)]
+    with pytest.raises(AuthError, match="HTTP 401"):
+        conn.write(WriteBatch(items))
+    assert len(app.log) == 1 and conn.requests_sent() == 1
 
 
 def test_planning_parameters_partial_failure_and_read_back(fusion):
@@ -88,7 +157,7 @@ class TestFusionRestContract(ConnectorContract):
     def change_records(self, app, stream):
         rows = list(app.state.items.values())[2:4]
         for row in rows:
-            row["LastUpdateDateTime"] = "2030-01-01T00:00:00+00:00"
+            row["LastUpdateDateTime"] = datetime.now(UTC).isoformat(timespec="seconds")
         return [(row["ItemNumber"], row["OrganizationCode"]) for row in rows]
 
     def write_batch(self, app):

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from connectors.base import StreamSpec, WriteBatch, WriteItem
+from connectors.connector_errors import AuthError, FatalError
+from connectors.incremental import parse_instant
 from connectors.oracle.soap import OracleSoapConnector
 from connectors.testing.suite import ConnectorContract
 from sandbox.oracle_soap import ADF_PATH, ISG_PATH, build_app
@@ -40,17 +44,125 @@ def ids(batches) -> list[int]:
     return [r["PartyId"] for b in batches for r in b.records]
 
 
+def now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def finds(app) -> list[etree._Element]:
+    """The findCriteria of every findSalesAccount request the stand-in received."""
+    out = []
+    for req in app.log:
+        crit = etree.fromstring(req.body).find(".//{*}findCriteria")
+        if crit is not None:
+            out.append(crit)
+    return out
+
+
+def items(crit) -> list[tuple[str, str, list[str]]]:
+    return [(i.findtext("{*}attribute"), i.findtext("{*}operator"), [v.text for v in i.findall("{*}value")])
+            for i in crit.iter("{*}item")]
+
+
 @pytest.mark.shared
 def test_full_then_incremental_read_no_loss_no_duplicates(fusion):
     app, conn = fusion
     batches = list(conn.read(StreamSpec("SalesAccount"), None))
-    assert sorted(ids(batches)) == sorted(app.state.customers)
-    assert len(ids(batches)) == len(set(ids(batches))) == 12
-    assert [len(b.records) for b in batches] == [5, 5, 2, 0]
-    app.state.customers[300000001003]["LastUpdateDate"] = "2030-01-01T00:00:00+00:00"
+    assert ids(batches) == sorted(app.state.customers)  # keyset: in key order, each once
+    assert [len(b.records) for b in batches] == [5, 5, 2]
+    high = batches[-1].checkpoint["since"]
+    app.state.customers[300000001003]["LastUpdateDate"] = now()
     again = list(conn.read(StreamSpec("SalesAccount"), batches[-1].checkpoint))
-    assert ids(again) == [300000001003]
+    at_mark = [p for p, c in app.state.customers.items() if parse_instant(c["LastUpdateDate"]) == parse_instant(high)]
+    assert sorted(ids(again)) == sorted([300000001003, *at_mark])  # the overlap re-reads the mark
     assert app.state.validated and all(ok for _, ok in app.state.validated)
+
+
+@pytest.mark.shared
+def test_pages_by_party_id_and_reads_increments_from_the_mark_minus_the_overlap(fusion):
+    app, conn = fusion
+    batches = list(conn.read(StreamSpec("SalesAccount", fields=["PartyNumber", "PartyName", "ClassCode"],
+                                        options={"equals": {"ClassCategory": "SEGBRIDGE_SEGMENT"}}), None))
+    crits = finds(app)
+    assert [c.findtext("{*}fetchStart") for c in crits] == ["0", "0", "0"]
+    assert [[a.findtext("{*}name") for a in c.iter("{*}sortAttribute")] for c in crits] == [["PartyId"]] * 3
+    assert items(crits[0]) == [("ClassCategory", "=", ["SEGBRIDGE_SEGMENT"])]
+    assert items(crits[1])[-1] == ("PartyId", ">", [str(ids(batches)[4])])
+    assert [a.text for a in crits[0].findall("{*}findAttribute")] == [
+        "PartyId", "PartyNumber", "ClassCategory", "ClassCode", "LastUpdateDate", "PartyName"]
+    assert all("PartyName" in r for b in batches for r in b.records)
+    app.log.clear()
+    since = parse_instant(batches[-1].checkpoint["since"])
+    list(conn.read(StreamSpec("SalesAccount"), batches[-1].checkpoint))
+    lower = (since - timedelta(seconds=300)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert items(finds(app)[0]) == [("LastUpdateDate", ">=", [lower])]
+
+
+@pytest.mark.shared
+def test_a_record_committed_late_at_the_high_water_mark_is_read(fusion):
+    app, conn = fusion
+    batches = list(conn.read(StreamSpec("SalesAccount"), None))
+    mark = batches[-1].checkpoint["since"]
+    late = {**app.state.customers[300000001001], "PartyId": 300000001099, "PartyNumber": "CDRM_99",
+            "LastUpdateDate": parse_instant(mark).isoformat()}
+    app.state.customers[late["PartyId"]] = late
+    again = list(conn.read(StreamSpec("SalesAccount"), batches[-1].checkpoint))
+    assert 300000001099 in ids(again)
+
+
+@pytest.mark.shared
+def test_an_edit_during_paging_loses_no_account_in_the_full_and_next_incremental_read(fusion):
+    app, conn = fusion
+    app.state.edit_during_paging = True
+    full = list(conn.read(StreamSpec("SalesAccount"), None))
+    [edited] = app.state.edited
+    assert edited in ids(full[:1])  # edited after page 1 was served
+    again = list(conn.read(StreamSpec("SalesAccount"), full[-1].checkpoint))
+    assert set(ids(full)) | set(ids(again)) == set(app.state.customers)
+    assert len(ids(full)) == len(set(ids(full))) == 12
+    latest = {r["PartyId"]: r["ClassCode"] for b in again for r in b.records}
+    assert latest[edited] == app.state.customers[edited]["ClassCode"]
+
+
+@pytest.mark.shared
+def test_a_wrong_password_stops_the_read_with_an_auth_error(fusion, monkeypatch):
+    app, conn = fusion
+    monkeypatch.setenv("FUSION_PW", "wrong-pw")
+    bad = OracleSoapConnector(conn.options.model_copy())
+    with pytest.raises(AuthError) as caught:
+        list(bad.read(StreamSpec("SalesAccount"), None))
+    message = str(caught.value)
+    assert "oracle_soap.SalesAccount: findSalesAccount at http://127.0.0.1:" in message
+    assert "authentication failed (SOAP fault wsse:FailedAuthentication" in message and "wrong-pw" not in message
+    assert len(app.log) == 1
+
+
+@pytest.mark.shared
+def test_an_authentication_fault_on_apply_stops_sending(fusion, monkeypatch):
+    app, conn = fusion
+    monkeypatch.setenv("FUSION_PW", "wrong-pw")
+    bad = OracleSoapConnector(conn.options.model_copy())
+    batch = WriteBatch([WriteItem(str(i), "SalesAccount", {"PartyId": 300000001001 + i},
+                                  {"ClassCategory": "SEGBRIDGE_SEGMENT", "ClassCode": "A"}) for i in range(3)])
+    with pytest.raises(AuthError, match="FailedAuthentication"):
+        bad.write(batch)
+    assert len(app.log) == 1 and bad.requests_sent() == 1
+    assert all(c["ClassCode"] == "C" for c in app.state.customers.values())
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(("kind", "problem"), [
+    ("html", "the root element is html, not a SOAP Envelope"), ("empty", "an empty body"),
+    ("truncated", "not well-formed XML"), ("dtd", "declares a DTD or entities"),
+    ("namespace", "the root element is {http://example.invalid/not-soap/}Envelope")])
+def test_a_malformed_answer_fails_the_stream_clearly(fusion, kind, problem):
+    app, conn = fusion
+    app.state.malformed.append(kind)
+    with pytest.raises(FatalError) as caught:
+        list(conn.read(StreamSpec("SalesAccount"), None))
+    message = caught.value.message
+    assert message.startswith(f"oracle_soap.SalesAccount: findSalesAccount: POST {conn.options.endpoint}: HTTP 200: ")
+    assert problem in message and "the body starts " in message
+    assert "Traceback" not in str(caught.value)
 
 
 @pytest.mark.shared
@@ -85,7 +197,7 @@ def test_injected_gateway_503_is_retried_and_wrong_password_fails_check(fusion, 
     monkeypatch.setenv("FUSION_PW", "wrong")
     bad = OracleSoapConnector(conn.options.model_copy())
     result = bad.check()
-    assert not result.ok and "FailedAuthentication" in result.message
+    assert not result.ok and "AuthError" in result.message and "FailedAuthentication" in result.message
 
 
 def test_isg_fallback_service_return_statuses_and_paging():
@@ -152,7 +264,7 @@ class TestOracleSoapContract(ConnectorContract):
     def change_records(self, app, stream):
         ids = sorted(app.state.customers)[2:4]
         for party_id in ids:
-            app.state.customers[party_id]["LastUpdateDate"] = "2030-01-01T00:00:00+00:00"
+            app.state.customers[party_id]["LastUpdateDate"] = now()
         return ids
 
     def write_batch(self, app):
