@@ -8,7 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
+from basics.errors import ConfigError
 from connectors.base import StreamSpec, WriteBatch, WriteItem
+from connectors.connector_errors import AuthError, FatalError
 from connectors.oracle.fusion_rest import FusionRestConnector, quote
 
 pytestmark = pytest.mark.unit
@@ -31,20 +33,84 @@ def test_quote_doubles_embedded_quotes():
 
 
 @responses.activate
-def test_paging_with_limit_offset_has_more_and_only_data():
-    responses.add(responses.GET, ITEMS, json={"items": [{"ItemNumber": "A", "LastUpdateDateTime": "2024-01-01"},
-                                                        {"ItemNumber": "B", "LastUpdateDateTime": "2024-01-02"}],
-                                              "hasMore": True, "count": 2})
-    responses.add(responses.GET, ITEMS, json={"items": [{"ItemNumber": "C", "LastUpdateDateTime": "2024-01-03"}],
-                                              "hasMore": False, "count": 1})
-    batches = list(conn().read(StreamSpec("itemsV2"), {"since": "2023-12-31"}))
-    assert [[i["ItemNumber"] for i in b.records] for b in batches] == [["A", "B"], ["C"]]
-    assert batches[0].checkpoint == {"since": "2023-12-31", "high": "2024-01-02", "offset": 2}
-    assert batches[1].checkpoint == {"since": "2024-01-03"}
+def test_paging_by_key_from_the_mark_minus_the_overlap():
+    responses.add(responses.GET, ITEMS, json={"items": [
+        {"ItemNumber": "A", "OrganizationCode": "M1", "LastUpdateDateTime": "2024-01-01T00:00:00+00:00"},
+        {"ItemNumber": "A", "OrganizationCode": "M2", "LastUpdateDateTime": "2024-01-02T00:00:00+00:00"}],
+        "hasMore": True, "count": 2, "totalResults": 3})
+    responses.add(responses.GET, ITEMS, json={"items": [
+        {"ItemNumber": "C", "OrganizationCode": "M1", "LastUpdateDateTime": "2024-01-03T00:00:00Z"}],
+        "hasMore": False, "count": 1})
+    batches = list(conn().read(StreamSpec("itemsV2"), {"since": "2023-12-31T00:10:00Z"}))
+    assert [[i["ItemNumber"] for i in b.records] for b in batches] == [["A", "A"], ["C"]]
+    assert batches[0].checkpoint == {"version": 1, "since": "2023-12-31T00:10:00Z", "high": "2024-01-02T00:00:00Z",
+                                     "position": {"after": "A", "ties": 2}}
+    assert batches[1].checkpoint == {"version": 1, "since": "2024-01-03T00:00:00Z"}
+    assert [b.source_count for b in batches] == [3, None]
     assert qs(responses.calls[0]) == {"onlyData": "true", "limit": "2", "offset": "0", "totalResults": "true",
-                                      "orderBy": "LastUpdateDateTime:asc,ItemNumber:asc,OrganizationCode:asc",
-                                      "q": "OrganizationCode='M1';LastUpdateDateTime > '2023-12-31'"}
-    assert qs(responses.calls[1])["offset"] == "2"
+                                      "orderBy": "ItemNumber:asc,OrganizationCode:asc",
+                                      "q": "OrganizationCode='M1';LastUpdateDateTime >= '2023-12-31T00:05:00Z'"}
+    assert qs(responses.calls[1]) == {"onlyData": "true", "limit": "2", "offset": "2",
+                                      "orderBy": "ItemNumber:asc,OrganizationCode:asc",
+                                      "q": "OrganizationCode='M1';LastUpdateDateTime >= '2023-12-31T00:05:00Z';"
+                                           "ItemNumber >= 'A'"}
+
+
+@responses.activate
+def test_a_read_resumes_after_the_saved_key_and_stream_options_shape_the_query():
+    responses.add(responses.GET, ITEMS, json={"items": [], "hasMore": False})
+    state = {"since": "2024-01-01T00:00:00Z", "high": "2024-02-01T00:00:00Z", "position": {"after": "B'1", "ties": 1}}
+    spec = StreamSpec("itemsV2", fields=["ItemDescription", "to_Org/Name"],
+                      options={"delta_field": "CreationDateTime", "q": "ItemStatusValue='Active'"})
+    [batch] = list(conn().read(spec, state))
+    assert batch.checkpoint == {"version": 1, "since": "2024-02-01T00:00:00Z"}
+    assert qs(responses.calls[0]) == {
+        "onlyData": "true", "limit": "2", "offset": "1", "orderBy": "ItemNumber:asc,OrganizationCode:asc",
+        "q": "OrganizationCode='M1';ItemStatusValue='Active';CreationDateTime >= '2023-12-31T23:55:00Z';"
+             "ItemNumber >= 'B''1'",
+        "fields": "ItemDescription,ItemNumber,OrganizationCode,CreationDateTime"}
+
+
+def test_an_unknown_stream_option_is_refused_naming_it():
+    with pytest.raises(ConfigError, match="stream 'itemsV2' option selct"):
+        next(conn().read(StreamSpec("itemsV2", options={"selct": ["A"]}), None))
+
+
+@responses.activate
+def test_the_same_page_twice_is_a_loop_not_a_thousand_requests():
+    page = {"items": [{"ItemNumber": "A", "OrganizationCode": "M1"}], "hasMore": True}
+    responses.add(responses.GET, ITEMS, json=page)
+    responses.add(responses.GET, ITEMS, json=page)
+    with pytest.raises(FatalError, match="same page of 1 records twice"):
+        list(conn().read(StreamSpec("itemsV2"), None))
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_html_with_200_fails_the_stream_naming_url_status_and_first_bytes():
+    responses.add(responses.GET, ITEMS, body="<html><body>Sign In</body></html>", content_type="text/html")
+    with pytest.raises(FatalError) as caught:
+        list(conn().read(StreamSpec("itemsV2"), None))
+    message = caught.value.message
+    assert message.startswith(f"oracle_fusion_rest.itemsV2: GET {ITEMS}?")
+    assert "HTTP 200: the body is not JSON" in message and "'<html><body>Sign In</body></html>'" in message
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_403_on_write_raises_auth_error_and_counts_requests():
+    href = ITEMS + "/X"
+    _one_item(href)
+    responses.add(responses.PATCH, href, status=403, body="not authorised for itemsV2")
+    c = conn()
+    items = [WriteItem(str(n), "itemsV2", {"ItemNumber": "A", "OrganizationCode": "M1"}, {"X": 1}) for n in (1, 2)]
+    with pytest.raises(AuthError, match="HTTP 403: not authorised"):
+        c.write(WriteBatch(items))
+    assert len(responses.calls) == 2 and c.requests_sent() == 2
+
+
+def test_write_batch_max_is_one_item_per_patch():
+    assert FusionRestConnector.write_batch_max == 1
 
 
 @responses.activate

@@ -93,3 +93,10 @@ def test_check_status_passes_success_and_soap_faults():
     assert is_soap_envelope(_response(500, ENVELOPE, "text/xml"))
     assert not is_soap_envelope(_response(500, ENVELOPE, "text/html"))
     assert not is_soap_envelope(_response(500, b"<html/>", "text/xml"))
+
+
+@pytest.mark.parametrize(("status", "body"), [(200, b"<html>Sign in</html>"), (200, b""),
+                                              (500, ENVELOPE.replace(b"?>", b"?><!DOCTYPE x>", 1))])
+def test_check_status_refuses_an_answer_that_is_not_a_sound_envelope(status, body):
+    with pytest.raises(FatalError, match=f"HTTP {status}: .*the body starts"):
+        SoapTransport.check_status(_response(status, body, "text/xml"))
