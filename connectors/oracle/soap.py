@@ -38,7 +38,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from zeep import Client, Settings
 from zeep.exceptions import Error as ZeepError
-from zeep.exceptions import ExternalReferenceForbidden, Fault
+from zeep.exceptions import ExternalReferenceForbidden, Fault, ValidationError
 from zeep.helpers import serialize_object
 from zeep.wsse.username import UsernameToken
 
@@ -191,13 +191,16 @@ class OracleSoapConnector(Connector):
             exc.message = f"{self.name}{'.' + what if what else ''}: {operation}: {exc.message}"
             exc.args = (exc.message,)
             raise
+        except ValidationError as exc:  # zeep refused to build the request: nothing was sent
+            raise FatalError(f"{where}: the request does not fit the WSDL: {secrets.redact(str(exc))[:300]}",
+                             hint="check the stream's arguments and options against the operation's input") from None
         except (ZeepError, ValueError, TypeError) as exc:
             last = getattr(self._transport, "last", None)
             body = f"; the body starts {head(last)}" if last is not None else ""
-            raise FatalError(f"{where}: HTTP {self._last_status() or '?'}: the answer or the request does not fit "
-                             f"the WSDL: {type(exc).__name__}: {secrets.redact(str(exc))[:300]}{body}",
+            raise FatalError(f"{where}: HTTP {self._last_status() or '?'}: the answer does not fit the WSDL: "
+                             f"{type(exc).__name__}: {secrets.redact(str(exc))[:300]}{body}",
                              hint="check that the WSDL is the service's own (a wrong namespace is a wrong service "
-                                  "or version) and the stream's options") from None
+                                  "or version)") from None
 
     def _last_status(self) -> int | None:
         last = getattr(self._transport, "last", None)

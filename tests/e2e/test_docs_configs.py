@@ -11,6 +11,7 @@ through the CLI.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -138,3 +139,55 @@ def test_a_documented_system_checks_and_pulls_against_its_stand_in(where, name, 
         linked = conn.exec_driver_sql("select count(*) from crosswalk where system = ?", (name,)).scalar()
     assert kind not in CRM or linked == 6, output  # every account of the stand-in linked to its ERP customer
     db.dispose()
+
+
+def _oracle_soap_blocks() -> list[tuple[str, dict]]:
+    """(where, options) of every oracle_soap example in the docs."""
+    found = []
+    for where, text in BLOCKS:
+        data = yaml.safe_load(text)
+        if isinstance(data, dict) and data.get("kind") == "oracle_soap":
+            found.append((where, {k: v for k, v in data.items() if k != "kind"}))
+    return found
+
+
+ORACLE_SOAP_BLOCKS = _oracle_soap_blocks()
+
+
+@pytest.mark.parametrize(("where", "options"), ORACLE_SOAP_BLOCKS, ids=[w for w, _ in ORACLE_SOAP_BLOCKS])
+def test_a_documented_oracle_soap_example_checks_and_pulls_with_its_shipped_mapping(where, options, tmp_path,
+                                                                                     monkeypatch, request):
+    """The Fusion (SalesPartyService) and EBS (ISG) examples as written: their stream and target names are the
+    shipped mapping's, their service path is the stand-in's, their find attributes carry what the mapping reads.
+    Only the host and the vendored WSDL/XSD files become this machine's."""
+    from urllib.parse import urlsplit
+
+    from sandbox.oracle_soap import WSDL_DIR
+    from sandbox.oracle_soap import build_app as soap
+
+    assert ORACLE_SOAP_BLOCKS, "docs/oracle.md shows no oracle_soap example"
+    fusion = "findSalesAccount" in options["streams"]
+    mapping = "oracle_fusion_crm.yaml" if fusion else "oracle_ebs_soap.yaml"
+    folder = request.getfixturevalue("shared") / "oracle" / "fusion_sales_party_service" if fusion else None
+    for var in re.findall(r"\$\{([A-Z0-9_]+)\}", yaml.safe_dump(options)):
+        monkeypatch.setenv(var, "doc-secret")
+    dataset = generate(seed=3, products=12, locations=1, customers=6, weeks=8, order_rate=0.3)
+    app = soap(folder, dataset, users={options["username"]: "doc-secret"})
+    local = {**options, "wsdl": str((folder or WSDL_DIR) / Path(options["wsdl"]).name),
+             "schema_map": {url: str(WSDL_DIR) for url in options.get("schema_map", {})}}
+    with serve(app) as server:
+        local["endpoint"] = server.url + urlsplit(options["endpoint"]).path
+        config = {"database": {"url": f"sqlite:///{tmp_path}/s.db"},
+                  "systems": {"oracle": {"kind": "oracle_soap", "mapping": mapping, "options": local}}}
+        path = tmp_path / "segbridge.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        _run("-c", str(path), "check", "oracle")
+        output = _run("-c", str(path), "pull", "oracle", "--no-progress")
+    assert re.search(r"oracle: run \d+ ok", " ".join(output.split())), output
+    from core.store import open_store
+
+    db = open_store(config["database"]["url"])
+    with db.connect() as conn:
+        names = [r[0] for r in conn.exec_driver_sql("select name from customer").fetchall()]
+    db.dispose()
+    assert len(names) == len(app.state.customers) and all(names), output  # PartyName / PARTY_NAME read
