@@ -89,6 +89,7 @@ class FusionRestConnector(Connector):
     def __init__(self, options, name=None):
         super().__init__(options, name)
         self.http = HttpClient(self.options)
+        self._self_links: dict[tuple, str] = {}  # (resource, key) -> the item's self link, from look-ups
 
     def path(self, resource: str) -> str:
         return f"{self.options.resource_path.rstrip('/')}/{resource}"
@@ -163,11 +164,17 @@ class FusionRestConnector(Connector):
             raise
 
     def lookup(self, resource: str, key: dict[str, Any], only_data: bool = False) -> list[dict]:
-        """Items matching a business key through q= (values quoted)."""
+        """Items matching a business key through q= (values quoted). A single match's self link is kept:
+        it is the item's hash-key URL, which never changes, so a write after write-back's read-before-write
+        PATCHes it without looking the item up again (one request per item, not two)."""
         params: dict[str, Any] = {"q": ";".join(f"{k}={quote(v)}" for k, v in key.items())}
         if only_data:
             params["onlyData"] = "true"
-        return json_object(self.http.get(self.path(resource), params=params), "items")["items"]
+        found = json_object(self.http.get(self.path(resource), params=params), "items")["items"]
+        href = _self_link(found[0]) if len(found) == 1 else None
+        if href:
+            self._self_links[_link_key(resource, key)] = href
+        return found
 
     def write(self, batch: WriteBatch) -> list[ItemOutcome]:
         """One look-up and one PATCH per item; a 401/403 raises AuthError, so nothing more is sent."""
@@ -176,11 +183,13 @@ class FusionRestConnector(Connector):
     def _patch(self, item: WriteItem) -> ItemOutcome:
         where = f"{self.name}.{item.target} {item.key}"
         try:
-            found = self.lookup(item.target, item.key)
-            if len(found) != 1:
-                what = "no item" if not found else f"{len(found)} items"
-                return ItemOutcome(item.ref, OutcomeStatus.REJECTED, f"{what} in {item.target} match {item.key}")
-            href = next((link["href"] for link in found[0].get("links", []) if link.get("rel") == "self"), None)
+            href = self._self_links.get(_link_key(item.target, item.key))
+            if href is None:
+                found = self.lookup(item.target, item.key)
+                if len(found) != 1:
+                    what = "no item" if not found else f"{len(found)} items"
+                    return ItemOutcome(item.ref, OutcomeStatus.REJECTED, f"{what} in {item.target} match {item.key}")
+                href = _self_link(found[0])
             if not href:
                 return ItemOutcome(item.ref, OutcomeStatus.REJECTED, f"{item.target} {item.key}: the item has no "
                                    "self link")
@@ -206,7 +215,7 @@ class FusionRestConnector(Connector):
         out = []
         for key in keys:
             for found in self.lookup(target, key):
-                href = next((link["href"] for link in found.get("links", []) if link.get("rel") == "self"), None)
+                href = _self_link(found)
                 out.append(self._item(href) if href else _plain(found))
         return out
 
@@ -225,6 +234,14 @@ class FusionRestConnector(Connector):
             raise FatalError(f"{self.name}: no resource {name!r}; configured: {', '.join(self.options.resources)}",
                              hint="name the resource in options.resources as the mapping's source.name")
         return self.options.resources[name]
+
+
+def _self_link(item: dict[str, Any]) -> str | None:
+    return next((link["href"] for link in item.get("links", []) if link.get("rel") == "self"), None)
+
+
+def _link_key(resource: str, key: dict[str, Any]) -> tuple:
+    return (resource, *sorted((k, str(v)) for k, v in key.items()))
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

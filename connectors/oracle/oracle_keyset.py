@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from connectors.connector_errors import FatalError
@@ -54,13 +56,22 @@ class Keyset:
         """The position after `records` (sorted by the key, `field` first); `where` names the stream."""
         if not records:
             return self
-        last = records[-1].get(field)
+        last = _scalar(records[-1].get(field))
         if last is None:
             raise FatalError(f"{where}: a record has no {field}, the key the read pages by",
                              hint="add the key field to the stream's fields (find_attributes, fields)")
         run = 0
         for record in reversed(records):
-            if record.get(field) != last:
+            if _scalar(record.get(field)) != last:
                 break
             run += 1
         return Keyset(last, run + (self.ties if last == self.after else 0))
+
+
+def _scalar(value: Any) -> Any:
+    """A key value as the JSON-safe checkpoint holds it (a Decimal key as int or text, a date as ISO text)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    return value.isoformat() if isinstance(value, date | datetime) else str(value)

@@ -176,3 +176,26 @@ def test_read_back_gets_each_item_through_its_self_link_with_the_etag_header():
     assert conn().read_back("itemsV2", [{"ItemNumber": "A", "OrganizationCode": "M1"}]) == [
         {"ItemNumber": "A", "SafetyStockQuantity": 3, "__etag": '"e7"'}]
     assert qs(responses.calls[1]) == {"onlyData": "true"}
+
+
+@responses.activate
+def test_a_write_after_read_back_patches_the_known_self_link_without_a_second_look_up():
+    href = ITEMS + "/X"
+    _one_item(href)
+    responses.add(responses.GET, href, json={"ItemNumber": "A"}, headers={"ETag": '"e1"'})
+    responses.add(responses.PATCH, href, json={}, headers={"ETag": '"e2"'})
+    c = conn()
+    key = {"ItemNumber": "A", "OrganizationCode": "M1"}
+    [held] = c.read_back("itemsV2", [key])
+    [outcome] = c.write(WriteBatch([WriteItem("r", "itemsV2", key, {"SafetyStockQuantity": 1}, etag=held["__etag"])]))
+    assert outcome.status == "applied"
+    assert [(call.request.method, call.request.url.split("?")[0]) for call in responses.calls] == [
+        ("GET", ITEMS), ("GET", href), ("PATCH", href)]
+
+
+@responses.activate
+def test_an_older_checkpoint_with_an_offset_reads_again_from_the_mark_minus_the_overlap():
+    responses.add(responses.GET, ITEMS, json={"items": [], "hasMore": False})
+    list(conn().read(StreamSpec("itemsV2"), {"since": "2024-01-03", "high": "2024-01-05", "offset": 14}))
+    sent = qs(responses.calls[0])
+    assert (sent["offset"], sent["q"]) == ("0", "OrganizationCode='M1';LastUpdateDateTime >= '2024-01-02T23:55:00Z'")

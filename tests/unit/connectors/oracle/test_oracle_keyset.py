@@ -44,3 +44,11 @@ def test_saved_positions_load_and_older_offsets_start_again():
 def test_a_record_without_the_key_is_an_error_naming_the_stream():
     with pytest.raises(FatalError, match="erp.items: a record has no A"):
         Keyset().advance([{"B": 1}], "A", "erp.items")
+
+
+def test_key_values_are_kept_json_safe():
+    from datetime import date
+    from decimal import Decimal
+
+    assert Keyset().advance([{"A": Decimal("7")}, {"A": Decimal("7")}], "A") == Keyset(7, 2)
+    assert Keyset().advance([{"A": date(2024, 5, 1)}], "A") == Keyset("2024-05-01", 1)
