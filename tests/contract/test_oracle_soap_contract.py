@@ -272,3 +272,36 @@ class TestOracleSoapContract(ConnectorContract):
             return WriteItem(ref, "SalesAccount", {"PartyId": party_id},
                              {"ClassCategory": "SEGBRIDGE_SEGMENT", "ClassCode": code})
         return WriteBatch([item("a", 300000001001, "A"), item("b", 300000001002, "ZZ"), item("c", 42, "B")])
+
+
+def test_a_wrong_password_fails_the_pull_in_one_sentence_and_closes_the_run(tmp_path, monkeypatch):
+    """Through the CLI as a user runs it: the pull fails with the authentication fault in one line, no zeep
+    traceback, exit code 1, and the run is recorded `failed`, not left `running`."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from core.store import open_store
+    from segbridge.cli import build_app as cli
+
+    app = build_app(users={"SEGBRIDGE": "right-pw"})
+    monkeypatch.setenv("EBS_PW", "wrong-pw")
+    with serve(app) as server:
+        options = {"wsdl": str(WSDL_DIR / "xx_segbridge_cust_pkg.wsdl"), "endpoint": server.url + ISG_PATH,
+                   "schema_dir": str(WSDL_DIR), "username": "SEGBRIDGE", "password": "${EBS_PW}", **FAST,
+                   "streams": {"GET_CUSTOMERS": {"operation": "GET_CUSTOMERS", "style": "isg",
+                                                 "primary_key": ["PARTY_NUMBER"],
+                                                 "result_path": ["X_CUSTOMERS", "X_CUSTOMERS_ITEM"],
+                                                 "offset_param": "P_OFFSET", "limit_param": "P_LIMIT"}}}
+        url = f"sqlite:///{tmp_path}/s.db"
+        (tmp_path / "segbridge.yaml").write_text(yaml.safe_dump({"database": {"url": url}, "systems": {
+            "ebs": {"kind": "oracle_soap", "mapping": "oracle_ebs_soap.yaml", "options": options}}}))
+        res = CliRunner().invoke(cli(), ["-c", str(tmp_path / "segbridge.yaml"), "pull", "ebs", "--no-progress"])
+    output = " ".join(res.output.split())
+    assert res.exit_code == 1 and "Traceback" not in res.output and "wrong-pw" not in res.output, res.output
+    assert "authentication failed (SOAP fault wsse:FailedAuthentication" in output, output
+    assert len(app.log) == 1  # one login attempt, not one per page or retry
+    db = open_store(url)
+    with db.connect() as conn:
+        statuses = [r[0] for r in conn.exec_driver_sql("select status from run where kind = 'pull'")]
+    db.dispose()
+    assert statuses == ["failed"]
