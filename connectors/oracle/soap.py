@@ -186,7 +186,7 @@ class OracleSoapConnector(Connector):
         try:
             return getattr(self.service, operation)(**kwargs)
         except Fault as fault:
-            raise fault_error(fault, where, self._last_status()) from None
+            raise fault_error(fault, where, self._last_status(), self._last_head()) from None
         except ConnectorError as exc:
             exc.message = f"{self.name}{'.' + what if what else ''}: {operation}: {exc.message}"
             exc.args = (exc.message,)
@@ -195,12 +195,15 @@ class OracleSoapConnector(Connector):
             raise FatalError(f"{where}: the request does not fit the WSDL: {secrets.redact(str(exc))[:300]}",
                              hint="check the stream's arguments and options against the operation's input") from None
         except (ZeepError, ValueError, TypeError) as exc:
-            last = getattr(self._transport, "last", None)
-            body = f"; the body starts {head(last)}" if last is not None else ""
+            body = f"; the body starts {self._last_head()}" if self._last_head() else ""
             raise FatalError(f"{where}: HTTP {self._last_status() or '?'}: the answer does not fit the WSDL: "
                              f"{type(exc).__name__}: {secrets.redact(str(exc))[:300]}{body}",
                              hint="check that the WSDL is the service's own (a wrong namespace is a wrong service "
                                   "or version)") from None
+
+    def _last_head(self) -> str | None:
+        last = getattr(self._transport, "last", None)
+        return head(last) if last is not None else None
 
     def _last_status(self) -> int | None:
         last = getattr(self._transport, "last", None)

@@ -41,15 +41,17 @@ def is_auth_fault(fault: Fault) -> bool:
     return fault_code(fault) in AUTH_FAULTS or any(name in (fault.message or "") for name in AUTH_FAULTS)
 
 
-def fault_error(fault: Fault, where: str, status: int | None) -> AuthError | SoapFault:
-    """The error a fault becomes; `where` names system, stream or target, operation and URL."""
+def fault_error(fault: Fault, where: str, status: int | None, body: str | None = None) -> AuthError | SoapFault:
+    """The error a fault becomes; `where` names system, stream or target, operation and URL, `body` is
+    the answer's first bytes (for the run log; the item outcome carries the fault text alone)."""
     text = fault_text(fault)
     code = str(fault.code or "?")
     if is_auth_fault(fault):
         return AuthError(f"{where}: authentication failed (SOAP fault {code}: {secrets.redact(text)})",
                          hint="check the WS-Security user and its password environment variable; nothing more "
                               "is sent to this system in this run, so repeated failures do not lock the user")
-    return SoapFault(f"{where}: HTTP {status or '?'}: SOAP fault {code}: {text}", text, code, status,
+    starts = f"; the body starts {body}" if body else ""
+    return SoapFault(f"{where}: HTTP {status or '?'}: SOAP fault {code}: {text}{starts}", text, code, status,
                      hint="the service refused the request; its message says why")
 
 

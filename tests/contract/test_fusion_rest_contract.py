@@ -160,6 +160,22 @@ class TestFusionRestContract(ConnectorContract):
             row["LastUpdateDateTime"] = datetime.now(UTC).isoformat(timespec="seconds")
         return [(row["ItemNumber"], row["OrganizationCode"]) for row in rows]
 
+    # the malformed answers of connectors.testing.malformed_answers this connector refuses cleanly
+    malformed_answers = ["html_200", "empty_200", "truncated_json", "null_body"]
+    malformed_path = ROOT + "/itemsV2"
+
+    def commit_late(self, app, stream):
+        rows = sorted(app.state.items.values(), key=lambda r: (r["ItemNumber"], r["OrganizationCode"]))
+        newest = max(rows, key=lambda r: parse_instant(r["LastUpdateDateTime"]))
+        late = next(r for r in rows if r is not newest)
+        late["LastUpdateDateTime"] = newest["LastUpdateDateTime"]
+        return (late["ItemNumber"], late["OrganizationCode"])
+
+    def edit_during_paging(self, app, stream):
+        uid, first = min(app.state.items.items(), key=lambda kv: (kv[1]["ItemNumber"], kv[1]["OrganizationCode"]))
+        app.state.touch(uid)  # on the first page: reads page by ItemNumber
+        return [(first["ItemNumber"], first["OrganizationCode"])]
+
     def write_batch(self, app):
         return WriteBatch([WriteItem("1", "itemsV2", key(1), {"FixedLotSizeMultiplier": 6}),
                            WriteItem("2", "itemsV2", key(2), {"MinimumMinmaxQuantity": -4}),

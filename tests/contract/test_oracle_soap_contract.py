@@ -267,6 +267,23 @@ class TestOracleSoapContract(ConnectorContract):
             app.state.customers[party_id]["LastUpdateDate"] = now()
         return ids
 
+    # the malformed answers of connectors.testing.malformed_answers this connector refuses cleanly
+    malformed_answers = ["html_200", "empty_200", "truncated_json", "null_body", "soap_fault", "wrong_namespace",
+                         "dtd"]
+    malformed_path = ADF_PATH
+
+    def commit_late(self, app, stream):
+        rows = sorted(app.state.customers.values(), key=lambda r: r["PartyId"])
+        newest = max(rows, key=lambda r: parse_instant(r["LastUpdateDate"]))
+        late = next(r for r in rows if r is not newest)
+        late["LastUpdateDate"] = newest["LastUpdateDate"]
+        return late["PartyId"]
+
+    def edit_during_paging(self, app, stream):
+        first = min(app.state.customers)  # on the first page: reads page by PartyId
+        app.state.customers[first].update(ClassCode="A", LastUpdateDate=now())
+        return [first]
+
     def write_batch(self, app):
         def item(ref, party_id, code):
             return WriteItem(ref, "SalesAccount", {"PartyId": party_id},

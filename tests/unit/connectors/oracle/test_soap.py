@@ -160,7 +160,8 @@ def test_a_soap_fault_on_read_fails_the_stream_naming_operation_url_and_status(m
         list(isg(monkeypatch, streams=READER).read(StreamSpec("customers", options={
             "arguments": {"P_CLASS_CATEGORY": "SEG"}}), None))
     assert caught.value.message == (f"oracle_soap.customers: GET_CUSTOMERS at {URL}: HTTP 500: SOAP fault env:Server: "
-                                    "ORA-06550: line 1, column 7: PLS-00306")
+                                    "ORA-06550: line 1, column 7: PLS-00306; the body starts "
+                                    f"{fault[:120]!r}")
 
 
 @responses.activate
