@@ -47,10 +47,20 @@ CHECK_TABLES = {
 }
 
 
-# Properties with the ALPHA conversion exit (KUNNR): S/4 keeps and returns numeric customer numbers
-# padded to 10 ('0000100234'); alphanumeric ones ('C00001') stay as they are. Key predicates are
-# converted on input too, so `A_Customer('100234')` and `A_Customer('0000100234')` find the same record.
-ALPHA_FIELDS = {"Customer": 10, "SoldToParty": 10, "ShipToParty": 10}
+# Properties with the ALPHA conversion exit (KUNNR, VBELN) and NUMC items (POSNR): SAP keeps and returns
+# numeric values padded ('0000100234', '000010'); alphanumeric ones ('C00001') stay as they are. A key
+# predicate must name the record as SAP holds it: `A_Customer('100234')` is 404 Not Found while
+# `A_Customer('0000100234')` finds it (../shared/reference/wave2_notes.md: address a record exactly as
+# the service returned it). A person's edit through `edit()` converts as the SAP GUI does.
+ALPHA_FIELDS = {"Customer": 10, "SoldToParty": 10, "ShipToParty": 10, "SalesOrder": 10, "SalesOrderItem": 6}
+MALFORMED = {
+    "html": (200, b"<html><head><title>Logon</title></head><body>SAP NetWeaver logon</body></html>", "text/html"),
+    "empty": (200, b"", "application/json"),
+    "truncated": (200, b'{"d":{"results":[{"Product":"TG0', "application/json"),
+    "null": (200, b"null", "application/json"),
+    "no_d": (200, b'{"results":[]}', "application/json"),
+    "results_not_list": (200, b'{"d":{"results":{"Product":"TG01"}}}', "application/json"),
+}
 
 
 def alpha_in(name: str, value: Any) -> Any:
@@ -91,6 +101,43 @@ class SapODataSandbox:
         self.sessions: dict[str, str] = {}
         self.lock = threading.RLock()
         self.clock = datetime.now(UTC).replace(microsecond=0)
+        self.csrf_refusals = 0           # refuse this many modifying requests next (a session timeout)
+        self.refuse_nav_filter = False   # 400 on $filter over a navigation path, as some Gateways do
+        self.malformed: list[tuple[str, str, int]] = []  # (kind, path regex, times) answers to send
+        self.tracked: set[str] = set()   # entity sets that give delta links (sap:change-tracking)
+        self.changes: list[tuple[int, str, str, tuple, bool]] = []  # (seq, service, set, key, deleted)
+
+    # ------------------------------------------------------------------ knobs for tests
+
+    def refuse_csrf(self, times: int) -> None:
+        """The next `times` modifying requests get 403 `x-csrf-token: Required` whatever token they
+        carry, and the session's token is forgotten: a Gateway that refuses a fresh token again
+        (session timeout, another application server)."""
+        with self.lock:
+            self.csrf_refusals = times
+            self.sessions.clear()
+
+    def malform(self, kind: str, path: str = ".*", times: int = 1) -> None:
+        """Answer the next `times` GETs whose path matches with a malformed 200 (`MALFORMED` kinds)."""
+        if kind not in MALFORMED:
+            raise ValueError(f"unknown malformed answer {kind!r}; one of {sorted(MALFORMED)}")
+        self.malformed.append((kind, path, times))
+
+    def track_changes(self, *set_names: str) -> None:
+        """These entity sets give a delta link on the last page and answer `!deltatoken` reads."""
+        self.tracked.update(set_names)
+
+    def changed(self, service: str, set_name: str, key: tuple, deleted: bool = False) -> None:
+        with self.lock:
+            self.changes.append((len(self.changes) + 1, service, set_name, key, deleted))
+
+    def delete(self, service: str, set_name: str, key: dict[str, Any]) -> None:
+        """A record deleted in SAP (a delta read gives its tombstone)."""
+        with self.lock:
+            es = self.metadata[service].entity_sets[set_name]
+            held = tuple(str(alpha_in(k, key[k])) for k in es.keys)
+            del self.data[(service, set_name)][held]
+            self.changed(service, set_name, held, deleted=True)
 
     # ------------------------------------------------------------------ data
 
@@ -118,6 +165,7 @@ class SapODataSandbox:
             keys = sorted(self.data.get((service, set_name), {}))[:count]
             for key in keys:
                 self.data[(service, set_name)][key]["LastChangeDateTime"] = self.tick()
+                self.changed(service, set_name, key)
             return keys
 
     def edit(self, target: str, key: dict[str, Any], field: str, value: Any) -> None:
@@ -126,11 +174,12 @@ class SapODataSandbox:
         service, _, set_name = target.rpartition("/")
         with self.lock:
             es = self.metadata[service].entity_sets[set_name]
-            entity = self.entity(service, set_name, key)
+            entity = self.entity(service, set_name, {k: alpha_in(k, v) for k, v in key.items()})
             if entity is None:
                 raise KeyError(f"{target} {key} does not exist")
             entity[field] = alpha_in(field, value)
             self.stamp(es, entity)
+            self.changed(service, set_name, tuple(str(entity[k]) for k in es.keys))
 
     def stamp(self, es: EntitySet, entity: dict[str, Any]) -> None:
         """A new change time on the entity (its ETag property too, when that is another one)."""
@@ -142,7 +191,7 @@ class SapODataSandbox:
 
     def entity(self, service: str, set_name: str, key: dict[str, str]) -> dict[str, Any] | None:
         es = self.metadata[service].entity_sets[set_name]
-        return self.data.get((service, set_name), {}).get(tuple(str(alpha_in(k, key.get(k))) for k in es.keys))
+        return self.data.get((service, set_name), {}).get(tuple(str(key.get(k)) for k in es.keys))
 
     def rows(self, service: str, set_name: str) -> list[dict[str, Any]]:
         return list(self.data.get((service, set_name), {}).values())
@@ -259,7 +308,12 @@ class Handler:
         for path in (select or []) + expand:
             if path != "*" and self.meta.property_at(es.name, path) is None and path not in es.navigation:
                 raise HttpError(400, "/IWBEP/CM_MGW_RT/004", f"Property {path} not found in type {es.type_name}")
+        if "!deltatoken" in query:
+            return self.delta(es, query, select, expand)
         rows = self.state.rows(self.service, es.name)
+        if self.state.refuse_nav_filter and "/" in query.get("$filter", ""):
+            raise HttpError(400, "/IWBEP/CM_MGW_RT/022",
+                            "Filter on navigation properties is not supported by this service implementation")
         if query.get("$filter"):
             try:
                 test = compile_filter(query["$filter"], lambda p: self.meta.property_at(es.name, p))
@@ -278,7 +332,33 @@ class Handler:
         if offset + len(page) < len(window):
             nxt = {k: v for k, v in query.items() if k != "$skiptoken"} | {"$skiptoken": str(offset + len(page))}
             body["__next"] = f"{self.base_url}/{es.name}?{urlencode(nxt, safe='$,/')}"
+        elif es.name in self.state.tracked:
+            body["__delta"] = self.delta_link(es)
         return Response.json({"d": body})
+
+    def delta_link(self, es: EntitySet) -> str:
+        return f"{self.base_url}/{es.name}?!deltatoken='{len(self.state.changes)}'"
+
+    def delta(self, es: EntitySet, query: dict[str, str], select, expand) -> Response:
+        """A delta link's answer: entities changed since the token (current values), tombstones for the
+        deleted ones (`@odata.context ... $deletedEntity` with the entity's id), and the next link."""
+        token = query["!deltatoken"].strip("'")
+        if not token.isdigit() or int(token) > len(self.state.changes):
+            raise HttpError(400, "/IWBEP/CM_MGW_RT/050", f"Delta token '{token}' is invalid or expired")
+        latest: dict[tuple, bool] = {}
+        for _, service, name, key, deleted in self.state.changes[int(token):]:
+            if (service, name) == (self.service, es.name):
+                latest[key] = deleted
+        results = []
+        for key, deleted in latest.items():
+            entity = self.state.data.get((self.service, es.name), {}).get(key)
+            if deleted or entity is None:
+                pred = ",".join(f"{k}={_quoted(v)}" for k, v in zip(es.keys, key, strict=True))
+                results.append({"@odata.context": f"$metadata#{es.name}/$deletedEntity",
+                                "id": f"{self.base_url}/{es.name}({pred})"})
+            else:
+                results.append(self.to_json(es, entity, select, expand))
+        return Response.json({"d": {"results": results, "__delta": self.delta_link(es)}})
 
     def single(self, es: EntitySet, key: dict[str, str], query: dict[str, str]) -> Response:
         entity = self.find(es, key)
@@ -319,6 +399,7 @@ class Handler:
             self.journal.append((entity, dict(entity)))
         entity.update({k: v for k, v in values.items() if k not in es.keys and k != "__metadata"})
         self.state.stamp(es, entity)
+        self.state.changed(self.service, es.name, tuple(str(entity[k]) for k in es.keys))
         new = self.state.etag(es, entity)
         return Response(204, b"", {"ETag": new} if new else {})
 
@@ -437,9 +518,28 @@ def _csrf(state: SapODataSandbox, req: Request, sid: str) -> tuple[Response | No
             with state.lock:
                 return None, {"x-csrf-token": state.sessions.setdefault(sid, pysecrets.token_urlsafe(18))}
         return None, {}
+    with state.lock:
+        if state.csrf_refusals > 0:
+            state.csrf_refusals -= 1
+            state.sessions.pop(sid, None)
+            return Response.text("CSRF token validation failed", 403, headers={"x-csrf-token": "Required"}), {}
     if state.csrf and (not sent or state.sessions.get(sid) != sent):
         return Response.text("CSRF token validation failed", 403, headers={"x-csrf-token": "Required"}), {}
     return None, {}
+
+
+def _malformed(state: SapODataSandbox, req: Request) -> Response | None:
+    """A malformed 200 answer queued with `state.malform(...)`, for a GET whose path matches."""
+    if req.method != "GET":
+        return None
+    with state.lock:
+        for n, (kind, path, times) in enumerate(state.malformed):
+            if re.search(path, req.path):
+                state.malformed[n] = (kind, path, times - 1)
+                state.malformed = [m for m in state.malformed if m[2] > 0]
+                status, body, ctype = MALFORMED[kind]
+                return Response(status, body, {"Content-Type": ctype})
+    return None
 
 
 def _service_document(state: SapODataSandbox, service: str) -> Response:
@@ -456,6 +556,9 @@ def _handle(state: SapODataSandbox, req: Request) -> Response:
     service, rest = req.match["service"], req.match["rest"] or "/"
     if service not in state.metadata:
         return sap_error(404, "/IWFND/MED/170", f"No service found for namespace '', name '{service}', version '0001'")
+    malformed = _malformed(state, req)
+    if malformed is not None:
+        return malformed
     refused, extra = _csrf(state, req, sid)
     if refused is not None:
         refused.headers.update(cookie)

@@ -32,8 +32,8 @@ def server(server_app):
 
 @pytest.fixture
 def connector(server):
-    conn = SapODataConnector({"base_url": server.url, "max_attempts": 3, "backoff_initial": 0, "page_size": 7,
-                              "batch_size": 3})
+    conn = SapODataConnector({"base_url": server.url, "max_attempts": 3, "backoff_initial": 0, "page_size": 7})
+    conn.write_batch_max = 3  # as if the Gateway took three changesets per $batch
     yield conn
     conn.close()
 
@@ -119,7 +119,7 @@ def test_412_is_a_conflict_and_the_persons_edit_stays(connector, server_app):
 def test_a_patch_without_if_match_on_a_fixed_entity_is_refused_with_428(server):
     import requests
 
-    url = f"{server.url}/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder('1004')"
+    url = f"{server.url}/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder('0000001004')"
     session = requests.Session()
     token = session.get(url, headers={"x-csrf-token": "Fetch"}).headers["x-csrf-token"]
     resp = session.patch(url, json={"ShippingCondition": "03"}, headers={"x-csrf-token": token})
@@ -137,13 +137,14 @@ def test_paging_and_delta(connector, server_app):
                                "select": ["SalesOrder", "SalesOrderItem", "Material", "to_SalesOrder/SoldToParty"]})
     records, checkpoint, batches = read_all(connector, spec)
     assert [len(b.records) for b in batches] == [4, 3, 3]  # server pages of 4 inside client pages of 7
-    assert {b.source_count for b in batches} == {10}
+    assert [b.source_count for b in batches] == [10, None, None]  # $inlinecount on the first page only
     assert records[0]["to_SalesOrder"]["SoldToParty"] == "0017100001"  # KUNNR comes ALPHA-padded
-    assert checkpoint == {"field": "to_SalesOrder/LastChangeDateTime", "cursor": "2024-01-10T03:00:00Z"}
+    assert records[0]["SalesOrder"] == "0000001000" and records[0]["SalesOrderItem"] == "000010"  # VBELN, POSNR
+    assert checkpoint == {"version": 1, "since": "2024-01-10T03:00:00Z"}
     touched = server_app.state.touch("API_SALES_ORDER_SRV", "A_SalesOrder", 1)
     again, _, _ = read_all(connector, spec, checkpoint)
     # the touched order, plus the one at the cursor itself (`ge`, re-read by design: loads are upserts)
-    assert [r["SalesOrder"] for r in again] == sorted([touched[0][0], "1009"])
+    assert [r["SalesOrder"] for r in again] == sorted([touched[0][0], "0000001009"])
     skiptokens = [r.query.get("$skiptoken") for r in server_app.log if r.path.endswith("A_SalesOrderItem")]
     assert skiptokens[:2] == [None, ["4"]]
 
@@ -164,9 +165,10 @@ def test_sandbox_rejects_unknown_sets_properties_and_bad_literals(connector):
 def test_sandbox_itself_refuses_read_only_property_and_missing_if_match(server, connector):
     client = connector.client
     client.metadata("API_BUSINESS_PARTNER")
-    result = client.update("API_BUSINESS_PARTNER", "A_Customer", {"Customer": "17100001"}, {"CustomerName": "X"})
+    result = client.update("API_BUSINESS_PARTNER", "A_Customer", {"Customer": "0017100001"}, {"CustomerName": "X"})
     assert result.status == 400 and "CustomerName is not updatable" in result.message
-    result = client.update("API_SALES_ORDER_SRV", "A_SalesOrder", {"SalesOrder": "1001"}, {"ShippingCondition": "02"})
+    result = client.update("API_SALES_ORDER_SRV", "A_SalesOrder", {"SalesOrder": "0000001001"},
+                           {"ShippingCondition": "02"})
     assert result.status == 428
 
 
