@@ -320,8 +320,10 @@ class Handler:
             except FilterError as exc:
                 raise HttpError(400, "/IWBEP/CM_MGW_RT/022", str(exc)) from None
             rows = [r for r in rows if test(lambda p, r=r: self.value(es, r, p))]
-        order = [o.split()[0] for o in query.get("$orderby", ",".join(es.keys)).split(",") if o.strip()]
-        rows.sort(key=lambda r: tuple(str(self.value(es, r, o) or "") for o in order))
+        for clause in reversed([o.split() for o in query.get("$orderby", ",".join(es.keys)).split(",") if o.strip()]):
+            prop = self.meta.property_at(es.name, clause[0])
+            rows.sort(key=lambda r, p=clause[0], t=prop: _sortable(t, self.value(es, r, p)),
+                      reverse=clause[-1].lower() == "desc")
         skip, top = int(query.get("$skip") or 0), query.get("$top")
         window = rows[skip:skip + int(top)] if top else rows[skip:]
         offset = int(query.get("$skiptoken") or 0)
@@ -464,6 +466,12 @@ class Handler:
         if method in ("PATCH", "MERGE", "PUT"):
             return self.update(es, key, headers, body)
         raise HttpError(405, "/IWBEP/CM_MGW_RT/025", f"{method} on {name} is not supported")
+
+
+def _sortable(prop, value: Any) -> tuple:
+    """A stored value in an order SAP sorts by: dates and numbers by value, text as text; blanks first."""
+    typed = to_python(prop.edm_type, value) if prop is not None else value
+    return (typed is not None and typed != "", typed if typed not in (None, "") else "")
 
 
 def _quoted(value: Any) -> str:

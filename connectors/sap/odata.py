@@ -203,6 +203,8 @@ class SapODataConnector(Connector):
         """`$select` = the mapping's fields + the option's + keys + the delta field; a `to_X/Prop`
         needs `$expand=to_X`. None (everything) when neither the mapping nor the option names any."""
         expand = list(opts.expand)
+        if field and "/" in field and field.split("/")[0] not in expand:
+            expand.append(field.split("/")[0])  # the delta field's value comes with its navigation
         wanted = [f for f in [*stream.fields, *opts.select] if f]
         if not wanted:
             return None, expand
