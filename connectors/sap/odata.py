@@ -48,6 +48,7 @@ from connectors.sap.batch import Part, PartResponse
 from connectors.sap.metadata import EntitySet, Property
 from connectors.sap.odata_client import ODataClient, clean_record, key_predicate, sap_error_message
 from connectors.sap.odata_read import (  # noqa: F401 - path_value re-exported
+    ParentCache,
     Plan,
     SapStreamOptions,
     SetReader,
@@ -144,6 +145,7 @@ class SapODataConnector(Connector):
         self.http = http or HttpClient(HttpOptions(**opts.model_dump(include=http_fields)))
         params = {k: v for k, v in (("sap-client", opts.sap_client), ("sap-language", opts.sap_language)) if v}
         self.client = ODataClient(self.http, opts.service_root, params, system=self.name)
+        self.parents = ParentCache()  # parent rows changed since a bound, shared by this connector's reads
 
     def requests_sent(self) -> int | None:
         return self.http.attempts
@@ -230,7 +232,8 @@ class SapODataConnector(Connector):
         cp = Checkpoint.load(legacy_checkpoint(state), where=where)
         if not self.stream_options(stream).delta_links:
             cp = cp.model_copy(update={"extra": {k: v for k, v in cp.extra.items() if k != "delta_link"}})
-        yield from SetReader(self.client, plan, cp, self.options.overlap, where).batches()
+        reader = f"{where} {plan.select} {sorted(stream.options.items(), key=str)}"  # two entities, one set
+        yield from SetReader(self.client, plan, cp, self.options.overlap, where, self.parents, reader).batches()
 
     # ------------------------------------------------------------------ write
 

@@ -44,8 +44,7 @@ def json_answer(resp: requests.Response, *, system: str, entity_set: str) -> dic
     """The `d` object of an OData V2 JSON answer; FatalError when the answer is not one."""
     if not resp.content or not resp.content.strip():
         raise _malformed("empty body", resp, system, entity_set)
-    ctype = (resp.headers.get("Content-Type") or "").lower()
-    if "html" in ctype or resp.content.lstrip()[:1] == b"<":
+    if resp.content.lstrip()[:1] == b"<":
         raise _malformed("HTML or XML instead of JSON", resp, system, entity_set)
     try:
         data = json.loads(resp.content)

@@ -23,6 +23,7 @@ every request, resume position inside a read). Which strategy a read takes, firs
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,9 +105,12 @@ def derived_parent(meta: ServiceMetadata, es: EntitySet, field: str) -> ParentDe
 class SetReader:
     """One read of one stream; `batches()` yields RecordBatches with checkpoints."""
 
-    def __init__(self, client: ODataClient, plan: Plan, cp: Checkpoint, overlap, where: str):
+    def __init__(self, client: ODataClient, plan: Plan, cp: Checkpoint, overlap, where: str,
+                 parents: ParentCache | None = None, reader: str = ""):
         self.client, self.plan, self.cp, self.overlap, self.where = client, plan, cp, overlap, where
+        self.reader = reader or where  # who uses parent rows: the stream and what it selects
         self.guard = PageGuard(where)
+        self.parents = parents if parents is not None else ParentCache()
 
     def batches(self) -> Iterator[RecordBatch]:
         link = self.cp.extra.get("delta_link")
@@ -210,13 +214,16 @@ class SetReader:
         meta = self.client.metadata(p.service)
         pes = meta.entity_set(parent.entity_set)
         clause = f"{parent.delta_field} ge {literal_for(meta, pes, parent.delta_field, lower)}"
-        keys, high = [], []
-        for page in self.client.pages(p.service, pes.name, select=sorted(set(parent.keys.values()))
-                                      + [parent.delta_field], filter=clause, page_size=p.page_size,
-                                      guard=PageGuard(f"{self.where} (parent {pes.name})")):
-            keys += [{mine: r.get(theirs) for mine, theirs in parent.keys.items()} for r in page.records]
-            high += [r.get(parent.delta_field) for r in page.records]
-        self.cp = self.cp.observe(high)
+        rows = self.parents.get(self.reader, p.service, pes.name, clause)
+        if rows is None:
+            rows = []
+            select = [*sorted(set(parent.keys.values()) - {parent.delta_field}), parent.delta_field]
+            for page in self.client.pages(p.service, pes.name, select=select, filter=clause, page_size=p.page_size,
+                                          guard=PageGuard(f"{self.where} (parent {pes.name})")):
+                rows += page.records
+            self.parents.put(self.reader, p.service, pes.name, clause, rows)
+        keys = _distinct([{mine: r.get(theirs) for mine, theirs in parent.keys.items()} for r in rows])
+        self.cp = self.cp.observe(r.get(parent.delta_field) for r in rows)
         extra = {"mode": "parent"} if self.cp.extra.get("mode") == "parent" else {}
         chunks = [keys[i:i + KEYS_PER_REQUEST] for i in range(0, len(keys), KEYS_PER_REQUEST)]
         for n, chunk in enumerate(chunks):
@@ -252,6 +259,37 @@ class SetReader:
             else:
                 last_link = page.delta or last_link
                 yield RecordBatch(page.records, self.cp.done(delta_link=last_link).dump())
+
+
+class ParentCache:
+    """Parent rows changed since a bound, shared by the streams of one pull: two entities reading
+    children of the same parent (`plant` and `product_plant` on A_ProductPlant) ask the parent once.
+    A stream never reuses rows it used before (its next pull asks again), and rows are kept a few
+    minutes at most, so a reuse only ever happens between different streams of the same pull. Safe:
+    each read's high-water mark comes from the same rows it filtered by, so a parent changed after
+    the query has a later timestamp than that mark and is found by the next pull."""
+
+    TTL_SECONDS = 120.0
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str, str], tuple[float, set[str], list[dict[str, Any]]]] = {}
+
+    def get(self, stream: str, service: str, entity_set: str, clause: str) -> list[dict[str, Any]] | None:
+        hit = self._rows.get((service, entity_set, clause))
+        if hit is None or stream in hit[1] or time.monotonic() - hit[0] >= self.TTL_SECONDS:
+            return None
+        hit[1].add(stream)
+        return hit[2]
+
+    def put(self, stream: str, service: str, entity_set: str, clause: str, rows: list[dict[str, Any]]) -> None:
+        self._rows[(service, entity_set, clause)] = (time.monotonic(), {stream}, rows)
+
+
+def _distinct(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[tuple, dict[str, Any]] = {}
+    for key in keys:
+        seen.setdefault(tuple(sorted(key.items())), key)
+    return list(seen.values())
 
 
 def _chain(first: Page, rest: Iterator[Page]) -> Iterator[Page]:

@@ -132,3 +132,24 @@ def test_if_match_carries_the_items_etag_and_is_absent_where_there_is_none(conn,
     so_part = next(b for b in bodies[1:] if "PATCH A_SalesOrder(" in b)
     psp_part = next(b for b in bodies[1:] if "PATCH A_ProductSupplyPlanning(" in b)
     assert f"If-Match: {held['__etag']}" in so_part and "If-Match" not in psp_part
+
+
+def test_a_read_resumes_from_any_mid_read_checkpoint_without_losing_records(conn, app):
+    spec = StreamSpec("API_PRODUCT_SRV/A_ProductSupplyPlanning")
+    records, _, batches = read_all(conn, spec)
+    keys = [(r["Product"], r["Plant"]) for r in records]
+    for n, batch in enumerate(batches[:-1]):
+        rest, _, _ = read_all(conn, spec, batch.checkpoint)
+        assert [(r["Product"], r["Plant"]) for r in rest] == keys[sum(len(b.records) for b in batches[:n + 1]):]
+
+
+def test_the_same_next_link_twice_stops_the_read(conn, app):
+    from connectors.connector_errors import FatalError
+
+    loop = {"d": {"results": [{"Product": "TG01"}], "__next": f"{conn.http.options.base_url}/sap/opu/odata/sap/"
+                                                            "API_PRODUCT_SRV/A_Product?$skiptoken=1"}}
+    import json
+
+    app.inject(status=200, body=json.dumps(loop), times=3, path=r"A_Product$")
+    with pytest.raises(FatalError, match="same page position twice"):
+        read_all(conn, StreamSpec("API_PRODUCT_SRV/A_Product"))
