@@ -31,6 +31,7 @@ from urllib.parse import quote, urlencode
 from connectors.sap.metadata import EntitySet, ServiceMetadata, parse_metadata
 from sandbox import sap_odata_seed
 from sandbox.sap_odata_batch import run_batch, single_query
+from sandbox.sap_odata_knobs import MALFORMED, delta_answer, delta_link, malformed_answer
 from sandbox.sap_odata_query import FilterError, compile_filter, to_python
 from sandbox.server import Request, Response, SandboxApp
 
@@ -53,14 +54,6 @@ CHECK_TABLES = {
 # `A_Customer('0000100234')` finds it (../shared/reference/wave2_notes.md: address a record exactly as
 # the service returned it). A person's edit through `edit()` converts as the SAP GUI does.
 ALPHA_FIELDS = {"Customer": 10, "SoldToParty": 10, "ShipToParty": 10, "SalesOrder": 10, "SalesOrderItem": 6}
-MALFORMED = {
-    "html": (200, b"<html><head><title>Logon</title></head><body>SAP NetWeaver logon</body></html>", "text/html"),
-    "empty": (200, b"", "application/json"),
-    "truncated": (200, b'{"d":{"results":[{"Product":"TG0', "application/json"),
-    "null": (200, b"null", "application/json"),
-    "no_d": (200, b'{"results":[]}', "application/json"),
-    "results_not_list": (200, b'{"d":{"results":{"Product":"TG01"}}}', "application/json"),
-}
 
 
 def alpha_in(name: str, value: Any) -> Any:
@@ -309,7 +302,7 @@ class Handler:
             if path != "*" and self.meta.property_at(es.name, path) is None and path not in es.navigation:
                 raise HttpError(400, "/IWBEP/CM_MGW_RT/004", f"Property {path} not found in type {es.type_name}")
         if "!deltatoken" in query:
-            return self.delta(es, query, select, expand)
+            return delta_answer(self, es, query, select)
         rows = self.state.rows(self.service, es.name)
         if self.state.refuse_nav_filter and "/" in query.get("$filter", ""):
             raise HttpError(400, "/IWBEP/CM_MGW_RT/022",
@@ -335,32 +328,8 @@ class Handler:
             nxt = {k: v for k, v in query.items() if k != "$skiptoken"} | {"$skiptoken": str(offset + len(page))}
             body["__next"] = f"{self.base_url}/{es.name}?{urlencode(nxt, safe='$,/')}"
         elif es.name in self.state.tracked:
-            body["__delta"] = self.delta_link(es)
+            body["__delta"] = delta_link(self.base_url, es, self.state)
         return Response.json({"d": body})
-
-    def delta_link(self, es: EntitySet) -> str:
-        return f"{self.base_url}/{es.name}?!deltatoken='{len(self.state.changes)}'"
-
-    def delta(self, es: EntitySet, query: dict[str, str], select, expand) -> Response:
-        """A delta link's answer: entities changed since the token (current values), tombstones for the
-        deleted ones (`@odata.context ... $deletedEntity` with the entity's id), and the next link."""
-        token = query["!deltatoken"].strip("'")
-        if not token.isdigit() or int(token) > len(self.state.changes):
-            raise HttpError(400, "/IWBEP/CM_MGW_RT/050", f"Delta token '{token}' is invalid or expired")
-        latest: dict[tuple, bool] = {}
-        for _, service, name, key, deleted in self.state.changes[int(token):]:
-            if (service, name) == (self.service, es.name):
-                latest[key] = deleted
-        results = []
-        for key, deleted in latest.items():
-            entity = self.state.data.get((self.service, es.name), {}).get(key)
-            if deleted or entity is None:
-                pred = ",".join(f"{k}={_quoted(v)}" for k, v in zip(es.keys, key, strict=True))
-                results.append({"@odata.context": f"$metadata#{es.name}/$deletedEntity",
-                                "id": f"{self.base_url}/{es.name}({pred})"})
-            else:
-                results.append(self.to_json(es, entity, select, expand))
-        return Response.json({"d": {"results": results, "__delta": self.delta_link(es)}})
 
     def single(self, es: EntitySet, key: dict[str, str], query: dict[str, str]) -> Response:
         entity = self.find(es, key)
@@ -536,20 +505,6 @@ def _csrf(state: SapODataSandbox, req: Request, sid: str) -> tuple[Response | No
     return None, {}
 
 
-def _malformed(state: SapODataSandbox, req: Request) -> Response | None:
-    """A malformed 200 answer queued with `state.malform(...)`, for a GET whose path matches."""
-    if req.method != "GET":
-        return None
-    with state.lock:
-        for n, (kind, path, times) in enumerate(state.malformed):
-            if re.search(path, req.path):
-                state.malformed[n] = (kind, path, times - 1)
-                state.malformed = [m for m in state.malformed if m[2] > 0]
-                status, body, ctype = MALFORMED[kind]
-                return Response(status, body, {"Content-Type": ctype})
-    return None
-
-
 def _service_document(state: SapODataSandbox, service: str) -> Response:
     return Response.json({"d": {"EntitySets": sorted(state.metadata[service].entity_sets)}})
 
@@ -564,7 +519,7 @@ def _handle(state: SapODataSandbox, req: Request) -> Response:
     service, rest = req.match["service"], req.match["rest"] or "/"
     if service not in state.metadata:
         return sap_error(404, "/IWFND/MED/170", f"No service found for namespace '', name '{service}', version '0001'")
-    malformed = _malformed(state, req)
+    malformed = malformed_answer(state, req)
     if malformed is not None:
         return malformed
     refused, extra = _csrf(state, req, sid)

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import requests
 
@@ -170,7 +170,7 @@ def deleted_key(raw: dict[str, Any]) -> dict[str, Any] | None:
     match = _KEY_IN_URI.search(uri)
     key = {}
     for name, value in _KEY_PART.findall(match.group(1) if match else ""):
-        key[name or "__key"] = value.replace("''", "'")
+        key[name or "__key"] = unquote(value).replace("''", "'")
     return key | {k: v for k, v in raw.items() if not k.startswith(("@", "__")) and k != "id"}
 
 

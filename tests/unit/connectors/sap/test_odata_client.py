@@ -223,3 +223,14 @@ def test_options_old_names_and_removed_keys():
     with pytest.raises(ValueError, match="batch_size was removed"):
         _conn(batch_size=100)
     assert SapODataConnector.write_batch_max == 1000
+
+
+def test_a_deleted_entry_becomes_a_tombstone_with_its_key():
+    from connectors.sap.odata_client import clean_record
+
+    raw = {"@odata.context": "$metadata#A_CustomerSalesArea/$deletedEntity",
+           "id": "https://s4/sap/opu/odata/sap/API_BUSINESS_PARTNER/A_CustomerSalesArea(Customer='0017100001',"
+                 "SalesOrganization='1710',DistributionChannel='10',Division='O%27N')"}
+    assert clean_record(raw) == {"Customer": "0017100001", "SalesOrganization": "1710", "DistributionChannel": "10",
+                                 "Division": "O'N", "__deleted": True}
+    assert clean_record({"Customer": "1", "__metadata": {"etag": "W/1"}}) == {"Customer": "1", "__etag": "W/1"}
