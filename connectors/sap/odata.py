@@ -307,8 +307,6 @@ class SapODataConnector(Connector):
         if resp.status == 412:
             message = (f"{es.name} {item.key} changed in SAP since it was read (If-Match failed, HTTP 412); "
                        f"not written: {message}")
-        if resp.status == 428:  # an ETag went missing: fetch it again next round, not a refusal for good
-            return ItemOutcome(item.ref, OutcomeStatus.RETRIABLE, message, http_status=428)
         return outcome_for_status(item, resp.status, message, where=where)
 
     # ------------------------------------------------------------------ read back

@@ -40,7 +40,7 @@ from connectors.http.client import HttpClient
 from connectors.incremental import PageGuard
 from connectors.sap.batch import Part, PartResponse, build_batch, parse_batch
 from connectors.sap.metadata import EntitySet, Property, ServiceMetadata, parse_metadata
-from connectors.sap.odata_answer import collection_answer, json_answer
+from connectors.sap.odata_answer import collection_answer, first_bytes, json_answer
 
 log = logging.getLogger("segbridge.sap.odata")
 _DATE = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{4}))?\)/$")
@@ -225,7 +225,12 @@ class ODataClient:
             resp = self._get(self.path(service, "$metadata"), headers={"x-csrf-token": "Fetch",
                                                                       "Accept": "application/xml"})
             self._keep_token(resp)
-            self._metadata[service] = parse_metadata(resp.content, service)
+            try:
+                self._metadata[service] = parse_metadata(resp.content, service)
+            except FatalError as exc:
+                raise FatalError(f"{self.system}: {exc.message}: GET {resp.url.split('?')[0]} answered HTTP "
+                                 f"{resp.status_code}, body starts {first_bytes(resp.content)}",
+                                 hint=exc.hint) from None
         return self._metadata[service]
 
     def fetch_csrf(self, service: str) -> str:

@@ -332,3 +332,13 @@ def test_an_incremental_pull_of_the_shipped_mapping_reads_little_and_asks_each_p
         assert len(again[name][0]) <= 3 < len(full[name][0]), name
     assert len([r for r in sent if r.path.endswith("/A_Product")]) == 2  # `product` itself, then one parent query
     assert len(sent) <= len(specs) + 3
+
+
+def test_an_html_page_instead_of_metadata_names_the_url_status_and_body(connector, server_app):
+    from connectors.connector_errors import FatalError
+
+    server_app.state.malform("html", r"\$metadata$")
+    with pytest.raises(FatalError) as err:
+        read_all(connector, StreamSpec("API_PRODUCT_SRV/A_Product"))
+    assert "sap_odata: $metadata of API_PRODUCT_SRV is not" in err.value.message
+    assert "/API_PRODUCT_SRV/$metadata answered HTTP 200, body starts '<html>" in err.value.message
