@@ -32,9 +32,10 @@ def main() -> None:
                        {"SafetyStockQuantity": f"{n % 500}.000", "ReorderThresholdQuantity": f"{n % 700}.000",
                         "ABCIndicator": "ABC"[n % 3]}) for n, r in enumerate(rows)]
     with serve(app) as server:
-        conn = SapODataConnector({"base_url": server.url, "batch_size": args.batch_size})
-        start = time.perf_counter()
-        outcomes = conn.write(WriteBatch(items))
+        conn = SapODataConnector({"base_url": server.url})
+        start = time.perf_counter()  # batches of --batch-size, as core's systems.<name>.write.batch_size makes them
+        outcomes = [o for n in range(0, len(items), args.batch_size)
+                    for o in conn.write(WriteBatch(items[n:n + args.batch_size]))]
         elapsed = time.perf_counter() - start
     applied = sum(o.status == "applied" for o in outcomes)
     bound = math.ceil(len(items) / args.batch_size) + 2

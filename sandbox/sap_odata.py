@@ -31,6 +31,7 @@ from urllib.parse import quote, urlencode
 from connectors.sap.metadata import EntitySet, ServiceMetadata, parse_metadata
 from sandbox import sap_odata_seed
 from sandbox.sap_odata_batch import run_batch, single_query
+from sandbox.sap_odata_knobs import MALFORMED, delta_answer, delta_link, malformed_answer
 from sandbox.sap_odata_query import FilterError, compile_filter, to_python
 from sandbox.server import Request, Response, SandboxApp
 
@@ -47,10 +48,12 @@ CHECK_TABLES = {
 }
 
 
-# Properties with the ALPHA conversion exit (KUNNR): S/4 keeps and returns numeric customer numbers
-# padded to 10 ('0000100234'); alphanumeric ones ('C00001') stay as they are. Key predicates are
-# converted on input too, so `A_Customer('100234')` and `A_Customer('0000100234')` find the same record.
-ALPHA_FIELDS = {"Customer": 10, "SoldToParty": 10, "ShipToParty": 10}
+# Properties with the ALPHA conversion exit (KUNNR, VBELN) and NUMC items (POSNR): SAP keeps and returns
+# numeric values padded ('0000100234', '000010'); alphanumeric ones ('C00001') stay as they are. A key
+# predicate must name the record as SAP holds it: `A_Customer('100234')` is 404 Not Found while
+# `A_Customer('0000100234')` finds it (../shared/reference/wave2_notes.md: address a record exactly as
+# the service returned it). A person's edit through `edit()` converts as the SAP GUI does.
+ALPHA_FIELDS = {"Customer": 10, "SoldToParty": 10, "ShipToParty": 10, "SalesOrder": 10, "SalesOrderItem": 6}
 
 
 def alpha_in(name: str, value: Any) -> Any:
@@ -91,6 +94,43 @@ class SapODataSandbox:
         self.sessions: dict[str, str] = {}
         self.lock = threading.RLock()
         self.clock = datetime.now(UTC).replace(microsecond=0)
+        self.csrf_refusals = 0           # refuse this many modifying requests next (a session timeout)
+        self.refuse_nav_filter = False   # 400 on $filter over a navigation path, as some Gateways do
+        self.malformed: list[tuple[str, str, int]] = []  # (kind, path regex, times) answers to send
+        self.tracked: set[str] = set()   # entity sets that give delta links (sap:change-tracking)
+        self.changes: list[tuple[int, str, str, tuple, bool]] = []  # (seq, service, set, key, deleted)
+
+    # ------------------------------------------------------------------ knobs for tests
+
+    def refuse_csrf(self, times: int) -> None:
+        """The next `times` modifying requests get 403 `x-csrf-token: Required` whatever token they
+        carry, and the session's token is forgotten: a Gateway that refuses a fresh token again
+        (session timeout, another application server)."""
+        with self.lock:
+            self.csrf_refusals = times
+            self.sessions.clear()
+
+    def malform(self, kind: str, path: str = ".*", times: int = 1) -> None:
+        """Answer the next `times` GETs whose path matches with a malformed 200 (`MALFORMED` kinds)."""
+        if kind not in MALFORMED:
+            raise ValueError(f"unknown malformed answer {kind!r}; one of {sorted(MALFORMED)}")
+        self.malformed.append((kind, path, times))
+
+    def track_changes(self, *set_names: str) -> None:
+        """These entity sets give a delta link on the last page and answer `!deltatoken` reads."""
+        self.tracked.update(set_names)
+
+    def changed(self, service: str, set_name: str, key: tuple, deleted: bool = False) -> None:
+        with self.lock:
+            self.changes.append((len(self.changes) + 1, service, set_name, key, deleted))
+
+    def delete(self, service: str, set_name: str, key: dict[str, Any]) -> None:
+        """A record deleted in SAP (a delta read gives its tombstone)."""
+        with self.lock:
+            es = self.metadata[service].entity_sets[set_name]
+            held = tuple(str(alpha_in(k, key[k])) for k in es.keys)
+            del self.data[(service, set_name)][held]
+            self.changed(service, set_name, held, deleted=True)
 
     # ------------------------------------------------------------------ data
 
@@ -118,6 +158,7 @@ class SapODataSandbox:
             keys = sorted(self.data.get((service, set_name), {}))[:count]
             for key in keys:
                 self.data[(service, set_name)][key]["LastChangeDateTime"] = self.tick()
+                self.changed(service, set_name, key)
             return keys
 
     def edit(self, target: str, key: dict[str, Any], field: str, value: Any) -> None:
@@ -126,11 +167,12 @@ class SapODataSandbox:
         service, _, set_name = target.rpartition("/")
         with self.lock:
             es = self.metadata[service].entity_sets[set_name]
-            entity = self.entity(service, set_name, key)
+            entity = self.entity(service, set_name, {k: alpha_in(k, v) for k, v in key.items()})
             if entity is None:
                 raise KeyError(f"{target} {key} does not exist")
             entity[field] = alpha_in(field, value)
             self.stamp(es, entity)
+            self.changed(service, set_name, tuple(str(entity[k]) for k in es.keys))
 
     def stamp(self, es: EntitySet, entity: dict[str, Any]) -> None:
         """A new change time on the entity (its ETag property too, when that is another one)."""
@@ -142,7 +184,7 @@ class SapODataSandbox:
 
     def entity(self, service: str, set_name: str, key: dict[str, str]) -> dict[str, Any] | None:
         es = self.metadata[service].entity_sets[set_name]
-        return self.data.get((service, set_name), {}).get(tuple(str(alpha_in(k, key.get(k))) for k in es.keys))
+        return self.data.get((service, set_name), {}).get(tuple(str(key.get(k)) for k in es.keys))
 
     def rows(self, service: str, set_name: str) -> list[dict[str, Any]]:
         return list(self.data.get((service, set_name), {}).values())
@@ -259,15 +301,22 @@ class Handler:
         for path in (select or []) + expand:
             if path != "*" and self.meta.property_at(es.name, path) is None and path not in es.navigation:
                 raise HttpError(400, "/IWBEP/CM_MGW_RT/004", f"Property {path} not found in type {es.type_name}")
+        if "!deltatoken" in query:
+            return delta_answer(self, es, query, select)
         rows = self.state.rows(self.service, es.name)
+        if self.state.refuse_nav_filter and "/" in query.get("$filter", ""):
+            raise HttpError(400, "/IWBEP/CM_MGW_RT/022",
+                            "Filter on navigation properties is not supported by this service implementation")
         if query.get("$filter"):
             try:
                 test = compile_filter(query["$filter"], lambda p: self.meta.property_at(es.name, p))
             except FilterError as exc:
                 raise HttpError(400, "/IWBEP/CM_MGW_RT/022", str(exc)) from None
             rows = [r for r in rows if test(lambda p, r=r: self.value(es, r, p))]
-        order = [o.split()[0] for o in query.get("$orderby", ",".join(es.keys)).split(",") if o.strip()]
-        rows.sort(key=lambda r: tuple(str(self.value(es, r, o) or "") for o in order))
+        for clause in reversed([o.split() for o in query.get("$orderby", ",".join(es.keys)).split(",") if o.strip()]):
+            prop = self.meta.property_at(es.name, clause[0])
+            rows.sort(key=lambda r, p=clause[0], t=prop: _sortable(t, self.value(es, r, p)),
+                      reverse=clause[-1].lower() == "desc")
         skip, top = int(query.get("$skip") or 0), query.get("$top")
         window = rows[skip:skip + int(top)] if top else rows[skip:]
         offset = int(query.get("$skiptoken") or 0)
@@ -278,6 +327,8 @@ class Handler:
         if offset + len(page) < len(window):
             nxt = {k: v for k, v in query.items() if k != "$skiptoken"} | {"$skiptoken": str(offset + len(page))}
             body["__next"] = f"{self.base_url}/{es.name}?{urlencode(nxt, safe='$,/')}"
+        elif es.name in self.state.tracked:
+            body["__delta"] = delta_link(self.base_url, es, self.state)
         return Response.json({"d": body})
 
     def single(self, es: EntitySet, key: dict[str, str], query: dict[str, str]) -> Response:
@@ -319,6 +370,7 @@ class Handler:
             self.journal.append((entity, dict(entity)))
         entity.update({k: v for k, v in values.items() if k not in es.keys and k != "__metadata"})
         self.state.stamp(es, entity)
+        self.state.changed(self.service, es.name, tuple(str(entity[k]) for k in es.keys))
         new = self.state.etag(es, entity)
         return Response(204, b"", {"ETag": new} if new else {})
 
@@ -385,6 +437,12 @@ class Handler:
         raise HttpError(405, "/IWBEP/CM_MGW_RT/025", f"{method} on {name} is not supported")
 
 
+def _sortable(prop, value: Any) -> tuple:
+    """A stored value in an order SAP sorts by: dates and numbers by value, text as text; blanks first."""
+    typed = to_python(prop.edm_type, value) if prop is not None else value
+    return (typed is not None and typed != "", typed if typed not in (None, "") else "")
+
+
 def _quoted(value: Any) -> str:
     return "'" + quote(str(value).replace("'", "''"), safe="") + "'"
 
@@ -437,6 +495,11 @@ def _csrf(state: SapODataSandbox, req: Request, sid: str) -> tuple[Response | No
             with state.lock:
                 return None, {"x-csrf-token": state.sessions.setdefault(sid, pysecrets.token_urlsafe(18))}
         return None, {}
+    with state.lock:
+        if state.csrf_refusals > 0:
+            state.csrf_refusals -= 1
+            state.sessions.pop(sid, None)
+            return Response.text("CSRF token validation failed", 403, headers={"x-csrf-token": "Required"}), {}
     if state.csrf and (not sent or state.sessions.get(sid) != sent):
         return Response.text("CSRF token validation failed", 403, headers={"x-csrf-token": "Required"}), {}
     return None, {}
@@ -456,6 +519,9 @@ def _handle(state: SapODataSandbox, req: Request) -> Response:
     service, rest = req.match["service"], req.match["rest"] or "/"
     if service not in state.metadata:
         return sap_error(404, "/IWFND/MED/170", f"No service found for namespace '', name '{service}', version '0001'")
+    malformed = malformed_answer(state, req)
+    if malformed is not None:
+        return malformed
     refused, extra = _csrf(state, req, sid)
     if refused is not None:
         refused.headers.update(cookie)

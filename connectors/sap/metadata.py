@@ -2,7 +2,8 @@
 
 Only what a connector needs to read and write safely: which properties exist (so `$select` and
 writes name real ones), which are updatable (`sap:updatable="false"` on the property or the set;
-SAP omits the attribute when true), which property carries the ETag (`ConcurrencyMode="Fixed"`),
+SAP omits the attribute when true), which property carries the ETag (`ConcurrencyMode="Fixed"`), which sets offer delta links
+(`sap:change-tracking="true"`; none of the published A2X files used here does),
 and where a navigation property leads (for `to_SalesOrder/LastChangeDateTime` delta fields).
 Parsed with lxml without DTDs, entities or network access.
 
@@ -50,6 +51,7 @@ class EntitySet:
     creatable: bool = True
     updatable: bool = True
     deletable: bool = True
+    change_tracking: bool = False  # sap:change-tracking="true": the service gives delta links
 
     @property
     def etag_property(self) -> str | None:
@@ -153,7 +155,8 @@ def _entity_set(el: etree._Element, type_el: etree._Element, type_name: str, rol
             navs[child.get("Name")] = roles.get((child.get("Relationship"), child.get("ToRole")), "")
     return EntitySet(name=el.get("Name"), type_name=type_name, keys=keys, properties=props, navigation=navs,
                      creatable=_flag(el, "creatable"), updatable=_flag(el, "updatable"),
-                     deletable=_flag(el, "deletable"))
+                     deletable=_flag(el, "deletable"),
+                     change_tracking=el.get(f"{{{SAP_NS}}}change-tracking", "false").lower() == "true")
 
 
 def parse_metadata(xml: bytes, service: str = "") -> ServiceMetadata:

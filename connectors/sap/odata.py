@@ -4,27 +4,29 @@ Streams and write targets are named `SERVICE/EntitySet` (e.g. `API_PRODUCT_SRV/A
 a bare entity set name is accepted when exactly one configured service has it. `WriteItem.key`
 holds the entity's key properties, `WriteItem.values` only the properties to change.
 
-Reads: `$select` (stream option `select`), `$expand` (`expand`), delta with `$filter` on the
-delta field (`delta_field`, default LastChangeDateTime where the entity has it; navigation paths
-such as `to_SalesOrder/LastChangeDateTime` work) minus `delta_overlap_seconds`, `$inlinecount`
-as each batch's `source_count`. Intermediate batches carry the previous cursor; only the last
-one advances it, so a crash mid-read never skips records. Records keep SAP's property names;
-expanded navigations stay nested dicts; an entity's ETag comes as `__etag`.
+Reads (`connectors.sap.odata_read`): `$select` with the fields the mapping reads (`StreamSpec.fields`,
+plus the stream option `select`; a `to_X/Prop` field brings `$expand=to_X`), `$expand`, and an
+incremental strategy per set: the service's delta link, the set's own change timestamp
+(`$filter=<field> ge <since - overlap>`), or the changed keys of a parent set. `$inlinecount` on
+the first page as the batch's `source_count`. Records keep SAP's property names; expanded
+navigations stay nested dicts; an entity's ETag comes as `__etag`; a deleted entity of a delta
+answer comes as its key with `__deleted: True`.
 
 Writes: items are checked against `$metadata` (unknown or read-only properties are rejected
-without a request), then sent `batch_size` per `$batch`, one changeset per item, PATCH (or MERGE
-with `use_merge`) of only the given properties and If-Match where the entity has an ETag: the
-item's own (`WriteItem.etag`, the `__etag` of `read_back`), else, for entity sets whose
-`$metadata` declares ConcurrencyMode=Fixed (SAP answers 428 without one), fetched in one batch of
-GETs. A 412 (the entity changed since that ETag was read) is `conflict`: nothing is re-read or
-re-sent here, so a person's edit in SAP stays; the core reads the record again next round.
+without a request), keys padded as SAP holds them (`sap_keys`, ALPHA), then sent per service,
+at most `write_batch_max` changesets per `$batch`, one changeset per item, PATCH (or MERGE with
+`use_merge`) of only the given properties and If-Match where the entity has an ETag: the item's
+own (`WriteItem.etag`), else, for entity sets whose `$metadata` declares ConcurrencyMode=Fixed
+(SAP answers 428 without one), fetched in one batch of GETs. Per-part statuses become outcomes
+through `connectors.outcome_policy` (412 `conflict`, 5xx/429 `retriable`, other 4xx `rejected`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -32,24 +34,34 @@ from connectors.base import (
     CheckResult,
     Connector,
     ItemOutcome,
+    OutcomeStatus,
     RecordBatch,
     StreamSpec,
     WriteBatch,
     WriteItem,
 )
-from connectors.connector_errors import AuthError, ConnectorError, FatalError, RetriableError
+from connectors.connector_errors import AuthError, ConnectorError, FatalError
 from connectors.http.client import HttpClient, HttpOptions
+from connectors.incremental import Checkpoint, IncrementalOptions
+from connectors.outcome_policy import outcome_for_status, outcomes_for_error
 from connectors.sap.batch import Part, PartResponse
 from connectors.sap.metadata import EntitySet, Property
-from connectors.sap.odata_client import (
-    ODataClient,
-    clean_record,
-    key_predicate,
-    literal,
-    parse_datetime,
-    sap_error_message,
-    since_with_overlap,
+from connectors.sap.odata_client import ODataClient, clean_record, key_predicate, sap_error_message
+from connectors.sap.odata_read import (  # noqa: F401 - path_value re-exported
+    ParentCache,
+    Plan,
+    SapStreamOptions,
+    SetReader,
+    legacy_checkpoint,
+    path_value,
 )
+from connectors.sap.sap_keys import held_key
+
+log = logging.getLogger("segbridge.sap.odata")
+# SAP Gateway has no fixed changeset count per $batch; SAP's guidance for the A2X APIs (and SAP Cloud
+# SDK's default) is at most 1000 operations per $batch request, beyond which a request risks the
+# ICM's timeout and size limits. Assumption recorded in docs/sap.md.
+SAP_BATCH_MAX = 1000
 
 DEFAULT_SERVICES = {
     "API_PRODUCT_SRV": ["A_Product", "A_ProductPlant", "A_ProductSupplyPlanning"],
@@ -58,7 +70,7 @@ DEFAULT_SERVICES = {
 }
 
 
-class SapODataOptions(HttpOptions):
+class SapODataOptions(HttpOptions, IncrementalOptions):
     """Connection (HttpOptions) plus the OData specifics; see docs/sap.md."""
 
     service_root: str = Field("/sap/opu/odata/sap", description="Path under base_url holding the services")
@@ -68,31 +80,37 @@ class SapODataOptions(HttpOptions):
     sap_language: str | None = Field(None, description="sap-language for messages (e.g. 'EN')")
     page_size: int = Field(1000, ge=1, le=50000)
     delta_field: str = Field("LastChangeDateTime", description="Default delta property where an entity has it")
-    delta_overlap_seconds: float = Field(300, ge=0, description="Re-read window for late-committed changes")
-    batch_size: int = Field(100, ge=1, le=1000, description="Changesets per $batch request")
+    key_lengths: dict[str, int] = Field(default_factory=dict, description=(
+        "ALPHA padding length per key property (default: its MaxLength; Product/Material 18; 0 = never pad)"))
     use_merge: bool = Field(False, description="MERGE instead of PATCH (older gateways)")
     validate_writes: bool = Field(True, description="Reject unknown/read-only properties before sending")
 
     @model_validator(mode="before")
     @classmethod
-    def _removed_options(cls, data: Any) -> Any:
-        """`on_conflict` (replan/reapply) was removed: a 412 is always `conflict` and the core re-reads."""
-        if isinstance(data, dict) and "on_conflict" in data:
+    def _renamed_and_removed(cls, data: Any) -> Any:
+        """`delta_overlap_seconds` is the deprecated spelling of the shared `overlap_seconds`;
+        `batch_size` and `on_conflict` were removed (see their messages)."""
+        if not isinstance(data, dict):
+            return data
+        if "on_conflict" in data:
             raise ValueError("on_conflict was removed: a 412 is now always reported as 'conflict' and write-back "
                              "reads the record again before the next write; delete the option")
+        if "batch_size" in data:
+            raise ValueError("batch_size was removed from the sap_odata options: set systems.<name>.write.batch_size "
+                             f"(default and maximum {SAP_BATCH_MAX} changesets per $batch)")
+        if "delta_overlap_seconds" in data:
+            data = dict(data)
+            old = data.pop("delta_overlap_seconds")
+            if "overlap_seconds" in data:
+                raise ValueError("give overlap_seconds only (delta_overlap_seconds is its deprecated name)")
+            log.warning("sap_odata: delta_overlap_seconds is deprecated; call it overlap_seconds")
+            data["overlap_seconds"] = old
         return data
 
 
 def split_target(name: str) -> tuple[str | None, str]:
     service, _, entity_set = name.rpartition("/")
     return service or None, entity_set
-
-
-def path_value(record: dict[str, Any], path: str) -> Any:
-    value: Any = record
-    for part in path.split("/"):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 def json_value(prop: Property | None, value: Any) -> Any:
@@ -116,6 +134,8 @@ def same_value(intended: Any, current: Any) -> bool:
 class SapODataConnector(Connector):
     kind = "sap_odata"
     Options = SapODataOptions
+    StreamOptions = SapStreamOptions
+    write_batch_max: ClassVar[int | None] = SAP_BATCH_MAX
     description = "SAP S/4HANA OData V2 (API_PRODUCT_SRV, API_BUSINESS_PARTNER, API_SALES_ORDER_SRV)"
 
     def __init__(self, options, name: str | None = None, http: HttpClient | None = None):
@@ -124,7 +144,11 @@ class SapODataConnector(Connector):
         http_fields = set(HttpOptions.model_fields)
         self.http = http or HttpClient(HttpOptions(**opts.model_dump(include=http_fields)))
         params = {k: v for k, v in (("sap-client", opts.sap_client), ("sap-language", opts.sap_language)) if v}
-        self.client = ODataClient(self.http, opts.service_root, params)
+        self.client = ODataClient(self.http, opts.service_root, params, system=self.name)
+        self.parents = ParentCache()  # parent rows changed since a bound, shared by this connector's reads
+
+    def requests_sent(self) -> int | None:
+        return self.http.attempts
 
     # ------------------------------------------------------------------ check / discover
 
@@ -164,58 +188,60 @@ class SapODataConnector(Connector):
 
     # ------------------------------------------------------------------ read
 
-    def _delta(self, stream: StreamSpec, service: str, es: EntitySet) -> str | None:
-        field = stream.options.get("delta_field")
+    def _plan(self, stream: StreamSpec, service: str, es: EntitySet) -> Plan:
+        opts: SapStreamOptions = self.stream_options(stream)
+        meta = self.client.metadata(service)
+        field = opts.delta_field
         if field is None and self.options.delta_field in es.properties:
             field = self.options.delta_field
-        if field and self.client.metadata(service).property_at(es.name, field) is None:
-            raise FatalError(f"{service}/{es.name}: delta field {field!r} is not in $metadata")
-        return field
+        if field and meta.property_at(es.name, field) is None:
+            raise FatalError(f"{self.name}: {service}/{es.name}: delta field {field!r} is not in $metadata")
+        select, expand = self._select(stream, opts, service, es, field)
+        return Plan(service, es, select, expand, opts.filter, field, opts.parent,
+                    opts.page_size or self.options.page_size)
 
-    def _filter(self, stream: StreamSpec, service: str, es: EntitySet, field: str | None,
-                cursor: str | None) -> str | None:
-        clauses = [f"({stream.options['filter']})"] if stream.options.get("filter") else []
-        if field and cursor:
-            since = since_with_overlap(cursor, self.options.delta_overlap_seconds)
-            prop = self.client.metadata(service).property_at(es.name, field)
-            clauses.append(f"{field} ge {literal(prop, since)}")
-        return " and ".join(clauses) or None
-
-    def _select(self, stream: StreamSpec, service: str, es: EntitySet, field: str | None) -> list[str] | None:
-        select = list(stream.options.get("select") or [])
-        if not select:
-            return None
-        if field and field not in select:
-            select.append(field)
+    def _select(self, stream: StreamSpec, opts: SapStreamOptions, service: str, es: EntitySet,
+                field: str | None) -> tuple[list[str] | None, list[str]]:
+        """`$select` = the mapping's fields + the option's + keys + the delta field; a `to_X/Prop`
+        needs `$expand=to_X`. None (everything) when neither the mapping nor the option names any."""
+        expand = list(opts.expand)
+        if field and "/" in field and field.split("/")[0] not in expand:
+            expand.append(field.split("/")[0])  # the delta field's value comes with its navigation
+        wanted = [f for f in [*stream.fields, *opts.select] if f]
+        if not wanted:
+            return None, expand
         meta = self.client.metadata(service)
+        select: list[str] = []
+        for name in [*es.keys, *wanted, *([field] if field else [])]:
+            if name not in select:
+                select.append(name)
         unknown = [p for p in select if meta.property_at(es.name, p) is None]
         if unknown:
-            raise FatalError(f"{service}/{es.name}: $select names properties not in $metadata: {unknown}",
+            raise FatalError(f"{self.name}: {service}/{es.name}: $select names properties not in $metadata: {unknown}",
                              hint="check the mapping file against the system's $metadata (release differences)")
-        return select
+        for path in select:
+            nav = path.split("/")[0] if "/" in path else None
+            if nav and nav not in expand:
+                expand.append(nav)
+        return select, expand
 
     def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
         service, es = self._resolve(stream.name)
-        field = self._delta(stream, service, es)
-        cursor = (state or {}).get("cursor") if (state or {}).get("field", field) == field else None
-        expand = stream.options.get("expand") or []
-        pages = self.client.pages(
-            service, es.name, select=self._select(stream, service, es, field),
-            filter=self._filter(stream, service, es, field, cursor),
-            expand=list(expand), page_size=int(stream.options.get("page_size", self.options.page_size)))
-        high, previous = cursor, None
-        for page in pages:
-            if previous is not None:
-                yield RecordBatch(previous.records, {"field": field, "cursor": cursor}, previous.count)
-            for record in page.records if field else []:
-                high = _later(high, path_value(record, field))
-            previous = page
-        if previous is not None:
-            yield RecordBatch(previous.records, {"field": field, "cursor": high}, previous.count)
+        plan = self._plan(stream, service, es)
+        where = f"{self.name}.{stream.name}"
+        cp = Checkpoint.load(legacy_checkpoint(state), where=where)
+        if not self.stream_options(stream).delta_links:
+            cp = cp.model_copy(update={"extra": {k: v for k, v in cp.extra.items() if k != "delta_link"}})
+        reader = f"{where} {plan.select} {sorted(stream.options.items(), key=str)}"  # two entities, one set
+        yield from SetReader(self.client, plan, cp, self.options.overlap, where, self.parents, reader).batches()
 
     # ------------------------------------------------------------------ write
 
+    def _key(self, es: EntitySet, key: dict[str, Any]) -> str:
+        return key_predicate(es, held_key(es, key, self.options.key_lengths))
+
     def write(self, batch: WriteBatch) -> list[ItemOutcome]:
+        """Per service (a `$batch` never mixes services), `write_batch_max` changesets per request."""
         outcomes: list[ItemOutcome | None] = [None] * len(batch.items)
         by_service: dict[str, list[tuple[int, WriteItem, EntitySet]]] = {}
         for i, item in enumerate(batch.items):
@@ -223,18 +249,18 @@ class SapODataConnector(Connector):
                 service, es = self._resolve(item.target)
                 self._validate(es, item)
             except FatalError as exc:
-                outcomes[i] = ItemOutcome(item.ref, "rejected", exc.message)
+                outcomes[i] = ItemOutcome(item.ref, OutcomeStatus.REJECTED, exc.message)
                 continue
             by_service.setdefault(service, []).append((i, item, es))
+        size = self.write_batch_max or SAP_BATCH_MAX
         for service, entries in by_service.items():
-            for start in range(0, len(entries), self.options.batch_size):
-                chunk = entries[start:start + self.options.batch_size]
-                for i, outcome in self._write_chunk(service, chunk):
+            for start in range(0, len(entries), size):
+                for i, outcome in self._write_chunk(service, entries[start:start + size]):
                     outcomes[i] = outcome
         return [o for o in outcomes if o is not None]
 
     def _validate(self, es: EntitySet, item: WriteItem) -> None:
-        key_predicate(es, item.key)
+        self._key(es, item.key)
         if not item.values:
             raise FatalError(f"{es.name}: nothing to change")
         if not self.options.validate_writes:
@@ -246,21 +272,20 @@ class SapODataConnector(Connector):
             raise FatalError(f"{es.name}: properties not updatable (sap:updatable=false or key): {readonly}")
 
     def _write_chunk(self, service: str, chunk: list) -> list[tuple[int, ItemOutcome]]:
-        etags = self._missing_etags(service, chunk)
         method = "MERGE" if self.options.use_merge else "PATCH"
-        changesets = [[self._part(method, es, item, etags.get(i))] for i, item, es in chunk]
+        items = [item for _, item, _ in chunk]
         try:
+            etags = self._missing_etags(service, chunk)
+            changesets = [[self._part(method, es, item, etags.get(i))] for i, item, es in chunk]
             results = self.client.batch(service, changesets)
-        except RetriableError as exc:
-            return [(i, ItemOutcome(item.ref, "retriable", exc.message)) for i, item, _ in chunk]
         except ConnectorError as exc:
-            return [(i, ItemOutcome(item.ref, "rejected", exc.message)) for i, item, _ in chunk]
+            return list(zip([i for i, _, _ in chunk], outcomes_for_error(items, exc), strict=True))
         return [(i, self._outcome(es, item, parts[0])) for (i, item, es), parts in zip(chunk, results, strict=True)]
 
     def _part(self, method: str, es: EntitySet, item: WriteItem, etag: str | None) -> Part:
         headers = {"If-Match": etag} if etag else {}
         body = {k: json_value(es.properties.get(k), v) for k, v in item.values.items()}
-        return Part(method, key_predicate(es, item.key), body=body, headers=headers)
+        return Part(method, self._key(es, item.key), body=body, headers=headers)
 
     def _missing_etags(self, service: str, chunk: list) -> dict[int, str | None]:
         """If-Match per item: the item's own ETag whenever it has one; for entity sets that require one
@@ -268,50 +293,45 @@ class SapODataConnector(Connector):
         etags: dict[int, str | None] = {i: item.etag for i, item, _ in chunk if item.etag}
         need = [(i, item, es) for i, item, es in chunk if es.etag_property and not item.etag]
         if need:
-            reads = [Part("GET", f"{key_predicate(es, item.key)}?$select={es.etag_property}") for _, item, es in need]
+            reads = [Part("GET", f"{self._key(es, item.key)}?$select={es.etag_property}") for _, item, es in need]
             for (i, _, _), parts in zip(need, self.client.batch(service, [], reads), strict=True):
                 etags[i] = parts[0].header("etag") or ((parts[0].json() or {}).get("d", {})
                                                        .get("__metadata", {}).get("etag") if parts[0].ok else None)
         return etags
 
     def _outcome(self, es: EntitySet, item: WriteItem, resp: PartResponse) -> ItemOutcome:
+        where = f"{self.name}: {es.name} {item.key}"
         if resp.ok:
-            return ItemOutcome(item.ref, "applied", etag=resp.header("etag"), http_status=resp.status)
+            return outcome_for_status(item, resp.status, None, where=where, etag=resp.header("etag"))
         message = f"{es.name} {item.key}: {sap_error_message(resp.status, resp.body)}"
         if resp.status == 412:
-            return ItemOutcome(item.ref, "conflict", f"{es.name} {item.key} changed in SAP since it was read "
-                               f"(If-Match failed, HTTP 412); not written: {message}", None, 412)
-        if resp.status in (408, 428, 429) or resp.status >= 500:
-            return ItemOutcome(item.ref, "retriable", message, http_status=resp.status)
-        return ItemOutcome(item.ref, "rejected", message, http_status=resp.status)
+            message = (f"{es.name} {item.key} changed in SAP since it was read (If-Match failed, HTTP 412); "
+                       f"not written: {message}")
+        return outcome_for_status(item, resp.status, message, where=where)
 
     # ------------------------------------------------------------------ read back
 
     def read_back(self, target: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Current values of the given entities (missing ones omitted), `batch_size` GETs per $batch."""
+        """Current values of the given entities (missing ones omitted), `write_batch_max` GETs per $batch."""
         service, es = self._resolve(target)
         out: list[dict[str, Any]] = []
-        for start in range(0, len(keys), self.options.batch_size):
-            chunk = keys[start:start + self.options.batch_size]
-            reads = [Part("GET", key_predicate(es, key)) for key in chunk]
+        size = self.write_batch_max or SAP_BATCH_MAX
+        for start in range(0, len(keys), size):
+            chunk = keys[start:start + size]
+            reads = [Part("GET", self._key(es, key)) for key in chunk]
             for key, parts in zip(chunk, self.client.batch(service, [], reads), strict=True):
                 resp = parts[0]
                 if resp.status == 404:
                     continue
                 if not resp.ok:
-                    raise FatalError(f"read back {es.name} {key}: {sap_error_message(resp.status, resp.body)}")
-                out.append(clean_record(resp.json()["d"]))
+                    raise FatalError(f"{self.name}: read back {es.name} {key}: "
+                                     f"{sap_error_message(resp.status, resp.body)}")
+                data = resp.json()
+                if not isinstance(data, dict) or not isinstance(data.get("d"), dict):
+                    raise FatalError(f"{self.name}: read back {es.name} {key}: the $batch part is not OData JSON "
+                                     f"(HTTP {resp.status}): {resp.body[:200]!r}")
+                out.append(clean_record(data["d"]))
         return out
 
     def close(self) -> None:
         self.http.close()
-
-
-def _later(current: str | None, value: Any) -> str | None:
-    """The later of a saved ISO cursor and an OData date value, as ISO (UTC)."""
-    if value in (None, ""):
-        return current
-    when = parse_datetime(str(value))
-    if current is None or when > parse_datetime(current):
-        return when.isoformat().replace("+00:00", "Z")
-    return current

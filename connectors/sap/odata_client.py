@@ -5,10 +5,14 @@ client does those three things itself and nothing more:
 
 - `$metadata` is fetched once per service (with `x-csrf-token: Fetch`, so the same request
   yields the token and the session cookies that bind it);
-- reads send `$select`, `$filter`, `$expand`, `$inlinecount=allpages`, `$top/$skip` with an
-  `$orderby` on the key, and follow the server's `__next` (`$skiptoken`) links;
+- reads send `$select`, `$filter`, `$expand`, `$top/$skip` with an `$orderby` on the key, and
+  follow the server's `__next` (`$skiptoken`) links under a `PageGuard`;
 - writes send PATCH (or MERGE) with only the changed properties and If-Match where the entity
-  has an ETag; a 403 "CSRF token validation failed" refetches the token once and resends;
+  has an ETag; a 403 "CSRF token validation failed" refetches the token and resends, twice at most
+  (a Gateway can refuse the fresh token too when the session moved to another application
+  server); a refusal after that is a `RetriableError`, so nothing unsent is ever `rejected`;
+- `$inlinecount=allpages` goes on the first request of a read only (the server counts the whole
+  set for it); every answer is checked (`odata_answer`) before it is believed;
 - SAP error bodies (`error.code`, `message.value`, `innererror.errordetails`) become one line.
 
 Example:
@@ -24,21 +28,24 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import requests
 
 from basics import secrets
-from connectors.connector_errors import ConnectorError, FatalError
+from connectors.connector_errors import ConnectorError, FatalError, RetriableError
 from connectors.http.client import HttpClient
+from connectors.incremental import PageGuard
 from connectors.sap.batch import Part, PartResponse, build_batch, parse_batch
 from connectors.sap.metadata import EntitySet, Property, ServiceMetadata, parse_metadata
+from connectors.sap.odata_answer import collection_answer, first_bytes, json_answer
 
 log = logging.getLogger("segbridge.sap.odata")
 _DATE = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{4}))?\)/$")
 CSRF_FAILED = "csrf token validation failed"
+CSRF_REFETCHES = 2  # a refusal right after a refetch happens (session timeout, another app server)
 
 
 # --------------------------------------------------------------------------- literals
@@ -125,9 +132,13 @@ def sap_error_message(status: int, body: bytes | str) -> str:
 
 @dataclass
 class Page:
+    """One answer of a read: its records, the count (first page only), where the read goes on
+    (`position`: None on the last page) and the delta link the last page may carry."""
+
     records: list[dict[str, Any]]
     count: int | None
-    next_url: str | None
+    position: dict[str, Any] | None
+    delta: str | None = None
 
 
 @dataclass
@@ -143,8 +154,32 @@ class WriteResult:
         return 200 <= self.status < 300
 
 
+DELETED_MARKER = "__deleted"
+_KEY_IN_URI = re.compile(r"\(([^()]*)\)\s*$")
+_KEY_PART = re.compile(r"(?:(\w+)=)?'((?:[^']|'')*)'")
+
+
+def deleted_key(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The key of a delta answer's deleted entry (a tombstone), else None. SAP Gateway and Olingo V2
+    write it as `{"@odata.context": "...$deletedEntity", "id": "<entity URI>"}`; `__deleted: true`
+    with the key properties is accepted too."""
+    context = str(raw.get("@odata.context") or "")
+    if not (context.endswith("$deletedEntity") or raw.get(DELETED_MARKER) is True):
+        return None
+    uri = str(raw.get("id") or (raw.get("__metadata") or {}).get("uri") or "")
+    match = _KEY_IN_URI.search(uri)
+    key = {}
+    for name, value in _KEY_PART.findall(match.group(1) if match else ""):
+        key[name or "__key"] = unquote(value).replace("''", "'")
+    return key | {k: v for k, v in raw.items() if not k.startswith(("@", "__")) and k != "id"}
+
+
 def clean_record(raw: dict[str, Any]) -> dict[str, Any]:
-    """Drop `__metadata` and deferred navigations; keep expanded ones (nested dicts); add `__etag`."""
+    """Drop `__metadata` and deferred navigations; keep expanded ones (nested dicts); add `__etag`.
+    A deleted entry of a delta answer becomes its key plus `__deleted: True` (a tombstone)."""
+    tombstone = deleted_key(raw)
+    if tombstone is not None:
+        return {**tombstone, DELETED_MARKER: True}
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "__metadata":
@@ -159,14 +194,23 @@ def clean_record(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def without_inlinecount(url: str | None) -> str | None:
+    """A server next link without `$inlinecount` (Gateway repeats the first request's options in it;
+    counting the whole set again for every page is the server's most expensive part)."""
+    if not url or "inlinecount" not in url:
+        return url
+    return re.sub(r"([?&])(?:%24|\$)inlinecount=[^&]*&?", r"\1", url).rstrip("&?")
+
+
 class ODataClient:
     """Talks OData V2 to one SAP Gateway host; one instance per connector (it holds the CSRF token)."""
 
     def __init__(self, http: HttpClient, service_root: str = "/sap/opu/odata/sap",
-                 params: dict[str, str] | None = None):
+                 params: dict[str, str] | None = None, system: str = "sap_odata"):
         self.http = http
         self.service_root = service_root.rstrip("/")
         self.params = dict(params or {})
+        self.system = system
         self.csrf_token: str | None = None
         self._metadata: dict[str, ServiceMetadata] = {}
 
@@ -181,7 +225,12 @@ class ODataClient:
             resp = self._get(self.path(service, "$metadata"), headers={"x-csrf-token": "Fetch",
                                                                       "Accept": "application/xml"})
             self._keep_token(resp)
-            self._metadata[service] = parse_metadata(resp.content, service)
+            try:
+                self._metadata[service] = parse_metadata(resp.content, service)
+            except FatalError as exc:
+                raise FatalError(f"{self.system}: {exc.message}: GET {resp.url.split('?')[0]} answered HTTP "
+                                 f"{resp.status_code}, body starts {first_bytes(resp.content)}",
+                                 hint=exc.hint) from None
         return self._metadata[service]
 
     def fetch_csrf(self, service: str) -> str:
@@ -209,80 +258,97 @@ class ODataClient:
 
     def _error(self, resp: requests.Response) -> ConnectorError:
         err = self.http.error_for(resp)
-        err.message = f"{resp.request.method} {resp.url.split('?')[0]}: {sap_error_message(resp.status_code, resp.content)}"
+        err.message = (f"{self.system}: {resp.request.method} {resp.url.split('?')[0]}: "
+                       f"{sap_error_message(resp.status_code, resp.content)}")
         err.args = (err.message,)
+        err.status = resp.status_code
         return err
 
     # ------------------------------------------------------------------ reads
 
-    def get_json(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+    def get_json(self, url: str, params: dict[str, str] | None = None, *, entity_set: str = "") -> dict[str, Any]:
+        """The `d` of a GET's JSON answer; HTTP errors and malformed answers raise with the URL."""
+        resp = self._get_raw(url, params)
+        return json_answer(resp, system=self.system, entity_set=entity_set or url.split("?")[0])
+
+    def _get_raw(self, url: str, params: dict[str, str] | None) -> requests.Response:
         merged = None if url.startswith(("http://", "https://")) else {**self.params, **(params or {})}
         resp = self.http.request("GET", url, raise_for_status=False, params=merged,
                                  headers={"Accept": "application/json"})
         if resp.status_code >= 400:
             raise self._error(resp)
-        return resp.json()["d"]
+        return resp
 
     def pages(self, service: str, entity_set: str, *, select: list[str] | None = None,
               filter: str | None = None, expand: list[str] | None = None, page_size: int = 1000,
-              orderby: list[str] | None = None) -> Iterator[Page]:
+              orderby: list[str] | None = None, start: dict[str, Any] | None = None,
+              guard: PageGuard | None = None) -> Iterator[Page]:
         """Every page of an entity set: client pages of `page_size` ($top/$skip, ordered by key),
-        each followed through the server's `__next` links until the server has no more."""
+        each followed through the server's `__next` links until the server has no more. `start`
+        resumes at a position an earlier page gave; `$inlinecount` goes on the first request only."""
         es = self.metadata(service).entity_set(entity_set)
-        params = {"$format": "json", "$inlinecount": "allpages", "$top": str(page_size),
-                  "$orderby": ",".join(orderby or es.keys)}
-        if select:
-            params["$select"] = ",".join(select)
-        if filter:
-            params["$filter"] = filter
-        if expand:
-            params["$expand"] = ",".join(expand)
-        skip, count = 0, None
+        where = f"{service}/{entity_set}"
+        guard = guard or PageGuard(f"{self.system}.{where}")
+        params = {"$format": "json", "$top": str(page_size), "$orderby": ",".join(orderby or es.keys)}
+        params |= {k: v for k, v in (("$select", ",".join(select or [])), ("$filter", filter),
+                                     ("$expand", ",".join(expand or []))) if v}
+        pos = dict(start or {"skip": 0, "got": 0, "url": None})
+        first = start is None
         while True:
-            url, query = self.path(service, entity_set), {**params, "$skip": str(skip)}
-            got = 0
-            while url:
-                data = self.get_json(url, query)
-                records = [clean_record(r) for r in data.get("results", [])]
-                count = int(data["__count"]) if data.get("__count") is not None else count
-                got += len(records)
-                url, query = data.get("__next"), None
-                yield Page(records, count, url)
-            if got < page_size or (count is not None and skip + got >= count):
+            url, query = pos["url"], None
+            if url is None:
+                url, query = self.path(service, entity_set), {**params, "$skip": str(pos["skip"])}
+                if first:
+                    query["$inlinecount"] = "allpages"
+            guard.see(url if query is None else [url, query])
+            data = collection_answer(self._get_raw(url, query), system=self.system, entity_set=where)
+            records = [clean_record(r) for r in data["results"]]
+            count = int(data["__count"]) if first and data.get("__count") is not None else None
+            first = False
+            got = pos["got"] + len(records)
+            nxt = without_inlinecount(data.get("__next"))
+            if nxt:
+                pos = {"skip": pos["skip"], "got": got, "url": nxt}
+            elif got >= page_size:
+                pos = {"skip": pos["skip"] + got, "got": 0, "url": None}
+            else:
+                pos = None
+            yield Page(records, count, pos, data.get("__delta") if pos is None else None)
+            if pos is None:
                 return
-            skip += got
 
-    def get_entity(self, service: str, entity_set: str, key: dict[str, Any],
-                   select: list[str] | None = None) -> tuple[dict[str, Any] | None, str | None]:
-        """One entity and its ETag (None, None when SAP answers 404)."""
-        es = self.metadata(service).entity_set(entity_set)
-        params = {"$format": "json", **({"$select": ",".join(select)} if select else {})}
-        resp = self.http.request("GET", self.path(service, key_predicate(es, key)), raise_for_status=False,
-                                 params={**self.params, **params}, headers={"Accept": "application/json"})
-        if resp.status_code == 404:
-            return None, None
-        if resp.status_code >= 400:
-            raise self._error(resp)
-        record = resp.json()["d"]
-        return clean_record(record), resp.headers.get("ETag") or (record.get("__metadata") or {}).get("etag")
+    def follow(self, link: str, guard: PageGuard, entity_set: str) -> Iterator[Page]:
+        """The pages of a delta link (`!deltatoken`), through its `__next` links; the last page
+        carries the next delta link."""
+        url: str | None = link
+        while url:
+            guard.see(url)
+            data = collection_answer(self._get_raw(url, None), system=self.system, entity_set=entity_set)
+            url = without_inlinecount(data.get("__next"))
+            yield Page([clean_record(r) for r in data["results"]], None,
+                       {"url": url, "skip": 0, "got": 0} if url else None, data.get("__delta"))
 
     # ------------------------------------------------------------------ writes
 
     def _modify(self, method: str, path: str, service: str, headers: dict[str, str],
                 data: bytes | str) -> requests.Response:
-        """Send a modifying request with the CSRF token; refetch it once on 403 'validation failed'."""
+        """Send a modifying request with the CSRF token. A 403 CSRF refusal refetches the token and
+        resends, `CSRF_REFETCHES` times at most; a refusal after that raises `RetriableError`: the
+        request was not executed, so its items may be sent again later and are never `rejected`."""
         if self.csrf_token is None:
             self.fetch_csrf(service)
-        resp = None
-        for attempt in (1, 2):
+        for attempt in range(CSRF_REFETCHES + 1):
             resp = self.http.request(method, path, raise_for_status=False, params=self.params or None,
                                      headers={**headers, "x-csrf-token": self.csrf_token or ""}, data=data)
-            if attempt == 1 and is_csrf_failure(resp):
-                log.info("CSRF token rejected by %s; fetching a new one", service)
+            if not is_csrf_failure(resp):
+                return resp
+            log.info("CSRF token refused by %s (%d in a row); fetching a new one", service, attempt + 1)
+            if attempt < CSRF_REFETCHES:
                 self.fetch_csrf(service)
-                continue
-            break
-        return resp
+        raise RetriableError(f"{self.system}: {method} {path}: SAP refused the CSRF token {CSRF_REFETCHES + 1} times "
+                             "in a row, each time freshly fetched; nothing was changed",
+                             hint="the Gateway's sessions may be sticky to one application server behind a load "
+                                  "balancer without session affinity; the items stay retriable")
 
     def update(self, service: str, entity_set: str, key: dict[str, Any], values: dict[str, Any],
                etag: str | None = None, method: str = "PATCH") -> WriteResult:
@@ -315,8 +381,3 @@ class ODataClient:
 def is_csrf_failure(resp: requests.Response) -> bool:
     return resp.status_code == 403 and (
         (resp.headers.get("x-csrf-token") or "").lower() == "required" or CSRF_FAILED in resp.text.lower())
-
-
-def since_with_overlap(cursor: str, overlap_seconds: float) -> datetime:
-    """The delta lower bound: the saved cursor minus an overlap for late commits (re-reads are upserts)."""
-    return parse_datetime(cursor) - timedelta(seconds=overlap_seconds)

@@ -188,7 +188,7 @@ def sap(ds, tmp_path, shared):
 
     app = build_app(ds, metadata_dir=shared / "sap" / "odata", page_size=5)
     with serve(app) as server:
-        opts = {"base_url": server.url, "page_size": 5, "batch_size": 3, **FAST}
+        opts = {"base_url": server.url, "page_size": 5, **FAST}
         yield app, config(tmp_path, "sap_s4", "sap_odata", "sap_s4.yaml", opts), opts
 
 

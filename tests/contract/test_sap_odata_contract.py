@@ -32,8 +32,8 @@ def server(server_app):
 
 @pytest.fixture
 def connector(server):
-    conn = SapODataConnector({"base_url": server.url, "max_attempts": 3, "backoff_initial": 0, "page_size": 7,
-                              "batch_size": 3})
+    conn = SapODataConnector({"base_url": server.url, "max_attempts": 3, "backoff_initial": 0, "page_size": 7})
+    conn.write_batch_max = 3  # as if the Gateway took three changesets per $batch
     yield conn
     conn.close()
 
@@ -119,7 +119,7 @@ def test_412_is_a_conflict_and_the_persons_edit_stays(connector, server_app):
 def test_a_patch_without_if_match_on_a_fixed_entity_is_refused_with_428(server):
     import requests
 
-    url = f"{server.url}/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder('1004')"
+    url = f"{server.url}/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder('0000001004')"
     session = requests.Session()
     token = session.get(url, headers={"x-csrf-token": "Fetch"}).headers["x-csrf-token"]
     resp = session.patch(url, json={"ShippingCondition": "03"}, headers={"x-csrf-token": token})
@@ -137,13 +137,14 @@ def test_paging_and_delta(connector, server_app):
                                "select": ["SalesOrder", "SalesOrderItem", "Material", "to_SalesOrder/SoldToParty"]})
     records, checkpoint, batches = read_all(connector, spec)
     assert [len(b.records) for b in batches] == [4, 3, 3]  # server pages of 4 inside client pages of 7
-    assert {b.source_count for b in batches} == {10}
+    assert [b.source_count for b in batches] == [10, None, None]  # $inlinecount on the first page only
     assert records[0]["to_SalesOrder"]["SoldToParty"] == "0017100001"  # KUNNR comes ALPHA-padded
-    assert checkpoint == {"field": "to_SalesOrder/LastChangeDateTime", "cursor": "2024-01-10T03:00:00Z"}
+    assert records[0]["SalesOrder"] == "0000001000" and records[0]["SalesOrderItem"] == "000010"  # VBELN, POSNR
+    assert checkpoint == {"version": 1, "since": "2024-01-10T03:00:00Z"}
     touched = server_app.state.touch("API_SALES_ORDER_SRV", "A_SalesOrder", 1)
     again, _, _ = read_all(connector, spec, checkpoint)
     # the touched order, plus the one at the cursor itself (`ge`, re-read by design: loads are upserts)
-    assert [r["SalesOrder"] for r in again] == sorted([touched[0][0], "1009"])
+    assert [r["SalesOrder"] for r in again] == sorted([touched[0][0], "0000001009"])
     skiptokens = [r.query.get("$skiptoken") for r in server_app.log if r.path.endswith("A_SalesOrderItem")]
     assert skiptokens[:2] == [None, ["4"]]
 
@@ -164,9 +165,10 @@ def test_sandbox_rejects_unknown_sets_properties_and_bad_literals(connector):
 def test_sandbox_itself_refuses_read_only_property_and_missing_if_match(server, connector):
     client = connector.client
     client.metadata("API_BUSINESS_PARTNER")
-    result = client.update("API_BUSINESS_PARTNER", "A_Customer", {"Customer": "17100001"}, {"CustomerName": "X"})
+    result = client.update("API_BUSINESS_PARTNER", "A_Customer", {"Customer": "0017100001"}, {"CustomerName": "X"})
     assert result.status == 400 and "CustomerName is not updatable" in result.message
-    result = client.update("API_SALES_ORDER_SRV", "A_SalesOrder", {"SalesOrder": "1001"}, {"ShippingCondition": "02"})
+    result = client.update("API_SALES_ORDER_SRV", "A_SalesOrder", {"SalesOrder": "0000001001"},
+                           {"ShippingCondition": "02"})
     assert result.status == 428
 
 
@@ -178,3 +180,165 @@ def test_throttling_and_faults_are_retried(connector, server_app):
     outcome = connector.write(WriteBatch([WriteItem("1", PSP, {"Product": "TG01", "Plant": "1020"},
                                                     {"MRPType": "VB"})]))[0]
     assert outcome.status == "applied"
+
+
+# --------------------------------------------------------------------------- issue 16: what real SAP does
+
+SOI = "API_SALES_ORDER_SRV/A_SalesOrderItem"
+CSA = "API_BUSINESS_PARTNER/A_CustomerSalesArea"
+
+
+def test_a_second_csrf_refusal_in_a_row_is_retried_with_a_fresh_token(connector, server_app):
+    connector.client.metadata("API_PRODUCT_SRV")
+    server_app.state.refuse_csrf(2)  # the fresh token is refused too (session moved to another server)
+    item = WriteItem("1", PSP, {"Product": "TG01", "Plant": "1010"}, {"ABCIndicator": "C"})
+    assert connector.write(WriteBatch([item]))[0].status == "applied"
+    fetches = [r for r in server_app.log if r.method == "GET" and r.path.endswith("API_PRODUCT_SRV/")]
+    assert len(fetches) == 2 and len([r for r in server_app.log if r.method == "POST"]) == 3
+
+
+def test_csrf_refused_every_time_leaves_the_items_retriable_never_rejected(connector, server_app):
+    connector.client.metadata("API_PRODUCT_SRV")
+    server_app.state.refuse_csrf(3)
+    items = [WriteItem(str(n), PSP, {"Product": f"TG0{n}", "Plant": "1010"}, {"ABCIndicator": "C"}) for n in (1, 2)]
+    outcomes = connector.write(WriteBatch(items))
+    assert [o.status for o in outcomes] == ["retriable", "retriable"]
+    assert "CSRF token 3 times" in outcomes[0].message
+    assert server_app.state.entity("API_PRODUCT_SRV", "A_ProductSupplyPlanning",
+                                   {"Product": "TG01", "Plant": "1010"})["ABCIndicator"] != "C"
+
+
+def test_external_ids_without_leading_zeros_address_the_key_sap_holds(connector, server_app):
+    """The mapping strips zeros ('17100001'); SAP holds '0017100001' and answers 404 to the stripped key."""
+    import requests
+
+    url = f"{server_app_url(connector)}/sap/opu/odata/sap/API_BUSINESS_PARTNER/A_Customer('17100001')"
+    assert requests.get(url, params={"$format": "json"}).status_code == 404  # the stand-in holds keys as SAP
+    key = {"Customer": "17100001", "SalesOrganization": "1710", "DistributionChannel": "10", "Division": "00"}
+    [out] = connector.write(WriteBatch([WriteItem("1", CSA, key, {"CustomerABCClassification": "A"})]))
+    assert out.status == "applied", out.message
+    held = dict(key, Customer="0017100001")
+    assert server_app.state.entity("API_BUSINESS_PARTNER", "A_CustomerSalesArea", held)["CustomerABCClassification"] == "A"
+    [back] = connector.read_back(CSA, [key])
+    assert back["Customer"] == "0017100001"
+
+
+def server_app_url(connector) -> str:
+    return connector.http.options.base_url.rstrip("/")
+
+
+def test_select_carries_the_mappings_fields_and_nav_paths_bring_their_expand(connector, server_app):
+    spec = StreamSpec(SOI, fields=["SalesOrder", "Material", "to_SalesOrder/SoldToParty"])
+    records, _, _ = read_all(connector, spec)
+    sent = [r for r in server_app.log if r.path.endswith("A_SalesOrderItem")]
+    first = sent[0].query
+    assert first["$select"] == ["SalesOrder,SalesOrderItem,Material,to_SalesOrder/SoldToParty"]
+    assert first["$expand"] == ["to_SalesOrder"] and first["$inlinecount"] == ["allpages"]
+    assert all("$inlinecount" not in r.query for r in sent[1:]) and len(sent) > 1
+    assert set(records[0]) == {"SalesOrder", "SalesOrderItem", "Material", "to_SalesOrder"}
+
+
+def test_a_gateway_refusing_nav_filters_is_read_through_the_changed_parents(connector, server_app):
+    spec = StreamSpec(SOI, options={"delta_field": "to_SalesOrder/LastChangeDateTime"})
+    full, checkpoint, _ = read_all(connector, spec)
+    server_app.state.refuse_nav_filter = True
+    [(order,)] = server_app.state.touch("API_SALES_ORDER_SRV", "A_SalesOrder", 1)
+    again, checkpoint2, _ = read_all(connector, spec, checkpoint)
+    assert {r["SalesOrder"] for r in again} == {order, "0000001009"} and 0 < len(again) < len(full)
+    assert checkpoint2["extra"]["mode"] == "parent" and checkpoint2["since"] > checkpoint["since"]
+    parent_reads = [r for r in server_app.log if r.path.endswith("A_SalesOrder")]
+    assert parent_reads[-1].query["$filter"][0].startswith("LastChangeDateTime ge datetimeoffset'")
+
+
+def test_a_set_without_timestamp_reads_only_children_of_changed_parents(connector, server_app):
+    spec = StreamSpec(PSP, options={"parent": {"entity_set": "A_Product", "keys": {"Product": "Product"}}})
+    full, checkpoint, _ = read_all(connector, spec)
+    assert len(full) == 20 and checkpoint["since"]
+    again, _, _ = read_all(connector, spec, checkpoint)
+    assert {r["Product"] for r in again} <= {"TG10"}  # only the product at the high-water mark (ge, overlap)
+    [(product,)] = server_app.state.touch("API_PRODUCT_SRV", "A_Product", 1)
+    changed, _, _ = read_all(connector, spec, checkpoint)
+    assert {r["Product"] for r in changed} == {product, "TG10"} and len(changed) == 4
+
+
+def test_delta_links_and_tombstones(connector, server_app):
+    server_app.state.track_changes("A_Customer")
+    spec = StreamSpec("API_BUSINESS_PARTNER/A_Customer")
+    full, checkpoint, _ = read_all(connector, spec)
+    assert "!deltatoken" in checkpoint["extra"]["delta_link"]
+    server_app.state.delete("API_BUSINESS_PARTNER", "A_Customer", {"Customer": "17100002"})
+    server_app.edit("API_BUSINESS_PARTNER/A_Customer", {"Customer": "17100003"}, "CustomerClassification", "A")
+    delta, checkpoint2, _ = read_all(connector, spec, checkpoint)
+    assert sorted((r["Customer"], r.get("__deleted", False)) for r in delta) == [
+        ("0017100002", True), ("0017100003", False)]
+    assert checkpoint2["extra"]["delta_link"] != checkpoint["extra"]["delta_link"]
+    assert server_app.log[-1].query.get("!deltatoken")  # followed the link, no $filter read
+
+
+def test_write_batches_never_straddle_services_and_stay_within_the_request_budget(server_app, server):
+    import math
+
+    conn = SapODataConnector({"base_url": server.url, "max_attempts": 1})
+    conn.write_batch_max = 4
+    items = [WriteItem(f"p{n}", PSP, {"Product": f"TG{n:02d}", "Plant": "1010"}, {"ABCIndicator": "B"})
+             for n in range(1, 11)]
+    items += [WriteItem(f"c{n}", "API_BUSINESS_PARTNER/A_Customer", {"Customer": f"1710000{n}"},
+                        {"CustomerClassification": "A"}) for n in range(1, 6)]
+    before = len(server_app.log)
+    outcomes = conn.write(WriteBatch(items))
+    assert {o.status for o in outcomes} == {"applied"}
+    sent = server_app.log[before:]
+    batches = [r for r in sent if r.path.endswith("$batch")]
+    for req in batches:
+        body = req.body.decode()
+        assert ("A_Customer(" in body) != ("A_ProductSupplyPlanning(" in body)  # one service per $batch
+    budget = math.ceil(len(items) / 4) + 2 + 2  # + one $metadata/CSRF per service touched + 2
+    assert len(sent) <= budget and conn.requests_sent() == len(sent)
+
+
+@pytest.mark.parametrize("kind", ["html", "empty", "truncated", "null", "no_d", "results_not_list"])
+def test_malformed_answers_fail_the_stream_naming_system_set_url_status_and_body(connector, server_app, kind):
+    from connectors.connector_errors import FatalError
+
+    connector.client.metadata("API_PRODUCT_SRV")
+    server_app.state.malform(kind, r"A_Product$")
+    with pytest.raises(FatalError) as err:
+        read_all(connector, StreamSpec("API_PRODUCT_SRV/A_Product"))
+    message = err.value.message
+    assert "sap_odata: API_PRODUCT_SRV/A_Product: malformed answer from http://" in message
+    assert "/API_PRODUCT_SRV/A_Product (HTTP 200" in message and "body starts" in message
+
+
+def test_an_incremental_pull_of_the_shipped_mapping_reads_little_and_asks_each_parent_once(shared):
+    """Every stream of mappings/sap_s4.yaml, full then incremental after 24 changed orders: sets without a
+    timestamp read only the rows of changed parents, and A_Product is asked once for both A_ProductPlant
+    entities. (Before: the incremental pull read 28 % of the full pull; A_ProductPlant was read in full twice.)"""
+    from core.sync import stream_spec
+    from sandbox.generator import generate
+
+    app = build_app(generate(seed=3, products=60, locations=3, customers=20, weeks=12), metadata_dir=shared / "sap" / "odata")
+    specs = {name: stream_spec(e) for name, e in load_mapping(MAPPING).entities.items()}
+    with serve(app) as running:
+        conn = SapODataConnector({"base_url": running.url})
+        full = {name: read_all(conn, spec) for name, spec in specs.items()}
+        app.state.touch("API_SALES_ORDER_SRV", "A_SalesOrder", 24)
+        start = len(app.log)
+        again = {name: read_all(conn, spec, full[name][1]) for name, spec in specs.items()}
+        sent = app.log[start:]
+    read_full = sum(len(r) for r, _, _ in full.values())
+    read_again = sum(len(r) for r, _, _ in again.values())
+    assert read_again / read_full < 0.12, (read_again, read_full)
+    for name in ("plant", "product_plant", "product_supply_planning"):  # only the product at the mark (ge)
+        assert len(again[name][0]) <= 3 < len(full[name][0]), name
+    assert len([r for r in sent if r.path.endswith("/A_Product")]) == 2  # `product` itself, then one parent query
+    assert len(sent) <= len(specs) + 3
+
+
+def test_an_html_page_instead_of_metadata_names_the_url_status_and_body(connector, server_app):
+    from connectors.connector_errors import FatalError
+
+    server_app.state.malform("html", r"\$metadata$")
+    with pytest.raises(FatalError) as err:
+        read_all(connector, StreamSpec("API_PRODUCT_SRV/A_Product"))
+    assert "sap_odata: $metadata of API_PRODUCT_SRV is not" in err.value.message
+    assert "/API_PRODUCT_SRV/$metadata answered HTTP 200, body starts '<html>" in err.value.message

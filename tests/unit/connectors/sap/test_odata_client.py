@@ -70,9 +70,10 @@ def test_read_pages_follow_next_and_report_inlinecount():
     batches = list(_conn(page_size=5).read(StreamSpec("API_PRODUCT_SRV/A_Product",
                                                       options={"select": ["Product"]}), None))
     assert [[r["Product"] for r in b.records] for b in batches] == [["A", "B"], ["C"]]
-    assert [b.source_count for b in batches] == [3, 3]
-    assert [b.checkpoint for b in batches] == [{"field": "LastChangeDateTime", "cursor": None},
-                                               {"field": "LastChangeDateTime", "cursor": "2024-01-02T00:00:00Z"}]
+    assert [b.source_count for b in batches] == [3, None]  # $inlinecount asked on the first page only
+    assert [b.checkpoint for b in batches] == [
+        {"version": 1, "high": "2024-01-02T00:00:00Z", "position": {"skip": 0, "got": 2, "url": nxt}},
+        {"version": 1, "since": "2024-01-02T00:00:00Z"}]
     assert batches[1].records[0] == {"Product": "C", "LastChangeDateTime": "/Date(1704110400000+0000)/"}
     first, second = responses.calls[1], responses.calls[2]
     assert _query(first) == {"$format": "json", "$inlinecount": "allpages", "$top": "5", "$orderby": "Product",
@@ -156,3 +157,80 @@ def test_unknown_and_read_only_properties_rejected_without_a_request():
     assert "not updatable" in outcomes[0].message and "CustomerName" in outcomes[0].message
     assert "not in $metadata" in outcomes[1].message
     assert len(responses.calls) == 1  # only $metadata
+
+
+_NO_CONTENT = (b"--r\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n"
+               b"Content-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n\r\n--c--\r\n--r--\r\n")
+
+
+def _csrf_refusal(rsps, batch_url: str) -> None:
+    rsps.add(responses.POST, batch_url, status=403, body="CSRF token validation failed",
+             headers={"x-csrf-token": "Required"})
+
+
+@responses.activate
+def test_a_second_csrf_refusal_fetches_again_and_the_third_leaves_items_retriable():
+    _meta(responses, "API_PRODUCT_SRV", token="t0")
+    batch_url = f"{ROOT}/API_PRODUCT_SRV/$batch"
+    for n in (1, 2):
+        _csrf_refusal(responses, batch_url)
+        responses.add(responses.GET, f"{ROOT}/API_PRODUCT_SRV/", headers={"x-csrf-token": f"t{n}"}, json={"d": {}})
+    responses.add(responses.POST, batch_url, body=_NO_CONTENT, status=202, content_type="multipart/mixed; boundary=r")
+    item = WriteItem("c1", "API_PRODUCT_SRV/A_ProductSupplyPlanning", {"Product": "TG11", "Plant": "1010"},
+                     {"ABCIndicator": "A"})
+    conn = _conn()
+    assert [o.status for o in conn.write(WriteBatch([item]))] == ["applied"]
+    tokens = [(c.request.method, c.request.headers.get("x-csrf-token")) for c in responses.calls]
+    assert tokens == [("GET", "Fetch"), ("POST", "t0"), ("GET", "Fetch"), ("POST", "t1"), ("GET", "Fetch"),
+                      ("POST", "t2")]
+    assert conn.requests_sent() == 6
+
+    responses.reset()
+    for n in (3, 4):
+        _csrf_refusal(responses, batch_url)
+        responses.add(responses.GET, f"{ROOT}/API_PRODUCT_SRV/", headers={"x-csrf-token": f"t{n}"}, json={"d": {}})
+    _csrf_refusal(responses, batch_url)
+    [out] = conn.write(WriteBatch([item]))
+    assert out.status == "retriable" and "refused the CSRF token 3 times" in out.message
+    assert [c.request.method for c in responses.calls] == ["POST", "GET", "POST", "GET", "POST"]
+
+
+@responses.activate
+def test_a_403_that_is_not_csrf_stops_the_apply_as_an_auth_error():
+    from connectors.connector_errors import AuthError
+
+    _meta(responses, "API_PRODUCT_SRV")
+    responses.add(responses.POST, f"{ROOT}/API_PRODUCT_SRV/$batch", status=403, body="No authorization (S_SERVICE)")
+    item = WriteItem("c1", "API_PRODUCT_SRV/A_ProductSupplyPlanning", {"Product": "TG11", "Plant": "1010"},
+                     {"ABCIndicator": "A"})
+    with pytest.raises(AuthError):
+        _conn().write(WriteBatch([item]))
+    assert len([c for c in responses.calls if c.request.method == "POST"]) == 1
+
+
+@responses.activate
+def test_an_unpadded_external_customer_id_is_addressed_as_sap_holds_it():
+    _meta(responses, "API_BUSINESS_PARTNER")
+    responses.add(responses.POST, f"{ROOT}/API_BUSINESS_PARTNER/$batch", body=_NO_CONTENT, status=202,
+                  content_type="multipart/mixed; boundary=r")
+    item = WriteItem("c1", "API_BUSINESS_PARTNER/A_Customer", {"Customer": "10100001"}, {"CustomerClassification": "A"})
+    assert _conn().write(WriteBatch([item]))[0].status == "applied"
+    assert "PATCH A_Customer(Customer='0010100001') HTTP/1.1" in responses.calls[-1].request.body.decode()
+
+
+def test_options_old_names_and_removed_keys():
+    assert _conn(delta_overlap_seconds=60).options.overlap_seconds == 60
+    with pytest.raises(ValueError, match="batch_size was removed"):
+        _conn(batch_size=100)
+    assert SapODataConnector.write_batch_max == 1000
+
+
+def test_a_deleted_entry_becomes_a_tombstone_with_its_key():
+    from connectors.sap.odata_client import clean_record
+
+    raw = {"@odata.context": "$metadata#A_CustomerSalesArea/$deletedEntity",
+           "id": "https://s4/sap/opu/odata/sap/API_BUSINESS_PARTNER/A_CustomerSalesArea(Customer='0017100001',"
+                 "SalesOrganization='1710',DistributionChannel='10',Division='O%27N')"}
+    assert clean_record(raw) == {"Customer": "0017100001", "SalesOrganization": "1710", "DistributionChannel": "10",
+                                 "Division": "O'N", "__deleted": True}
+    assert clean_record({"Customer": "1", "__metadata": {"etag": "W/1"}}) == {"Customer": "1", "__etag": "W/1"}
