@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from basics import secrets
 from basics.yaml_loader import StrictModel
@@ -103,6 +103,15 @@ class DynamicsOptions(HttpOptions, IncrementalOptions):
     api_path: str = "/api/data/v9.2"
     tables: dict[str, DataverseTable] = Field(default_factory=dict, description="entity set name -> columns")
     page_size: int = Field(5000, ge=1, le=5000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _batch_size_moved(cls, data: Any) -> Any:
+        """The write batch is one setting, core's `write.batch_size`; an old connector-level key says so."""
+        if isinstance(data, dict) and "batch_size" in data:
+            raise ValueError("batch_size is not a dynamics365 option: the write batch is "
+                             "systems.<name>.write.batch_size (default 1000, the $batch maximum); move it there")
+        return data
 
 
 class DynamicsConnector(Connector):

@@ -47,7 +47,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import requests
-from pydantic import Field
+from pydantic import Field, model_validator
 from simple_salesforce import format_soql
 
 from basics import secrets
@@ -118,6 +118,15 @@ class SalesforceOptions(HttpTransportOptions, IncrementalOptions):
     objects: dict[str, SObjectStream] = Field(default_factory=dict)
     bulk_above: int | None = Field(10_000, ge=1, description="More items than this in one write use Bulk 2.0")
     bulk_poll_seconds: float = Field(2.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _batch_size_moved(cls, data: Any) -> Any:
+        """The write batch is one setting, core's `write.batch_size`; an old connector-level key says so."""
+        if isinstance(data, dict) and "batch_size" in data:
+            raise ValueError("batch_size is not a salesforce option: the write batch is "
+                             "systems.<name>.write.batch_size (default 200, the Collections maximum); move it there")
+        return data
 
 
 class QueryLocatorExpired(FatalError):
