@@ -14,6 +14,7 @@ per-entity counts accumulate in `EntityCount` in the same transaction.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,24 @@ import pandas as pd
 from sqlalchemy import select
 
 from core.mapping.context import Conversions
-from core.mapping.crosswalk import load_index, record_issues, resolve
+from core.mapping.crosswalk import IndexCache, load_index, record_issues, resolve
 from core.mapping.mapper import MapResult, QuarantinedRecord, map_records, source_series
 from core.mapping.spec import EntityMapping
 from core.model import CANONICAL_ENTITIES, Crosswalk, EntityCount, Quarantine, utcnow
 from core.store import upsert
+
+
+# One crosswalk index cache per store (engine): the links of a stream are loaded once per run.
+_INDEX_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def index_cache(conn) -> IndexCache:
+    """The crosswalk index cache of `conn`'s store."""
+    engine = conn.engine
+    cache = _INDEX_CACHES.get(engine)
+    if cache is None:
+        cache = _INDEX_CACHES[engine] = IndexCache()
+    return cache
 
 
 @dataclass
@@ -73,8 +87,11 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     values = frame.astype(object).where(frame.notna(), None).to_dict("records")
     by_key = dict(zip(keys.tolist(), values, strict=True))
     match_values = [v.get(r.field) for r in spec.rules if r.field for v in values]
-    index = load_index(conn, system, entity, spec, [str(v) for v in match_values if v is not None]
-                       + [str(v.get(spec.id_field)) for v in values], base_dir)
+    wanted = [str(v) for v in match_values if v is not None] + [str(v.get(spec.id_field)) for v in values]
+    if run_id is None:  # outside a run: nothing to share between batches
+        index = load_index(conn, system, entity, spec, wanted, base_dir)
+    else:
+        index = index_cache(conn).index(conn, system, entity, spec, wanted, base_dir, scope=run_id)
     res = resolve(system, entity, spec, by_key, index)
     record_issues(conn, res.issues, run_id)
     failed = {i.source_key: i for i in res.issues}
@@ -87,6 +104,7 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     frame[spec.id_field] = keys[keep].map(res.ids)
     if res.ids:
         upsert(conn, Crosswalk, res.links(system, entity))
+        index.add_links(res.ids)
     return frame
 
 
