@@ -271,8 +271,9 @@ class IndexCache:
         self.loads = 0
         self._held: dict[tuple, CrosswalkIndex] = {}
 
-    def index(self, conn, system: str, entity: str, spec: CrosswalkSpec, values: list[str],
-              base_dir: Path | None, scope: object) -> CrosswalkIndex:
+    def index(self, conn, system: str, entity: str, spec: CrosswalkSpec, base_dir: Path | None,
+              scope: object) -> CrosswalkIndex:
+        """The stream's links, current (the caller sets `canonical_ids` for its batch)."""
         key = (scope, system, entity, spec.model_dump_json(), str(base_dir))
         held = self._held.get(key)
         if held is None or held.rows != link_count(conn, entity):
@@ -282,8 +283,20 @@ class IndexCache:
             self._held[key] = held
             while len(self._held) > self.size:
                 self._held.pop(next(iter(self._held)))
-        held.canonical_ids = known_ids(conn, entity, values)
         return held
+
+
+def id_candidates(spec: CrosswalkSpec, values: dict[str, dict], index: CrosswalkIndex) -> list[str]:
+    """The normalised values `match: id` rules will look up among canonical ids, for the keys without a
+    stored link (a linked key never reaches the rules): what `known_ids` must check for a batch."""
+    rules = [r for r in spec.rules if r.kind == "exact" and r.match == "id" and r.field]
+    if not rules:
+        return []
+    out = []
+    for key, row in values.items():
+        if key not in index.existing:
+            out += [v for r in rules if (v := normalize(row.get(r.field), r.normalize))]
+    return out
 
 
 def record_issues(conn, issues: list[CrosswalkIssue], run_id: int | None) -> int:

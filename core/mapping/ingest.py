@@ -24,7 +24,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from core.mapping.context import Conversions
-from core.mapping.crosswalk import IndexCache, load_index, record_issues, resolve
+from core.mapping.crosswalk import IndexCache, id_candidates, known_ids, load_links, record_issues, resolve
 from core.mapping.mapper import MapResult, QuarantinedRecord, map_records, source_series
 from core.mapping.spec import EntityMapping
 from core.model import CANONICAL_ENTITIES, Crosswalk, EntityCount, Quarantine, utcnow
@@ -84,14 +84,15 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     spec = em.crosswalk
     entity = spec.entity or em.target
     frame, keys = result.frame, result.source_keys
-    values = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    used = [c for c in dict.fromkeys([*(r.field for r in spec.rules if r.field), spec.id_field]) if c in frame]
+    part = frame[used]
+    values = part.astype(object).where(part.notna(), None).to_dict("records")  # only what the rules read
     by_key = dict(zip(keys.tolist(), values, strict=True))
-    match_values = [v.get(r.field) for r in spec.rules if r.field for v in values]
-    wanted = [str(v) for v in match_values if v is not None] + [str(v.get(spec.id_field)) for v in values]
     if run_id is None:  # outside a run: nothing to share between batches
-        index = load_index(conn, system, entity, spec, wanted, base_dir)
+        index = load_links(conn, system, entity, spec, base_dir)
     else:
-        index = index_cache(conn).index(conn, system, entity, spec, wanted, base_dir, scope=run_id)
+        index = index_cache(conn).index(conn, system, entity, spec, base_dir, scope=run_id)
+    index.canonical_ids = known_ids(conn, entity, id_candidates(spec, by_key, index))
     res = resolve(system, entity, spec, by_key, index)
     record_issues(conn, res.issues, run_id)
     failed = {i.source_key: i for i in res.issues}

@@ -188,3 +188,16 @@ def test_links_written_by_someone_else_or_rolled_back_make_the_index_reload(crm_
     with db.connect() as conn:
         links = {r.source_key for r in conn.execute(select(Crosswalk.__table__))}
     assert len(links) == 10 and "001000000000000007" not in links and loads >= 2
+
+
+def test_an_exact_id_rule_looks_up_the_normalised_value_among_canonical_ids(crm_store):
+    """`normalize: [strip, upper, strip_zeros]` applies before the lookup: a CRM user's `c00042` is C00042."""
+    db, crm = crm_store
+    with db.begin() as conn:
+        conn.execute(Customer.__table__.insert().values(id="C00042", source_system="erp"))
+        counts = load_batch(conn, "salesforce", crm, [{"Id": "001000000000000042", "SAP_Customer_Number__c": "c00042",
+                                                        "Segment__c": "Growth"}], run_id=8)
+    assert (counts.loaded, counts.quarantined) == (1, 0)
+    with db.connect() as conn:
+        assert [(r.source_key, r.canonical_id) for r in conn.execute(select(Crosswalk.__table__))] == [
+            ("001000000000000042", "C00042")]
