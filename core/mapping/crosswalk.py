@@ -85,10 +85,12 @@ class Resolution:
     issues: list[CrosswalkIssue] = field(default_factory=list)
 
     def links(self, system: str, entity: str) -> list[dict]:
-        """Crosswalk rows to upsert for this batch."""
+        """Crosswalk rows to upsert for this batch: the new links. A stored link the batch only met again
+        is not rewritten (it keeps the rule that made it, and a re-pull writes no crosswalk rows)."""
         now = utcnow()
         return [{"system": system, "entity": entity, "source_key": k, "canonical_id": v,
-                 "rule": self.rules.get(k), "loaded_at": now} for k, v in self.ids.items()]
+                 "rule": self.rules.get(k), "loaded_at": now} for k, v in self.ids.items()
+                if self.rules.get(k) != "existing"]
 
 
 def normalize(value: object, ops: list[str]) -> str | None:

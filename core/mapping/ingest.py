@@ -103,9 +103,10 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     keep = keys.isin(list(res.ids))
     frame = frame[keep].copy()
     frame[spec.id_field] = keys[keep].map(res.ids)
-    if res.ids:
-        upsert(conn, Crosswalk, res.links(system, entity))
-        index.add_links(res.ids)
+    new_links = res.links(system, entity)
+    if new_links:
+        upsert(conn, Crosswalk, new_links)
+        index.add_links({row["source_key"]: row["canonical_id"] for row in new_links})
     return frame
 
 

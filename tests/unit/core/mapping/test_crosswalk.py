@@ -201,3 +201,13 @@ def test_an_exact_id_rule_looks_up_the_normalised_value_among_canonical_ids(crm_
     with db.connect() as conn:
         assert [(r.source_key, r.canonical_id) for r in conn.execute(select(Crosswalk.__table__))] == [
             ("001000000000000042", "C00042")]
+
+
+def test_a_re_pull_keeps_the_rule_that_made_a_link_and_rewrites_no_link(crm_store):
+    db, crm = crm_store
+    for run_id in (9, 10):  # the first pull links, the second meets the same accounts again
+        with db.begin() as conn:
+            load_batch(conn, "salesforce", crm, _accounts(1, 3), run_id=run_id)
+    with db.connect() as conn:
+        rules = {r.source_key: r.rule for r in conn.execute(select(Crosswalk.__table__))}
+    assert rules == {f"001{i:015d}": "exact" for i in range(1, 4)}
