@@ -18,7 +18,6 @@ import os
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 FIELDS = ["Id", "Name", "SAP_Customer_Number__c", "Segment__c", "Service_Level__c", "SystemModstamp"]
 SECRET = "s3cret"

@@ -30,7 +30,6 @@ from core.mapping.spec import EntityMapping
 from core.model import CANONICAL_ENTITIES, Crosswalk, EntityCount, Quarantine, utcnow
 from core.store import upsert
 
-
 # One crosswalk index cache per store (engine): the links of a stream are loaded once per run.
 _INDEX_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
