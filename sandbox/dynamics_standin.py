@@ -4,6 +4,12 @@ record), multipart $batch with one response part per request, and a WhoAmI funct
 
 Every row has a versionnumber that moves on with each update, a person's edit (`app.edit`) too;
 `@odata.etag` is `W/"<versionnumber>"` and an ETag header answers a single GET, as Dataverse does.
+
+Like Dataverse, it refuses a request without a valid bearer token (401): it serves OAuth2 client-credentials
+tokens at `/oauth2/token` for the client `segbridge` / `s3cret` (CLIENT_ID / CLIENT_SECRET), or for the
+`clients` given to `build_app`; `app.require_auth(...)` replaces them. The delta filter may be `gt` or `ge`.
+`state.malform(body, content_type, status, times)` makes the next list answers malformed (a proxy's
+HTML page with 200, an empty body, truncated JSON, `null`), for the connector's failure path.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.server import Request, Response, SandboxApp
+from sandbox.server import Request, Response, SandboxApp, SandboxAuth
 
 API = "/api/data/v9.2"
+CLIENT_ID, CLIENT_SECRET = "segbridge", "s3cret"
+TOKEN_PATH = "/oauth2/token"
 # The org's accountclassificationcode option set: the out-of-the-box value 1 ("Default Value"), 2-4, and
 # the custom options an org adds (publisher prefix 10000): 100000000-100000008 for the earlier ABC-XYZ labels
 # and 100000009-100000012 for the customer segments (mappings/codelists/dynamics_account_classification.yaml).
@@ -52,6 +60,11 @@ class DynamicsState:
         self.accounts = {a["accountid"]: a for a in accounts}
         self.clock = itertools.count(1)
         self.pages: dict[str, list[dict]] = {}
+        self.malformed: list[tuple[int, str, str]] = []  # (status, content type, body) for the next list answers
+
+    def malform(self, body: str, content_type: str = "text/html", status: int = 200, times: int = 1) -> None:
+        """The next `times` answers to a list request are this body instead of an OData collection."""
+        self.malformed += [(status, content_type, body)] * times
 
     def edit(self, target: str, key: dict[str, Any], field: str, value: Any) -> None:
         """A person changes one column of an account in Dynamics: its versionnumber (so its
@@ -67,8 +80,11 @@ class DynamicsState:
         row["modifiedon"] = (datetime.now(UTC) + timedelta(seconds=next(self.clock))).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_app(dataset: Any = None, accounts: list[dict] | None = None) -> SandboxApp:
+def build_app(dataset: Any = None, accounts: list[dict] | None = None,
+              clients: dict[str, str] | None = None) -> SandboxApp:
+    """The stand-in; it accepts only bearer tokens it issued to `clients` (default segbridge / s3cret)."""
     app = SandboxApp("dynamics")
+    app.require_auth(SandboxAuth(clients=clients or {CLIENT_ID: CLIENT_SECRET}), token_path=TOKEN_PATH)
     st = app.state = DynamicsState(accounts or seed_accounts(dataset))
     app.edit = st.edit  # a person's edit: app.edit("accounts", {"accountid": guid}, column, value)
     app.route("GET", API + r"/WhoAmI")(lambda req: Response.json({"UserId": "00000000-0000-0000-0000-0000000000aa"}))
@@ -90,6 +106,9 @@ def _view(row: dict, select: str | None) -> dict:
 
 
 def _list(st: DynamicsState, req: Request) -> Response:
+    if st.malformed:
+        status, content_type, body = st.malformed.pop(0)
+        return Response.text(body, status, content_type=content_type)
     token = req.arg("$skiptoken")
     if token:
         rows = st.pages.pop(token, None)
@@ -99,10 +118,11 @@ def _list(st: DynamicsState, req: Request) -> Response:
         rows = sorted(st.accounts.values(), key=lambda r: (r["modifiedon"], r["accountid"]))
         flt = req.arg("$filter")
         if flt:
-            m = re.fullmatch(r"(\w+) gt (\S+)", flt)
+            m = re.fullmatch(r"(\w+) (gt|ge) (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)", flt)
             if not m:
                 return Response.json({"error": {"code": "0x80060888", "message": f"unsupported $filter {flt}"}}, 400)
-            rows = [r for r in rows if str(r.get(m.group(1))) > m.group(2)]
+            col, op, at = m.groups()
+            rows = [r for r in rows if (str(r.get(col)) > at if op == "gt" else str(r.get(col)) >= at)]
         rows = [_view(r, req.arg("$select")) for r in rows]
     size = int(re.search(r"odata.maxpagesize=(\d+)", req.header("prefer") or "maxpagesize=5000").group(1))
     body: dict[str, Any] = {"@odata.context": f"{API}/$metadata#accounts", "value": rows[:size]}

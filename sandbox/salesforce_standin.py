@@ -2,6 +2,12 @@
 Collections PATCH with per-record errors, Bulk API 2.0 ingest (minimal), daily API limits
 (403 REQUEST_LIMIT_EXCEEDED) and session expiry (401 INVALID_SESSION_ID).
 
+Query locators expire as Salesforce's do: a `nextRecordsUrl` not used for 15 minutes answers 400
+`[{"errorCode": "INVALID_QUERY_LOCATOR", ...}]`. The stand-in's clock is `state.now()`; tests move it
+on with `state.advance(minutes=16)` (no sleeping) or expire every locator with `state.expire_locators()`.
+`state.malform(body, content_type, status, times)` makes the next query answers malformed (a proxy's
+HTML page with 200, an empty body, truncated JSON, `null`), for the connector's failure path.
+
 It understands the SOQL segbridge sends: `SELECT f, ... FROM Obj [WHERE a = 'x' AND b > <datetime>
 AND Id IN ('..')] [ORDER BY f, ...]`, with quoted strings unescaped as Salesforce does.
 """
@@ -81,7 +87,10 @@ class SalesforceState:
         self.users: dict[str, str] = {"integration@example.com": "pw"}
         self.jwt_public_key: str | None = None
         self.tokens: set[str] = set()
-        self.cursors: dict[str, tuple[list[dict], int]] = {}  # locator -> (rows left, the query's totalSize)
+        self.cursors: dict[str, tuple[list[dict], int, datetime]] = {}  # locator -> (rows left, totalSize, made)
+        self.locator_ttl = timedelta(minutes=15)
+        self.offset = timedelta(0)  # how far `advance` moved the clock on
+        self.malformed: list[tuple[int, str, str]] = []  # (status, content type, body) for the next query answers
         self.api_remaining: int | None = None  # None = unlimited
         self.api_used = 0
         self.reject: dict[str, tuple[str, str]] = {}  # Id -> (statusCode, message) for writes
@@ -91,6 +100,21 @@ class SalesforceState:
     def expire_sessions(self) -> None:
         self.tokens.clear()
 
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **delta: float) -> None:
+        """Move the stand-in's clock on (e.g. `minutes=16`): locators idle that long expire."""
+        self.offset += timedelta(**delta)
+
+    def expire_locators(self) -> None:
+        """Every open query locator expires now, as after 15 idle minutes."""
+        self.advance(seconds=self.locator_ttl.total_seconds() + 1)
+
+    def malform(self, body: str, content_type: str = "text/html", status: int = 200, times: int = 1) -> None:
+        """The next `times` query answers are this body instead of a query result."""
+        self.malformed += [(status, content_type, body)] * times
+
     def edit(self, target: str, key: dict[str, Any], field: str, value: Any) -> None:
         """A person changes one field of a record in Salesforce: SystemModstamp moves on, as on any save."""
         row = self.objects[target][str(key["Id"])]
@@ -98,7 +122,7 @@ class SalesforceState:
         self.stamp(row)
 
     def stamp(self, row: dict) -> None:
-        row["SystemModstamp"] = _ts(datetime.now(UTC) + timedelta(seconds=next(self.clock)))
+        row["SystemModstamp"] = _ts(self.now() + timedelta(seconds=next(self.clock)))
 
 
 def build_app(dataset: Any = None, page_size: int = 2000, accounts: list[dict] | None = None) -> SandboxApp:
@@ -176,6 +200,8 @@ def _limits(st: SalesforceState, req: Request) -> Response:
 
 
 def _query(st: SalesforceState, req: Request) -> Response:
+    if st.malformed:
+        return _malformed(st)
     try:
         rows = _run_soql(st, req.arg("q") or "")
     except ValueError as exc:
@@ -184,10 +210,17 @@ def _query(st: SalesforceState, req: Request) -> Response:
 
 
 def _query_more(st: SalesforceState, req: Request) -> Response:
+    if st.malformed:
+        return _malformed(st)
     held = st.cursors.pop(req.match["cursor"], None)
-    if held is None:
+    if held is None or st.now() - held[2] > st.locator_ttl:
         return Response.json([{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}], 400)
-    return _page(st, req, *held)
+    return _page(st, req, held[0], held[1])
+
+
+def _malformed(st: SalesforceState) -> Response:
+    status, content_type, body = st.malformed.pop(0)
+    return Response.text(body, status, content_type=content_type)
 
 
 def _page(st: SalesforceState, req: Request, rows: list[dict], total: int | None = None) -> Response:
@@ -197,7 +230,7 @@ def _page(st: SalesforceState, req: Request, rows: list[dict], total: int | None
     body: dict[str, Any] = {"totalSize": total, "done": not rest, "records": page}
     if rest:
         cursor = f"01g{uuid.uuid4().hex[:12]}-{st.page_size}"
-        st.cursors[cursor] = (rest, total)
+        st.cursors[cursor] = (rest, total, st.now())
         body["nextRecordsUrl"] = f"/services/data/v{req.match['v']}/query/{cursor}"
     return Response.json(body)
 

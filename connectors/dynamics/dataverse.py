@@ -9,14 +9,21 @@ PATCH from creating a missing record (an upsert); it protects no edit.
 
 Why not the declarative `rest` connector: its batch writes post one JSON body; Dataverse batches
 are multipart/mixed with one HTTP request per part and one HTTP status per part, which is what
-gives per-item outcomes. 1,000 requests a batch is Dataverse's ceiling.
+gives per-item outcomes. 1,000 requests a batch is Dataverse's ceiling (Microsoft Learn, "Execute
+batch operations using the Web API"), so `write_batch_max` is 1000: the write batch is core's
+`write.batch_size`, no connector-level setting.
 
-A read takes its columns from the stream (the mapping's source options): `select` is the $select list
-(the key and the delta column are added), `delta_field` the column of the `gt` delta filter (null: no
-delta, a full read each time); the stream's primary key orders the pages. The connector's `tables`
-entry for the entity set gives the defaults, and is what writes and read-back use. The checkpoint is
-written into $filter as an OData v4 DateTimeOffset literal in UTC (`2024-03-01T10:00:00Z`, unquoted):
-an offset such as +01:00 is converted, never sent as a `+` that a query string decodes as a space.
+A read takes its columns from the stream (the mapping's source options, `StreamOptions`): `select` is
+the $select list (the key and the delta column are added), `delta_field` the column of the delta
+filter (null: no delta, a full read each time); the stream's primary key orders the pages. The
+connector's `tables` entry for the entity set gives the defaults, and is what writes and read-back
+use; with neither, the fields the mapping reads (`StreamSpec.fields`). Reads go through
+`connectors.incremental`: the filter is `<delta_field> ge <since - overlap_seconds>` (a row committed
+late with the high-water timestamp is read again, never lost), the instant written as an OData v4
+DateTimeOffset literal in UTC (`2024-03-01T10:00:00Z`, unquoted; an offset such as +01:00 is
+converted, never sent as a `+` that a query string decodes as a space), and `PageGuard` stops an
+`@odata.nextLink` seen twice. An answer that is not an OData collection (HTML with 200, an empty or
+truncated body, `null`, `value` not a list) fails the stream naming entity set, URL, status and body.
 """
 
 from __future__ import annotations
@@ -25,11 +32,10 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from basics import secrets
 from basics.yaml_loader import StrictModel
@@ -42,12 +48,14 @@ from connectors.base import (
     WriteBatch,
     WriteItem,
 )
-from connectors.connector_errors import ConnectorError, FatalError, RetriableError
+from connectors.connector_errors import ConnectorError, FatalError
 from connectors.http.client import HttpClient, HttpOptions
+from connectors.incremental import Checkpoint, IncrementalOptions, LiteralStyle, PageGuard, cursor_literal
+from connectors.outcome_policy import outcome_for_status, outcomes_for_error
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _GUID = re.compile(r"^[0-9a-fA-F-]{36}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?(Z|[+-]\d{2}:\d{2})$")
+BATCH_MAX = 1000  # requests in one $batch (Microsoft Learn, "Execute batch operations using the Web API")
 
 
 class DataverseTable(StrictModel):
@@ -80,18 +88,37 @@ class DataverseTable(StrictModel):
         return {"true": True, "false": False, "1": True, "0": False}.get(text.lower(), value)
 
 
-class DynamicsOptions(HttpOptions):
+class DynamicsStreamOptions(StrictModel):
+    """A mapping's `source.options` for a Dataverse entity set (checked by `segbridge validate`)."""
+
+    select: list[str] | str | None = Field(None, description=(
+        "$select columns (logical names; the key and delta column are added); default: the tables: entry, "
+        "else the fields the mapping reads"))
+    delta_field: str | None = Field(None, description="The delta column, e.g. modifiedon; null reads in full")
+
+
+class DynamicsOptions(HttpOptions, IncrementalOptions):
     """Connection (HttpOptions: base_url is the environment URL) plus the Dataverse specifics; see docs/crm.md."""
 
     api_path: str = "/api/data/v9.2"
     tables: dict[str, DataverseTable] = Field(default_factory=dict, description="entity set name -> columns")
     page_size: int = Field(5000, ge=1, le=5000)
-    batch_size: int = Field(1000, ge=1, le=1000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _batch_size_moved(cls, data: Any) -> Any:
+        """The write batch is one setting, core's `write.batch_size`; an old connector-level key says so."""
+        if isinstance(data, dict) and "batch_size" in data:
+            raise ValueError("batch_size is not a dynamics365 option: the write batch is "
+                             "systems.<name>.write.batch_size (default 1000, the $batch maximum); move it there")
+        return data
 
 
 class DynamicsConnector(Connector):
     kind = "dynamics365"
     Options = DynamicsOptions
+    StreamOptions = DynamicsStreamOptions
+    write_batch_max = BATCH_MAX
     description = "Dynamics 365 / Dataverse Web API (OData v4, $batch)"
 
     def __init__(self, options, name=None):
@@ -107,9 +134,14 @@ class DynamicsConnector(Connector):
 
     def check(self) -> CheckResult:
         try:
-            who = self.http.get(self.url("WhoAmI"), headers=_HEADERS).json()
+            resp = self.http.get(self.url("WhoAmI"), headers=_HEADERS)
+            who = resp.json()
         except ConnectorError as exc:
             return CheckResult(False, secrets.redact(str(exc)))
+        except ValueError:
+            return CheckResult(False, str(_malformed(resp, f"{self.name}: WhoAmI", "not JSON")))
+        if not isinstance(who, dict):
+            return CheckResult(False, str(_malformed(resp, f"{self.name}: WhoAmI", "not an object")))
         return CheckResult(True, f"connected as user {who.get('UserId')}")
 
     def discover(self) -> list[StreamSpec]:
@@ -118,35 +150,38 @@ class DynamicsConnector(Connector):
 
     def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
         cfg = self._read_cfg(stream)
-        state = dict(state or {})
-        since, high = state.get("since"), state.get("high", state.get("since"))
-        if cfg.cursor_field:  # checked and in one UTC form before the first request, compared as instants
-            since, high = (odata_datetime(v) if v else None for v in (since, high))
-        url = state.get("next") or self._first_url(stream.name, cfg, since)
+        where = f"{self.name}.{stream.name}"
+        cp = Checkpoint.load(state, where=where)
+        lower = cp.lower_bound(self.options.overlap) if cfg.cursor_field else None
+        url = cp.position or self._first_url(stream.name, cfg, lower)
         headers = {**_HEADERS, "Prefer": f"odata.maxpagesize={self.options.page_size}"}
+        guard = PageGuard(where)
         while url:
-            body = self.http.get(url, headers=headers).json()
+            guard.see(url)
+            resp = self.http.get(url, headers=headers)
+            rows = collection(resp, f"{self.name}: {stream.name}")
             records = [{k: v for k, v in r.items() if not k.startswith("@")} | ({"@odata.etag": r["@odata.etag"]}
-                       if "@odata.etag" in r else {}) for r in body.get("value", [])]
+                       if "@odata.etag" in r else {}) for r in rows]
             if cfg.cursor_field:
-                high = _latest(high, [r.get(cfg.cursor_field) for r in records])
-            url = body.get("@odata.nextLink")
-            yield RecordBatch(records, {"since": since, "high": high, "next": url} if url else {"since": high})
+                cp = cp.observe(r.get(cfg.cursor_field) for r in records)
+            url = resp.parsed_body.get("@odata.nextLink")
+            yield RecordBatch(records, (cp.at(url) if url else cp.done()).dump())
 
     def _read_cfg(self, stream: StreamSpec) -> DataverseTable:
         """The stream's columns: its options (`select`, `delta_field`) and primary key over the connector's
-        `tables` entry, which gives the defaults (an entity set without one needs the mapping's options)."""
+        `tables` entry, which gives the defaults; without either, the fields the mapping reads."""
         base = self.options.tables.get(stream.name)
-        opts = stream.options or {}
-        select = opts.get("select")
+        opts = self.stream_options(stream)
+        select = opts.select
         if isinstance(select, str):
             select = [c.strip() for c in select.split(",") if c.strip()]
+        select = select or (None if base else list(stream.fields))
         if base is None and not (select and len(stream.primary_key) == 1):
             raise FatalError(f"dynamics365: no table {stream.name!r}; configured: {', '.join(self.options.tables)}",
                              hint="add it under tables:, or give the stream a `select` option and one key field")
         key = stream.primary_key[0] if len(stream.primary_key) == 1 else base.key
-        if "delta_field" in opts:
-            cursor = opts["delta_field"]
+        if "delta_field" in opts.model_fields_set:
+            cursor = opts.delta_field
         else:
             cursor = stream.cursor_field or (base.cursor_field if base else "modifiedon")
         fields = [c for c in (select or base.fields) if c != key]
@@ -155,17 +190,18 @@ class DynamicsConnector(Connector):
                 raise FatalError(f"dynamics365: {n!r} is not a valid logical name")
         return DataverseTable(key=key, fields=fields, cursor_field=cursor)
 
-    def _first_url(self, set_name: str, cfg: DataverseTable, since: str | None) -> str:
+    def _first_url(self, set_name: str, cfg: DataverseTable, lower) -> str:
         columns = ",".join(dict.fromkeys([cfg.key, *cfg.fields, *([cfg.cursor_field] if cfg.cursor_field else [])]))
         query = f"$select={columns}"
-        if since and cfg.cursor_field:
-            query += "&$filter=" + quote(f"{cfg.cursor_field} gt {since}", safe=":,")
+        if lower is not None and cfg.cursor_field:
+            literal = cursor_literal(lower, LiteralStyle.ISO_Z)
+            query += "&$filter=" + quote(f"{cfg.cursor_field} ge {literal}", safe=":,")
         order = ",".join(f for f in (cfg.cursor_field, cfg.key) if f)
         return self.url(f"{set_name}?{query}&$orderby={order}")
 
     def write(self, batch: WriteBatch) -> list[ItemOutcome]:
         outcomes: list[ItemOutcome] = []
-        size = self.options.batch_size
+        size = BATCH_MAX  # core sends at most write.batch_size (<= BATCH_MAX); a larger batch is split here
         for i in range(0, len(batch.items), size):
             outcomes.extend(self._batch(batch.items[i:i + size]))
         return outcomes
@@ -188,8 +224,8 @@ class DynamicsConnector(Connector):
             resp = self.http.post(self.url("$batch"), data=body.encode("utf-8"), headers={
                 **_HEADERS, "Content-Type": f"multipart/mixed; boundary={boundary}",
                 "Prefer": "odata.continue-on-error"})
-        except RetriableError as exc:
-            return [ItemOutcome(i.ref, "retriable", str(exc)) for i in items]
+        except ConnectorError as exc:  # the whole request: the outcome policy (an AuthError stops the apply)
+            return outcomes_for_error(items, exc)
         results = parse_batch_response(resp.text, resp.headers.get("Content-Type", ""))
         if len(results) != len(items):
             raise FatalError(f"dynamics365: $batch answered {len(results)} parts for {len(items)} requests")
@@ -223,30 +259,30 @@ class DynamicsConnector(Connector):
 _HEADERS = {"OData-Version": "4.0", "OData-MaxVersion": "4.0", "Accept": "application/json"}
 
 
-def odata_datetime(value: Any) -> str:
-    """An OData v4 Edm.DateTimeOffset literal in UTC for $filter: `2024-03-01T09:00:00Z` (fractional seconds
-    kept to the microsecond, an offset converted to UTC). A value without a zone, or anything else, is refused."""
-    text = value.isoformat() if isinstance(value, datetime) else str(value).strip()
-    if not _DATETIME.match(text):
-        raise FatalError(f"dynamics365: checkpoint {value!r} is not an OData datetime",
-                         hint="expected e.g. 2024-03-01T09:00:00Z")
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moment.microsecond:06d}".rstrip("0")
-                                                   if moment.microsecond else "") + "Z"
+def collection(resp, where: str) -> list[dict]:
+    """The `value` rows of an OData collection page (the parsed body kept as `resp.parsed_body`). Anything
+    else (a proxy's HTML page with 200, an empty or truncated body, `null`, `value` not a list of
+    objects) is a FatalError naming entity set (`where`), URL, status and the body's first bytes."""
+    try:
+        body = resp.json()
+    except ValueError:
+        raise _malformed(resp, where, "not JSON") from None
+    rows = body.get("value") if isinstance(body, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        what = "no `value` list" if isinstance(body, dict) else f"JSON {type(body).__name__}, not a collection"
+        raise _malformed(resp, where, what)
+    resp.parsed_body = body
+    return rows
 
 
-def _latest(high: str | None, values: list[Any]) -> str | None:
-    """The latest of the high-water mark and the records' cursor values, as an OData literal (compared as
-    instants: `09:00:05.5Z` is after `09:00:05Z`, although it sorts before it as text)."""
-    def instant(literal: str) -> datetime:
-        return datetime.fromisoformat(literal.replace("Z", "+00:00"))
-
-    for value in values:
-        if value:
-            literal = odata_datetime(value)
-            if high is None or instant(literal) > instant(high):
-                high = literal
-    return high
+def _malformed(resp, where: str, what: str) -> FatalError:
+    head = secrets.redact((resp.text or "")[:120])
+    shown = f"the body begins {head!r}" if head.strip() else "the body is empty"
+    url = resp.url if len(resp.url or "") <= 200 else resp.url[:200] + "..."
+    return FatalError(f"{where}: {resp.request.method} {url}: HTTP {resp.status_code} "
+                      f"({resp.headers.get('Content-Type') or 'no Content-Type'}), {what}; {shown}",
+                      hint="base_url may point at a proxy or sign-in page, or Dataverse answered in part; "
+                           "try again, and check base_url / the network path if it repeats")
 
 
 def parse_batch_response(text: str, content_type: str) -> list[tuple[int, dict[str, str], str]]:
@@ -276,14 +312,14 @@ def _with_etag(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _outcome(item: WriteItem, status: int, headers: dict[str, str], body: str) -> ItemOutcome:
-    if status in (200, 204):
-        return ItemOutcome(item.ref, "applied", etag=headers.get("ETag"), http_status=status)
+    """One $batch part's outcome by the outcome policy (401/403 raise AuthError: stop the apply); a 412
+    is a conflict naming the record and the etag that failed."""
     try:
         message = json.loads(body)["error"]["message"]
     except (ValueError, KeyError, TypeError):
-        message = body[:300] or f"HTTP {status}"
+        message = body[:300] or None
     if status == 412:
         return ItemOutcome(item.ref, "conflict", f"{item.target} {item.key} changed since it was read "
                            f"(If-Match {item.etag or '*'} failed, HTTP 412); not written: {message}", None, 412)
-    kind = "retriable" if status in (429, 503, 504) else "rejected"
-    return ItemOutcome(item.ref, kind, message, http_status=status)
+    return outcome_for_status(item, status, message if status >= 300 else None, where=f"dynamics365: {item.target}",
+                              etag=headers.get("ETag"))

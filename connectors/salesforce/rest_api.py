@@ -1,6 +1,16 @@
 """Salesforce REST: SOQL reads with nextRecordsUrl paging and SystemModstamp deltas, writes through
 sObject Collections (200 a request, allOrNone false) or Bulk API 2.0 above a threshold.
 
+Reads go through the framework's incremental helper (`connectors.incremental`): the checkpoint is a
+`Checkpoint`; an incremental read selects `<delta_field> >= <since - overlap_seconds>` (a row committed
+late with the high-water timestamp is read again, never lost), written as a SOQL datetime literal in
+UTC with `Z`, unquoted (SOQL reference, "Date Formats and Date Literals"); `PageGuard` stops a
+`nextRecordsUrl` seen twice. A query locator lives 15 minutes: an expired one (400
+INVALID_QUERY_LOCATOR, also when a saved mid-read checkpoint is resumed later) restarts the query from
+the checkpoint's lower bound instead of failing every later pull. A body that is not a query result
+(a proxy's HTML page with 200, an empty or truncated body, `null`, `records` not a list) fails the
+stream with system, object, URL, status and the body's first bytes.
+
 What simple-salesforce gives us here: `format_soql`, which quotes and escapes every value placed
 in SOQL. What it does not (hence the shared HttpClient): custom/http base URLs (it pins
 `https://{instance}`), retries with backoff and Retry-After, a composite-collections helper, and
@@ -23,11 +33,11 @@ Example options:
     objects:
       Account: {fields: [Id, Name, Segment__c, Service_Level__c, SystemModstamp]}
 
-Mapping-driven reads: a stream's options (the mapping's `source.options`) name what to read:
-`soql_fields` (relationship paths allowed, e.g. `Order.Account.SAP_Customer_Number__c`; related
+Mapping-driven reads: a stream's options (the mapping's `source.options`, `StreamOptions`) name what
+to read: `soql_fields` (relationship paths allowed, e.g. `Order.Account.SAP_Customer_Number__c`; related
 records come back as nested dicts, which the mapping reads as `Order/Account/...`) and `delta_field`
 (the cursor; `null` reads everything). `objects:` in the connector options are the defaults, and
-what `read_back` selects.
+what `read_back` selects; with neither, the fields the mapping reads (`StreamSpec.fields`) are selected.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import requests
-from pydantic import Field
+from pydantic import Field, model_validator
 from simple_salesforce import format_soql
 
 from basics import secrets
@@ -51,15 +61,31 @@ from connectors.base import (
     WriteBatch,
     WriteItem,
 )
-from connectors.connector_errors import AuthError, ConnectorError, FatalError, LimitExhausted
+from connectors.connector_errors import (
+    AuthError,
+    ConnectorError,
+    FatalError,
+    LimitExhausted,
+    RetriableError,
+)
 from connectors.http.client import HttpClient, HttpTransportOptions
+from connectors.incremental import (
+    Checkpoint,
+    IncrementalOptions,
+    LiteralStyle,
+    PageGuard,
+    cursor_literal,
+    parse_instant,
+)
+from connectors.outcome_policy import Verdict, outcomes_for_error, verdict_for_status
 from connectors.salesforce import bulk
 from connectors.salesforce.login import SalesforceAuth, SessionProvider
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(__[a-z]+)?$")
 # Fields may follow relationships (Order.Account.SAP_Customer_Number__c); each part is a plain API name.
 _FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(__[a-z]+)?(\.[A-Za-z][A-Za-z0-9_]*(__[a-z]+)?)*$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:?\d{2})$")
+COLLECTION_MAX = 200  # sObject Collections: at most 200 records a request (REST API Developer Guide)
+LOCATOR_RESTARTS = 3  # expired query locators tolerated in one read before it fails
 
 
 class SObjectStream(StrictModel):
@@ -70,23 +96,48 @@ class SObjectStream(StrictModel):
     include_deleted: bool = Field(False, description="queryAll: include deleted and archived rows")
 
 
-class SalesforceOptions(HttpTransportOptions):
+class SalesforceStreamOptions(StrictModel):
+    """A mapping's `source.options` for a Salesforce stream (checked by `segbridge validate`)."""
+
+    soql_fields: list[str] | None = Field(None, description=(
+        "Fields to SELECT, relationship paths allowed (Order.Account.Name); default: the objects: entry, "
+        "else the fields the mapping reads"))
+    delta_field: str | None = Field(None, description=(
+        "The delta (cursor) field, e.g. SystemModstamp; null reads everything each time"))
+
+
+class SalesforceOptions(HttpTransportOptions, IncrementalOptions):
     """The Salesforce specifics plus the HttpOptions keys (timeouts, retries, TLS, ...), flat. The HTTP
     base URL is `instance_url` (else the login URL of `auth.token_url`), and `auth` is the Salesforce
-    login, not an HttpOptions auth."""
+    login, not an HttpOptions auth. The write batch is core's `write.batch_size` (default 200, the
+    Collections maximum); there is no connector-level batch size."""
 
     instance_url: str | None = Field(None, description="Default: the instance_url the token endpoint returns")
     api_version: str = "59.0"
     auth: SalesforceAuth  # type: ignore[assignment]  # replaces HttpTransportOptions.auth
     objects: dict[str, SObjectStream] = Field(default_factory=dict)
-    batch_size: int = Field(200, ge=1, le=200, description="Records per composite/sobjects request")
     bulk_above: int | None = Field(10_000, ge=1, description="More items than this in one write use Bulk 2.0")
     bulk_poll_seconds: float = Field(2.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _batch_size_moved(cls, data: Any) -> Any:
+        """The write batch is one setting, core's `write.batch_size`; an old connector-level key says so."""
+        if isinstance(data, dict) and "batch_size" in data:
+            raise ValueError("batch_size is not a salesforce option: the write batch is "
+                             "systems.<name>.write.batch_size (default 200, the Collections maximum); move it there")
+        return data
+
+
+class QueryLocatorExpired(FatalError):
+    """400 INVALID_QUERY_LOCATOR: the nextRecordsUrl's cursor is gone (15 minutes idle, or too many open)."""
 
 
 class SalesforceConnector(Connector):
     kind = "salesforce"
     Options = SalesforceOptions
+    StreamOptions = SalesforceStreamOptions
+    write_batch_max = COLLECTION_MAX
     description = "Salesforce REST API (SOQL, sObject Collections, Bulk API 2.0)"
 
     def __init__(self, options, name=None):
@@ -112,7 +163,8 @@ class SalesforceConnector(Connector):
         return (self.options.instance_url or self.session.instance_url or "").rstrip("/")
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One REST call: re-login once on INVALID_SESSION_ID; limits and errors become typed errors."""
+        """One REST call: re-login once on INVALID_SESSION_ID; limits and errors become typed errors
+        (the statuses' meaning from `connectors.outcome_policy`: 401/403 an AuthError)."""
         headers = kwargs.pop("headers", {})
         for attempt in (1, 2):
             resp = self.http.request(method, self.data_url(path), raise_for_status=False,
@@ -122,22 +174,32 @@ class SalesforceConnector(Connector):
                 self.session.refresh()
                 continue
             break
+        if resp.status_code < 400:
+            return resp
+        where = f"salesforce: {method} {path.split('?')[0]}: HTTP {resp.status_code}"
         if resp.status_code == 403 and code == "REQUEST_LIMIT_EXCEEDED":
             raise LimitExhausted(f"Salesforce API limit: {_error_text(resp)}",
                                  hint="the run stopped cleanly; resume after the limit resets (24h rolling)")
-        if resp.status_code == 401:
-            raise AuthError(f"Salesforce session rejected: {_error_text(resp)}")
-        if resp.status_code >= 400:
-            raise FatalError(f"{method} {path.split('?')[0]}: HTTP {resp.status_code}: {_error_text(resp)}")
-        return resp
+        if code == "INVALID_QUERY_LOCATOR":
+            raise QueryLocatorExpired(f"{where}: {_error_text(resp)}")
+        verdict = verdict_for_status(resp.status_code)
+        if verdict is Verdict.AUTH:
+            raise AuthError(f"{where}: {_error_text(resp)}",
+                            hint="check the connected app, the integration user and its permissions")
+        if verdict is Verdict.RETRIABLE:
+            raise RetriableError(f"{where}: {_error_text(resp)}")
+        raise FatalError(f"{where}: {_error_text(resp)}")
 
     # ------------------------------------------------------------------ hooks
 
     def check(self) -> CheckResult:
         try:
-            limits = self.call("GET", "limits").json()
+            resp = self.call("GET", "limits")
         except ConnectorError as exc:
             return CheckResult(False, secrets.redact(str(exc)))
+        limits = _json(resp)
+        if not isinstance(limits, dict):
+            return CheckResult(False, str(malformed(resp, f"{self.name}: limits", "not a limits object")))
         daily = limits.get("DailyApiRequests", {})
         return CheckResult(True, f"connected; {daily.get('Remaining', '?')} of {daily.get('Max', '?')} "
                                  "daily API requests left", {"limits": daily})
@@ -147,34 +209,35 @@ class SalesforceConnector(Connector):
                            writable_fields=[f for f in s.fields if f not in (s.key, s.cursor_field)])
                 for name, s in self.options.objects.items()]
 
-    def soql(self, sobject: str, since: str | None, cfg: SObjectStream | None = None) -> str:
+    def soql(self, sobject: str, since: Any, cfg: SObjectStream | None = None) -> str:
+        """The read's SOQL: `<cursor> >= <since>` (a datetime literal, UTC with Z, unquoted) when given."""
         cfg = cfg or self._object(sobject)
         parts, args = [], []
         for field, value in cfg.filters.items():
             parts.append(f"{field} = {{}}")
             args.append(value)
-        if since and cfg.cursor_field:
-            if not _DATETIME.match(since):
-                raise FatalError(f"{sobject}: checkpoint {since!r} is not a SOQL datetime")
-            parts.append(f"{cfg.cursor_field} > {since}")  # datetime literals are unquoted in SOQL
+        lower = _instant(since, sobject)
+        if lower is not None and cfg.cursor_field:
+            parts.append(f"{cfg.cursor_field} >= {cursor_literal(lower, LiteralStyle.ISO_Z)}")
         where = f" WHERE {' AND '.join(parts)}" if parts else ""
         order = " ORDER BY " + ", ".join(f for f in (cfg.cursor_field, cfg.key) if f)
         return format_soql(f"SELECT {', '.join(cfg.fields)} FROM {sobject}{where}{order}", *args)
 
     def stream_config(self, stream: StreamSpec) -> SObjectStream:
-        """The object's read settings: the stream options (soql_fields, delta_field) over the connector's."""
-        opts = stream.options or {}
+        """The object's read settings: the stream options (soql_fields, delta_field) over the connector's
+        `objects:` entry; with neither a field list, the fields the mapping reads (`stream.fields`)."""
+        opts = self.stream_options(stream)
         base = self.options.objects.get(stream.name)
-        if "soql_fields" not in opts and "delta_field" not in opts:
-            return self._object(stream.name)
         _check_name(stream.name)
-        fields = list(opts.get("soql_fields") or (base.fields if base else []))
+        mapped = [f.replace("/", ".") for f in stream.fields]
+        fields = list(opts.soql_fields or (base.fields if base else None) or mapped)
         if not fields:
-            raise FatalError(f"salesforce: stream {stream.name!r} names no fields (soql_fields)")
+            raise FatalError(f"salesforce: stream {stream.name!r} names no fields",
+                             hint="give the mapping's source options `soql_fields`, or add the object under objects:")
         values = base.model_dump() if base else {}
         values["fields"] = fields
-        if "delta_field" in opts:
-            values["cursor_field"] = opts["delta_field"]
+        if "delta_field" in opts.model_fields_set:
+            values["cursor_field"] = opts.delta_field
         cfg = SObjectStream.model_validate(values)
         for f in [*cfg.fields, *([cfg.cursor_field] if cfg.cursor_field else [])]:
             _check_field(f)
@@ -184,29 +247,42 @@ class SalesforceConnector(Connector):
 
     def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
         cfg = self.stream_config(stream)
-        state = dict(state or {})
-        since = state.get("since")
-        high = state.get("high", since)
-        path = state.get("next") or (("queryAll" if cfg.include_deleted else "query"),
-                                     self.soql(stream.name, since, cfg))
-        checkpoint = state or None
+        where = f"{self.name}.{stream.name}"
+        cp = Checkpoint.load(state, where=where)
+        lower = cp.lower_bound(self.options.overlap) if cfg.cursor_field else None
+        first = ("queryAll" if cfg.include_deleted else "query", self.soql(stream.name, lower, cfg))
+        guard, restarts = PageGuard(where), 0
+        path: Any = cp.position or first
+        handed: dict[str, Any] | None = state or None
         while path:
+            guard.see(path)
             try:
-                body = self._query_page(path)
+                body = self._query_page(path, stream.name)
             except LimitExhausted as exc:
-                exc.state = checkpoint
+                exc.state = handed
                 raise
-            records = [_plain(r) for r in body.get("records", [])]
+            except QueryLocatorExpired as exc:
+                restarts += 1
+                if restarts > LOCATOR_RESTARTS:
+                    raise FatalError(f"{where}: query locators expired {restarts} times in one read: {exc.message}",
+                                     hint="the read is too slow for Salesforce's 15-minute locators; "
+                                          "check the store's speed") from None
+                guard, path = PageGuard(where), first  # again from the watermark: re-reads are upserts
+                continue
+            records = [_plain(r) for r in body["records"]]
             if cfg.cursor_field:
-                high = max([high or ""] + [r.get(cfg.cursor_field) or "" for r in records]) or None
+                cp = cp.observe(r.get(cfg.cursor_field) for r in records)
             path = body.get("nextRecordsUrl")
-            checkpoint = {"since": since, "high": high, "next": path} if path else {"since": high}
-            yield RecordBatch(records, checkpoint, source_count=body.get("totalSize"))
+            handed = (cp.at(path) if path else cp.done()).dump()
+            yield RecordBatch(records, handed, source_count=body.get("totalSize"))
 
-    def _query_page(self, path: str | tuple[str, str]) -> dict:
+    def _query_page(self, path: str | tuple[str, str], sobject: str) -> dict:
+        """One page of a query; anything but a query result is an error naming what came back."""
         if isinstance(path, tuple):
-            return self.call("GET", path[0], params={"q": path[1]}).json()
-        return self.call("GET", path).json()
+            resp = self.call("GET", path[0], params={"q": path[1]})
+        else:
+            resp = self.call("GET", path)
+        return query_result(resp, f"{self.name}: {sobject}")
 
     def write(self, batch: WriteBatch) -> list[ItemOutcome]:
         outcomes: list[ItemOutcome] = []
@@ -230,11 +306,20 @@ class SalesforceConnector(Connector):
         return [by_ref[i.ref] for i in batch.items]
 
     def _collections(self, sobject: str, items: list[WriteItem]) -> Iterator[ItemOutcome]:
-        size = self.options.batch_size
-        for i in range(0, len(items), size):
-            chunk = items[i:i + size]
+        """PATCH composite/sobjects, COLLECTION_MAX records a request (core sends batches of at most
+        that; a larger WriteBatch is split here). A refused request puts the system's message on each
+        of its items (`outcomes_for_error`; an AuthError stops the apply)."""
+        for i in range(0, len(items), COLLECTION_MAX):
+            chunk = items[i:i + COLLECTION_MAX]
             records = [{"attributes": {"type": sobject}, "id": it.key["Id"], **it.values} for it in chunk]
-            results = self.call("PATCH", "composite/sobjects", json={"allOrNone": False, "records": records}).json()
+            try:
+                resp = self.call("PATCH", "composite/sobjects", json={"allOrNone": False, "records": records})
+                results = save_results(resp, len(chunk), f"{self.name}: {sobject}")
+            except LimitExhausted:
+                raise
+            except ConnectorError as exc:
+                yield from outcomes_for_error(chunk, exc)
+                continue
             yield from (_collection_outcome(it, res) for it, res in zip(chunk, results, strict=True))
 
     def read_back(self, target: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -244,9 +329,11 @@ class SalesforceConnector(Connector):
             ids = [str(k[cfg.key]) for k in keys[i:i + 200]]
             soql = format_soql(f"SELECT {', '.join(cfg.fields)} FROM {target} WHERE {cfg.key} IN {{}}", ids)
             path: Any = ("query", soql)
+            guard = PageGuard(f"{self.name}.{target} read-back")
             while path:
-                body = self._query_page(path)
-                out.extend({k: v for k, v in r.items() if k != "attributes"} for r in body.get("records", []))
+                guard.see(path)
+                body = self._query_page(path, target)
+                out.extend({k: v for k, v in r.items() if k != "attributes"} for r in body["records"])
                 path = body.get("nextRecordsUrl")
         return out
 
@@ -267,6 +354,62 @@ def _collection_outcome(item: WriteItem, result: dict) -> ItemOutcome:
                      for e in errors) or "rejected without a message"
     transient = any(e.get("statusCode") in ("UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE") for e in errors)
     return ItemOutcome(item.ref, "retriable" if transient else "rejected", text, http_status=200)
+
+
+def query_result(resp: requests.Response, where: str) -> dict:
+    """A query page's body, checked: a JSON object whose `records` is a list. Anything else (a proxy's
+    HTML page with 200, an empty or truncated body, `null`) is a FatalError naming the system and
+    object (`where`), the URL, the status and the body's first bytes."""
+    body = _json(resp)
+    if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+        what = "not JSON" if body is _NOT_JSON else "no records list" if isinstance(body, dict) else \
+            f"JSON {type(body).__name__}, not a query result"
+        raise malformed(resp, where, what)
+    return body
+
+
+def save_results(resp: requests.Response, count: int, where: str) -> list[dict]:
+    """The SaveResult list of a Collections request, one per record, or a RetriableError saying what came
+    back (the records may or may not be saved: read-before-write decides on the next apply)."""
+    body = _json(resp)
+    if not isinstance(body, list) or len(body) != count or not all(isinstance(r, dict) for r in body):
+        raise RetriableError(malformed(resp, where, f"not {count} save results").message)
+    return body
+
+
+_NOT_JSON = object()
+
+
+def _json(resp: requests.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return _NOT_JSON
+
+
+def malformed(resp: requests.Response, where: str, what: str) -> FatalError:
+    """The error for an answer that is not what the API promises, with what came back."""
+    head = secrets.redact((resp.text or "")[:120])
+    kind = resp.headers.get("Content-Type") or "no Content-Type"
+    shown = f"the body begins {head!r}" if head.strip() else "the body is empty"
+    return FatalError(f"{where}: {resp.request.method} {_short(resp.url)}: HTTP {resp.status_code} ({kind}), "
+                      f"{what}; {shown}",
+                      hint="the instance URL may point at a proxy or login page, or Salesforce answered "
+                           "in part; try again, and check instance_url / the network path if it repeats")
+
+
+def _short(text: str | None, limit: int = 200) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _instant(value: Any, sobject: str):
+    """A checkpoint value as a UTC instant (None for none); an unreadable one stops the read."""
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise FatalError(f"salesforce: {sobject}: checkpoint {value!r} is not a date-time",
+                         hint="run `segbridge pull --full` for this system") from None
 
 
 def _plain(record: dict) -> dict:

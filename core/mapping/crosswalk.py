@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from basics.errors import DataError
 from core.mapping.spec import CrosswalkRule, CrosswalkSpec
@@ -43,12 +43,39 @@ class CrosswalkIssue:
 
 @dataclass
 class CrosswalkIndex:
-    """What resolution needs to know, loaded once per batch (pure data, so rules test without a DB)."""
+    """What resolution needs to know (pure data, so rules test without a DB). The links are loaded once
+    per stream and kept current as the stream adds links (`IndexCache`); `canonical_ids` is looked up
+    for each batch's values."""
 
     existing: dict[str, str] = field(default_factory=dict)  # this system: source_key -> canonical id
     file_links: dict[str, str] = field(default_factory=dict)  # this system from the CSV
     canonical_ids: set[str] = field(default_factory=set)  # ids already in the canonical table
     foreign: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # rule key -> normalised key -> ids
+    rows: int = 0  # crosswalk rows of the entity (every system) the links reflect
+    _owners: dict[str, tuple[str, ...]] | None = field(default=None, repr=False)
+
+    def owners(self) -> dict[str, tuple[str, ...]]:
+        """This system's source keys per canonical id (built once, then kept current by `add_links`).
+        Tuples, not sets: tens of thousands of small sets keep the garbage collector busy."""
+        if self._owners is None:
+            self._owners = {}
+            for key, cid in self.existing.items():
+                self._owners[cid] = (*self._owners.get(cid, ()), key)
+        return self._owners
+
+    def add_links(self, ids: dict[str, str]) -> None:
+        """Links this system just stored (upserted in the caller's transaction)."""
+        owners = self.owners()
+        for key, cid in ids.items():
+            old = self.existing.get(key)
+            if old is None:
+                self.rows += 1
+            elif old == cid:
+                continue
+            else:
+                owners[old] = tuple(k for k in owners.get(old, ()) if k != key)
+            self.existing[key] = cid
+            owners[cid] = (*owners.get(cid, ()), key)
 
 
 @dataclass
@@ -58,10 +85,12 @@ class Resolution:
     issues: list[CrosswalkIssue] = field(default_factory=list)
 
     def links(self, system: str, entity: str) -> list[dict]:
-        """Crosswalk rows to upsert for this batch."""
+        """Crosswalk rows to upsert for this batch: the new links. A stored link the batch only met again
+        is not rewritten (it keeps the rule that made it, and a re-pull writes no crosswalk rows)."""
         now = utcnow()
         return [{"system": system, "entity": entity, "source_key": k, "canonical_id": v,
-                 "rule": self.rules.get(k), "loaded_at": now} for k, v in self.ids.items()]
+                 "rule": self.rules.get(k), "loaded_at": now} for k, v in self.ids.items()
+                if self.rules.get(k) != "existing"]
 
 
 def normalize(value: object, ops: list[str]) -> str | None:
@@ -134,13 +163,14 @@ def _apply_rule(rule: CrosswalkRule, i: int, key: str, values: dict, index: Cros
 
 
 def _reverse_conflicts(system: str, entity: str, index: CrosswalkIndex, res: Resolution) -> None:
-    """Two source keys of one system on one canonical id: a conflict for every key not already stored."""
-    owners: dict[str, set[str]] = defaultdict(set)
-    for key, cid in index.existing.items():
-        owners[cid].add(key)
+    """Two source keys of one system on one canonical id: a conflict for every key not already stored.
+    Only the ids this batch claims are looked at (against the index's owners), not every stored link."""
+    claims: dict[str, set[str]] = defaultdict(set)
     for key, cid in res.ids.items():
-        owners[cid].add(key)
-    for cid, keys in owners.items():
+        claims[cid].add(key)
+    stored = index.owners()
+    for cid, claimed in claims.items():
+        keys = set(stored.get(cid, ())) | claimed
         if len(keys) < 2:
             continue
         for key in sorted(keys):
@@ -184,10 +214,19 @@ def read_file_links(path: str | Path, system: str, entity: str) -> dict[str, str
 def load_index(conn, system: str, entity: str, spec: CrosswalkSpec, values: list[str],
                base_dir: Path | None = None) -> CrosswalkIndex:
     """Load what `resolve` needs from the store for one batch (set-based queries)."""
+    index = load_links(conn, system, entity, spec, base_dir)
+    index.canonical_ids = known_ids(conn, entity, values)
+    return index
+
+
+def load_links(conn, system: str, entity: str, spec: CrosswalkSpec, base_dir: Path | None = None) -> CrosswalkIndex:
+    """The entity's stored links (this system's, other systems' for `match: crosswalk` rules) and the
+    link file's, without canonical ids: what a stream loads once."""
     table = Crosswalk.__table__
     rows = conn.execute(select(table.c.system, table.c.source_key, table.c.canonical_id)
                         .where(table.c.entity == entity)).fetchall()
-    index = CrosswalkIndex(existing={r.source_key: r.canonical_id for r in rows if r.system == system})
+    index = CrosswalkIndex(existing={r.source_key: r.canonical_id for r in rows if r.system == system},
+                           rows=len(rows))
     for i, rule in enumerate(spec.rules):
         if rule.kind == "file" and rule.path:
             path = Path(rule.path) if base_dir is None else base_dir / rule.path
@@ -198,13 +237,68 @@ def load_index(conn, system: str, entity: str, spec: CrosswalkSpec, values: list
                 if r.system != system:
                     foreign[normalize(r.source_key, rule.normalize)].add(r.canonical_id)
             index.foreign[str(i)] = foreign
+    return index
+
+
+def known_ids(conn, entity: str, values: list[str]) -> set[str]:
+    """Which of `values` are ids of the canonical table (500 a query)."""
     model = CANONICAL_ENTITIES[entity]
     pk = model.__table__.c[primary_key_columns(model)[0]]
     wanted = [v for v in set(values) if v]
+    found: set[str] = set()
     for start in range(0, len(wanted), 500):
         chunk = wanted[start:start + 500]
-        index.canonical_ids.update(r[0] for r in conn.execute(select(pk).where(pk.in_(chunk))))
-    return index
+        found.update(r[0] for r in conn.execute(select(pk).where(pk.in_(chunk))))
+    return found
+
+
+def link_count(conn, entity: str) -> int:
+    """The entity's crosswalk rows, every system (one indexed count)."""
+    table = Crosswalk.__table__
+    return conn.execute(select(func.count()).select_from(table).where(table.c.entity == entity)).scalar_one()
+
+
+class IndexCache:
+    """The crosswalk links of the streams under way, loaded once per stream instead of once per batch.
+
+    Why: reloading every link of the entity for each batch made a CRM pull quadratic (the index grows
+    with every batch; a 50,000-account pull spent most of its time reloading it). The cached index is
+    kept current by `add_links` as the stream stores links; before each batch one indexed count of the
+    entity's crosswalk rows is compared with what the index reflects, so links written by anyone else
+    (another system's pull, a steward) or a rolled-back batch make it reload, never resolve on stale
+    links. `scope` (the run id) bounds a cached index to one run; at most `size` are held."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self.loads = 0
+        self._held: dict[tuple, CrosswalkIndex] = {}
+
+    def index(self, conn, system: str, entity: str, spec: CrosswalkSpec, base_dir: Path | None,
+              scope: object) -> CrosswalkIndex:
+        """The stream's links, current (the caller sets `canonical_ids` for its batch)."""
+        key = (scope, system, entity, spec.model_dump_json(), str(base_dir))
+        held = self._held.get(key)
+        if held is None or held.rows != link_count(conn, entity):
+            held = load_links(conn, system, entity, spec, base_dir)
+            self.loads += 1
+            self._held.pop(key, None)
+            self._held[key] = held
+            while len(self._held) > self.size:
+                self._held.pop(next(iter(self._held)))
+        return held
+
+
+def id_candidates(spec: CrosswalkSpec, values: dict[str, dict], index: CrosswalkIndex) -> list[str]:
+    """The normalised values `match: id` rules will look up among canonical ids, for the keys without a
+    stored link (a linked key never reaches the rules): what `known_ids` must check for a batch."""
+    rules = [r for r in spec.rules if r.kind == "exact" and r.match == "id" and r.field]
+    if not rules:
+        return []
+    out = []
+    for key, row in values.items():
+        if key not in index.existing:
+            out += [v for r in rules if (v := normalize(row.get(r.field), r.normalize))]
+    return out
 
 
 def record_issues(conn, issues: list[CrosswalkIssue], run_id: int | None) -> int:

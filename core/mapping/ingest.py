@@ -14,6 +14,7 @@ per-entity counts accumulate in `EntityCount` in the same transaction.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,23 @@ import pandas as pd
 from sqlalchemy import select
 
 from core.mapping.context import Conversions
-from core.mapping.crosswalk import load_index, record_issues, resolve
+from core.mapping.crosswalk import IndexCache, id_candidates, known_ids, load_links, record_issues, resolve
 from core.mapping.mapper import MapResult, QuarantinedRecord, map_records, source_series
 from core.mapping.spec import EntityMapping
 from core.model import CANONICAL_ENTITIES, Crosswalk, EntityCount, Quarantine, utcnow
 from core.store import upsert
+
+# One crosswalk index cache per store (engine): the links of a stream are loaded once per run.
+_INDEX_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def index_cache(conn) -> IndexCache:
+    """The crosswalk index cache of `conn`'s store."""
+    engine = conn.engine
+    cache = _INDEX_CACHES.get(engine)
+    if cache is None:
+        cache = _INDEX_CACHES[engine] = IndexCache()
+    return cache
 
 
 @dataclass
@@ -70,11 +83,15 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     spec = em.crosswalk
     entity = spec.entity or em.target
     frame, keys = result.frame, result.source_keys
-    values = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    used = [c for c in dict.fromkeys([*(r.field for r in spec.rules if r.field), spec.id_field]) if c in frame]
+    part = frame[used]
+    values = part.astype(object).where(part.notna(), None).to_dict("records")  # only what the rules read
     by_key = dict(zip(keys.tolist(), values, strict=True))
-    match_values = [v.get(r.field) for r in spec.rules if r.field for v in values]
-    index = load_index(conn, system, entity, spec, [str(v) for v in match_values if v is not None]
-                       + [str(v.get(spec.id_field)) for v in values], base_dir)
+    if run_id is None:  # outside a run: nothing to share between batches
+        index = load_links(conn, system, entity, spec, base_dir)
+    else:
+        index = index_cache(conn).index(conn, system, entity, spec, base_dir, scope=run_id)
+    index.canonical_ids = known_ids(conn, entity, id_candidates(spec, by_key, index))
     res = resolve(system, entity, spec, by_key, index)
     record_issues(conn, res.issues, run_id)
     failed = {i.source_key: i for i in res.issues}
@@ -85,8 +102,10 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     keep = keys.isin(list(res.ids))
     frame = frame[keep].copy()
     frame[spec.id_field] = keys[keep].map(res.ids)
-    if res.ids:
-        upsert(conn, Crosswalk, res.links(system, entity))
+    new_links = res.links(system, entity)
+    if new_links:
+        upsert(conn, Crosswalk, new_links)
+        index.add_links({row["source_key"]: row["canonical_id"] for row in new_links})
     return frame
 
 

@@ -64,14 +64,17 @@ def test_canonical_csv_pulls_every_file_of_the_layout(ds, tmp_path, store):
 # ---------------------------------------------------------------------------------------------- Dynamics 365
 
 
-def test_dynamics_accounts_link_to_erp_customers_and_write_back(ds, tmp_path, store):
-    from sandbox.dynamics_standin import build_app
+def test_dynamics_accounts_link_to_erp_customers_and_write_back(ds, tmp_path, store, monkeypatch):
+    from sandbox.dynamics_standin import CLIENT_ID, CLIENT_SECRET, TOKEN_PATH, build_app
 
     pull_csv(ds, tmp_path, store)  # the ERP customers the accounts' account numbers point at
     app = build_app(ds)
     with serve(app) as server:
         # `tables` holds only what write-back reads back: the pull's columns come from the mapping.
+        monkeypatch.setenv("D365_SECRET", CLIENT_SECRET)  # the stand-in refuses requests without a token
         opts = {"base_url": server.url, **FAST, "page_size": 3,
+                "auth": {"type": "oauth2_client_credentials", "token_url": server.url + TOKEN_PATH,
+                         "client_id": CLIENT_ID, "client_secret": "${D365_SECRET}"},
                 "tables": {"accounts": {"key": "accountid", "fields": ["accountclassificationcode"]}}}
         pull_clean(config(tmp_path, "dynamics365", "dynamics365", "dynamics365.yaml", opts), store, "dynamics365")
         accounts = app.state.accounts
@@ -83,7 +86,7 @@ def test_dynamics_accounts_link_to_erp_customers_and_write_back(ds, tmp_path, st
                 for c in ds.customers.itertuples()} == {c.id: (c.country, expected[c.current_classification])
                                                          for c in ds.customers.itertuples()}
         # The mapping's stream options are the request: its select list and the modifiedon delta column.
-        assert app.log[0].query["$select"] == [
+        assert next(r for r in app.log if r.path.endswith("/accounts")).query["$select"] == [
             "accountid,accountnumber,name,accountclassificationcode,address1_country,modifiedon"]
         with registry.create("dynamics365", opts) as conn:
             written, back = write_and_read_back(conn, store, "dynamics365", "dynamics365.yaml", "account",

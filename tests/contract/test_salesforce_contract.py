@@ -43,7 +43,69 @@ def test_full_and_incremental_read_no_loss_no_duplicates(sf):
     assert [len(b.records) for b in batches] == [10, 10, 5]
     assert sorted(ids(batches)) == sorted(app.state.objects["Account"]) and len(set(ids(batches))) == 25
     conn.write(WriteBatch([WriteItem("x", "Account", {"Id": "001000000000000004"}, {"Segment__c": "A"})]))
-    assert ids(conn.read(StreamSpec("Account"), batches[-1].checkpoint)) == ["001000000000000004"]
+    # The accounts were stamped a minute apart: the 300 s overlap re-reads the last five (upserts), plus the edit.
+    again = ids(conn.read(StreamSpec("Account"), batches[-1].checkpoint))
+    assert again == [f"001{i:015d}" for i in range(20, 26)] + ["001000000000000004"]
+
+
+def test_a_row_committed_late_at_the_high_water_mark_is_read_by_the_next_pull(sf):
+    """The case a strict `>` loses: a transaction commits after the read with SystemModstamp equal to the
+    watermark the read saved."""
+    app, make = sf
+    conn = make(overlap_seconds=0)
+    checkpoint = list(conn.read(StreamSpec("Account"), None))[-1].checkpoint
+    late = app.state.objects["Account"]["001000000000000003"]
+    late["SystemModstamp"] = app.state.objects["Account"]["001000000000000025"]["SystemModstamp"]
+    assert ids(conn.read(StreamSpec("Account"), checkpoint)) == ["001000000000000003", "001000000000000025"]
+
+
+def test_an_expired_query_locator_restarts_from_the_watermark_over_http(sf):
+    """A read stopped mid-way and resumed 16 minutes later meets INVALID_QUERY_LOCATOR (as Salesforce answers
+    it: 400 with an errorCode list); the read restarts from the saved lower bound and completes, and the
+    next pull does not fail again."""
+    app, make = sf
+    conn = make()
+    reading = conn.read(StreamSpec("Account"), None)
+    first = next(reading)
+    reading.close()
+    app.state.advance(minutes=16)
+    rest = list(conn.read(StreamSpec("Account"), first.checkpoint))
+    queries = [r.path.rsplit("/", 1)[-1] for r in app.log if "/query" in r.path]
+    assert queries[0] == queries[2] == "query" and len(queries) == 5  # query, expired locator, query, 2 pages
+    assert sorted(ids(rest)) == sorted(app.state.objects["Account"])
+    assert ids(conn.read(StreamSpec("Account"), rest[-1].checkpoint))  # the next pull reads, no error
+
+
+def test_the_stand_in_answers_an_expired_locator_as_salesforce_does(sf):
+    import requests
+
+    app, make = sf
+    conn = make()
+    first = next(conn.read(StreamSpec("Account"), None))
+    app.state.expire_locators()
+    resp = requests.get(conn.data_url(first.checkpoint["position"]), headers=conn.session.headers(), timeout=5)
+    assert resp.status_code == 400
+    assert resp.json() == [{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}]
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    ("<html><body>Service temporarily unavailable</body></html>", "text/html"), ("", "application/json"),
+    ('{"totalSize": 25, "records": [{"Id": "00', "application/json"), ("null", "application/json")])
+@pytest.mark.parametrize("page", [0, 1])
+def test_a_malformed_answer_fails_the_read_with_a_clear_error(sf, body, content_type, page):
+    from connectors.connector_errors import FatalError
+
+    app, make = sf
+    conn = make()
+    reading = conn.read(StreamSpec("Account"), None)
+    if page:
+        next(reading)
+    app.state.malform(body, content_type)
+    with pytest.raises(FatalError) as err:
+        next(reading)
+    text = str(err.value)
+    assert "salesforce: Account: GET " in text and "/query" in text and "HTTP 200" in text
+    assert (body[:16] in text) if body else "the body is empty" in text
 
 
 def test_partial_failure_reports_every_rejection_with_the_message(sf):
@@ -129,6 +191,19 @@ class TestSalesforceContract(ConnectorContract):
             "objects": {"Account": {"fields": ["Id", "Name", "Segment__c", "Service_Level__c", "SystemModstamp"]}}})
         yield conn
         conn.close()
+
+    malformed_answers = ["html_200", "empty_200", "truncated_json", "null_body"]
+    malformed_path = r"/query"
+
+    def commit_late(self, app, stream):
+        rows = sorted(app.state.objects[stream].values(), key=lambda r: r["SystemModstamp"])
+        rows[3]["SystemModstamp"] = rows[-1]["SystemModstamp"]
+        return rows[3]["Id"]
+
+    def edit_during_paging(self, app, stream):
+        rid = sorted(app.state.objects[stream])[0]
+        app.edit(stream, {"Id": rid}, "Segment__c", "B")
+        return [rid]
 
     def change_records(self, app, stream):
         rows = list(app.state.objects[stream].values())[3:5]

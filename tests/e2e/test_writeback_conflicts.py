@@ -186,7 +186,7 @@ def test_apply_with_conflicts_is_partial_and_not_an_error(applied):
     assert all((r.ok, r.status) == (True, "partial") for r in by_run.values())
 
 
-def test_edit_between_plan_and_apply_is_a_conflict_dynamics(tmp_path):
+def test_edit_between_plan_and_apply_is_a_conflict_dynamics(tmp_path, monkeypatch):
     """Dynamics is not in the demo world: a plan of three account classifications against its
     stand-in over HTTP; a person re-classifies one account after the plan; apply keeps it."""
     import pandas as pd
@@ -194,15 +194,18 @@ def test_edit_between_plan_and_apply_is_a_conflict_dynamics(tmp_path):
     from core.migrate import ensure_schema
     from core.store import open_store
     from core.writeback.plan import save_plan
-    from sandbox.dynamics_standin import build_app
+    from sandbox.dynamics_standin import CLIENT_ID, CLIENT_SECRET, TOKEN_PATH, build_app
     from sandbox.server import serve
 
+    monkeypatch.setenv("D365_SECRET", CLIENT_SECRET)  # the stand-in refuses requests without a token
     app = build_app()
     ids = sorted(app.state.accounts)[:3]
     with serve(app) as server:
         (tmp_path / "segbridge.yaml").write_text(
             f"database: {{url: 'sqlite:///{tmp_path}/s.db'}}\nsystems:\n  crm:\n    kind: dynamics365\n"
             f"    mapping: dynamics365.yaml\n    options:\n      base_url: {server.url}\n      max_attempts: 2\n"
+            f"      auth: {{type: oauth2_client_credentials, token_url: '{server.url}{TOKEN_PATH}', "
+            f"client_id: {CLIENT_ID}, client_secret: '${{D365_SECRET}}'}}\n"
             "      tables: {accounts: {key: accountid, fields: [accountnumber, accountclassificationcode]}}\n")
         config = load_config(tmp_path / "segbridge.yaml")
         db = open_store(config.database.url)

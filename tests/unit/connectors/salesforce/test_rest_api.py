@@ -11,7 +11,7 @@ import pytest
 import responses
 
 from connectors.base import StreamSpec, WriteBatch, WriteItem
-from connectors.connector_errors import LimitExhausted
+from connectors.connector_errors import AuthError, FatalError, LimitExhausted
 from connectors.salesforce.rest_api import SalesforceConnector
 
 pytestmark = pytest.mark.unit
@@ -33,10 +33,12 @@ def login(rsps, token="T1"):
     rsps.add(responses.POST, TOKEN, json={"access_token": token, "instance_url": INST})
 
 
-def test_soql_quotes_values_and_orders_by_cursor(conn):
-    assert conn.soql("Account", "2024-01-01T00:00:00.000Z") == (
+def test_soql_quotes_values_and_writes_the_checkpoint_as_a_utc_datetime_literal(conn):
+    """SOQL datetime literals: `YYYY-MM-DDThh:mm:ssZ`, unquoted (SOQL reference, "Date Formats and Date
+    Literals"); the API's own `+0000` spelling, or another offset, is converted to UTC with Z; `>=`."""
+    assert conn.soql("Account", "2024-01-01T02:00:00.000+0200") == (
         "SELECT Id, Segment__c, SystemModstamp FROM Account WHERE Type = 'O\\'Hara' AND "
-        "SystemModstamp > 2024-01-01T00:00:00.000Z ORDER BY SystemModstamp, Id")
+        "SystemModstamp >= 2024-01-01T00:00:00Z ORDER BY SystemModstamp, Id")
 
 
 @responses.activate
@@ -50,9 +52,9 @@ def test_query_follows_next_records_url(conn):
         "totalSize": 3, "done": True, "records": [{"Id": "001C", "SystemModstamp": "2024-01-04T00:00:00.000+0000"}]})
     batches = list(conn.read(StreamSpec("Account"), None))
     assert [[r["Id"] for r in b.records] for b in batches] == [["001A", "001B"], ["001C"]]
-    assert batches[0].checkpoint == {"since": None, "high": "2024-01-03T00:00:00.000+0000",
-                                     "next": "/services/data/v59.0/query/01gX-2"}
-    assert batches[1].checkpoint == {"since": "2024-01-04T00:00:00.000+0000"}
+    assert batches[0].checkpoint == {"version": 1, "high": "2024-01-03T00:00:00Z",
+                                     "position": "/services/data/v59.0/query/01gX-2"}
+    assert batches[1].checkpoint == {"version": 1, "since": "2024-01-04T00:00:00Z"}
     assert parse_qs(responses.calls[0].request.body) == {"grant_type": ["client_credentials"], "client_id": ["cid"],
                                                          "client_secret": ["shh"]}
     query = parse_qs(urlsplit(responses.calls[1].request.url).query)["q"][0]
@@ -149,3 +151,142 @@ def test_validate_reports_a_misspelt_http_key_with_file_line_and_suggestion(tmp_
     err = " ".join(res.stderr.split())
     assert f"segbridge.yaml:{line}:7: systems.crm.options.read_timout: unknown key" in err
     assert "did you mean 'read_timeout'?" in err
+
+
+def _query_url(call) -> str:
+    return parse_qs(urlsplit(call.request.url).query)["q"][0]
+
+
+@responses.activate
+def test_incremental_read_starts_overlap_before_the_watermark_with_ge(conn):
+    """A row committed late with the high-water timestamp is read by the next pull: `>=` since - 300 s."""
+    login(responses)
+    responses.add(responses.GET, DATA + "/query", json={"totalSize": 0, "done": True, "records": []})
+    [batch] = list(conn.read(StreamSpec("Account"), {"since": "2024-01-04T00:00:00.000+0000"}))
+    assert _query_url(responses.calls[1]).endswith(
+        "SystemModstamp >= 2024-01-03T23:55:00Z ORDER BY SystemModstamp, Id")
+    assert batch.checkpoint == {"version": 1, "since": "2024-01-04T00:00:00Z"}
+
+
+@responses.activate
+def test_a_saved_mid_read_checkpoint_of_the_old_shape_resumes_at_its_next_records_url(conn):
+    login(responses)
+    responses.add(responses.GET, DATA + "/query/01gX-4", json={"totalSize": 5, "done": True, "records": [
+        {"Id": "001E", "SystemModstamp": "2024-01-05T00:00:00.000+0000"}]})
+    state = {"since": None, "high": "2024-01-03T00:00:00.000+0000", "next": "/services/data/v59.0/query/01gX-4"}
+    [batch] = list(conn.read(StreamSpec("Account"), state))
+    assert [c.request.url for c in responses.calls[1:]] == [DATA + "/query/01gX-4"]
+    assert batch.checkpoint == {"version": 1, "since": "2024-01-05T00:00:00Z"}
+
+
+EXPIRED = [{"errorCode": "INVALID_QUERY_LOCATOR", "message": "invalid query locator"}]
+
+
+@responses.activate
+def test_an_expired_query_locator_restarts_the_read_from_the_watermark(conn):
+    """A saved locator older than 15 minutes is gone: the read starts again from since - overlap instead
+    of failing this pull and every later one until --full."""
+    login(responses)
+    responses.add(responses.GET, DATA + "/query/01gOLD-4", status=400, json=EXPIRED)
+    responses.add(responses.GET, DATA + "/query", json={"totalSize": 1, "done": True, "records": [
+        {"Id": "001E", "SystemModstamp": "2024-01-05T00:00:00.000+0000"}]})
+    state = {"version": 1, "since": "2024-01-04T00:00:00Z", "high": "2024-01-04T10:00:00Z",
+             "position": "/services/data/v59.0/query/01gOLD-4"}
+    batches = list(conn.read(StreamSpec("Account"), state))
+    assert [c.request.url.split("?")[0] for c in responses.calls[1:]] == [DATA + "/query/01gOLD-4", DATA + "/query"]
+    assert _query_url(responses.calls[2]).endswith("SystemModstamp >= 2024-01-03T23:55:00Z ORDER BY SystemModstamp, Id")
+    assert [[r["Id"] for r in b.records] for b in batches] == [["001E"]]
+    assert batches[-1].checkpoint == {"version": 1, "since": "2024-01-05T00:00:00Z"}
+
+
+@responses.activate
+def test_locators_that_keep_expiring_fail_the_read_after_a_few_restarts(conn):
+    login(responses)
+    page = {"totalSize": 9, "done": False, "nextRecordsUrl": "/services/data/v59.0/query/01gA-1",
+            "records": [{"Id": "001A", "SystemModstamp": "2024-01-05T00:00:00.000+0000"}]}
+    responses.add(responses.GET, DATA + "/query", json=page)
+    responses.add(responses.GET, DATA + "/query/01gA-1", status=400, json=EXPIRED)
+    with pytest.raises(FatalError, match="query locators expired 4 times in one read"):
+        list(conn.read(StreamSpec("Account"), None))
+    assert len(responses.calls) == 1 + 2 * 4
+
+
+@responses.activate
+def test_the_same_next_records_url_twice_is_a_loop_not_a_thousand_requests(conn):
+    login(responses)
+    looping = {"totalSize": 9, "done": False, "nextRecordsUrl": "/services/data/v59.0/query/01gL-1",
+               "records": [{"Id": "001A", "SystemModstamp": "2024-01-05T00:00:00.000+0000"}]}
+    responses.add(responses.GET, DATA + "/query", json=looping)
+    responses.add(responses.GET, DATA + "/query/01gL-1", json=looping)
+    with pytest.raises(FatalError, match="same page position twice"):
+        list(conn.read(StreamSpec("Account"), None))
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+@pytest.mark.parametrize(("body", "content_type", "says"), [
+    ("<html><body>Service temporarily unavailable</body></html>", "text/html", "not JSON; the body begins '<html>"),
+    ("", "application/json", "not JSON; the body is empty"),
+    ('{"totalSize": 3, "records": [{"Id": "00', "application/json", "not JSON; the body begins '{\"totalSize\": 3"),
+    ("null", "application/json", "JSON NoneType, not a query result; the body begins 'null'"),
+    ('{"totalSize": 1, "records": {"Id": "001A"}}', "application/json", "no records list"),
+])
+def test_a_malformed_query_answer_fails_the_stream_naming_object_url_status_and_body(conn, body, content_type, says):
+    login(responses)
+    responses.add(responses.GET, DATA + "/query", body=body, status=200, content_type=content_type)
+    with pytest.raises(FatalError) as err:
+        list(conn.read(StreamSpec("Account"), None))
+    text = str(err.value)
+    assert text.startswith(f"salesforce: Account: GET {DATA}/query?q=SELECT") and "HTTP 200" in text, text
+    assert says in text, text
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_authentication_refusal_of_a_write_stops_the_apply(conn, status):
+    """401 (after the one re-login) and 403 other than REQUEST_LIMIT_EXCEEDED are AuthError: nothing more
+    is sent, no item is marked rejected (the outcome policy)."""
+    login(responses)
+    login(responses)
+    code = "INVALID_SESSION_ID" if status == 401 else "INSUFFICIENT_ACCESS"
+    responses.add(responses.PATCH, DATA + "/composite/sobjects", status=status,
+                  json=[{"errorCode": code, "message": "no access"}])
+    items = [WriteItem(str(i), "Account", {"Id": f"001{i}"}, {"Segment__c": "A"}) for i in range(450)]
+    with pytest.raises(AuthError, match=f"HTTP {status}: {code}: no access"):
+        conn.write(WriteBatch(items))
+    assert sum(c.request.method == "PATCH" for c in responses.calls) == (2 if status == 401 else 1)
+
+
+@responses.activate
+def test_a_request_level_400_puts_the_message_on_each_item_and_is_sent_once(conn):
+    login(responses)
+    responses.add(responses.PATCH, DATA + "/composite/sobjects", status=400,
+                  json=[{"errorCode": "JSON_PARSER_ERROR", "message": "Unexpected character"}])
+    outcomes = conn.write(WriteBatch([WriteItem(str(i), "Account", {"Id": f"001{i}"}, {"Segment__c": "A"})
+                                      for i in range(3)]))
+    assert [(o.status, o.message) for o in outcomes] == [
+        ("rejected", "salesforce: PATCH composite/sobjects: HTTP 400: JSON_PARSER_ERROR: Unexpected character")] * 3
+    assert sum(c.request.method == "PATCH" for c in responses.calls) == 1
+
+
+def test_the_write_batch_default_is_the_collections_maximum_and_no_connector_batch_size(conn):
+    assert SalesforceConnector.write_batch_max == 200
+    assert "batch_size" not in SalesforceConnector.Options.model_fields
+
+
+@responses.activate
+def test_without_soql_fields_or_an_objects_entry_the_mapping_fields_are_selected(conn):
+    login(responses)
+    responses.add(responses.GET, DATA + "/query", json={"totalSize": 0, "done": True, "records": []})
+    stream = StreamSpec("OrderItem", ["Id"], fields=["Id", "Order/Account/SAP_Customer_Number__c", "Quantity"],
+                        options={"delta_field": "SystemModstamp"})
+    list(conn.read(stream, None))
+    assert _query_url(responses.calls[1]) == ("SELECT Id, Order.Account.SAP_Customer_Number__c, Quantity, "
+                                              "SystemModstamp FROM OrderItem ORDER BY SystemModstamp, Id")
+
+
+def test_stream_options_are_typed_and_a_misspelt_one_is_refused(conn):
+    from basics.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="stream 'Account' option soql_feilds: Extra inputs"):
+        list(conn.read(StreamSpec("Account", options={"soql_feilds": ["Id"]}), None))

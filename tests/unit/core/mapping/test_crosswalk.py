@@ -109,3 +109,105 @@ def test_a_link_file_is_read_by_the_one_csv_reader_with_a_bom_and_errors_name_th
     path.write_text("system,entity,key,canonical_id\n")
     with pytest.raises(DataError, match="lacks column.*source_key"):
         read_file_links(path, "sap", "product")
+
+
+# --------------------------------------------------------------------------- the index, once per stream
+
+
+def _accounts(start: int, count: int) -> list[dict]:
+    return [{"Id": f"001{i:015d}", "SAP_Customer_Number__c": f"00{100000 + i}", "Segment__c": "Growth"}
+            for i in range(start, start + count)]
+
+
+def _link_loads(db) -> list[str]:
+    """Every statement that reads the crosswalk's links (not its count)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    event.listen(db, "before_cursor_execute",
+                 lambda conn, cursor, statement, *a: seen.append(statement)
+                 if "FROM crosswalk" in statement and "source_key" in statement.split("FROM")[0] else None)
+    return seen
+
+
+@pytest.fixture
+def crm_store(db):
+    from core.mapping import load_mapping
+
+    with db.begin() as conn:
+        conn.execute(Customer.__table__.insert(), [{"id": str(100000 + i), "source_system": "erp"}
+                                                   for i in range(1, 41)])
+    return db, load_mapping(shipped_mapping("salesforce.yaml")).entities["account"]
+
+
+def test_a_stream_loads_the_crosswalk_links_once_not_once_per_batch(crm_store):
+    """The cause of a CRM pull at a fifth of a bare loop's speed: every batch reloaded every link."""
+    db, crm = crm_store
+    loads = _link_loads(db)
+    for start in range(1, 41, 8):  # five batches of one run
+        with db.begin() as conn:
+            load_batch(conn, "salesforce", crm, _accounts(start, 8), run_id=7)
+    assert len(loads) == 1
+    with db.connect() as conn:
+        assert conn.execute(select(Crosswalk.__table__)).fetchall().__len__() == 40
+
+
+def test_the_held_index_is_kept_current_as_links_are_added(crm_store):
+    """A key linked in batch 1 is `existing` in batch 3; another key claiming that id later is a conflict."""
+    db, crm = crm_store
+    with db.begin() as conn:
+        load_batch(conn, "salesforce", crm, _accounts(1, 5), run_id=7)
+    with db.begin() as conn:
+        load_batch(conn, "salesforce", crm, _accounts(6, 5), run_id=7)
+    claimant = {"Id": "001999999999999999", "SAP_Customer_Number__c": "00100003", "Segment__c": "Growth"}
+    with db.begin() as conn:
+        counts = load_batch(conn, "salesforce", crm, [*_accounts(3, 1), claimant], run_id=7)
+    assert (counts.loaded, counts.quarantined) == (1, 1)
+    with db.connect() as conn:
+        [issue] = conn.execute(select(ReconException.__table__)).fetchall()
+    assert (issue.kind, issue.entity_key) == ("conflict", "001999999999999999")
+    assert "'100003' is already claimed by ['001000000000000003']" in issue.reason
+
+
+def test_links_written_by_someone_else_or_rolled_back_make_the_index_reload(crm_store):
+    from core.mapping.ingest import index_cache
+
+    db, crm = crm_store
+    with db.begin() as conn:
+        load_batch(conn, "salesforce", crm, _accounts(1, 5), run_id=7)
+    with pytest.raises(RuntimeError), db.begin() as conn:  # a batch whose transaction rolls back
+        load_batch(conn, "salesforce", crm, _accounts(6, 5), run_id=7)
+        raise RuntimeError("the checkpoint could not be saved")
+    with db.begin() as conn:  # a steward links the account of customer 100007 by hand meanwhile
+        conn.execute(Crosswalk.__table__.insert().values(system="salesforce", entity="customer",
+                                                         source_key="001000000000000077", canonical_id="100007"))
+    with db.begin() as conn:
+        counts = load_batch(conn, "salesforce", crm, _accounts(6, 5), run_id=7)
+        loads = index_cache(conn).loads
+    assert (counts.loaded, counts.quarantined) == (4, 1)  # 100007 is claimed by the steward's link
+    with db.connect() as conn:
+        links = {r.source_key for r in conn.execute(select(Crosswalk.__table__))}
+    assert len(links) == 10 and "001000000000000007" not in links and loads >= 2
+
+
+def test_an_exact_id_rule_looks_up_the_normalised_value_among_canonical_ids(crm_store):
+    """`normalize: [strip, upper, strip_zeros]` applies before the lookup: a CRM user's `c00042` is C00042."""
+    db, crm = crm_store
+    with db.begin() as conn:
+        conn.execute(Customer.__table__.insert().values(id="C00042", source_system="erp"))
+        counts = load_batch(conn, "salesforce", crm, [{"Id": "001000000000000042", "SAP_Customer_Number__c": "c00042",
+                                                        "Segment__c": "Growth"}], run_id=8)
+    assert (counts.loaded, counts.quarantined) == (1, 0)
+    with db.connect() as conn:
+        assert [(r.source_key, r.canonical_id) for r in conn.execute(select(Crosswalk.__table__))] == [
+            ("001000000000000042", "C00042")]
+
+
+def test_a_re_pull_keeps_the_rule_that_made_a_link_and_rewrites_no_link(crm_store):
+    db, crm = crm_store
+    for run_id in (9, 10):  # the first pull links, the second meets the same accounts again
+        with db.begin() as conn:
+            load_batch(conn, "salesforce", crm, _accounts(1, 3), run_id=run_id)
+    with db.connect() as conn:
+        rules = {r.source_key: r.rule for r in conn.execute(select(Crosswalk.__table__))}
+    assert rules == {f"001{i:015d}": "exact" for i in range(1, 4)}

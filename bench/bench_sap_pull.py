@@ -1,0 +1,137 @@
+"""SAP OData pull throughput: segbridge's pull of mappings/sap_s4.yaml (paging, mapping, crosswalk, store)
+against a bare `requests` loop reading the same entity sets and expansions from the same server, in one
+run. Target: >= 0.85 of the bare loop.
+
+    .venv/bin/python bench/bench_sap_pull.py [--products 2000] [--customers 1000] [--weeks 52] [--rounds 2]
+
+The SAP OData sandbox runs in another process (as bench/bench_pull.py does). The bare loop reads each
+entity set of the mapping as a hand-written client would: `$format=json`, the mapping's `$expand` and
+`$select`, `$top`/`$skip` pages of `--page-size` following `__next`, parsing every page; nothing is
+mapped or stored. Data generation and server start-up are not timed. Each round times the bare loop,
+then a full pull into a fresh SQLite store; the ratio is taken within each round (the machine is
+shared: its load varies between rounds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import tempfile
+import time
+
+USER, PASSWORD = "SEGBRIDGE", "bench-sap-pass"
+ROOT = "/sap/opu/odata/sap"
+
+
+def serve_sandbox(sizes: dict, page_size: int, queue) -> None:
+    from sandbox.generator import generate
+    from sandbox.sap_odata import build_app
+    from sandbox.server import serve
+
+    dataset = generate(seed=1, locations=3, **sizes)
+    app = build_app(dataset, auth=(USER, PASSWORD), page_size=page_size)
+    server = serve(app).start()
+    queue.put(server.url)
+    while True:
+        time.sleep(3600)
+
+
+def entity_reads() -> list[tuple[str, str, dict]]:
+    """(entity, service/set, query options) of every entity of the shipped SAP mapping."""
+    from core.mapping import load_mapping
+    from core.paths import shipped_mapping
+    from core.sync import stream_spec
+
+    out = []
+    for name, em in load_mapping(shipped_mapping("sap_s4.yaml")).entities.items():
+        spec = stream_spec(em)
+        params = {"$format": "json"}
+        if spec.options.get("expand"):
+            params["$expand"] = ",".join(spec.options["expand"])
+        if spec.options.get("select"):
+            params["$select"] = ",".join(spec.options["select"])
+        out.append((name, spec.name, params))
+    return out
+
+
+def bare_loop(url: str, page_size: int) -> tuple[int, int, float]:
+    """Every entity set of the mapping, page by page, parsed; (records, requests, seconds)."""
+    import requests
+
+    reads = entity_reads()
+    started = time.perf_counter()
+    records = sent = 0
+    with requests.Session() as http:
+        http.auth = (USER, PASSWORD)
+        for _, path, params in reads:
+            skip = 0
+            while True:
+                got, link, query = 0, f"{url}{ROOT}/{path}", {**params, "$top": page_size, "$skip": skip}
+                while link:
+                    body = http.get(link, params=query, timeout=300).json()["d"]
+                    sent += 1
+                    got += len(body["results"])
+                    link, query = body.get("__next"), None
+                records += got
+                if got < page_size:
+                    break
+                skip += got
+    return records, sent, time.perf_counter() - started
+
+
+def segbridge_pull(url: str, tmp: str, round_no: int, page_size: int):
+    from core.settings import SegbridgeConfig
+    from core.store import create_all, open_store
+    from core.sync import pull
+
+    db = open_store(f"sqlite:///{tmp}/bench{round_no}.db")
+    create_all(db)
+    config = SegbridgeConfig.model_validate({"systems": {"sap": {
+        "kind": "sap_odata", "mapping": "sap_s4.yaml",
+        "options": {"base_url": url, "page_size": page_size, "read_timeout": 300,
+                    "auth": {"type": "basic", "username": USER, "password": "${BENCH_SAP_PASSWORD}"}}}}})
+    started = time.perf_counter()
+    result = pull(config, db, progress=None)[0]
+    seconds = time.perf_counter() - started
+    db.dispose()
+    read = sum(s.read for s in result.streams)
+    per = ", ".join(f"{s.entity} {s.read:,} in {s.seconds:.2f} s" for s in result.streams)
+    return read, seconds, f"{result.status} {result.message or ''}".strip(), per
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--weeks", type=int, default=52)
+    parser.add_argument("--order-rate", type=float, default=0.3)
+    parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    sizes = {"products": args.products, "customers": args.customers, "weeks": args.weeks,
+             "order_rate": args.order_rate}
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=serve_sandbox, args=(sizes, args.page_size, queue), daemon=True)
+    proc.start()
+    url = queue.get(timeout=900)
+    os.environ["BENCH_SAP_PASSWORD"] = PASSWORD
+    ratios: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for round_no in range(args.rounds):
+                records, sent, bare = bare_loop(url, args.page_size)
+                read, seconds, status, per = segbridge_pull(url, tmp, round_no, args.page_size)
+                ratios.append(bare / seconds)
+                print(f"round {round_no + 1}: bare loop {records:,} records, {sent} requests in {bare:.2f} s; "
+                      f"pull {read:,} read in {seconds:.2f} s, {status}")
+                print(f"  per entity: {per}")
+    finally:
+        proc.terminate()
+    print(f"ratio pull / bare loop per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
+          f"best {max(ratios):.2f} (target >= 0.85)")
+
+
+if __name__ == "__main__":
+    main()
