@@ -1,0 +1,95 @@
+"""Every KPI of a segment run from frames: `prepare` joins the canonical tables onto the run's
+product-locations, `compute_all` runs each KPI family and stacks their rows.
+
+Kept free of the store (the adapter is core.kpis.kpi_store) so the same functions run on frames
+from anywhere, e.g. the benchmark's generated million product-locations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from core.kpis.customer_kpis import customer_kpis
+from core.kpis.governance_kpis import adherence_kpis, exception_kpis, quarantine_kpis, writeback_kpis
+from core.kpis.inventory_kpis import inventory_kpis
+from core.kpis.kpi_rows import KPI_COLUMNS
+from core.kpis.service_kpis import promised_vs_achieved, service_kpis, shipped_per_line
+from core.kpis.stability import migration_kpis
+
+UNSEGMENTED = "unsegmented"
+
+
+@dataclass
+class KpiInputs:
+    """What the KPIs are computed from; `pls` rows are numbered 0..n-1 and `lines`/`snapshots` point at
+    them with `pl` (-1: a product-location the run did not segment)."""
+
+    pls: pd.DataFrame
+    lines: pd.DataFrame
+    shipments: pd.DataFrame | None = None
+    snapshots: pd.DataFrame | None = None
+    rates: dict = field(default_factory=dict)
+    segments: pd.DataFrame | None = None
+    previous_segments: pd.DataFrame | None = None
+    intended: pd.DataFrame | None = None
+    exceptions: pd.DataFrame | None = None
+    entity_counts: pd.DataFrame | None = None
+    changes: pd.DataFrame | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def pl_codes(pls: pd.DataFrame, product_id: pd.Series, location_id: pd.Series) -> np.ndarray:
+    """Row number in `pls` (by its `entity_key` `product|location`) of each product/location pair, -1 if none."""
+    keys = product_id.astype(str) + "|" + location_id.fillna("").astype(str)
+    pos = pd.Index(pls["entity_key"]).get_indexer(keys)
+    return pos.astype(np.int64)
+
+
+def prepare_lines(order_lines: pd.DataFrame, shipments: pd.DataFrame | None, pls: pd.DataFrame,
+                  customer_segment: pd.Series | None = None) -> pd.DataFrame:
+    """Order lines not rejected, with `pl`, product `segment`, `customer_segment`, shipped quantity and
+    arrival, and per-unit cost and price (the line's own, else the product-location's cost)."""
+    live = order_lines
+    if "rejected" in live:
+        live = live[~live["rejected"].fillna(False).astype(bool)]
+    out = shipped_per_line(live.reset_index(drop=True), shipments)
+    out["pl"] = pl_codes(pls, out["product_id"], out["location_id"])
+    seg = pls["segment"].astype(str).to_numpy()
+    out["segment"] = np.where(out["pl"] >= 0, seg[np.maximum(out["pl"].to_numpy(), 0)], UNSEGMENTED)
+    cust = customer_segment if customer_segment is not None else pd.Series(dtype=object)
+    out["customer_segment"] = out["customer_id"].map(cust).fillna(UNSEGMENTED) if "customer_id" in out \
+        else UNSEGMENTED
+    qty = out["quantity"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own_cost = np.where(qty > 0, out["cost"].to_numpy(float) / qty, np.nan) if "cost" in out else np.nan
+        price = np.where(qty > 0, out["net_value"].to_numpy(float) / qty, np.nan) if "net_value" in out else np.nan
+    pl_cost = np.where(out["pl"] >= 0, pls["unit_cost"].to_numpy(float)[np.maximum(out["pl"].to_numpy(), 0)],
+                       np.nan)
+    out["unit_cost"] = np.where(np.isnan(own_cost), pl_cost, own_cost)
+    out["unit_price"] = price
+    return out
+
+
+def compute_all(inp: KpiInputs, period: str = "week") -> pd.DataFrame:
+    """Every KPI row (docs/kpis.md) for the inputs, columns KPI_COLUMNS."""
+    parts = [service_kpis(inp.lines, period),
+             promised_vs_achieved(inp.pls, inp.lines),
+             inventory_kpis(inp.pls, inp.snapshots, inp.lines, period),
+             customer_kpis(inp.lines, inp.shipments, inp.rates, period)]
+    if inp.segments is not None:
+        parts.append(migration_kpis(inp.previous_segments, inp.segments))
+    if inp.intended is not None and inp.exceptions is not None:
+        seg = pd.Series(inp.pls["segment"].to_numpy(), index=inp.pls["entity_key"].to_numpy())
+        parts.append(adherence_kpis(inp.intended, inp.exceptions, seg))
+    if inp.entity_counts is not None:
+        parts.append(quarantine_kpis(inp.entity_counts, period))
+    if inp.exceptions is not None:
+        parts.append(exception_kpis(inp.exceptions, inp.now, period))
+    if inp.changes is not None:
+        parts.append(writeback_kpis(inp.changes, period))
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True)[KPI_COLUMNS] if parts else pd.DataFrame(columns=KPI_COLUMNS)
