@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from sqlalchemy import delete, select
 
-from basics.errors import ConfigError
+from basics.errors import ConfigError, SegbridgeError
 from core.kpis.all_kpis import KpiInputs, compute_all, pl_codes, prepare_lines
 from core.kpis.kpi_rows import KPI_COLUMNS
 from core.model import (
@@ -122,7 +122,11 @@ def _intended(config, db, run_id: int) -> pd.DataFrame | None:
         return None
     from core.writeback.intended import intended_values
 
-    frame = intended_values(config, db, run_id=run_id)
+    try:
+        frame = intended_values(config, db, run_id=run_id)
+    except SegbridgeError as exc:
+        log.warning("policy adherence not computed: %s", exc.message)
+        return None
     frame = frame[frame["canonical_entity"] == "product_location"]
     if frame.empty:
         return frame.assign(pl_key=pd.Series(dtype=object))
