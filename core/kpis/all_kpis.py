@@ -61,7 +61,7 @@ def prepare_lines(order_lines: pd.DataFrame, shipments: pd.DataFrame | None, pls
     seg = pls["segment"].astype(str).to_numpy()
     out["segment"] = np.where(out["pl"] >= 0, seg[np.maximum(out["pl"].to_numpy(), 0)], UNSEGMENTED)
     cust = customer_segment if customer_segment is not None else pd.Series(dtype=object)
-    out["customer_segment"] = out["customer_id"].map(cust).fillna(UNSEGMENTED) if "customer_id" in out \
+    out["customer_segment"] = out["customer_id"].map(cust).astype(object).fillna(UNSEGMENTED) if "customer_id" in out \
         else UNSEGMENTED
     qty = out["quantity"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -70,6 +70,8 @@ def prepare_lines(order_lines: pd.DataFrame, shipments: pd.DataFrame | None, pls
     pl_cost = np.where(out["pl"] >= 0, pls["unit_cost"].to_numpy(float)[np.maximum(out["pl"].to_numpy(), 0)],
                        np.nan)
     out["unit_cost"] = np.where(np.isnan(own_cost), pl_cost, own_cost)
+    known = out["cost"].to_numpy(float) if "cost" in out else np.full(len(out), np.nan)
+    out["cost"] = np.where(np.isnan(known), qty * out["unit_cost"].to_numpy(float), known)  # margin needs a cost
     out["unit_price"] = price
     return out
 

@@ -34,8 +34,8 @@ def customer_kpis(lines: pd.DataFrame, shipments: pd.DataFrame | None, rates: Ma
     lper = period_index(pd.to_datetime(lines["order_date"]).to_numpy(), period)
     sper = period_index(pd.to_datetime(ships["ship_date"]).to_numpy(), period) if len(ships) else \
         np.array([], dtype=np.int64)
-    labels = PREFIX + lines["customer_segment"].fillna("unsegmented").astype(str)
-    slabels = PREFIX + ships["customer_segment"].fillna("unsegmented").astype(str) if len(ships) else \
+    labels = PREFIX + lines["customer_segment"].astype(object).fillna("unsegmented").astype(str)
+    slabels = PREFIX + ships["customer_segment"].astype(object).fillna("unsegmented").astype(str) if len(ships) else \
         pd.Series([], dtype=object)
     grid = Grid.of(pd.concat([labels, slabels]).unique(), np.concatenate([lper, sper]), period)
     lc = grid.codes(grid.segment_codes(labels.to_numpy()), lper)

@@ -20,8 +20,9 @@ def _num(value) -> str:
     return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.0f}"
 
 
-COLUMNS = [Col("run_id", "run", wrap=False, constant=True), Col("kpi", wrap=False), Col("segment", wrap=False),
-           Col("period", wrap=False), Col("scope", drop=2), Col("value", wrap=False, show=_num),
+COLUMNS = [Col("run_id", "run", wrap=False, constant=True), Col("kpi", wrap=False),
+           Col("segment", wrap=False, constant=True), Col("period", wrap=False, constant=True),
+           Col("scope", drop=1, min_width=12), Col("value", wrap=False, show=_num),
            Col("numerator", drop=4, wrap=False, show=_num), Col("denominator", drop=5, wrap=False, show=_num),
            Col("note", drop=3, min_width=10)]
 
