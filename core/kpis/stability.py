@@ -3,7 +3,8 @@ the churn rate (the share of entities present in both runs whose class changed).
 
 Input: the runs' `segment_assignment` rows (`entity`, `entity_key`, `dimension`, `value`). Rows come out
 with the previous class as `segment`, `scope` `<dimension>-><new class>` for `migration_count`, and
-`scope` `<dimension>` for `churn_rate`; customer dimensions are named `customer.<dimension>`.
+`scope` `<dimension>` for `churn_rate`; dimensions of customers and products are named
+`customer.<dimension>` and `product.<dimension>`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from core.kpis.kpi_rows import ALL, empty_rows, frame_of, one_row
 KEYS = ["entity", "entity_key", "dimension"]
 
 
-def _dimension(entity: pd.Series, dimension: pd.Series) -> pd.Series:
-    return np.where(entity == "customer", "customer." + dimension.astype(str), dimension.astype(str))
+def _dimension(entity: pd.Series, dimension: pd.Series) -> np.ndarray:
+    """Product-location dimensions by their name, other entities' as `<entity>.<dimension>`."""
+    dim = dimension.astype(str)
+    return np.where(entity == "product_location", dim, entity.astype(str) + "." + dim)
 
 
 def migration_kpis(previous: pd.DataFrame | None, current: pd.DataFrame) -> pd.DataFrame:
