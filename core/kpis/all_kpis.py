@@ -16,7 +16,7 @@ import pandas as pd
 from core.kpis.customer_kpis import customer_kpis
 from core.kpis.governance_kpis import adherence_kpis, exception_kpis, quarantine_kpis, writeback_kpis
 from core.kpis.inventory_kpis import inventory_kpis
-from core.kpis.kpi_rows import KPI_COLUMNS
+from core.kpis.kpi_rows import KPI_COLUMNS, labels
 from core.kpis.service_kpis import promised_vs_achieved, service_kpis, shipped_per_line
 from core.kpis.stability import migration_kpis
 
@@ -49,6 +49,13 @@ def pl_codes(pls: pd.DataFrame, product_id: pd.Series, location_id: pd.Series) -
     return pos.astype(np.int64)
 
 
+def segment_of(pls: pd.DataFrame, pl: np.ndarray) -> pd.Categorical:
+    """The product segment of each `pl` code as a categorical (`unsegmented` for -1)."""
+    cats = sorted({*pls["segment"].astype(str).unique(), UNSEGMENTED})
+    codes = np.append(pd.Categorical(pls["segment"].astype(str), categories=cats).codes, cats.index(UNSEGMENTED))
+    return pd.Categorical.from_codes(codes[np.where(pl >= 0, pl, len(codes) - 1)], cats)
+
+
 def prepare_lines(order_lines: pd.DataFrame, shipments: pd.DataFrame | None, pls: pd.DataFrame,
                   customer_segment: pd.Series | None = None) -> pd.DataFrame:
     """Order lines not rejected, with `pl`, product `segment`, `customer_segment`, shipped quantity and
@@ -58,11 +65,10 @@ def prepare_lines(order_lines: pd.DataFrame, shipments: pd.DataFrame | None, pls
         live = live[~live["rejected"].fillna(False).astype(bool)]
     out = shipped_per_line(live.reset_index(drop=True), shipments)
     out["pl"] = pl_codes(pls, out["product_id"], out["location_id"])
-    seg = pls["segment"].astype(str).to_numpy()
-    out["segment"] = np.where(out["pl"] >= 0, seg[np.maximum(out["pl"].to_numpy(), 0)], UNSEGMENTED)
+    out["segment"] = segment_of(pls, out["pl"].to_numpy())
     cust = customer_segment if customer_segment is not None else pd.Series(dtype=object)
-    out["customer_segment"] = out["customer_id"].map(cust).astype(object).fillna(UNSEGMENTED) if "customer_id" in out \
-        else UNSEGMENTED
+    mapped = out["customer_id"].map(cust) if "customer_id" in out else pd.Series(np.nan, index=out.index)
+    out["customer_segment"] = labels(mapped.astype(object))
     qty = out["quantity"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         own_cost = np.where(qty > 0, out["cost"].to_numpy(float) / qty, np.nan) if "cost" in out else np.nan

@@ -17,7 +17,17 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from core.kpis.kpi_rows import ALL, KPI_COLUMNS, Grid, empty_rows, frame_of, one_row, period_index, sum_rows
+from core.kpis.kpi_rows import (
+    ALL,
+    KPI_COLUMNS,
+    Grid,
+    empty_rows,
+    frame_of,
+    labels,
+    one_row,
+    period_index,
+    sum_rows,
+)
 
 PREFIX = "customer:"
 CUSTOMER_KPIS = ("revenue", "gross_margin", "cost_to_serve", "profit")
@@ -34,12 +44,12 @@ def customer_kpis(lines: pd.DataFrame, shipments: pd.DataFrame | None, rates: Ma
     lper = period_index(pd.to_datetime(lines["order_date"]).to_numpy(), period)
     sper = period_index(pd.to_datetime(ships["ship_date"]).to_numpy(), period) if len(ships) else \
         np.array([], dtype=np.int64)
-    labels = PREFIX + lines["customer_segment"].astype(object).fillna("unsegmented").astype(str)
-    slabels = PREFIX + ships["customer_segment"].astype(object).fillna("unsegmented").astype(str) if len(ships) else \
-        pd.Series([], dtype=object)
-    grid = Grid.of(pd.concat([labels, slabels]).unique(), np.concatenate([lper, sper]), period)
-    lc = grid.codes(grid.segment_codes(labels.to_numpy()), lper)
-    sc = grid.codes(grid.segment_codes(slabels.to_numpy()), sper)
+    lab = labels(lines["customer_segment"], PREFIX)
+    slab = labels(ships["customer_segment"], PREFIX) if len(ships) else pd.Series([], dtype="category")
+    names = [*lab.cat.categories, *slab.cat.categories] if len(slab) else list(lab.cat.categories)
+    grid = Grid.of(names, np.concatenate([lper, sper]), period)
+    lc = grid.codes(grid.segment_codes(lab), lper)
+    sc = grid.codes(grid.segment_codes(slab), sper) if len(slab) else np.array([], dtype=np.int64)
     revenue = grid.sum(lc, lines["net_value"].to_numpy(float))
     margin = revenue - grid.sum(lc, lines["cost"].to_numpy(float))
     first_line = ~lines.duplicated("order_id").to_numpy() if "order_id" in lines else np.ones(len(lines), bool)

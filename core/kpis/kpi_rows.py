@@ -67,20 +67,35 @@ class Grid:
 
     @classmethod
     def of(cls, segment_labels, period_idx: np.ndarray, period: str) -> Grid:
-        seg = np.asarray(sorted({str(s) for s in segment_labels}), dtype=object)
-        per = np.unique(period_idx[period_idx >= 0]) if len(period_idx) else np.array([], dtype=np.int64)
-        return cls(seg, per, period)
+        seg = np.asarray(sorted({str(s) for s in segment_labels if s == s}), dtype=object)
+        return cls(seg, _distinct(period_idx), period)
 
-    def codes(self, segment_codes: np.ndarray, period_idx: np.ndarray) -> np.ndarray:
-        """Cell code per row (segment code x period code); -1 where the period is unknown."""
-        if not len(self.periods):
+    def period_codes(self, period_idx: np.ndarray) -> np.ndarray:
+        """Position of each integer period in the grid, -1 where it is not one of the grid's. Weeks
+        and months of a window are usually contiguous: then a subtraction, not a search."""
+        n = len(self.periods)
+        if not n:
             return np.full(len(period_idx), -1)
-        pc = np.clip(np.searchsorted(self.periods, period_idx), 0, len(self.periods) - 1)
-        ok = (period_idx >= 0) & (segment_codes >= 0) & (self.periods[pc] == period_idx)
-        return np.where(ok, segment_codes * len(self.periods) + pc, -1)
+        p0 = self.periods[0]
+        if self.periods[-1] - p0 == n - 1:
+            pc = period_idx - p0
+            return np.where((pc >= 0) & (pc < n), pc, -1)
+        pc = np.clip(np.searchsorted(self.periods, period_idx), 0, n - 1)
+        return np.where(self.periods[pc] == period_idx, pc, -1)
+
+    def codes(self, segment_codes: np.ndarray, period_idx: np.ndarray, period_codes: np.ndarray | None = None
+              ) -> np.ndarray:
+        """Cell code per row (segment code x period code); -1 where the segment or period is unknown."""
+        pc = self.period_codes(period_idx) if period_codes is None else period_codes
+        return np.where((pc >= 0) & (segment_codes >= 0), segment_codes * len(self.periods) + pc, -1)
 
     def segment_codes(self, labels) -> np.ndarray:
-        """Codes of segment labels (-1 for labels not in the grid)."""
+        """Codes of segment labels (-1 for labels not in the grid). A categorical is matched by its
+        categories only: at tens of millions of rows comparing strings row by row would cost seconds."""
+        if isinstance(getattr(labels, "dtype", None), pd.CategoricalDtype):
+            cat = pd.Categorical(labels)
+            lookup = np.append(self.segment_codes(np.asarray(cat.categories, dtype=object)), -1)
+            return lookup[cat.codes]  # code -1 (missing) takes the appended -1
         lab = np.asarray(labels, dtype=object).astype(str)
         pos = np.searchsorted(self.segments.astype(str), lab)
         pos = np.clip(pos, 0, max(len(self.segments) - 1, 0))
@@ -88,12 +103,29 @@ class Grid:
             np.full(len(lab), -1)
 
     def sum(self, cells: np.ndarray, weights=None) -> np.ndarray:
-        """Sums per cell as a (segments, periods) matrix; rows whose cell is -1 are left out."""
-        ok = cells >= 0
-        w = None if weights is None else np.nan_to_num(np.asarray(weights, dtype=float)[ok])
+        """Sums per cell as a (segments, periods) matrix; rows whose cell is -1 are left out (they land
+        in a bin before the first and are dropped, so no row is copied to filter them)."""
         n = len(self.segments) * len(self.periods)
-        return np.bincount(cells[ok], weights=w, minlength=n).astype(float).reshape(len(self.segments),
-                                                                                    len(self.periods))
+        w = None
+        if weights is not None:
+            w = np.asarray(weights, dtype=float)
+            if np.isnan(w).any():
+                w = np.nan_to_num(w)
+        out = np.bincount(cells + 1, weights=w, minlength=n + 1)[1:n + 1].astype(float)
+        return out.reshape(len(self.segments), len(self.periods))
+
+
+def _distinct(period_idx: np.ndarray) -> np.ndarray:
+    """Sorted distinct periods (>= 0), by counting: a hash of a hundred million rows costs more."""
+    idx = np.asarray(period_idx, dtype=np.int64)
+    if not len(idx):
+        return np.array([], dtype=np.int64)
+    hi = idx.max()
+    lo = idx.min() if idx.min() >= 0 else idx[idx >= 0].min(initial=hi + 1)
+    if hi < 0 or lo > hi:
+        return np.array([], dtype=np.int64)
+    counts = np.bincount(np.maximum(idx - lo, -1) + 1, minlength=hi - lo + 2)[1:]
+    return np.flatnonzero(counts) + lo
 
 
 def ratio_rows(grid: Grid, kpi: str, num: np.ndarray, den: np.ndarray, scope: str = "",
@@ -134,6 +166,15 @@ def _with_totals(m: np.ndarray, stock: bool = False) -> np.ndarray:
     m = np.vstack([m, m.sum(axis=0, keepdims=True)])
     last = m[:, -1:] if m.shape[1] else np.zeros((m.shape[0], 1))
     return np.hstack([m, last if stock else m.sum(axis=1, keepdims=True)])
+
+
+def labels(values: pd.Series, prefix: str = "", missing: str = "unsegmented") -> pd.Series:
+    """Segment labels as a categorical with `prefix`, missing ones as `missing` (work on categories only)."""
+    cat = values.astype("category")
+    if missing not in cat.cat.categories:
+        cat = cat.cat.add_categories([missing])
+    cat = cat.fillna(missing)
+    return cat.cat.rename_categories([f"{prefix}{c}" for c in cat.cat.categories])
 
 
 def unavailable(segments, kpis, note: str, scope: str = "") -> pd.DataFrame:

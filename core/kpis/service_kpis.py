@@ -70,8 +70,8 @@ def service_kpis(lines: pd.DataFrame, period: str = "week", grid: Grid | None = 
     if lines.empty:
         return empty_rows()
     per = due_period(lines, period)
-    grid = grid or Grid.of(lines["segment"].unique(), per, period)
-    cells = grid.codes(grid.segment_codes(lines["segment"].to_numpy()), per)
+    grid = grid or Grid.of(pd.unique(lines["segment"]), per, period)
+    cells = grid.codes(grid.segment_codes(lines["segment"]), per)
     o = line_outcomes(lines)
     parts = [ratio_rows(grid, "fill_rate_units", grid.sum(cells, o["filled"]), grid.sum(cells, o["qty"])),
              ratio_rows(grid, "fill_rate_lines", grid.sum(cells, o["complete"]), grid.sum(cells)),
@@ -93,8 +93,8 @@ def promised_vs_achieved(pls: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame
                                 denominator=float(n), note=None if n else f"no {col} in the segment run"))
     if not lines.empty:
         o = line_outcomes(lines)
-        frame = pd.DataFrame({"segment": lines["segment"].astype(str).to_numpy(), "f": o["filled"], "q": o["qty"]})
-        sums = frame.groupby("segment")[["f", "q"]].sum()
+        frame = pd.DataFrame({"f": o["filled"], "q": o["qty"]})
+        sums = frame.groupby(pd.Categorical(lines["segment"]), observed=True)[["f", "q"]].sum()
         sums.loc[ALL] = sums.sum()
         for seg, r in sums.iterrows():
             if r["q"] > 0:

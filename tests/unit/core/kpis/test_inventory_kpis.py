@@ -87,3 +87,11 @@ def test_without_on_hand_every_inventory_kpi_is_unavailable(pls, lines, snaps):
     rows = inventory_kpis(pls, snaps, lines)
     assert set(rows["kpi"]) == set(INVENTORY_KPIS) and set(rows["segment"]) == {"AX", "CZ", "all"}
     assert rows["value"].isna().all() and set(rows["note"]) == {NO_ON_HAND}
+
+
+def test_chunked_passes_give_the_same_answers(pls, snapshots, lines, monkeypatch):
+    from core.kpis import inventory_kpis as module
+
+    whole = inventory_kpis(pls, snapshots, lines)
+    monkeypatch.setattr(module, "_CHUNK", 2)  # three passes over the six snapshots
+    pd.testing.assert_frame_equal(inventory_kpis(pls, snapshots, lines), whole)
