@@ -86,7 +86,7 @@ def governance(rng, pls: pd.DataFrame) -> dict:
         return pd.concat(parts, ignore_index=True)
     target = np.char.add('{"k": "', keys.astype(str))
     intended = pd.concat([pd.DataFrame({"system": s, "entity": "Plan", "target_key": target, "field": f,
-                                        "pl_key": keys}) for s in ("sap", "wms") for f in ("SS", "ROP")],
+                                        "pl": np.arange(n)}) for s in ("sap", "wms") for f in ("SS", "ROP")],
                          ignore_index=True)
     bad = intended.sample(frac=0.02, random_state=1)
     exceptions = pd.DataFrame({"system": bad["system"].to_numpy(), "entity": "Plan",

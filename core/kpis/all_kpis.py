@@ -91,8 +91,10 @@ def compute_all(inp: KpiInputs, period: str = "week") -> pd.DataFrame:
     if inp.segments is not None:
         parts.append(migration_kpis(inp.previous_segments, inp.segments))
     if inp.intended is not None and inp.exceptions is not None:
-        seg = pd.Series(inp.pls["segment"].to_numpy(), index=inp.pls["entity_key"].to_numpy())
-        parts.append(adherence_kpis(inp.intended, inp.exceptions, seg))
+        intended = inp.intended
+        if "pl" not in intended:
+            intended = intended.assign(pl=pd.Index(inp.pls["entity_key"]).get_indexer(intended["pl_key"]))
+        parts.append(adherence_kpis(intended, inp.exceptions, inp.pls["segment"].to_numpy()))
     if inp.entity_counts is not None:
         parts.append(quarantine_kpis(inp.entity_counts, period))
     if inp.exceptions is not None:

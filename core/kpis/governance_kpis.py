@@ -2,7 +2,8 @@
 
 * policy adherence: the share of product-locations whose values in a system all equal the intended
   ones, i.e. none of their intended fields has an open (or acknowledged) value_mismatch or orphan
-  exception in that system (reconciliation files those); per segment and system.
+  exception in that system (reconciliation files those); per segment and system. Grouped by integer
+  codes (system x product-location row), so millions of intended values cost no string groupby.
 * quarantine rate per system/entity and period: quarantined / read over the pulls of the period.
 * exceptions per system: opened in each period (first seen), resolved and waived (status now),
   and the median age in days of those still open or acknowledged.
@@ -24,29 +25,49 @@ MISMATCH_KINDS = ("value_mismatch", "orphan")
 FINAL_STATES = ("applied", "rejected", "failed", "conflict")
 
 
-def adherence_kpis(intended: pd.DataFrame, exceptions: pd.DataFrame, pl_segment: pd.Series) -> pd.DataFrame:
-    """`policy_adherence` per (segment, system): `intended` has system, entity, target_key, field and
-    `pl_key` (the product-location's `product|location`); `exceptions` the recon_exception rows;
-    `pl_segment` maps pl_key to its segment."""
+def adherence_kpis(intended: pd.DataFrame, exceptions: pd.DataFrame, pl_segment) -> pd.DataFrame:
+    """`policy_adherence` per (segment, system). `intended`: system, entity, target_key, field and `pl`
+    (row number of the product-location); `exceptions`: the recon_exception rows; `pl_segment`: the
+    segment of each product-location by row number."""
     if intended.empty:
         return empty_rows()
-    ex = exceptions[exceptions["status"].isin(OPEN_STATES) & exceptions["kind"].isin(MISMATCH_KINDS)]
-    ex = ex.rename(columns={"entity_key": "target_key"})[["system", "entity", "target_key", "field"]]
-    rec = ["system", "entity", "target_key"]
-    by_field = ex[ex["field"] != "*"].drop_duplicates().assign(off_field=True)
-    by_record = ex[ex["field"] == "*"][rec].drop_duplicates().assign(off_record=True)
-    m = intended[[*rec, "field", "pl_key"]].merge(by_field, on=[*rec, "field"], how="left")
-    m = m.merge(by_record, on=rec, how="left")
-    m["off"] = m["off_field"].notna().to_numpy() | m["off_record"].notna().to_numpy()
-    per_pl = m.groupby(["system", "pl_key"], sort=True)["off"].any().reset_index()
-    per_pl["segment"] = per_pl["pl_key"].map(pl_segment).fillna("unsegmented").astype(str)
+    seg_codes, seg_names = pd.factorize(pd.Series(np.asarray(pl_segment, dtype=object)).astype(str), sort=True)
+    n_pl = len(seg_codes)
+    sys_codes, systems = pd.factorize(intended["system"], sort=True)
+    pl = intended["pl"].to_numpy().astype(np.int64)
+    known = pl >= 0
+    present = np.bincount((sys_codes * n_pl + pl)[known], minlength=len(systems) * n_pl).reshape(len(systems), n_pl) > 0
+    off = np.zeros_like(present)
+    hit = _off_rows(intended, exceptions)
+    off.ravel()[(sys_codes * n_pl + pl)[hit & known]] = True
     rows = []
-    for keys, g in [*per_pl.groupby(["segment", "system"]), *((
-            (ALL, s), g) for s, g in per_pl.groupby("system"))]:
-        held = float((~g["off"]).sum())
-        rows.append(one_row(str(keys[0]), "policy_adherence", held / len(g), scope=str(keys[1]),
-                            numerator=held, denominator=float(len(g))))
+    for i, system in enumerate(systems):
+        held = present[i] & ~off[i]
+        total = np.bincount(seg_codes, weights=present[i], minlength=len(seg_names))
+        good = np.bincount(seg_codes, weights=held, minlength=len(seg_names))
+        for name, g, t in [*zip(seg_names, good, total, strict=True), (ALL, good.sum(), total.sum())]:
+            if t > 0:
+                rows.append(one_row(str(name), "policy_adherence", g / t, scope=str(system), numerator=float(g),
+                                    denominator=float(t)))
     return frame_of(rows)
+
+
+def _off_rows(intended: pd.DataFrame, exceptions: pd.DataFrame) -> np.ndarray:
+    """Intended rows with an open value_mismatch on their field, or an open orphan on their record."""
+    ex = exceptions[exceptions["status"].isin(OPEN_STATES) & exceptions["kind"].isin(MISMATCH_KINDS)]
+    hit = np.zeros(len(intended), dtype=bool)
+    if ex.empty:
+        return hit
+    near = np.flatnonzero(intended["target_key"].isin(ex["entity_key"].unique()).to_numpy())
+    if not len(near):
+        return hit
+    sub = intended.iloc[near][["system", "entity", "target_key", "field"]].assign(row=near)
+    ex = ex.rename(columns={"entity_key": "target_key"})[["system", "entity", "target_key", "field"]].drop_duplicates()
+    by_field = sub.merge(ex[ex["field"] != "*"], on=["system", "entity", "target_key", "field"])["row"]
+    rec = ["system", "entity", "target_key"]
+    by_record = sub.merge(ex[ex["field"] == "*"][rec].drop_duplicates(), on=rec)["row"]
+    hit[np.concatenate([by_field.to_numpy(), by_record.to_numpy()]).astype(np.int64)] = True
+    return hit
 
 
 def quarantine_kpis(counts: pd.DataFrame, period: str = "week") -> pd.DataFrame:

@@ -25,24 +25,28 @@ def shipped_per_line(lines: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFra
     it arrived on the latest delivery date (ship date where no delivery date). The canonical shipment
     is order-level (one row per order, no quantities): then every line of a shipped order counts as
     shipped in full on the order's latest delivery date, and an order without shipment as not shipped."""
-    out = lines.copy()
-    s = shipments.copy() if shipments is not None else pd.DataFrame(columns=["order_id"])
-    if s.empty:
+    out = lines.copy(deep=False)  # new columns only: the caller's frame and its columns stay as they were
+    if shipments is None or shipments.empty:
         out["shipped_quantity"] = 0.0
         out["delivered_on"] = pd.NaT
         return out
-    s["arrived"] = pd.to_datetime(s.get("delivery_date"), errors="coerce").fillna(
-        pd.to_datetime(s.get("ship_date"), errors="coerce"))
-    line_level = {"line_no", "quantity"} <= set(s.columns)
+    arrived = pd.to_datetime(shipments["delivery_date"], errors="coerce") if "delivery_date" in shipments else None
+    ship_date = pd.to_datetime(shipments["ship_date"], errors="coerce") if "ship_date" in shipments else None
+    arrived = ship_date if arrived is None else (arrived if ship_date is None else arrived.fillna(ship_date))
+    line_level = {"line_no", "quantity"} <= set(shipments.columns)
     keys = ["order_id", "line_no"] if line_level else ["order_id"]
-    agg = {"arrived": ("arrived", "max")} | ({"shipped": ("quantity", "sum")} if line_level else {})
-    g = s.groupby(keys, sort=False).agg(**agg).reset_index()
-    merged = out[keys].merge(g, on=keys, how="left")
-    out["delivered_on"] = merged["arrived"].to_numpy()
+    by = [shipments[k].to_numpy() for k in keys]
+    last = pd.Series(arrived.to_numpy()).groupby(by, sort=False).max()
+    pos = last.index.get_indexer(pd.MultiIndex.from_arrays([lines[k].to_numpy() for k in keys])
+                                 if line_level else lines["order_id"].to_numpy())
+    found = pos >= 0
+    delivered = np.where(found, last.to_numpy()[np.maximum(pos, 0)], np.datetime64("NaT"))
+    out["delivered_on"] = delivered.astype("datetime64[ns]")
     if line_level:
-        out["shipped_quantity"] = merged["shipped"].fillna(0.0).to_numpy()
+        qty = pd.Series(shipments["quantity"].to_numpy(float)).groupby(by, sort=False).sum()
+        out["shipped_quantity"] = np.where(found, qty.to_numpy()[np.maximum(pos, 0)], 0.0)
     else:
-        out["shipped_quantity"] = np.where(merged["arrived"].notna(), out["quantity"].to_numpy(float), 0.0)
+        out["shipped_quantity"] = np.where(found & ~np.isnat(delivered), out["quantity"].to_numpy(float), 0.0)
     return out
 
 

@@ -21,17 +21,23 @@ def test_adherence_is_the_share_of_product_locations_with_no_open_difference():
                              "entity": ["Plan"] * 4 + ["Item"],
                              "target_key": ['{"p": "1"}', '{"p": "1"}', '{"p": "2"}', '{"p": "3"}', '{"i": "1"}'],
                              "field": ["SS", "ROP", "SS", "SS", "MIN"],
-                             "pl_key": ["P1|L", "P1|L", "P2|L", "P3|L", "P1|L"]})
+                             "pl": [0, 0, 1, 2, 0]})
     exceptions = pd.DataFrame({"system": ["sap", "sap", "sap"], "entity": ["Plan"] * 3,
                                "entity_key": ['{"p": "1"}', '{"p": "3"}', '{"p": "2"}'], "field": ["ROP", "*", "SS"],
                                "kind": ["value_mismatch", "orphan", "value_mismatch"],
                                "status": ["open", "acknowledged", "resolved"]})
-    seg = pd.Series({"P1|L": "AX", "P2|L": "AX", "P3|L": "CZ"})
-    rows = adherence_kpis(intended, exceptions, seg)
+    rows = adherence_kpis(intended, exceptions, ["AX", "AX", "CZ"])
     assert kpi(rows, "policy_adherence", "AX", scope="sap").value == 0.5
     assert kpi(rows, "policy_adherence", "CZ", scope="sap").value == 0.0
     assert kpi(rows, "policy_adherence", "all", scope="sap").value == pytest.approx(1 / 3)
     assert kpi(rows, "policy_adherence", "AX", scope="wms").value == 1.0
+    assert rows[(rows["scope"] == "wms") & (rows["segment"] == "CZ")].empty  # wms holds nothing of P3
+
+
+def test_adherence_without_open_differences_is_full():
+    intended = pd.DataFrame({"system": ["sap"], "entity": ["Plan"], "target_key": ["k"], "field": ["SS"], "pl": [0]})
+    none = pd.DataFrame(columns=["system", "entity", "entity_key", "field", "kind", "status"])
+    assert kpi(adherence_kpis(intended, none, ["AX"]), "policy_adherence", "AX", scope="sap").value == 1.0
 
 
 def test_quarantine_rate_per_system_entity_and_week():
