@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from segbridge.commands.common import CSV_OPTION, JSON_OPTION, OUT_OPTION, Col, config_of, out, show_rows, store_of
+from segbridge.commands.common import (
+    CSV_OPTION,
+    JSON_OPTION,
+    OUT_OPTION,
+    Col,
+    config_of,
+    out,
+    show_rows,
+    store_of,
+)
 
 
 def register(app: typer.Typer) -> None:

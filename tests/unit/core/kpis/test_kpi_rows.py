@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.kpis.kpi_rows import Grid, period_days, period_index, period_label, ratio_rows, sum_rows, unavailable
+from core.kpis.kpi_rows import (
+    Grid,
+    period_days,
+    period_index,
+    period_label,
+    ratio_rows,
+    sum_rows,
+    unavailable,
+)
 
 pytestmark = pytest.mark.unit
 
