@@ -71,6 +71,12 @@ def test_compute_all_stacks_every_family(pls, order_lines, shipments):
     assert not rows.duplicated(["segment", "kpi", "period", "scope"]).any()
 
 
+def test_two_forked_workers_give_the_same_rows(pls, order_lines, shipments):
+    lines = prepare_lines(order_lines, shipments, pls, pd.Series({"C1": "gold"}))
+    inputs = KpiInputs(pls, lines, shipments.assign(customer_segment="gold"), None, {"per_order": 1.0})
+    pd.testing.assert_frame_equal(compute_all(inputs, workers=2), compute_all(inputs))
+
+
 @pytest.mark.parametrize("module", PURE)
 def test_the_kpi_maths_never_reaches_the_store(module):
     source = (ROOT / "core" / "kpis" / f"{module}.py").read_text(encoding="utf-8")
