@@ -135,6 +135,8 @@ def main() -> None:
     rows = compute_all(inputs, "week", workers=args.workers)
     t2, c2 = time.perf_counter(), time.process_time()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"CPU of the forked workers: {kids.ru_utime + kids.ru_stime:.1f} s")
     print(f"join shipments to lines: {t1 - t0:.1f} s; compute_all ({args.workers} workers): {t2 - t1:.1f} s; "
           f"total {t2 - t0:.1f} s wall, {c2 - c0:.1f} s CPU in this process; {len(rows):,} KPI rows, {rows['kpi'].nunique()} KPIs; peak RSS {peak:.1f} GB; "
           f"load average after {os.getloadavg()[0]:.2f}")
