@@ -61,10 +61,8 @@ def resolve_run(db, run_id: int | None) -> tuple[int, int | None]:
     return rid, (earlier[-1] if earlier else None)
 
 
-def _segments(db, run_id: int | None) -> pd.DataFrame:
+def _segments(db, run_id: int) -> pd.DataFrame:
     t = SegmentAssignment.__table__
-    if run_id is None:
-        return read_frame(db, select(t).where(t.c.run_id == -1))
     return read_frame(db, select(t).where(t.c.run_id == run_id))
 
 
