@@ -192,6 +192,18 @@ class Receipt(Lineage, table=True):
     quantity: float | None = Field(default=None)
 
 
+class InventorySnapshot(Lineage, table=True):
+    """On-hand of a product-location on a date (ERP/WMS stock report or CSV): turns, days of supply,
+    excess and stockout value need it (core.kpis.inventory_kpis); without it they are reported unavailable."""
+
+    __tablename__ = "inventory_snapshot"
+    product_id: str = Field(primary_key=True, max_length=80)
+    location_id: str = Field(primary_key=True, max_length=80)
+    snapshot_date: date = Field(primary_key=True, description="Day the quantity was counted (end of day)")
+    on_hand: float = Field(description="Unrestricted stock on hand in the product's base unit")
+    unit_cost: float | None = Field(default=None, description="Cost per base unit on that day, if the source has it")
+
+
 class Crosswalk(SQLModel, table=True):
     """(system, entity, source key) -> canonical id. Source keys exactly as the system writes them."""
 
@@ -401,6 +413,28 @@ class AuditEvent(SQLModel, table=True):
     run_id: int | None = Field(default=None)
 
 
+class KpiValue(SQLModel, table=True):
+    """One KPI of one segment in one period, computed for a segment run (core.kpis, docs/kpis.md).
+
+    `segment` is a product segment, a customer segment (`customer:<segment>`), a class of a
+    dimension for migration rows, or `all`; `scope` narrows it further (a system, `system/entity`, a
+    dimension, `from->to`), empty when not needed; `period` is the ISO start date of a week or month,
+    or `all` for whole-window or point-in-time values. A KPI that cannot be computed keeps a row with
+    value None and a `note` saying why (e.g. no on-hand data), so "unavailable" is stored, not guessed."""
+
+    __tablename__ = "kpi_value"
+    run_id: int = Field(primary_key=True, description="The segment run the KPIs judge")
+    segment: str = Field(primary_key=True, max_length=80)
+    kpi: str = Field(primary_key=True, max_length=64)
+    period: str = Field(primary_key=True, max_length=16)
+    scope: str = Field(default="", primary_key=True, max_length=160)
+    value: float | None = Field(default=None)
+    numerator: float | None = Field(default=None)
+    denominator: float | None = Field(default=None)
+    note: str | None = Field(default=None, max_length=200)
+    computed_at: datetime = Field(default_factory=utcnow)
+
+
 class Lease(SQLModel, table=True):
     """A database lease per step so two processes never run the same step at once."""
 
@@ -422,6 +456,7 @@ CANONICAL_ENTITIES: dict[str, type[SQLModel]] = {
     "order_line": OrderLine,
     "shipment": Shipment,
     "receipt": Receipt,
+    "inventory_snapshot": InventorySnapshot,
 }
 
 

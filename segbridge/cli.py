@@ -33,6 +33,7 @@ from segbridge.commands import (
     demo_cmd,
     exceptions_cmd,
     init_cmd,
+    kpis_cmd,
     parameters_cmd,
     plan_cmd,
     plans_cmd,
@@ -57,7 +58,7 @@ app = typer.Typer(name="segbridge", no_args_is_help=True, add_completion=False,
 # One module per top-level verb, in the order the verbs appear in --help.
 COMMAND_MODULES = [init_cmd, validate_cmd, db_cmd, config_cmd, check_cmd, pull_cmd, quarantine_cmd,
                    segment_cmd, segments_cmd, parameters_cmd, analyze_cmd, plan_cmd, approve_cmd, apply_cmd,
-                   plans_cmd, reconcile_cmd, exceptions_cmd,
+                   plans_cmd, reconcile_cmd, exceptions_cmd, kpis_cmd,
                    run_cmd, runs_cmd, schedule_cmd, sandbox_cmd, demo_cmd]
 
 

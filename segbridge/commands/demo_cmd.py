@@ -3,7 +3,8 @@
 The demo starts the sandboxes of `segbridge.demo_world` (SAP, WMS, TMS, Salesforce, Oracle
 Fusion; those that cannot run here are listed as skipped), seeds them from one generated world,
 writes a segbridge.yaml for them, runs the cycle, then changes one value in SAP as a user would
-and reconciles again, so the reports show a real exception. Reports land in <out>/reports.
+and reconciles again, so the reports show a real exception. Reports land in <out>/reports, the
+segment KPI dashboard (kpi_dashboard.html, computed after that reconcile) among them.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ def _run_demo(folder: Path, world: DemoWorld, clock: PhaseClock,
     paths = write_reports(db, folder / "reports")
     if failure is None:
         paths.update(_engine_report(config, db, folder / "reports"))
+        paths.update(_kpi_dashboard(config, db, folder / "reports"))
     db.dispose()
     clock.lap("reports")
     return paths, failure
@@ -206,6 +208,20 @@ def _engine_report(config, db, folder: Path) -> dict[str, Path]:
         out.print(f"[yellow]engine report skipped:[/] {exc.message}")
         return {}
     return {"engine": path}
+
+
+def _kpi_dashboard(config, db, folder: Path) -> dict[str, Path]:
+    """The segment KPIs of the cycle's run (after the reconcile, so adherence is current) and their dashboard."""
+    from core.kpis.kpi_store import compute_and_save
+    from core.reports.kpi_dashboard import write_dashboard
+
+    try:
+        run_id, rows = compute_and_save(db, config=config)
+    except SegbridgeError as exc:
+        out.print(f"[yellow]KPI dashboard skipped:[/] {exc.message}")
+        return {}
+    out.print(f"KPIs: {rows:,} rows for segment run {run_id}")
+    return {"kpis": write_dashboard(db, folder / "kpi_dashboard.html", run_id)}
 
 
 def _finish(outcome: DemoOutcome) -> None:

@@ -110,6 +110,8 @@ def test_demo_runs_and_writes_reports(tmp_path):
     assert "Open exceptions by system and kind" in page.headings
     assert page.images and all(src.startswith("data:image/png;base64,") for src in page.images)
     assert (reports / "exceptions.csv").read_text(encoding="utf-8").startswith("id,status,severity,kind")
+    kpi_page = (reports / "kpi_dashboard.html").read_text(encoding="utf-8")  # computed after the reconcile
+    assert "segbridge KPI dashboard" in kpi_page and "<svg" in kpi_page and "Policy adherence by system" in kpi_page
     engine_report = Path(reports / "engine_report.html")
     if engine_report.exists():
         engine_page = _Page()
