@@ -22,8 +22,8 @@ Example (segbridge.yaml):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -46,7 +46,14 @@ from connectors.connector_errors import AuthError, ConnectorError, FatalError, R
 from connectors.declarative.manifest import Incremental, Manifest, StreamDef, WriteDef, load_manifest
 from connectors.http.client import HttpClient, HttpOptions
 from connectors.http.paginators import PageRequest, dig
-from connectors.incremental import Checkpoint, IncrementalOptions, LiteralStyle, PageGuard, cursor_literal, parse_instant
+from connectors.incremental import (
+    Checkpoint,
+    IncrementalOptions,
+    LiteralStyle,
+    PageGuard,
+    cursor_literal,
+    parse_instant,
+)
 from connectors.outcome_policy import outcome_for_status, outcomes_for_error
 
 

@@ -43,7 +43,14 @@ from basics import secrets
 from basics.yaml_loader import StrictModel
 from connectors.base import CheckResult, Connector, ItemOutcome, RecordBatch, StreamSpec, WriteBatch
 from connectors.connector_errors import AuthError, ConnectorError, FatalError, RetriableError
-from connectors.incremental import Checkpoint, IncrementalOptions, LiteralStyle, PageGuard, cursor_literal, parse_instant
+from connectors.incremental import (
+    Checkpoint,
+    IncrementalOptions,
+    LiteralStyle,
+    PageGuard,
+    cursor_literal,
+    parse_instant,
+)
 
 ROW_LIMIT = 512
 OPTION_WIDTH = 72

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from datetime import date, timedelta
 import sqlite3
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
