@@ -51,6 +51,7 @@ from connectors.incremental import (
     cursor_literal,
     parse_instant,
 )
+from connectors.outcome_policy import outcomes_for_error
 
 ROW_LIMIT = 512
 OPTION_WIDTH = 72
@@ -487,8 +488,8 @@ class SapRfcConnector(Connector):
             errors = bapi_errors(self.call("BAPI_TRANSACTION_COMMIT", WAIT="X"))
         except RetriableError as exc:
             return ItemOutcome(item.ref, "retriable", f"{exc.message} (LUW lost; nothing committed)")
-        except ConnectorError as exc:
-            return ItemOutcome(item.ref, "rejected", exc.message)
+        except ConnectorError as exc:  # the outcome policy: a logon refusal stops the apply (AuthError)
+            return outcomes_for_error([item], exc)[0]
         if errors:
             return ItemOutcome(item.ref, "rejected", f"{matnr}/{plant}: commit failed: {'; '.join(errors)}")
         return ItemOutcome(item.ref, "applied")

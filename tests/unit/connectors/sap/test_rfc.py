@@ -6,7 +6,7 @@ import pytest
 
 from basics.errors import ConfigError
 from connectors.base import StreamSpec, WriteBatch, WriteItem
-from connectors.connector_errors import FatalError
+from connectors.connector_errors import AuthError, FatalError
 from connectors.sap.rfc import SapRfcConnector, alpha_in, alpha_out, field_groups, option_lines
 from sandbox.sap_rfc import MARC, ABAPApplicationError, CommunicationError, FakeRfcBackend
 
@@ -132,6 +132,17 @@ def test_lost_connection_mid_write_is_retriable(conn, backend):
     outcome = conn.write(WriteBatch([WriteItem("1", TARGET, {"MATERIAL": "1001", "PLANT": "1000"},
                                                {"ABC_ID": "A"})]))[0]
     assert outcome.status == "retriable" and "nothing committed" in outcome.message
+
+
+def test_a_logon_refusal_mid_write_stops_the_apply(conn, backend):
+    """The outcome policy: an authentication failure is raised, not turned into a rejection per item."""
+    from sandbox.sap_rfc import LogonError
+
+    backend.fail_next.append(LogonError("Name or password is incorrect", "RFC_LOGON_FAILURE"))
+    with pytest.raises(AuthError, match="RFC_LOGON_FAILURE"):
+        conn.write(WriteBatch([WriteItem("1", TARGET, {"MATERIAL": "1001", "PLANT": "1000"}, {"ABC_ID": "A"}),
+                               WriteItem("2", TARGET, {"MATERIAL": "1002", "PLANT": "1000"}, {"ABC_ID": "B"})]))
+    assert backend.count("BAPI_MATERIAL_SAVEDATA") == 1
 
 
 def test_missing_pyrfc_names_the_sdk(monkeypatch):
