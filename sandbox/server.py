@@ -4,7 +4,8 @@ Each sandbox (SAP, Oracle, Salesforce, WMS, ...) is a `SandboxApp` with routes; 
 runs it on 127.0.0.1 with an ephemeral port in a background thread (tests) or in the
 foreground (`segbridge sandbox`). Faults are queued per path pattern: a status with an
 optional Retry-After, a delay, or a dropped connection, so clients meet the failures real
-systems produce.
+systems produce; a fault's `body` and `content_type` make malformed answers too (an HTML page
+with 200, an empty 200, truncated JSON, `null`, a SOAP fault, a DTD), see `MALFORMED`.
 
 Example:
     >>> app = SandboxApp("demo")
@@ -82,7 +83,12 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0
     drop: bool = False
-    body: str = ""
+    body: str | None = None
+    """The answer's body: None is the default "injected fault" text; "" is an empty body (an empty
+    200 from a broken proxy), anything else is sent as it is (truncated JSON, `null`, a SOAP fault)."""
+    content_type: str = "text/html"
+    """The answer's Content-Type: a proxy's error page is text/html, a truncated answer keeps the
+    system's own type (application/json, text/xml)."""
     skip: int = 0  # matching requests let through before this fault fires
 
     def matches(self, method: str, path: str) -> bool:
@@ -249,8 +255,9 @@ def _handler_class(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
                     return
                 if fault.status:
                     headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
-                    return self._send(Response.text(fault.body or "injected fault", fault.status,
-                                                     content_type="text/html", headers=headers))
+                    body = "injected fault" if fault.body is None else fault.body
+                    return self._send(Response.text(body, fault.status, content_type=fault.content_type,
+                                                    headers=headers))
             if app.throttled():
                 return self._send(Response.text("Too Many Requests", 429, headers={"Retry-After": "1"}))
             try:

@@ -48,8 +48,9 @@ class Incremental(StrictModel):
     template: str = Field("{value}", description="Parameter value; {value} is the formatted watermark, "
                           "e.g. 'updateDate ge \"{value}\"'")
     format: Literal["iso", "epoch"] = "iso"
-    lookback_seconds: float = Field(0, ge=0, description="Re-read this much before the watermark "
-                                    "(late commits, clock skew); upserts by key de-duplicate")
+    lookback_seconds: float | None = Field(None, ge=0, description="Re-read this much before the high-water "
+                                           "mark (late commits, clock skew); default the system's "
+                                           "`overlap_seconds` (300 s); upserts by key de-duplicate")
 
 
 class StreamDef(StrictModel):

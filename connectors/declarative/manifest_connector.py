@@ -22,6 +22,7 @@ Example (segbridge.yaml):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -29,7 +30,9 @@ from urllib.parse import quote
 
 from pydantic import Field
 
+from basics import secrets
 from basics.errors import ConfigError
+from basics.yaml_loader import StrictModel
 from connectors.base import (
     CheckResult,
     Connector,
@@ -43,36 +46,55 @@ from connectors.connector_errors import AuthError, ConnectorError, FatalError, R
 from connectors.declarative.manifest import Incremental, Manifest, StreamDef, WriteDef, load_manifest
 from connectors.http.client import HttpClient, HttpOptions
 from connectors.http.paginators import PageRequest, dig
+from connectors.incremental import (
+    Checkpoint,
+    IncrementalOptions,
+    LiteralStyle,
+    PageGuard,
+    cursor_literal,
+    parse_instant,
+)
+from connectors.outcome_policy import outcome_for_status, outcomes_for_error
 
 
-class RestOptions(HttpOptions):
-    """HTTP options plus the manifest that describes the API."""
+class RestOptions(HttpOptions, IncrementalOptions):
+    """HTTP options plus the manifest that describes the API, and the shared incremental overlap."""
 
     manifest: str | None = Field(None, description="Manifest YAML path, or a shipped name (wms, tms)")
     page_size: int | None = Field(None, ge=1, description="Override every stream's page size")
 
 
-def parse_cursor(value: Any, fmt: str) -> datetime | float | None:
-    """A record's cursor value as a comparable watermark (ISO text -> aware datetime)."""
+class RestStreamOptions(StrictModel):
+    """A mapping's `source.options` for a manifest stream."""
+
+    fields: list[str] | None = Field(None, description="Fields to ask for (the stream's `option_params.fields` "
+                                     "parameter); keys and the cursor are always added")
+    params: dict[str, Any] = Field(default_factory=dict, description="Extra fixed query parameters")
+    page_size: int | None = Field(None, ge=1, description="This stream's page size")
+    overlap_seconds: float | None = Field(None, ge=0, description="This stream's re-read window before the "
+                                          "high-water mark (default: the manifest's, else the system's 300 s)")
+
+
+def parse_cursor(value: Any, fmt: str) -> datetime | None:
+    """A record's cursor value as an aware UTC instant (epoch seconds too)."""
     if value is None or value == "":
         return None
     if fmt == "epoch":
-        return float(value)
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    return parse_instant(value)
 
 
-def format_cursor(value: datetime | float, fmt: str) -> str:
+def format_cursor(value: datetime, fmt: str) -> str:
     if fmt == "epoch":
-        return str(int(value)) if float(value).is_integer() else str(value)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        seconds = value.timestamp()
+        return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+    return cursor_literal(value, LiteralStyle.ISO_Z)
 
 
 class RestConnector(Connector):
     kind = "rest"
     Options = RestOptions
+    StreamOptions = RestStreamOptions
     description = "Any REST API described by a YAML manifest"
     default_manifest: ClassVar[str | None] = None
 
@@ -121,75 +143,110 @@ class RestConnector(Connector):
                               hint="streams: " + ", ".join(self.manifest.streams))
         return self.manifest.streams[name]
 
-    def _first_request(self, s: StreamDef, spec: StreamSpec, state: dict | None) -> PageRequest:
-        params = {**s.params, **spec.options.get("params", {})}
+    def _first_request(self, s: StreamDef, opts: RestStreamOptions, lower: datetime | None) -> PageRequest:
+        """The first page: the stream's parameters, the mapping's options, and the cursor filter
+        (`>= lower`) when `lower` is set."""
+        params = {**s.params, **opts.params}
         for option, param in s.option_params.items():
-            value = spec.options.get(option)
+            value = getattr(opts, option, None) if option in RestStreamOptions.model_fields else None
             if isinstance(value, list):  # a field selection: keys and cursor must always come back
                 extra = list(s.primary_key) + ([s.incremental.cursor_field.split(".")[0]] if s.incremental else [])
-                value = list(dict.fromkeys([*value, *extra]))
-                params[param] = ",".join(map(str, value))
+                params[param] = ",".join(map(str, dict.fromkeys([*value, *extra])))
             elif value is not None:
                 params[param] = value
         inc = s.incremental
-        if inc and state and state.get("watermark") is not None:
-            lookback = float(spec.options.get("lookback_seconds", inc.lookback_seconds))
-            since = _minus(parse_cursor(state["watermark"], inc.format), lookback)
-            params[inc.param] = inc.template.format(value=format_cursor(since, inc.format))
-        if not inc and state and state.get("resume"):
-            return PageRequest(**state["resume"])  # a full read interrupted mid-way continues where it was
-        pager = self._paginator(s, spec)
+        if inc and lower is not None:
+            params[inc.param] = inc.template.format(value=format_cursor(lower, inc.format))
+        pager = self._paginator(s, opts)
         return pager.first(params) if pager else PageRequest(params)
 
-    def _paginator(self, s: StreamDef, spec: StreamSpec):
-        size = spec.options.get("page_size") or self.options.page_size
+    def _paginator(self, s: StreamDef, opts: RestStreamOptions):
+        size = opts.page_size or self.options.page_size
         if s.paginator is None or not size:
             return s.paginator
         attr = "limit" if s.paginator.kind == "offset" else "page_size"
         return s.paginator.model_copy(update={attr: int(size)})
 
-    def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
-        """One batch per page; the checkpoint holds the highest cursor seen (incremental streams) or the
-        next page's position (full streams), so a crash repeats at most the page in flight."""
-        s = self._stream(stream.name)
-        pager = self._paginator(s, stream)
-        req: PageRequest | None = self._first_request(s, stream, state)
-        watermark = parse_cursor((state or {}).get("watermark"), s.incremental.format) if s.incremental else None
-        while req is not None:
-            body, resp = self._get_page(s, req.url or s.path, req.params or None)
-            records = self._records(s, body, s.record_path, stream.name)
-            watermark = _max_cursor(records, s.incremental, watermark)
-            nxt = pager.next(req, body, records, dict(resp.headers)) if pager else None
-            checkpoint: dict[str, Any] = {}
-            if watermark is not None:
-                checkpoint["watermark"] = format_cursor(watermark, s.incremental.format)
-            if nxt is not None and not s.incremental:
-                checkpoint["resume"] = nxt.position()
-            total = dig(body, s.total_path) if s.total_path else None
-            yield RecordBatch(records, checkpoint, int(total) if total is not None else None)
-            req = nxt
+    def _overlap(self, s: StreamDef, opts: RestStreamOptions) -> timedelta:
+        """The stream option, else the manifest's `lookback_seconds`, else the system's overlap (300 s)."""
+        for seconds in (opts.overlap_seconds, s.incremental.lookback_seconds if s.incremental else None):
+            if seconds is not None:
+                return timedelta(seconds=seconds)
+        return self.options.overlap
 
-    def _get_page(self, s: StreamDef, path: str, params: dict | None) -> tuple[Any, Any]:
-        """One list page; a 404 is an empty page where the manifest says the API answers so."""
-        if not s.not_found_is_empty:
-            return self.client.get_json(path, params=params)
-        resp = self.client.request("GET", path, params=params, raise_for_status=False, expect_json=True)
-        if resp.status_code == 404:
+    def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
+        """One batch per page, each with a `connectors.incremental.Checkpoint`.
+
+        Incremental streams page by keyset: the next page is the cursor filter moved up to the highest
+        cursor of the page before (`>=`; records at that value already read are dropped by key), so an
+        edit during the read moves a record to the end instead of shifting an offset past one not yet
+        read. Only while a page holds nothing newer than that value (many records changed at one
+        instant) does the paginator's own next page follow. Full streams follow the paginator; their
+        checkpoint holds the next page's position."""
+        s, where = self._stream(stream.name), f"{self.name}.{stream.name}"
+        opts = self.stream_options(stream)
+        cp = _legacy(Checkpoint.load(state, where=where), s.incremental)
+        pager, guard = self._paginator(s, opts), PageGuard(where)
+        position = cp.position if isinstance(cp.position, dict) else None
+        top, seen = None, set()
+        if s.incremental is not None and position and "keyset" in position:
+            top, seen = parse_instant(position["keyset"]), {tuple(k) for k in position.get("seen", [])}
+            req: PageRequest | None = (PageRequest(**position["next"]) if position.get("next")
+                                       else self._first_request(s, opts, top))
+        elif s.incremental is None and position:
+            req = PageRequest(**position)
+        else:
+            req = self._first_request(s, opts, cp.lower_bound(self._overlap(s, opts)))
+        total_wanted = position is None
+        while req is not None:
+            guard.see(req.position())
+            body, resp = self._get_page(s, where, req.url or s.path, req.params or None)
+            records = self._records(s, body, s.record_path, where, resp)
+            more = pager.next(req, body, records, dict(resp.headers)) if pager else None
+            # a keyset page's total counts only what lies above its bound: the first page's is the read's
+            total = dig(body, s.total_path) if s.total_path and (total_wanted or s.incremental is None) else None
+            total_wanted = False
+            if s.incremental is None:
+                yield RecordBatch(records, (cp.at(more.position()) if more else cp.done()).dump(), _int(total))
+                req = more
+                continue
+            previous = top
+            records, cp, top, seen = _keyset_step(s, records, cp, top, seen)
+            if more is None or top is None:
+                yield RecordBatch(records, cp.done().dump(), _int(total))
+                return
+            stalled = top == previous  # nothing newer than the boundary: continue within it
+            req = more if stalled else self._first_request(s, opts, top)
+            mark = {"keyset": format_cursor(top, "iso"), "seen": sorted(list(k) for k in seen),
+                    "next": more.position() if stalled else None}
+            yield RecordBatch(records, cp.at(mark).dump(), _int(total))
+
+    def _get_page(self, s: StreamDef, where: str, path: str, params: dict | None) -> tuple[Any, Any]:
+        """One list page as parsed JSON; a 404 is an empty page where the manifest says the API answers
+        so. A body that is not JSON (an HTML error page, an empty or cut-off body) is retried like a 503
+        by the client, then fails the stream naming it, the status and the body's first bytes."""
+        try:
+            resp = self.client.request("GET", path, params=params, raise_for_status=False, expect_json=True)
+        except ConnectorError as exc:
+            raise type(exc)(f"{where}: {exc.message}", hint=exc.hint) from None
+        if s.not_found_is_empty and resp.status_code == 404:
             return {}, resp
         if resp.status_code >= 300:
-            raise self.client.error_for(resp)
+            err = self.client.error_for(resp)
+            raise type(err)(f"{where}: {err.message}", hint=err.hint)
         return resp.parsed_json, resp
 
-    def _records(self, s: StreamDef, body: Any, record_path: str | None, what: str,
+    def _records(self, s: StreamDef, body: Any, record_path: str | None, where: str, resp: Any = None,
                  extract: bool = True) -> list[dict]:
         if s.not_found_is_empty and body == {}:
             return []
-        records = dig(body, record_path) if record_path else body
-        if records is None and s.not_found_is_empty:
-            return []
-        if not isinstance(records, list):
-            raise FatalError(f"{self.name}.{what}: no record list at {record_path!r} in the response",
-                             hint="check record_path in the manifest")
+        records = dig(body, record_path) if record_path and isinstance(body, dict) else (
+            body if not record_path else None)
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            status = f"HTTP {resp.status_code}: " if resp is not None else ""
+            text = resp.text if resp is not None else json.dumps(body)
+            raise FatalError(f"{where}: {status}no record list at {record_path or 'the top'!r} in the response: "
+                             f"{_excerpt(text)!r}", hint="check record_path in the manifest, and the system's answer")
         if s.extract and extract:
             records = [{**r, **{name: dig(r, path) for name, path in s.extract.items()}} for r in records]
         return records
@@ -243,15 +300,12 @@ class RestConnector(Connector):
             resp = self.client.request(wd.method, path, json={**wd.body_extra, **self._body(wd, item)},
                                        headers=headers, raise_for_status=False)
         except RetriableError as exc:
-            return ItemOutcome(item.ref, "retriable", exc.message)
+            return outcomes_for_error([item], exc)[0]
         if resp.status_code < 300:
-            return ItemOutcome(item.ref, "applied", None, resp.headers.get("ETag"), resp.status_code)
-        if resp.status_code == 412:
-            return ItemOutcome(item.ref, "conflict", f"{item.target} {item.key} changed since it was read "
-                               f"(If-Match {item.etag} failed, HTTP 412); not written", None, 412)
-        err = self.client.error_for(resp)
-        status = "retriable" if resp.status_code == 401 else "rejected"
-        return ItemOutcome(item.ref, status, err.message, None, resp.status_code)
+            return outcome_for_status(item, resp.status_code, None, etag=resp.headers.get("ETag"))
+        message = (f"{item.target} {item.key} changed since it was read (If-Match {item.etag} failed, HTTP 412); "
+                   "not written") if resp.status_code == 412 else self.client.error_for(resp).message
+        return outcome_for_status(item, resp.status_code, message, where=f"{self.name}.{item.target}")
 
     def _write_chunk(self, wd: WriteDef, items: list[WriteItem]) -> list[ItemOutcome]:
         refused = {i.ref: ItemOutcome(i.ref, "rejected", p) for i in items if (p := self._typing_error(wd, i))}
@@ -264,11 +318,10 @@ class RestConnector(Connector):
         try:
             resp = self.client.request(wd.method, wd.path, json=body, raise_for_status=False, expect_json=True)
         except RetriableError as exc:
-            return [ItemOutcome(i.ref, "retriable", exc.message) for i in items]
+            return outcomes_for_error(items, exc)
         if resp.status_code >= 300:
-            err = self.client.error_for(resp)
-            status = "retriable" if resp.status_code == 401 else "rejected"
-            return [ItemOutcome(i.ref, status, err.message, None, resp.status_code) for i in items]
+            message = self.client.error_for(resp).message
+            return [outcome_for_status(i, resp.status_code, message, where=f"{self.name}.{wd.path}") for i in items]
         return _item_results(wd, items, getattr(resp, "parsed_json", None), resp.status_code)
 
     def read_back(self, target: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -290,8 +343,9 @@ class RestConnector(Connector):
         safe = {k: quote(str(v), safe="") for k, v in key.items()}
         path = rb.path.format(**safe) if rb.path else s.path
         params = {**(s.params if not rb.path else {}), **{p: t.format(**key) for p, t in rb.params.items()}}
-        body, _ = self._get_page(s, path, params)
-        records = self._records(s, body, rb.record_path or s.record_path, rb.stream, extract=not rb.path)
+        where = f"{self.name}.{rb.stream}"
+        body, resp = self._get_page(s, where, path, params)
+        records = self._records(s, body, rb.record_path or s.record_path, where, resp, extract=not rb.path)
         return [{**key, **r} for r in records if all(str(r.get(k)) == str(v) for k, v in key.items() if k in r)]
 
     def _read_back_batch(self, s: StreamDef, rb, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -311,8 +365,9 @@ class RestConnector(Connector):
         req: PageRequest | None = pager.first(params) if pager else PageRequest(params)
         out: dict[tuple, dict] = {}
         while req is not None:
-            body, resp = self._get_page(s, req.url or s.path, req.params or None)
-            records = self._records(s, body, rb.record_path or s.record_path, rb.stream)
+            where = f"{self.name}.{rb.stream}"
+            body, resp = self._get_page(s, where, req.url or s.path, req.params or None)
+            records = self._records(s, body, rb.record_path or s.record_path, where, resp)
             for r in records:
                 k = tuple(str(r.get(f)) for f in fields)
                 if k in wanted:
@@ -329,6 +384,9 @@ class RestConnector(Connector):
         if etag_field and record.get(etag_field) not in (None, ""):
             out["__etag"] = str(record[etag_field])
         return out
+
+    def requests_sent(self) -> int:
+        return self.client.attempts
 
     def close(self) -> None:
         self.client.close()
@@ -369,18 +427,38 @@ def typed(value: Any, kind: str) -> Any:
     return str(value)
 
 
-def _minus(value: datetime | float, seconds: float) -> datetime | float:
-    return value - timedelta(seconds=seconds) if isinstance(value, datetime) else value - seconds
+def _keyset_step(s: StreamDef, records: list[dict], cp: Checkpoint, top: datetime | None,
+                 seen: set[tuple]) -> tuple[list[dict], Checkpoint, datetime | None, set[tuple]]:
+    """Drop the records already read at the boundary cursor value, raise the high-water mark, and
+    give the new boundary (the page's highest cursor) with the keys read at it."""
+    inc = s.incremental
+    assert inc is not None
+    keys = [tuple(str(dig(r, k)) for k in s.primary_key) for r in records]
+    cursors = [parse_cursor(dig(r, inc.cursor_field), inc.format) for r in records]
+    fresh = [r for r, k in zip(records, keys, strict=True) if k not in seen]
+    page_top = max((c for c in cursors if c is not None), default=None)
+    if page_top is None:
+        return fresh, cp, top, seen
+    at_top = {k for k, c in zip(keys, cursors, strict=True) if c == page_top}
+    return fresh, cp.observe(cursors), page_top, (seen | at_top) if page_top == top else at_top
 
 
-def _max_cursor(records: list[dict], inc: Incremental | None, current):
-    if inc is None:
-        return None
-    values = [parse_cursor(dig(r, inc.cursor_field), inc.format) for r in records]
-    values = [v for v in values if v is not None]
-    if current is not None:
-        values.append(current)
-    return max(values) if values else None
+def _legacy(cp: Checkpoint, inc: Incremental | None) -> Checkpoint:
+    """A checkpoint saved before the shared Checkpoint: `{"watermark": ...}` becomes `since`."""
+    watermark = cp.extra.get("watermark")
+    if watermark is None:
+        return cp
+    extra = {k: v for k, v in cp.extra.items() if k != "watermark"}
+    since = cp.since or parse_cursor(watermark, inc.format if inc else "iso")
+    return cp.model_copy(update={"since": since, "extra": extra})
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _excerpt(text: str | None, limit: int = 120) -> str:
+    return secrets.redact((text or "")[:limit])
 
 
 def _item_results(wd: WriteDef, items: list[WriteItem], body: Any, http_status: int) -> list[ItemOutcome]:
@@ -419,9 +497,11 @@ class WmsConnector(RestConnector):
     kind = "wms"
     description = "Oracle WMS Cloud (lgfapi) shaped REST: items, inventory, picks; writes item classes"
     default_manifest = "wms"
+    write_batch_max = 100  # the shipped manifest's bulk_update batch (writes.item.batch_size)
 
 
 class TmsConnector(RestConnector):
     kind = "tms"
     description = "Oracle OTM shaped REST: shipments; writes routing profiles per customer"
     default_manifest = "tms"
+    write_batch_max = 100  # the shipped manifest's routingProfiles batch (refnums go one per request)

@@ -38,6 +38,7 @@ from basics.csv_text import FILE, ROW, CsvReadError, read_csv_text
 from basics.yaml_loader import StrictModel
 from connectors.base import CheckResult, Connector, RecordBatch, StreamSpec
 from connectors.connector_errors import FatalError
+from connectors.incremental import Checkpoint
 
 EXCEL = (".xlsx", ".xlsm")
 
@@ -75,7 +76,8 @@ class CsvFolderConnector(Connector):
         return CheckResult(True, f"{len(files)} file(s) in {self.folder}", {"files": len(files)})
 
     def discover(self) -> list[StreamSpec]:
-        return [StreamSpec(p.name) for p in self._files("*")]
+        """One stream per file; its records' key is their place in it (`__file`, `__row`)."""
+        return [StreamSpec(p.name, [FILE, ROW]) for p in self._files("*")]
 
     def _files(self, pattern: str) -> list[Path]:
         if not self.folder.is_dir():
@@ -99,9 +101,16 @@ class CsvFolderConnector(Connector):
                              hint="only files inside options.path are read; copy the file into the folder")
 
     def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
-        """New or replaced files matching the stream's pattern, oldest name first, in chunks."""
-        done: dict[str, dict] = dict((state or {}).get("files", {}))
-        current = (state or {}).get("current")
+        """New or replaced files matching the stream's pattern, oldest name first, in chunks.
+
+        The checkpoint is a `connectors.incremental.Checkpoint`: `extra.files` the files read (mtime
+        and size), `position` the file being read and its rows done. No high-water mark: a file's mtime
+        comes from whichever machine wrote it, and only "new or replaced" matters."""
+        self.stream_options(stream)  # none are accepted: a typo in the mapping is an error, not ignored
+        cp = Checkpoint.load(state, where=f"{self.name}.{stream.name}")
+        done: dict[str, dict] = dict(cp.extra.get("files", {}))
+        current = cp.position if cp.position is not None else cp.extra.get("current")  # earlier versions
+        cp = cp.model_copy(update={"position": None, "extra": {k: v for k, v in cp.extra.items() if k != "current"}})
         for path in self._files(stream.name):
             rel = str(path.relative_to(self.folder))
             sig = _signature(path)
@@ -109,21 +118,23 @@ class CsvFolderConnector(Connector):
                 continue
             self._refuse_outside(path)  # again just before reading: the file may have been replaced since
             skip = current["rows"] if current and current.get("file") == rel and current.get("sig") == sig else 0
-            yield from self._read_file(path, rel, sig, skip, done)
+            yield from self._read_file(path, rel, sig, skip, done, cp)
             done[rel] = sig
 
-    def _read_file(self, path: Path, rel: str, sig: dict, skip: int, done: dict) -> Iterator[RecordBatch]:
+    def _read_file(self, path: Path, rel: str, sig: dict, skip: int, done: dict,
+                   cp: Checkpoint) -> Iterator[RecordBatch]:
         rows = skip
         chunks = self._excel_chunks(path, rel, skip) if path.suffix.lower() in EXCEL \
             else self._csv_chunks(path, rel, skip)
         pending: list[dict] | None = None
         for chunk, consumed in chunks:
             if pending is not None:
-                yield RecordBatch(pending, {"files": dict(done), "current": {"file": rel, "sig": sig, "rows": rows}})
+                mid = cp.at({"file": rel, "sig": sig, "rows": rows})
+                yield RecordBatch(pending, mid.model_copy(update={"extra": {**cp.extra, "files": dict(done)}}).dump())
             rows += consumed
             pending = chunk
         # The last chunk's checkpoint marks the file done, so a finished file is never read twice.
-        yield RecordBatch(pending or [], {"files": {**done, rel: sig}})
+        yield RecordBatch(pending or [], cp.done(files={**done, rel: sig}).dump())
 
     def _csv_chunks(self, path: Path, rel: str, skip: int) -> Iterator[tuple[list[dict], int]]:
         """Records of the shared reader (basics.csv_text), each with `__file` and `__row`."""

@@ -282,8 +282,10 @@ def _parse_json(resp: requests.Response, method: str, url: str) -> None:
         resp.parsed_json = resp.json()
     except ValueError:
         log.warning("%s %s: malformed JSON body; will retry", method, _safe(url))
-        raise RetriableError(f"{method} {_safe(url)}: the body is not valid JSON: "
-                             f"{secrets.redact((resp.text or '')[:80])!r}") from None
+        text = resp.text or ""
+        what = (f"the body is not valid JSON ({resp.headers.get('Content-Type', 'no content type')}): "
+                f"{secrets.redact(text[:80])!r}") if text.strip() else "empty body where JSON was expected"
+        raise RetriableError(f"{method} {_safe(url)}: HTTP {resp.status_code}: {what}") from None
 
 
 def _safe(url: str) -> str:

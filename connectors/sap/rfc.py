@@ -43,6 +43,15 @@ from basics import secrets
 from basics.yaml_loader import StrictModel
 from connectors.base import CheckResult, Connector, ItemOutcome, RecordBatch, StreamSpec, WriteBatch
 from connectors.connector_errors import AuthError, ConnectorError, FatalError, RetriableError
+from connectors.incremental import (
+    Checkpoint,
+    IncrementalOptions,
+    LiteralStyle,
+    PageGuard,
+    cursor_literal,
+    parse_instant,
+)
+from connectors.outcome_policy import outcomes_for_error
 
 ROW_LIMIT = 512
 OPTION_WIDTH = 72
@@ -162,7 +171,28 @@ class RfcJoin(StrictModel):
         return dict(self.by) if isinstance(self.by, dict) else {f: f for f in self.by}
 
 
-class SapRfcOptions(StrictModel):
+class RfcStreamOptions(StrictModel):
+    """A mapping's `source.options` for an RFC_READ_TABLE stream."""
+
+    fields: list[str] | None = Field(None, description="Fields to read (keys, delta dates and join fields are added)")
+    where: list[str] = Field(default_factory=list, description="WHERE conditions (ABAP Open SQL), ANDed")
+    delta: bool = Field(True, description="Filter on the table's change dates after the first read")
+    join: RfcJoin | list[RfcJoin] | None = Field(None, description="Other tables' fields added to each row")
+
+    @field_validator("join", mode="before")
+    @classmethod
+    def _by_not_on(cls, value: Any) -> Any:
+        for one in value if isinstance(value, list) else [value]:
+            if isinstance(one, dict) and True in one:
+                raise ValueError("join has a key `on`, which YAML reads as true; write `by:`")
+        return value
+
+    @property
+    def joins(self) -> list[RfcJoin]:
+        return [] if self.join is None else self.join if isinstance(self.join, list) else [self.join]
+
+
+class SapRfcOptions(IncrementalOptions):
     """pyrfc Connection parameters (all strings; the password an ${ENV_VAR}) and read/write settings."""
 
     connection: dict[str, str] = Field(default_factory=dict,
@@ -208,6 +238,7 @@ def _rfc_error(exc: Exception, what: str) -> ConnectorError:
 class SapRfcConnector(Connector):
     kind = "sap_rfc"
     Options = SapRfcOptions
+    StreamOptions = RfcStreamOptions
     description = "SAP ECC over RFC: RFC_READ_TABLE reads, BAPI_MATERIAL_SAVEDATA write-back"
 
     def __init__(self, options, name: str | None = None, connection_factory: Callable[..., Any] | None = None):
@@ -277,21 +308,27 @@ class SapRfcConnector(Connector):
     def read_table(self, table: str, fields: list[str] | None = None, where: str = "",
                    keys: list[str] | None = None) -> Iterator[list[dict[str, str]]]:
         """Whole rows, page by page, however wide: field groups under the row limit joined by key."""
+        for rows, _ in self._pages(table, fields, where, keys):
+            yield rows
+
+    def _pages(self, table: str, fields: list[str] | None, where: str, keys: list[str] | None,
+               skip: int = 0) -> Iterator[tuple[list[dict[str, str]], int]]:
+        """(rows, ROWSKIPS of the next page) from `skip` on. RFC_READ_TABLE pages in the table's key
+        order, which an edit does not change (only an insert or delete shifts later pages)."""
         keys = keys or self._keys(table)
         layout = self.field_layout(table, list(dict.fromkeys(keys + list(fields))) if fields else None)
         ordered = [f for f in (fields or [n for n, _ in layout]) if f not in keys]
         lengths = dict(layout)
         groups = field_groups([(k, lengths[k]) for k in keys] + [(f, lengths[f]) for f in ordered], keys,
                               self.options.delimiter, self.options.row_limit)
-        skip = 0
         while True:
             parts = [self._read_group(table, g, where, skip) for g in groups]
             rows = self._join(table, keys, groups, parts)
+            skip += self.options.page_rows
             if rows:
-                yield rows
+                yield rows, skip
             if len(parts[0]) < self.options.page_rows:
                 return
-            skip += self.options.page_rows
 
     def _read_group(self, table: str, fields: list[str], where: str, skip: int,
                     rowcount: int | None = None) -> list[dict[str, str]]:
@@ -319,33 +356,52 @@ class SapRfcConnector(Connector):
         return list(rows.values())
 
     def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
-        table = stream.name.upper()
+        """Pages of the table (joined), each with a `connectors.incremental.Checkpoint`: `position` is
+        the pass (the delta WHERE, then one per chunk of changed headers) and ROWSKIPS to resume at;
+        a delta read starts at the day of `since - overlap` (`>=`: change dates are days)."""
+        table, where_ = stream.name.upper(), f"{self.name}.{stream.name}"
+        opts = self.stream_options(stream)
+        cp = _legacy_cursor(Checkpoint.load(state, where=where_))
         keys = self._keys(table, stream)
-        joins = self._joins(table, stream.options.get("join"))
-        clauses = [f"( {w} )" for w in stream.options.get("where", [])]
-        delta = self._delta_fields(table) if stream.options.get("delta", True) else []
-        cursor = (state or {}).get("cursor")
-        if delta and cursor:
-            clauses.append("( " + " OR ".join(condition(f, ">=", cursor) for f in delta) + " )")
-        fields = stream.options.get("fields")
+        joins = self._joins(table, opts.joins)
+        delta = self._delta_fields(table) if opts.delta else []
+        lower = cp.lower_bound(self.options.overlap)
+        cursor = cursor_literal(lower, LiteralStyle.SQL)[:10].replace("-", "") if delta and lower else None
+        fields = opts.fields
         if fields:
             fields = list(fields) + [f for f in delta if f not in fields]
             fields += [f for j in joins for f in j.pairs if f not in fields]
-        high = cursor
-        wheres = [" AND ".join(clauses)]
-        if delta and cursor:  # a header-only change (VBAK, LIKP, EKKO) leaves its lines' dates as they were
-            changed, header_high = self._changed_headers(joins, cursor)
-            high = max(filter(None, [high, header_high]), default=None)
-            base = [f"( {w} )" for w in stream.options.get("where", [])]
-            wheres += [" AND ".join([*base, f"( {in_condition(local, values)} )"]) for local, values in changed]
-        for where in wheres:
-            for rows in self.read_table(table, fields, where, keys):
+        wheres, header_high = self._passes(table, opts, delta, joins, cursor)
+        position = cp.position if isinstance(cp.position, dict) else {"pass": 0, "skip": 0}
+        if header_high:
+            cp = cp.observe([header_high])
+        guard = PageGuard(where_)
+        for n, where in enumerate(wheres):
+            if n < position["pass"]:
+                continue
+            skip = position["skip"] if n == position["pass"] else 0
+            for rows, skip in self._pages(table, fields, where, keys, skip):  # noqa: B020 - resumes
+                guard.see([n, skip])
                 for join in joins:
                     self._join_table(rows, join)
-                high = max(filter(None, [high, _latest(rows, delta)]), default=None)
-                yield RecordBatch(rows, {"cursor": cursor} if delta else None)
-        if delta:
-            yield RecordBatch([], {"cursor": high})
+                cp = cp.observe([_latest(rows, delta)] if delta else [])
+                yield RecordBatch(rows, cp.at({"pass": n, "skip": skip}).dump())
+        yield RecordBatch([], cp.done().dump())
+
+    def _passes(self, table: str, opts: RfcStreamOptions, delta: list[str], joins: list[RfcJoin],
+                cursor: str | None) -> tuple[list[str], str | None]:
+        """The WHERE of each pass: the stream's (and the delta's), then on a delta read one per chunk of
+        joined headers changed since `cursor` (a header-only change leaves its lines' dates as they
+        were); and the latest header change seen."""
+        base = [f"( {w} )" for w in opts.where]
+        clauses = list(base)
+        if delta and cursor:
+            clauses.append("( " + " OR ".join(condition(f, ">=", cursor) for f in delta) + " )")
+        wheres, high = [" AND ".join(clauses)], None
+        if delta and cursor:
+            changed, high = self._changed_headers(joins, cursor)
+            wheres += [" AND ".join([*base, f"( {in_condition(local, values)} )"]) for local, values in changed]
+        return wheres, high
 
     def _changed_headers(self, joins: list[RfcJoin], cursor: str) -> tuple[list[tuple[str, list[str]]], str | None]:
         """For each joined table with change dates: (the stream's join field, chunks of the values of headers
@@ -365,25 +421,15 @@ class SapRfcConnector(Connector):
             out += [(local, ordered[i:i + self.options.join_chunk]) for i in range(0, len(ordered), self.options.join_chunk)]
         return out, high
 
-    def _joins(self, table: str, spec: Any) -> list[RfcJoin]:
+    def _joins(self, table: str, joins: list[RfcJoin]) -> list[RfcJoin]:
         """The stream's joins, checked: each match is unique (the key is covered) or `first_by` decides."""
-        specs = [] if not spec else spec if isinstance(spec, list) else [spec]
-        joins = []
-        for one in specs:
-            hint = "join: {table: VBAK, by: [VBELN], fields: [AUDAT, KUNNR]}"
-            if isinstance(one, dict) and True in one:
-                raise FatalError(f"{table}: join has a key `on`, which YAML reads as true; write `by:`", hint=hint)
-            try:
-                join = RfcJoin.model_validate(one)
-            except ValueError as exc:
-                raise FatalError(f"{table}: invalid join: {exc}".replace("\n", "; "), hint=hint) from None
+        for join in joins:
             covered = set(join.pairs.values()) | ({join.first_by} if join.first_by else set())
             missing = [k for k in self._keys(join.table) if k not in covered]
             if missing:
                 raise FatalError(f"{table} join {join.table}: `by` leaves key field(s) {', '.join(missing)} open, "
                                  "so a row could match several rows",
                                  hint="add them to `by`, or name the one whose lowest value wins as `first_by`")
-            joins.append(join)
         return joins
 
     def _join_table(self, rows: list[dict[str, str]], join: RfcJoin) -> None:
@@ -442,8 +488,8 @@ class SapRfcConnector(Connector):
             errors = bapi_errors(self.call("BAPI_TRANSACTION_COMMIT", WAIT="X"))
         except RetriableError as exc:
             return ItemOutcome(item.ref, "retriable", f"{exc.message} (LUW lost; nothing committed)")
-        except ConnectorError as exc:
-            return ItemOutcome(item.ref, "rejected", exc.message)
+        except ConnectorError as exc:  # the outcome policy: a logon refusal stops the apply (AuthError)
+            return outcomes_for_error([item], exc)[0]
         if errors:
             return ItemOutcome(item.ref, "rejected", f"{matnr}/{plant}: commit failed: {'; '.join(errors)}")
         return ItemOutcome(item.ref, "applied")
@@ -467,6 +513,15 @@ class SapRfcConnector(Connector):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _legacy_cursor(cp: Checkpoint) -> Checkpoint:
+    """A checkpoint saved before the shared Checkpoint: `{"cursor": "YYYYMMDD"}` becomes `since`."""
+    cursor = cp.extra.get("cursor")
+    if "cursor" not in cp.extra:
+        return cp
+    extra = {k: v for k, v in cp.extra.items() if k != "cursor"}
+    return cp.model_copy(update={"since": cp.since or (parse_instant(cursor) if cursor else None), "extra": extra})
 
 
 def _latest(rows: list[dict[str, str]], fields: list[str]) -> str | None:

@@ -28,7 +28,7 @@ Example options:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -40,6 +40,7 @@ from basics import secrets
 from basics.yaml_loader import StrictModel
 from connectors.base import CheckResult, Connector, ItemOutcome, RecordBatch, StreamSpec, WriteBatch
 from connectors.connector_errors import FatalError, RetriableError
+from connectors.incremental import Checkpoint, IncrementalOptions, PageGuard
 
 
 class SqlTable(StrictModel):
@@ -61,7 +62,29 @@ class SqlJoin(StrictModel):
         return dict(self.by) if isinstance(self.by, dict) else {c: c for c in self.by}
 
 
-class SqlOptions(StrictModel):
+class SqlStreamOptions(StrictModel):
+    """A mapping's `source.options` for a sql stream."""
+
+    join: SqlJoin | None = Field(None, description="A header table joined to each line (LEFT OUTER JOIN on its key)")
+    query: str | None = Field(None, description="Refused: no configured text becomes SQL; read a view instead")
+
+    @field_validator("query")
+    @classmethod
+    def _no_sql_text(cls, value: str | None) -> None:
+        if value is not None:
+            raise ValueError("`query` is not supported (no configured text becomes SQL): create a view with "
+                             "that SELECT, configure it in `tables` and read it by name, adding a header with `join`")
+        return None
+
+    @field_validator("join", mode="before")
+    @classmethod
+    def _by_not_on(cls, value: Any) -> Any:
+        if isinstance(value, dict) and True in value:
+            raise ValueError("join has a key `on`, which YAML reads as true; write `by:`")
+        return value
+
+
+class SqlOptions(IncrementalOptions):
     url: str = Field(description="SQLAlchemy URL without the password")
     password: str | None = Field(None, description="${ENV_VAR} reference")
     tables: dict[str, SqlTable] = Field(default_factory=dict)
@@ -75,6 +98,7 @@ class SqlOptions(StrictModel):
 class SqlSource(Connector):
     kind = "sql"
     Options = SqlOptions
+    StreamOptions = SqlStreamOptions
     description = "Any SQLAlchemy database: keyset-paged, incremental, read-only by default"
 
     def __init__(self, options, name=None, db: sa.Engine | None = None):
@@ -122,51 +146,78 @@ class SqlSource(Connector):
                 for n, t in self.options.tables.items()]
 
     def read(self, stream: StreamSpec, state: dict[str, Any] | None) -> Iterator[RecordBatch]:
-        if "query" in stream.options:
-            raise FatalError(f"sql: {stream.name}: option `query` is not supported (no configured text becomes SQL)",
-                             hint="read the table (or a view) and add its header with the `join` option")
+        """Keyset pages from the lower bound (`cursor >= high-water mark - overlap`), each batch with a
+        `connectors.incremental.Checkpoint` whose `position` is the last row's keyset."""
+        where = f"{self.name}.{stream.name}"
+        opts = self.stream_options(stream)
+        cp = Checkpoint.load(state, where=where)
         cfg, table = self._cfg(stream.name), self.table(stream.name)
-        state = state or {}
         cols = [table.c[c] for c in cfg.columns] if cfg.columns else list(table.c)
         source: sa.FromClause = table
         header = None
-        if stream.options.get("join"):
-            source, extra, header = self._join(stream.name, table, cols, stream.options["join"])
+        if opts.join is not None:
+            source, extra, header = self._join(stream.name, table, cols, opts.join)
             cols = cols + extra
+        cursor = self._key_expr(table.c[cfg.cursor]) if cfg.cursor else None
         line_keys = [self._key_expr(table.c[c]) for c in ([cfg.cursor] if cfg.cursor else []) + cfg.key]
+        lower = self._lower_bound(cursor, cp)
         if header is None or header[1].cursor is None:  # one keyset pass over the lines
-            for records, position in self._pages(stream.name, cols, source, line_keys, state.get("after")):
-                yield RecordBatch(records, {"after": position})
+            pages = self._pages(stream.name, cols, source, line_keys, cp.position, lower)
+            read_any = False
+            for (records, position, cursors), last in _with_last(pages):
+                cp, read_any = _observe(cp, cursors if cursor is not None else []), True
+                yield RecordBatch(records, (_done(cp) if last else cp.at(position)).dump())
+            if not read_any and state:  # nothing (more) to read: the read is complete, the mark stays
+                yield RecordBatch([], _done(cp).dump())
             return
         header_keys = [self._key_expr(table.c[k]) for k in cfg.key]
-        yield from self._read_with_header(stream.name, cols, source, line_keys, header, header_keys, state)
+        yield from self._read_with_header(stream.name, cols, source, line_keys, header, header_keys, cp, lower)
+
+    def _lower_bound(self, cursor: sa.ColumnElement | None, cp: Checkpoint) -> sa.ColumnElement | None:
+        """`cursor >= since - overlap` (a datetime cursor) or `cursor >= mark` (a number, an SCN)."""
+        if cursor is None:
+            return None
+        if cp.since is not None:
+            return cursor >= _bound(cursor, cp.lower_bound(self.options.overlap))
+        if "mark" in cp.extra:
+            return cursor >= sa.bindparam(None, cp.extra["mark"], type_=cursor.type)
+        return None
 
     def _read_with_header(self, name: str, cols: list, source: sa.FromClause, line_keys: list,
-                          header: tuple[sa.Alias, SqlTable], line_key: list, state: dict[str, Any]
-                          ) -> Iterator[RecordBatch]:
-        """Lines changed since `after`; then the lines of headers changed since `headers.since` (a
-        header-only change leaves its lines' cursor as it was). Re-reading a line is harmless (the load
-        is an upsert); the checkpoint keeps both positions, so a read resumes in the pass it was in."""
+                          header: tuple[sa.Alias, SqlTable], line_key: list, cp: Checkpoint,
+                          lower: sa.ColumnElement | None) -> Iterator[RecordBatch]:
+        """Lines changed since the lower bound; then the lines of headers changed since `headers.since`
+        (a header-only change leaves its lines' cursor as it was). Re-reading a line is harmless (the
+        load is an upsert); the checkpoint (`extra.headers`) keeps the header pass's position, so a
+        read resumes in the pass it was in."""
         alias, header_cfg = header
-        after, seen = state.get("after"), state.get("headers") or {}
+        seen = cp.extra.get("headers") or {}
         h_cursor = self._key_expr(alias.c[header_cfg.cursor])
-        since = seen["since"] if "headers" in state else self._max(h_cursor)  # first read: from now on
+        since = seen["since"] if "headers" in cp.extra else self._max(h_cursor)  # first read: from now on
         if seen.get("after") is None:  # the header pass had not started: lines first
-            for records, after in self._pages(name, cols, source, line_keys, after):  # noqa: B020 - resumes
-                yield RecordBatch(records, {"after": after, "headers": {"since": since, "after": None}})
+            for records, position, cursors in self._pages(name, cols, source, line_keys, cp.position, lower):
+                cp = _observe(cp, cursors).at(position)
+                cp.extra["headers"] = {"since": since, "after": None}
+                yield RecordBatch(records, cp.dump())
         mark = self._max(h_cursor)  # the next read looks for header changes after this
         keys = [h_cursor, *(alias.c[k] for k in header_cfg.key), *line_key]
         changed = (h_cursor.is_not(None) if since is None
                    else h_cursor > sa.bindparam(None, _restore(h_cursor, since), type_=h_cursor.type))
-        for records, position in self._pages(name, cols, source, keys, seen.get("after"), changed):
-            yield RecordBatch(records, {"after": after, "headers": {"since": since, "after": position}})
-        yield RecordBatch([], {"after": after, "headers": {"since": since if mark is None else mark, "after": None}})
+        for records, position, _ in self._pages(name, cols, source, keys, seen.get("after"), changed):
+            cp = cp.model_copy(update={"extra": {**cp.extra, "headers": {"since": since, "after": position}}})
+            yield RecordBatch(records, cp.dump())
+        done = _done(cp)
+        done.extra["headers"] = {"since": since if mark is None else mark, "after": None}
+        yield RecordBatch([], done.dump())
 
     def _pages(self, name: str, cols: list, source: sa.FromClause, keys: list, after: list | None,
-               where: sa.ColumnElement | None = None) -> Iterator[tuple[list[dict], list]]:
-        """Keyset pages of `source` in `keys` order after `after`: (records, the last row's keyset)."""
+               where: sa.ColumnElement | None = None) -> Iterator[tuple[list[dict], list, list]]:
+        """Keyset pages of `source` in `keys` order after `after`: (records, the last row's keyset, the
+        rows' first keyset values, i.e. their cursor when the keys start with it)."""
         labels = [f"__keyset_{i}" for i in range(len(keys))]
+        guard = PageGuard(f"{self.name}.{name}")
         while True:
+            guard.see(after)
             query = (sa.select(*cols, *(k.label(n) for k, n in zip(keys, labels, strict=True)))
                      .select_from(source).order_by(*keys).limit(self.options.page_size))
             if where is not None:
@@ -177,7 +228,8 @@ class SqlSource(Connector):
             if not rows:
                 return
             after = [_jsonable(rows[-1][n]) for n in labels]
-            yield [{k: _jsonable(v) for k, v in r.items() if k not in labels} for r in rows], after
+            yield ([{k: _jsonable(v) for k, v in r.items() if k not in labels} for r in rows], after,
+                   [r[labels[0]] for r in rows])
             if len(rows) < self.options.page_size:
                 return
 
@@ -194,15 +246,8 @@ class SqlSource(Connector):
         return _jsonable(rows[0]["mark"]) if rows else None
 
     def _join(self, name: str, table: sa.Table, cols: list[sa.ColumnElement],
-              spec: Any) -> tuple[sa.FromClause, list[sa.ColumnElement], tuple[sa.Alias, SqlTable]]:
+              join: SqlJoin) -> tuple[sa.FromClause, list[sa.ColumnElement], tuple[sa.Alias, SqlTable]]:
         """`table` LEFT OUTER JOIN the header on its whole key; every name checked against reflection."""
-        hint = "join: {table: Orders, by: {OrderID: OrderID}, fields: [OrderDate]}"
-        if isinstance(spec, dict) and True in spec:
-            raise FatalError(f"sql: {name}: join has a key `on`, which YAML reads as true; write `by:`", hint=hint)
-        try:
-            join = SqlJoin.model_validate(spec)
-        except ValueError as exc:
-            raise FatalError(f"sql: {name}: invalid join option: {exc}".replace("\n", "; "), hint=hint) from None
         header_cfg, header = self._cfg(join.table), self.table(join.table).alias("header")
         pairs = join.pairs
         bad_local = [c for c in pairs if c not in table.c]
@@ -266,6 +311,54 @@ class SqlSource(Connector):
         if name not in self.options.tables:
             raise FatalError(f"sql: no table {name!r} configured; configured: {', '.join(self.options.tables)}")
         return self.options.tables[name]
+
+
+def _with_last(items: Iterator[Any]) -> Iterator[tuple[Any, bool]]:
+    """Each item with whether it is the last one (so the last batch carries the completed checkpoint)."""
+    pending, held = None, False
+    for item in items:
+        if held:
+            yield pending, False
+        pending, held = item, True
+    if held:
+        yield pending, True
+
+
+def _observe(cp: Checkpoint, cursors: list[Any]) -> Checkpoint:
+    """Raise the read's high-water mark: an instant for date/time cursors, `extra.high_mark` otherwise."""
+    values = [v for v in cursors if v is not None]
+    if not values:
+        return cp
+    if all(isinstance(v, datetime | date | str) for v in values):
+        return cp.observe(values)
+    high = max([*values, *([cp.extra["high_mark"]] if "high_mark" in cp.extra else [])])
+    return cp.model_copy(update={"extra": {**cp.extra, "high_mark": high}})
+
+
+def _done(cp: Checkpoint) -> Checkpoint:
+    extra = {k: v for k, v in cp.extra.items() if k != "high_mark"}
+    if "high_mark" in cp.extra:
+        extra["mark"] = cp.extra["high_mark"]
+    return cp.done().model_copy(update={"extra": extra})
+
+
+time_zero = time(0)
+
+
+def _bound(col: sa.ColumnElement, instant: datetime) -> sa.BindParameter:
+    """An instant bound as the column compares: naive UTC for DATE/TIMESTAMP columns, the text of the
+    SQL literal for a column SQLite holds as text."""
+    naive = instant.astimezone(UTC).replace(tzinfo=None)
+    try:
+        kind = col.type.python_type
+    except NotImplementedError:
+        kind = str
+    if kind is datetime:
+        return sa.bindparam(None, naive, type_=col.type)
+    if kind is date:
+        return sa.bindparam(None, naive.date(), type_=col.type)
+    return sa.bindparam(None, naive.strftime("%Y-%m-%d %H:%M:%S") if naive.time() != time_zero else
+                        naive.strftime("%Y-%m-%d"), type_=col.type)
 
 
 def _after(cols: list[sa.ColumnElement], values: list[Any]) -> sa.ColumnElement:

@@ -2,29 +2,53 @@
 third-party connectors can run them too (the idea of singer-sdk's standard tap tests).
 
 Subclass `ConnectorContract` in a pytest module and provide two fixtures, `connector` (a
-connector pointed at a running server) and `server_app` (whatever your `change_records` and
-`write_batch` hooks need, e.g. the sandbox app). The inherited tests then check: `check()` is
-ok, `discover()` gives keys, a full read has no duplicate keys and matches the source count,
-an incremental read after changes returns the changed records, and `write()` answers one outcome
-per item in order.
+connector pointed at a running server) and `server_app` (whatever your hooks need, e.g. the
+sandbox app). Every scenario runs; one whose hook is not configured is SKIPPED with the hook's
+name in the reason (`pytest -rs` lists them), never passed silently.
 
-Writing connectors also provide `roundtrip(app)`: one `WriteItem` (a single field) and the value
-"a person" puts in that field. Then `read_back()` must return what `write()` wrote; and where the
+Scenarios and the hooks they need (ClassVars and methods of your subclass):
+
+| scenario | hook |
+|---|---|
+| check() ok; discover() gives keys; a full read has no duplicate keys, matches the source count | `streams` |
+| a full read survives every transient fault (429, 502, 503, 504, dropped connection) | `fault_app(app)` (default: `server_app` if it has `inject`), `faults` |
+| an incremental read after changes returns the changed records | `incremental_stream`, `change_records(app, stream) -> keys` |
+| full refresh twice gives identical records | `streams` |
+| a record committed late at exactly the high-water mark is read by the next incremental read | `incremental_stream`, `commit_late(app, stream) -> key` |
+| replay from every checkpoint of a full read: nothing lost, at most one batch repeated | `streams`, `replay_max_checkpoints` |
+| a future state (since 2999) and an oversized state (> 64 KB) are refused with "pull --full" | `streams` (connectors get it from `Checkpoint.load`) |
+| a concurrent edit during paging loses nothing; the next incremental read finds it | `edit_during_paging(app, stream) -> keys` |
+| write() answers one outcome per item, in order, refusals with a reason | `write_batch(app) -> WriteBatch` |
+| read_back() returns what write() wrote | `roundtrip(app) -> (WriteItem, person's value)` |
+| a stale `__etag` is a conflict, a fresh one is applied | `supports_etags = True`, `roundtrip`, `edit_record` |
+| each malformed answer fails the read with a ConnectorError naming stream, status, body | `malformed_answers` (names in `malformed_answers.MALFORMED`), `malformed_faults`, `malformed_path`, `malformed_stream` |
+
+Writing connectors provide `roundtrip(app)`: one `WriteItem` (a single field) and the value "a
+person" puts in that field. Then `read_back()` must return what `write()` wrote; and where the
 connector does conditional writes (`supports_etags = True`), a write holding the `__etag` read
 before a person's edit must come back `conflict` (HTTP 412) leaving the person's value, while the
 same write with the fresh `__etag` is applied. The person's edit goes through `edit_record`, by
 default `app.edit(target, key, field, value)` (every sandbox stand-in offers it).
 
+Malformed answers (HTTP connectors): list the names, e.g. `malformed_answers = GENERIC + ["missing_d",
+"results_not_list"]` for OData or `GENERIC + ["soap_fault", "wrong_namespace", "dtd"]` for SOAP; each
+is injected (persistently, so retries meet it too) on `malformed_path` and one full read of
+`malformed_stream` (default the first stream) must raise a `ConnectorError` whose message holds the
+stream name, the HTTP status and the body's first 16 characters (or "empty").
+
 Example:
     class TestMyConnector(ConnectorContract):
         streams = ["items"]
         incremental_stream = "items"
+        malformed_answers = GENERIC
 
         @pytest.fixture
         def server_app(self): ...
         @pytest.fixture
         def connector(self, server_app): ...
         def change_records(self, app, stream): return app.change(stream, 0.05)
+        def commit_late(self, app, stream): return app.commit_late(stream)
+        def edit_during_paging(self, app, stream): return app.change(stream, 0.05)
         def write_batch(self, app): return WriteBatch([...])
 """
 
@@ -35,7 +59,11 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
+import pytest
+
 from connectors.base import Connector, OutcomeStatus, RecordBatch, StreamSpec, WriteBatch, WriteItem
+from connectors.testing.malformed_answers import GENERIC, MALFORMED, MalformedAnswerScenarios  # noqa: F401
+from connectors.testing.state_scenarios import StateScenarios
 
 
 def dig_key(record: dict, field: str) -> Any:
@@ -72,7 +100,7 @@ def duplicates(records: list[dict], primary_key: list[str]) -> list[tuple]:
     return [k for k, n in counts.items() if n > 1]
 
 
-class ConnectorContract:
+class ConnectorContract(StateScenarios, MalformedAnswerScenarios):
     """Inherit in a test class; see the module docstring."""
 
     streams: ClassVar[list[str]] = []
@@ -140,7 +168,7 @@ class ConnectorContract:
         the records of a clean read: nothing lost, nothing duplicated."""
         app = self.fault_app(server_app)
         if app is None:
-            return
+            pytest.skip("fault_app(app) not configured (server_app has no inject)")
         for name in self.streams:
             spec = self._spec(connector, name)
             clean, _, _ = read_all(connector, spec)
@@ -157,7 +185,7 @@ class ConnectorContract:
 
     def test_incremental_read_after_changes(self, connector: Connector, server_app: Any) -> None:
         if not self.incremental_stream:
-            return
+            pytest.skip("incremental_stream not configured")
         spec = self._spec(connector, self.incremental_stream)
         assert spec.cursor_field, f"{spec.name} has no cursor field"
         full, checkpoint, _ = read_all(connector, spec)
@@ -171,7 +199,7 @@ class ConnectorContract:
     def test_write_outcomes_one_per_item(self, connector: Connector, server_app: Any) -> None:
         batch = self.write_batch(server_app)
         if batch is None:
-            return
+            pytest.skip("hook write_batch(app) not configured")
         outcomes = connector.write(batch)
         assert [o.ref for o in outcomes] == [i.ref for i in batch.items]
         assert all(isinstance(o.status, OutcomeStatus) for o in outcomes)
@@ -180,7 +208,7 @@ class ConnectorContract:
     def test_read_back_returns_what_write_wrote(self, connector: Connector, server_app: Any) -> None:
         case = self.roundtrip(server_app)
         if case is None:
-            return
+            pytest.skip("hook roundtrip(app) not configured")
         item, _ = case
         [outcome] = connector.write(WriteBatch([item]))
         assert outcome.status == OutcomeStatus.APPLIED, outcome.message
@@ -190,9 +218,11 @@ class ConnectorContract:
             assert same_value(value, held[0].get(name)), f"{name}: wrote {value!r}, read back {held[0].get(name)!r}"
 
     def test_stale_etag_is_a_conflict_and_a_fresh_one_is_applied(self, connector: Connector, server_app: Any) -> None:
-        case = self.roundtrip(server_app) if self.supports_etags else None
+        if not self.supports_etags:
+            pytest.skip("supports_etags not set")
+        case = self.roundtrip(server_app)
         if case is None:
-            return
+            pytest.skip("hook roundtrip(app) not configured")
         item, person_value = case
         [field] = item.values
         [before] = connector.read_back(item.target, [item.key])

@@ -9,7 +9,7 @@ import pytest
 
 from connectors import registry
 from connectors.base import StreamSpec
-from connectors.testing.suite import read_all
+from connectors.testing.suite import ConnectorContract, read_all
 from core.model import OrderLine, Product, ProductLocation
 from core.settings import SegbridgeConfig
 from core.store import create_all, open_store, read_frame
@@ -65,13 +65,13 @@ def test_pattern_streams_and_chunked_checkpoint_resume(tmp_path, dataset):
     conn = connector(tmp_path)
     batches = list(conn.read(StreamSpec("orders_*.csv"), None))
     assert [len(b.records) for b in batches] == [100, 50, 100]
-    assert batches[0].checkpoint["current"]["file"] == "orders_1.csv"
-    assert batches[0].checkpoint["current"]["rows"] == 100
+    assert batches[0].checkpoint["position"]["file"] == "orders_1.csv"
+    assert batches[0].checkpoint["position"]["rows"] == 100
     resumed = list(conn.read(StreamSpec("orders_*.csv"), batches[0].checkpoint))
     assert [len(b.records) for b in resumed] == [50, 100]
     assert resumed[0].records[0]["order_id"] == str(lines.iloc[100]["order_id"])
     done = resumed[-1].checkpoint
-    assert set(done["files"]) == {"orders_1.csv", "orders_2.csv"} and "current" not in done
+    assert set(done["extra"]["files"]) == {"orders_1.csv", "orders_2.csv"} and "position" not in done
     assert list(conn.read(StreamSpec("orders_*.csv"), done)) == []
 
 
@@ -81,7 +81,7 @@ def test_excel_files_and_text_values(tmp_path, dataset):
     assert len(records) == len(dataset.products)
     first = dataset.products.iloc[0]
     assert records[0]["id"] == first["id"] and records[0]["created_on"] == first["created_on"].isoformat()
-    assert list(checkpoint["files"]) == ["products.xlsx"]
+    assert list(checkpoint["extra"]["files"]) == ["products.xlsx"]
 
 
 def test_check_and_discover(tmp_path, dataset):
@@ -91,3 +91,25 @@ def test_check_and_discover(tmp_path, dataset):
     assert sorted(s.name for s in conn.discover()) == ["customers.csv", "products.csv"]
     missing = connector(tmp_path / "nope").check()
     assert not missing.ok and "does not exist" in missing.message
+
+
+class TestCsvFolderContract(ConnectorContract):
+    """The shipped contract scenarios on a folder of canonical CSV files (chunks of 40 rows)."""
+
+    streams = ["order_lines.csv", "products.csv"]
+
+    @pytest.fixture
+    def server_app(self, tmp_path, dataset):
+        write_canonical_csv(dataset, tmp_path, only=["order_lines", "products"])
+        return tmp_path
+
+    @pytest.fixture
+    def connector(self, server_app):
+        return connector(server_app, chunk_rows=40)
+
+    def edit_during_paging(self, folder, stream):
+        """The file being read is replaced (a new export of it): the next read reads it again."""
+        path = folder / stream
+        path.write_text(path.read_text())
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+        return []

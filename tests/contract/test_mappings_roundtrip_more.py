@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from test_mappings_roundtrip import FAST, config, counts, links, pull_clean, rows, write_and_read_back
 
+from basics.errors import ConfigError
 from connectors import registry
 from connectors.base import StreamSpec
 from connectors.connector_errors import FatalError
@@ -161,7 +162,7 @@ def test_rfc_join_must_be_unique_or_say_which_row_wins(ecc):
     with pytest.raises(FatalError, match="leaves key field.s. EBELP, ETENR open"):
         list(conn.read(StreamSpec("EKBE", options=ambiguous), None))
     yaml_on = {"fields": ["VBELN"], "join": {"table": "VBAK", True: ["VBELN"], "fields": ["AUDAT"]}}
-    with pytest.raises(FatalError, match="YAML reads as true; write `by:`"):
+    with pytest.raises(ConfigError, match="YAML reads as true; write `by:`"):  # a typed stream option
         list(conn.read(StreamSpec("VBAP", options=yaml_on), None))
     assert backend.count("RFC_READ_TABLE") == 0  # refused before anything was read
 

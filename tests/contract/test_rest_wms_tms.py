@@ -7,7 +7,7 @@ import pytest
 
 from connectors import registry
 from connectors.base import StreamSpec, WriteBatch, WriteItem
-from connectors.testing.suite import ConnectorContract, duplicates, read_all
+from connectors.testing.suite import GENERIC, ConnectorContract, duplicates, read_all
 from core.model import Shipment
 from core.settings import SegbridgeConfig
 from core.store import create_all, open_store, read_frame
@@ -46,6 +46,14 @@ def tms_options(url: str, **extra) -> dict:
 class TestWmsContract(ConnectorContract):
     streams = ["item", "order_hdr", "allocation", "inventory"]
     incremental_stream = "item"
+    malformed_answers = GENERIC
+    malformed_stream = "order_hdr"
+
+    def commit_late(self, app, stream):
+        return app.commit_late(stream)
+
+    def edit_during_paging(self, app, stream):
+        return app.edit_oldest(stream, 2)
 
     def roundtrip(self, app):  # lgfapi bulk_update takes no ETag: read_back only
         return WriteItem("rt", "item", {"code": "P000003", "facility_id__code": "DC01"}, {"cust_field_1": "B"}), "C"
@@ -59,7 +67,7 @@ class TestWmsContract(ConnectorContract):
 
     @pytest.fixture
     def connector(self, server_app):
-        with registry.create("wms", wms_options(server_app.url)) as conn:
+        with registry.create("wms", wms_options(server_app.url, page_size=10)) as conn:  # items page too
             yield conn
 
     def change_records(self, app, stream):
@@ -75,6 +83,14 @@ class TestWmsContract(ConnectorContract):
 class TestTmsContract(ConnectorContract):
     streams = ["shipments", "orderReleases", "locations", "routingProfiles"]
     incremental_stream = "shipments"
+    malformed_answers = GENERIC
+    malformed_path = r"/shipments$"  # the OAuth token endpoint answers as usual
+
+    def commit_late(self, app, stream):
+        return app.commit_late(stream)
+
+    def edit_during_paging(self, app, stream):
+        return app.edit_oldest(stream, 2)
 
     def roundtrip(self, app):  # the routingProfiles custom action takes no ETag: read_back only
         return WriteItem("rt", "routingProfiles", {"locationGid": "SEG.C00004"}, {"transportModeGid": "AIR"}), "TL"
@@ -247,7 +263,7 @@ def test_incremental_pull_after_changing_one_percent_reads_only_those_plus_lookb
         first = pull(config, db, entities=["shipment"])[0]
         coll = app.data["shipments"]
         assert first.status == "ok" and first.streams[0].read == len(coll) > 500
-        watermark = load_state(db, "tms", "shipments", "shipment")["watermark"]
+        watermark = load_state(db, "tms", "shipments", "shipment")["since"]
         window = {r["shipmentGid"] for r in coll.since("2000-01-01T00:00:00Z")
                   if r["updateDate"]["value"] >= _minus_300(watermark)}
         changed = app.change("shipments", 0.01)
@@ -278,7 +294,7 @@ def test_full_pull_ignores_state(tmp_path, dataset):
         again = pull(config, db, entities=["outbound_order"], full=True)[0]
     assert again.streams[0].read == len(app.data["order_hdr"])
     spec_state = load_state(db, "wms", "order_hdr", "outbound_order")
-    assert spec_state == {"watermark": app.data["order_hdr"].newest()}
+    assert spec_state == {"version": 1, "since": app.data["order_hdr"].newest()}
 
 
 def test_read_with_page_size_reports_source_count(dataset):
@@ -286,4 +302,4 @@ def test_read_with_page_size_reports_source_count(dataset):
     with serve(app) as server, registry.create("wms", wms_options(server.url, page_size=10)) as conn:
         records, checkpoint, batches = read_all(conn, StreamSpec("inventory"))
     assert {b.source_count for b in batches} == {len(app.data["inventory"])}
-    assert len(batches) == -(-len(records) // 10) and checkpoint == {}
+    assert len(batches) == -(-len(records) // 10) and checkpoint == {"version": 1}

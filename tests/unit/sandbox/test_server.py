@@ -72,6 +72,22 @@ def test_fault_malformed_body_and_delay_and_drop(app):
         assert requests.get(server.url + "/items/1", timeout=5).status_code == 200
 
 
+def test_fault_answers_an_empty_body_or_any_body_with_its_content_type(app):
+    """Malformed answers as systems send them: an empty 200, `null` and truncated JSON as JSON, a SOAP fault."""
+    app.inject(status=200, body="", content_type="application/json")
+    app.inject(status=200, body="null", content_type="application/json")
+    app.inject(status=200, body='{"results": [{"id"', content_type="application/json")
+    app.inject(status=500, body="<soapenv:Fault/>", content_type="text/xml; charset=utf-8")
+    app.inject(status=502)
+    with serve(app) as server:
+        answers = [requests.get(server.url + "/items/1", timeout=5) for _ in range(5)]
+    assert [(a.status_code, a.headers["Content-Type"], a.text) for a in answers] == [
+        (200, "application/json", ""), (200, "application/json", "null"),
+        (200, "application/json", '{"results": [{"id"'), (500, "text/xml; charset=utf-8", "<soapenv:Fault/>"),
+        (502, "text/html", "injected fault")]
+    assert answers[0].headers["Content-Length"] == "0"
+
+
 def test_throttle_answers_429_beyond_rate(app):
     app.requests_per_second = 2
     with serve(app) as server:

@@ -9,6 +9,7 @@ import responses
 
 from basics.errors import ConfigError
 from connectors.base import StreamSpec, WriteBatch, WriteItem
+from connectors.connector_errors import AuthError, ConnectorError, FatalError
 from connectors.declarative.manifest import Manifest, load_manifest
 from connectors.declarative.manifest_connector import RestConnector, typed
 from connectors.http.paginators import (
@@ -52,28 +53,69 @@ def page(items, more, total=3):
 
 
 @responses.activate
-def test_full_read_pages_with_offset_and_reports_source_count():
+def test_full_read_pages_by_keyset_on_the_cursor_and_reports_source_count():
+    """The next page of an incremental stream is the cursor filter moved to the page's highest value
+    (an edit during the read cannot shift an offset past a record); the boundary record read again
+    is dropped by key; the paginator only says whether there is more."""
     url = f"{BASE}/api/v1/items"
     responses.get(url, json=page([{"sku": "A", "updated_at": "2025-01-01T00:00:00Z"},
                                   {"sku": "B", "updated_at": "2025-01-02T00:00:00Z"}], True))
-    responses.get(url, json=page([{"sku": "C", "updated_at": "2025-01-03T00:00:00Z"}], False))
+    responses.get(url, json=page([{"sku": "B", "updated_at": "2025-01-02T00:00:00Z"},
+                                  {"sku": "C", "updated_at": "2025-01-03T00:00:00Z"}], False, total=2))
     batches = list(connector().read(StreamSpec("items", options={"fields": ["sku", "name"]}), None))
     assert [[r["sku"] for r in b.records] for b in batches] == [["A", "B"], ["C"]]
-    assert [b.checkpoint for b in batches] == [{"watermark": "2025-01-02T00:00:00Z"},
-                                               {"watermark": "2025-01-03T00:00:00Z"}]
-    assert batches[0].source_count == 3
+    assert [b.checkpoint for b in batches] == [
+        {"version": 1, "high": "2025-01-02T00:00:00Z",
+         "position": {"keyset": "2025-01-02T00:00:00Z", "seen": [["B"]], "next": None}},
+        {"version": 1, "since": "2025-01-03T00:00:00Z"}]
+    assert [b.source_count for b in batches] == [3, None]  # only the first page counts the whole read
     assert [c.request.url for c in responses.calls] == [
         f"{url}?sort=updated_at&fields=sku%2Cname%2Cupdated_at&offset=0&limit=2",
-        f"{url}?sort=updated_at&fields=sku%2Cname%2Cupdated_at&offset=2&limit=2"]
+        f"{url}?sort=updated_at&fields=sku%2Cname%2Cupdated_at&filter=updated_at+ge+%272025-01-02T00%3A00%3A00Z%27"
+        "&offset=0&limit=2"]
 
 
 @responses.activate
-def test_incremental_read_filters_from_watermark_minus_lookback():
+def test_a_page_with_nothing_newer_than_the_boundary_continues_with_the_paginator():
+    """Many records changed at one instant: the keyset cannot move, so the offset within it does."""
+    url = f"{BASE}/api/v1/items"
+    same = "2025-01-02T00:00:00Z"
+    responses.get(url, json=page([{"sku": "A", "updated_at": same}, {"sku": "B", "updated_at": same}], True))
+    responses.get(url, json=page([{"sku": "A", "updated_at": same}, {"sku": "B", "updated_at": same}], True))
+    responses.get(url, json=page([{"sku": "C", "updated_at": same}], False))
+    records = [r["sku"] for b in connector().read(StreamSpec("items"), None) for r in b.records]
+    assert records == ["A", "B", "C"]
+    assert [c.request.params.get("offset") for c in responses.calls] == ["0", "0", "2"]
+
+
+@responses.activate
+def test_incremental_read_filters_from_the_saved_mark_minus_the_manifest_lookback():
     responses.get(f"{BASE}/api/v1/items", json=page([], False, 0))
-    batches = list(connector().read(StreamSpec("items"), {"watermark": "2025-01-03T00:00:00Z"}))
-    assert batches[0].records == [] and batches[0].checkpoint == {"watermark": "2025-01-03T00:00:00Z"}
+    batches = list(connector().read(StreamSpec("items"), {"version": 1, "since": "2025-01-03T00:00:00Z"}))
+    assert batches[0].records == [] and batches[0].checkpoint == {"version": 1, "since": "2025-01-03T00:00:00Z"}
     assert responses.calls[0].request.params == {"sort": "updated_at", "filter": "updated_at ge '2025-01-02T23:59:00Z'",
                                                  "offset": "0", "limit": "2"}
+
+
+@responses.activate
+def test_a_legacy_watermark_loads_and_the_default_overlap_is_the_systems():
+    responses.get(f"{BASE}/api/v1/items", json=page([], False, 0))
+    manifest = json.loads(json.dumps(MANIFEST))
+    del manifest["streams"]["items"]["incremental"]["lookback_seconds"]
+    conn = RestConnector({"base_url": BASE, "max_attempts": 1}, name="acme", manifest=Manifest.model_validate(manifest))
+    [batch] = conn.read(StreamSpec("items"), {"watermark": "2025-01-03T00:00:00Z"})
+    assert responses.calls[0].request.params["filter"] == "updated_at ge '2025-01-02T23:55:00Z'"  # 300 s
+    assert batch.checkpoint == {"version": 1, "since": "2025-01-03T00:00:00Z"}
+    assert conn.requests_sent() == 1
+
+
+@responses.activate
+def test_a_stream_option_overrides_the_overlap_and_unknown_options_are_refused():
+    responses.get(f"{BASE}/api/v1/items", json=page([], False, 0))
+    list(connector().read(StreamSpec("items", options={"overlap_seconds": 0}), {"version": 1, "since": "2025-01-03T00:00:00Z"}))
+    assert responses.calls[0].request.params["filter"] == "updated_at ge '2025-01-03T00:00:00Z'"
+    with pytest.raises(ConfigError, match="option selct"):
+        list(connector().read(StreamSpec("items", options={"selct": ["sku"]}), None))
 
 
 @responses.activate
@@ -81,18 +123,61 @@ def test_full_stream_checkpoint_resumes_at_next_page():
     url = f"{BASE}/api/v1/stock"
     responses.get(url, json=[{"id": 1}, {"id": 2}])
     first = next(connector().read(StreamSpec("stock"), None))
-    assert first.checkpoint == {"resume": {"params": {"page": 2, "page_size": 2}, "url": None}}
+    assert first.checkpoint == {"version": 1, "position": {"params": {"page": 2, "page_size": 2}, "url": None}}
     responses.get(url, json=[{"id": 3}])
     resumed = list(connector().read(StreamSpec("stock"), first.checkpoint))
     assert [r["id"] for b in resumed for r in b.records] == [3]
     assert responses.calls[-1].request.params == {"page": "2", "page_size": "2"}
+    legacy = list(connector().read(StreamSpec("stock"), {"resume": {"params": {"page": 2, "page_size": 2}, "url": None}}))
+    assert [r["id"] for b in legacy for r in b.records] == [3]
+
+
+@responses.activate
+def test_the_same_next_link_twice_stops_the_read():
+    manifest = json.loads(json.dumps(MANIFEST))
+    manifest["streams"]["stock"]["paginator"] = {"kind": "next_link", "next_path": "next"}
+    manifest["streams"]["stock"]["record_path"] = "data"
+    conn = RestConnector({"base_url": BASE, "max_attempts": 1}, name="acme", manifest=Manifest.model_validate(manifest))
+    responses.get(f"{BASE}/api/v1/stock", json={"data": [{"id": 1}], "next": f"{BASE}/api/v1/stock?p=2"})
+    with pytest.raises(FatalError, match="same page position twice"):
+        list(conn.read(StreamSpec("stock"), None))
+    assert len(responses.calls) == 2
 
 
 @responses.activate
 def test_missing_record_list_is_a_clear_error():
     responses.get(f"{BASE}/api/v1/items", json={"oops": []})
-    with pytest.raises(Exception, match="no record list at 'data'"):
+    with pytest.raises(FatalError, match="acme.items: HTTP 200: no record list at 'data'"):
         list(connector().read(StreamSpec("items"), None))
+
+
+@pytest.mark.parametrize("body, content_type, says", [
+    ("<html><body>Bad gateway</body></html>", "text/html", "HTTP 200: the body is not valid JSON (text/html): '<html><body>Bad"),
+    ("", "application/json", "HTTP 200: empty body"),
+    ('{"data": [{"sku": "A", "upd', "application/json", "HTTP 200: the body is not valid JSON"),
+    ("null", "application/json", "HTTP 200: no record list at 'data' in the response: 'null'"),
+    ('{"data": {"sku": "A"}}', "application/json", "no record list at 'data'"),
+])
+@responses.activate
+def test_a_malformed_page_fails_the_stream_naming_it_status_and_body(body, content_type, says):
+    responses.get(f"{BASE}/api/v1/items", body=body, content_type=content_type)
+    with pytest.raises(ConnectorError) as caught:
+        list(connector().read(StreamSpec("items"), None))
+    assert str(caught.value).startswith("acme.items: ") and says in str(caught.value)
+    # a body that does not parse is retried (a proxy's hiccup heals); one that parses to no list is not
+    assert len(responses.calls) == (1 if "record list" in says else 2)
+
+
+@responses.activate
+def test_a_null_body_is_not_an_empty_page_even_where_404_is():
+    manifest = json.loads(json.dumps(MANIFEST))
+    manifest["streams"]["stock"].update(not_found_is_empty=True, record_path="results")
+    conn = RestConnector({"base_url": BASE, "max_attempts": 1}, name="acme", manifest=Manifest.model_validate(manifest))
+    responses.get(f"{BASE}/api/v1/stock", body="null", content_type="application/json")
+    with pytest.raises(FatalError, match="acme.stock: HTTP 200: no record list"):
+        list(conn.read(StreamSpec("stock"), None))
+    responses.replace(responses.GET, f"{BASE}/api/v1/stock", json={"detail": "Not found."}, status=404)
+    assert [b.records for b in conn.read(StreamSpec("stock"), None)] == [[]]
 
 
 @responses.activate
@@ -118,6 +203,17 @@ def test_batch_write_transient_failure_makes_items_retriable_and_4xx_rejected():
     out = connector().write(WriteBatch(items))
     assert [o.status for o in out] == ["retriable", "retriable", "rejected"]
     assert "bad body" in out[2].message and out[2].http_status == 400
+
+
+@pytest.mark.parametrize("mode_target, url", [("items", "items/bulk"), ("prices", "prices/A")])
+@responses.activate
+def test_a_401_or_403_on_a_write_stops_the_apply_with_an_auth_error(mode_target, url):
+    """The outcome policy: sending on after an authentication refusal only repeats it (and may lock the user)."""
+    method = responses.POST if mode_target == "items" else responses.PATCH
+    responses.add(method, f"{BASE}/api/v1/{url}", status=403, json={"message": "no authorisation"})
+    with pytest.raises(AuthError, match="HTTP 403"):
+        connector().write(WriteBatch([WriteItem("1", mode_target, {"sku": "A"}, {"abc": "A"})]))
+    assert len(responses.calls) == 1
 
 
 @responses.activate

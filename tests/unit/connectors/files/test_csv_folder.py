@@ -9,6 +9,7 @@ import pytest
 from openpyxl import Workbook
 
 from basics.csv_text import FILE, ROW
+from basics.errors import ConfigError
 from connectors.base import StreamSpec
 from connectors.connector_errors import FatalError
 from connectors.files.csv_folder import CsvFolderConnector
@@ -68,10 +69,10 @@ def test_chunks_and_checkpoints_then_only_new_or_replaced_files(tmp_path):
     records, batches = _read(conn, "orders_*.csv")
     assert [r["id"] for r in records] == ["1", "2", "3", "4"]
     assert [len(b.records) for b in batches] == [2, 1, 1]
-    assert batches[0].checkpoint["current"] == {"file": "orders_a.csv", "sig": batches[1].checkpoint["files"][
+    assert batches[0].checkpoint["position"] == {"file": "orders_a.csv", "sig": batches[1].checkpoint["extra"]["files"][
         "orders_a.csv"], "rows": 2}
     state = batches[-1].checkpoint
-    assert set(state["files"]) == {"orders_a.csv", "orders_b.csv"}
+    assert set(state["extra"]["files"]) == {"orders_a.csv", "orders_b.csv"}
     assert _read(conn, "orders_*.csv", state)[0] == []
     (tmp_path / "orders_c.csv").write_text("id,qty\n5,9\n")
     (tmp_path / "orders_b.csv").write_text("id,qty\n4,80\n")
@@ -84,7 +85,7 @@ def test_a_crash_mid_file_resumes_after_the_rows_done(tmp_path):
     (tmp_path / "big.csv").write_text("id\n" + "".join(f"{i}\n" for i in range(5)))
     conn = _conn(tmp_path, chunk_rows=2)
     _, batches = _read(conn, "big.csv")
-    assert [b.checkpoint.get("current", {}).get("rows") for b in batches] == [2, 4, None]
+    assert [(b.checkpoint.get("position") or {}).get("rows") for b in batches] == [2, 4, None]
     mid = batches[0].checkpoint  # stored with the first chunk: a crash after it repeats from row 2
     rest, _ = _read(conn, "big.csv", mid)
     assert [r["id"] for r in rest] == ["2", "3", "4"]
@@ -113,7 +114,7 @@ def test_an_undecodable_file_is_a_fatal_error_with_a_hint(tmp_path):
 def test_an_empty_file_reads_no_records_and_is_marked_done(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     records, batches = _read(_conn(tmp_path), "empty.csv")
-    assert records == [] and "empty.csv" in batches[-1].checkpoint["files"]
+    assert records == [] and "empty.csv" in batches[-1].checkpoint["extra"]["files"]
 
 
 def _collect(conn, pattern):
@@ -202,3 +203,16 @@ def test_a_bom_is_not_part_of_the_first_column_and_undeclared_cp1252_names_the_b
     assert "win.csv: byte 17 (line 3) is not valid utf-8" in err.value.message
     assert "encoding: cp1252" in err.value.hint
     assert _read(_conn(tmp_path, encoding="cp1252"), "win.csv")[0][1] == {"id": "2", "name": "Müller"}
+
+
+def test_a_checkpoint_of_the_earlier_shape_resumes_and_bad_states_or_options_are_refused(tmp_path):
+    (tmp_path / "big.csv").write_text("id\n" + "".join(f"{i}\n" for i in range(5)))
+    conn = _conn(tmp_path, chunk_rows=2)
+    first = _read(conn, "big.csv")[1][0].checkpoint
+    legacy = {"files": {}, "current": first["position"]}  # what versions before the shared Checkpoint saved
+    assert [r["id"] for r in _read(conn, "big.csv", legacy)[0]] == ["2", "3", "4"]
+    with pytest.raises(FatalError, match="in the future"):
+        _read(conn, "big.csv", {"since": "2999-01-01T00:00:00Z"})
+    with pytest.raises(ConfigError, match="option delimter"):
+        list(conn.read(StreamSpec("big.csv", options={"delimter": ";"}), None))
+    assert [s.primary_key for s in conn.discover()] == [["__file", "__row"]]

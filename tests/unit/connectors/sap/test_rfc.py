@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from basics.errors import ConfigError
 from connectors.base import StreamSpec, WriteBatch, WriteItem
-from connectors.connector_errors import FatalError
+from connectors.connector_errors import AuthError, FatalError
 from connectors.sap.rfc import SapRfcConnector, alpha_in, alpha_out, field_groups, option_lines
 from sandbox.sap_rfc import MARC, ABAPApplicationError, CommunicationError, FakeRfcBackend
 
@@ -82,12 +83,29 @@ def test_group_rows_missing_from_a_page_are_reread_by_key(conn, backend):
 
 
 def test_delta_read_filters_on_change_date_and_advances_cursor(conn, backend):
-    batches = list(conn.read(StreamSpec("MARA", options={"fields": ["MATNR", "MTART"]}), {"cursor": "20240110"}))
+    """Change dates are days: the 300 s overlap before the mark (00:00 of its day) reaches into the
+    day before, so a row committed late with yesterday's date is read too."""
+    batches = list(conn.read(StreamSpec("MARA", options={"fields": ["MATNR", "MTART"]}),
+                             {"version": 1, "since": "2024-01-10T00:00:00Z"}))
     rows = [r for b in batches for r in b.records]
-    assert sorted(r["LAEDA"] for r in rows) == ["20240110", "20240111", "20240112"]
-    assert batches[-1].checkpoint == {"cursor": "20240112"}
+    assert sorted(r["LAEDA"] for r in rows) == ["20240109", "20240110", "20240111", "20240112"]
+    assert batches[-1].checkpoint == {"version": 1, "since": "2024-01-12T00:00:00Z"}
     options = [p["OPTIONS"] for n, p in backend.calls if n == "RFC_READ_TABLE" and p.get("OPTIONS")]
-    assert options[0] == [{"TEXT": "( LAEDA >= '20240110' OR ERSDA >= '20240110' )"}]
+    assert options[0] == [{"TEXT": "( LAEDA >= '20240109' OR ERSDA >= '20240109' )"}]
+
+
+def test_a_legacy_cursor_loads_a_zero_overlap_reads_from_the_day_and_a_page_resumes(backend):
+    conn = SapRfcConnector({"connection": {"ashost": "h"}, "overlap_seconds": 0, "page_rows": 2},
+                           connection_factory=backend.connect)
+    stream = StreamSpec("MARA", options={"fields": ["MATNR"]})
+    batches = list(conn.read(stream, {"cursor": "20240110"}))
+    assert sorted(r["LAEDA"] for b in batches for r in b.records) == ["20240110", "20240111", "20240112"]
+    assert batches[0].checkpoint["since"] == "2024-01-10T00:00:00Z"  # the mark stays until the read completes
+    assert batches[0].checkpoint["position"] == {"pass": 0, "skip": 2}
+    rest = [r["MATNR"] for b in conn.read(stream, batches[0].checkpoint) for r in b.records]
+    assert rest == [r["MATNR"] for b in batches[1:] for r in b.records]
+    with pytest.raises(ConfigError, match="option feilds"):
+        list(conn.read(StreamSpec("MARA", options={"feilds": ["MATNR"]}), None))
 
 
 def test_bapi_write_commits_good_items_and_rolls_back_the_bad_one(conn, backend):
@@ -114,6 +132,17 @@ def test_lost_connection_mid_write_is_retriable(conn, backend):
     outcome = conn.write(WriteBatch([WriteItem("1", TARGET, {"MATERIAL": "1001", "PLANT": "1000"},
                                                {"ABC_ID": "A"})]))[0]
     assert outcome.status == "retriable" and "nothing committed" in outcome.message
+
+
+def test_a_logon_refusal_mid_write_stops_the_apply(conn, backend):
+    """The outcome policy: an authentication failure is raised, not turned into a rejection per item."""
+    from sandbox.sap_rfc import LogonError
+
+    backend.fail_next.append(LogonError("Name or password is incorrect", "RFC_LOGON_FAILURE"))
+    with pytest.raises(AuthError, match="RFC_LOGON_FAILURE"):
+        conn.write(WriteBatch([WriteItem("1", TARGET, {"MATERIAL": "1001", "PLANT": "1000"}, {"ABC_ID": "A"}),
+                               WriteItem("2", TARGET, {"MATERIAL": "1002", "PLANT": "1000"}, {"ABC_ID": "B"})]))
+    assert backend.count("BAPI_MATERIAL_SAVEDATA") == 1
 
 
 def test_missing_pyrfc_names_the_sdk(monkeypatch):
@@ -161,5 +190,5 @@ def test_delta_rereads_the_lines_of_a_changed_header(monkeypatch):
     batches = list(conn.read(stream, {"cursor": "20240110"}))
     rows = sorted((r["VBELN"][-1], r["POSNR"], r["KUNNR"]) for b in batches for r in b.records)
     assert rows == [("2", "000010", "NEW"), ("2", "000020", "NEW"), ("3", "000010", "C3")]
-    assert batches[-1].checkpoint == {"cursor": "20240116"}
-    assert [b.records for b in conn.read(stream, {"cursor": "20240117"})] == [[]]
+    assert batches[-1].checkpoint == {"version": 1, "since": "2024-01-16T00:00:00Z"}
+    assert [b.records for b in conn.read(stream, {"version": 1, "since": "2024-01-18T00:00:00Z"})] == [[]]

@@ -7,6 +7,7 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
+from basics.errors import ConfigError, SegbridgeError
 from connectors.base import StreamSpec, WriteBatch, WriteItem
 from connectors.connector_errors import FatalError
 from connectors.sql.source import SqlSource
@@ -33,12 +34,46 @@ def source(db, **extra) -> SqlSource:
 def test_keyset_pages_in_cursor_then_key_order(db):
     batches = list(source(db).read(StreamSpec("items"), None))
     assert [[r["id"] for r in b.records] for b in batches] == [[3, 6, 9, 1], [4, 7, 10, 2], [5, 8]]
-    assert batches[0].checkpoint == {"after": ["2024-01-02", 1]}
+    assert batches[0].checkpoint == {"version": 1, "high": "2024-01-02T00:00:00Z", "position": ["2024-01-02", 1]}
+    assert batches[-1].checkpoint == {"version": 1, "since": "2024-01-03T00:00:00Z"}
 
 
-def test_increment_resumes_after_checkpoint_including_ties(db):
+def test_a_legacy_after_checkpoint_resumes_after_it_including_ties(db):
     rows = [r["id"] for b in source(db).read(StreamSpec("items"), {"after": ["2024-01-02", 4]}) for r in b.records]
     assert rows == [7, 10, 2, 5, 8]
+
+
+def test_an_increment_reads_from_the_mark_minus_the_overlap_so_a_late_commit_is_read(db):
+    """A row committed late with the high-water mark's timestamp (and a lower key) is read next time."""
+    done = list(source(db).read(StreamSpec("items"), None))[-1].checkpoint
+    with db.begin() as conn:
+        conn.execute(sa.text("UPDATE items SET changed = '2024-01-03' WHERE id = 1"))
+    rows = [r["id"] for b in source(db, overlap_seconds=0).read(StreamSpec("items"), done) for r in b.records]
+    assert rows == [1, 2, 5, 8]  # >= the mark: ties re-read, the late one found
+    wide = [r["id"] for b in source(db).read(StreamSpec("items"), done) for r in b.records]
+    assert wide == [1, 2, 5, 8]  # 300 s before a date-only mark is the same day's rows
+    assert [r["id"] for b in source(db, overlap_seconds=86400).read(StreamSpec("items"), done)
+            for r in b.records] == [4, 7, 10, 1, 2, 5, 8]
+
+
+def test_a_future_or_foreign_state_is_refused_with_what_to_do(db):
+    with pytest.raises(FatalError, match="in the future") as caught:
+        list(source(db).read(StreamSpec("items"), {"since": "2999-01-01T00:00:00Z"}))
+    assert "pull --full" in str(caught.value)
+
+
+def test_a_numeric_cursor_is_a_mark_read_with_greater_or_equal(tmp_path):
+    eng = sa.create_engine(f"sqlite:///{tmp_path / 'scn.db'}")
+    with eng.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (id INTEGER PRIMARY KEY, scn INTEGER)"))
+        conn.execute(sa.text("INSERT INTO t VALUES (:i, :s)"), [{"i": i, "s": 100 + i} for i in range(1, 6)])
+    src = SqlSource({"url": "sqlite://", "page_size": 2, "tables": {"t": {"key": ["id"], "cursor": "scn"}}}, db=eng)
+    done = list(src.read(StreamSpec("t"), None))[-1].checkpoint
+    assert done == {"version": 1, "extra": {"mark": 105}}
+    with eng.begin() as conn:
+        conn.execute(sa.text("UPDATE t SET scn = 105 WHERE id = 1"))
+    assert [r["id"] for b in src.read(StreamSpec("t"), done) for r in b.records] == [1, 5]
+    eng.dispose()
 
 
 def test_hostile_names_are_rejected_before_any_sql(db):
@@ -90,7 +125,7 @@ def test_join_adds_header_fields_and_keeps_keyset_pages(lines):
         # lines without a header stay (LEFT OUTER JOIN): the mapping quarantines them, nothing is dropped
         [{"hdr_id": 3, "pos": 1, "qty": 31, "cust": None, "day": None},
          {"hdr_id": 3, "pos": 2, "qty": 32, "cust": None, "day": None}]]
-    assert batches[0].checkpoint == {"after": [2, 2]}
+    assert batches[0].checkpoint == {"version": 1, "position": [2, 2]}
     again = list(lines.read(StreamSpec("line items", options={"join": join}), batches[0].checkpoint))
     assert [r["qty"] for b in again for r in b.records] == [31, 32]
 
@@ -104,13 +139,15 @@ def test_join_adds_header_fields_and_keeps_keyset_pages(lines):
     ({"table": "hdr", True: {"hdr_id": "id"}, "fields": ["cust"]}, "YAML reads as true; write `by:`"),
 ])
 def test_join_names_are_checked_against_reflection_before_any_sql(lines, join, message):
-    with pytest.raises(FatalError, match=message):
+    with pytest.raises(SegbridgeError, match=message):
         list(lines.read(StreamSpec("line items", options={"join": join}), None))
 
 
-def test_configured_query_text_is_refused(lines):
-    with pytest.raises(FatalError, match="option `query` is not supported"):
+def test_configured_query_text_and_unknown_options_are_refused(lines):
+    with pytest.raises(ConfigError, match="`query` is not supported .*create a view"):
         list(lines.read(StreamSpec("line items", options={"query": "SELECT * FROM hdr"}), None))
+    with pytest.raises(ConfigError, match="option jion"):
+        list(lines.read(StreamSpec("line items", options={"jion": {}}), None))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -156,12 +193,13 @@ def test_a_header_only_change_rereads_that_headers_lines(orders_db):
     src = orders_source(eng, page_size=2)
     first, state = read_all(src, None)
     assert first == [(h, p, f"C{h}") for h in (1, 2, 3) for p in (1, 2)]  # each line once
-    assert read_all(src, state)[0] == []
+    at_mark = [(3, 1, "C3"), (3, 2, "C3")]  # lines changed at the high-water mark are read again (>=)
+    assert read_all(src, state)[0] == at_mark
     with eng.begin() as conn:  # the header changes, its lines do not
         conn.execute(hdr.update().where(hdr.c.id == 1).values(cust="NEW", changed=datetime(2024, 2, 1)))
     changed, state = read_all(src, state)
-    assert changed == [(1, 1, "NEW"), (1, 2, "NEW")]
-    assert read_all(src, state)[0] == []
+    assert changed == [*at_mark, (1, 1, "NEW"), (1, 2, "NEW")]
+    assert read_all(src, state)[0] == at_mark
 
 
 def test_an_interrupted_header_pass_resumes_where_it_stopped(orders_db):
@@ -171,7 +209,7 @@ def test_an_interrupted_header_pass_resumes_where_it_stopped(orders_db):
     with eng.begin() as conn:
         conn.execute(hdr.update().where(hdr.c.id.in_([1, 3])).values(cust="X", changed=datetime(2024, 2, 1)))
     reader = src.read(StreamSpec("lines", options={"join": ORDERS_JOIN}), state)
-    first = next(reader)  # one line of header 1, then the pull stops
-    assert [(r["hdr_id"], r["pos"]) for r in first.records] == [(1, 1)]
-    rest, _ = read_all(src, first.checkpoint)
+    batches = [next(reader) for _ in range(3)]  # the lines at the mark, one line of header 1, then the pull stops
+    assert [(r["hdr_id"], r["pos"]) for b in batches for r in b.records] == [(3, 1), (3, 2), (1, 1)]
+    rest, _ = read_all(src, batches[-1].checkpoint)
     assert rest == [(1, 2, "X"), (3, 1, "X"), (3, 2, "X")]
