@@ -295,3 +295,156 @@ def test_temporary_dns_failure_is_retried_like_any_connection_error(monkeypatch)
     with pytest.raises(RetriableError):
         http.get("x")
     assert http.attempts == 2
+
+
+# --------------------------------------------------------------------------- malformed bodies, 400s
+
+
+@responses.activate
+def test_html_with_200_after_the_attempts_is_a_fatal_malformed_response_naming_what_came():
+    from connectors.http.client import MalformedResponse
+
+    responses.get(f"{BASE}/x", body="<html><title>Login</title>proxy page</html>", status=200,
+                  content_type="text/html")
+    sleeps = Sleeps()
+    with pytest.raises(MalformedResponse) as err:
+        client(sleeps, max_attempts=3).get_json("x", params={"page": 1})
+    assert isinstance(err.value, FatalError) and not isinstance(err.value, RetriableError)
+    message = err.value.message
+    assert message.startswith(f"GET {BASE}/x?page=1: HTTP 200 (text/html) with a body that is not valid JSON")
+    assert "<html><title>Login</title>proxy page</html>" in message
+    assert [c.request.url for c in responses.calls] == [f"{BASE}/x?page=1"] * 3 and len(sleeps) == 2
+
+
+@responses.activate
+def test_truncated_json_body_is_quoted_in_the_error():
+    from connectors.http.client import MalformedResponse
+
+    responses.get(f"{BASE}/x", body='{"d": {"results": [', status=200, content_type="application/json")
+    with pytest.raises(MalformedResponse, match=r"HTTP 200 \(application/json\).*'\{\"d\": \{\"results\": \['"):
+        client(max_attempts=1).get_json("x")
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_request_level_400_is_sent_once_and_carries_the_systems_message():
+    responses.post(f"{BASE}/x", status=400, json={"error": {"message": "Property 'Qty' is not updatable"}})
+    sleeps = Sleeps()
+    with pytest.raises(FatalError) as err:
+        client(sleeps).post("x", json={"Qty": 1})
+    assert not isinstance(err.value, RetriableError)
+    assert f"POST {BASE}/x: HTTP 400" in err.value.message and "Property 'Qty' is not updatable" in err.value.message
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+# --------------------------------------------------------------------------- TLS against a real local server
+
+
+def _self_signed(folder, name: str):
+    """A self-signed certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def https_server(tmp_path):
+    """A real HTTPS server on 127.0.0.1 with a self-signed certificate; yields (url, cert path, hits)."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert, key = _self_signed(tmp_path, "local-ca")
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            hits.append(self.path)
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{httpd.server_address[1]}", cert, hits
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_untrusted_certificate_fails_at_once_saying_certificate_verification_failed(https_server, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    url, _, hits = https_server
+    sleeps = Sleeps()
+    http = HttpClient(HttpOptions(base_url=url, max_attempts=5), sleep=sleeps)
+    with pytest.raises(FatalError) as err:
+        http.get("items")
+    assert not isinstance(err.value, RetriableError)
+    assert f"GET {url}/items: certificate verification failed for host '127.0.0.1'" in err.value.message
+    assert "ca_bundle" in err.value.hint
+    assert http.attempts == 1 and sleeps == [] and hits == []
+
+
+def test_ca_bundle_is_trusted(https_server):
+    url, cert, hits = https_server
+    http = HttpClient(HttpOptions(base_url=url, ca_bundle=str(cert)))
+    assert http.get("items").json() == {"ok": True}
+    assert hits == ["/items"]
+
+
+def test_explicit_ca_bundle_wins_over_requests_ca_bundle(https_server, tmp_path, monkeypatch):
+    """requests' merge_environment_settings lets REQUESTS_CA_BUNDLE replace session.verify; the client
+    passes verify with each request, so the configured bundle is the one used."""
+    url, cert, hits = https_server
+    other, _ = _self_signed(tmp_path, "some-other-ca")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other))
+    http = HttpClient(HttpOptions(base_url=url, ca_bundle=str(cert)))
+    assert http.get("items").json() == {"ok": True}
+    assert hits == ["/items"]
+
+
+def test_verify_tls_false_warns_once_naming_the_host(https_server, caplog):
+    import logging
+    import warnings
+
+    url, _, hits = https_server
+    with caplog.at_level(logging.WARNING, logger="segbridge.http"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # urllib3's InsecureRequestWarning per request
+        http = HttpClient(HttpOptions(base_url=url, verify_tls=False))
+        http.get("a")
+        http.get("b")
+    off = [r.getMessage() for r in caplog.records if "verification is OFF" in r.getMessage()]
+    assert len(off) == 1 and "127.0.0.1" in off[0]
+    assert hits == ["/a", "/b"]
