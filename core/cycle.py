@@ -161,7 +161,8 @@ def step_apply(config: SegbridgeConfig, db: Engine, *, systems: list[str] | None
     summary = apply_plan(config, db, plan.id, progress=progress, stop_event=stop, trigger=trigger)
     counts = {"plan_id": plan.id, "applied": summary.total(ChangeState.APPLIED),
               "rejected": summary.total(ChangeState.REJECTED), "failed": summary.total(ChangeState.FAILED)}
-    return StepResult(summary.run_id, RunStatus.OK if summary.ok else RunStatus.FAILED, counts, detail=summary)
+    return StepResult(summary.run_id, RunStatus.OK if summary.ok else RunStatus.FAILED, counts, summary.message,
+                      detail=summary)
 
 
 def _not_applicable(plan) -> str | None:
