@@ -58,6 +58,9 @@ class StreamSummary:
     source_count: int | None = None
     seconds: float = 0.0
     error: str | None = None
+    requests: int | None = None
+    """HTTP (or RPC) requests really sent for this stream (`Connector.requests_sent`), None where the
+    connector does not count them."""
 
 
 @dataclass
@@ -212,7 +215,7 @@ def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: Stream
     """Read one entity's stream batch by batch; map+load and checkpoint commit together."""
     system, stream = summary.system, stream_spec(em)
     state = None if full else load_state(db, system, stream.name, em.name)
-    started = time.monotonic()
+    started, sent_before = time.monotonic(), conn.requests_sent()
     try:
         for batch in prefetch(conn.read(stream, state)):
             _load(db, system, stream.name, em, batch, run_id, summary, base_dir)
@@ -238,6 +241,9 @@ def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: Stream
         log.debug("%s.%s failed", system, em.name, exc_info=True)
     finally:
         summary.seconds = time.monotonic() - started
+        sent_after = conn.requests_sent()
+        if sent_after is not None:
+            summary.requests = sent_after - (sent_before or 0)
         counter.finish()
 
 

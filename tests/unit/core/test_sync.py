@@ -10,7 +10,7 @@ import pytest
 from basics.progress import ProgressEvent
 from basics.yaml_loader import StrictModel
 from connectors import registry
-from connectors.base import CheckResult, Connector, StreamSpec
+from connectors.base import CheckResult, Connector, RecordBatch, StreamSpec
 from connectors.connector_errors import AuthError, FatalError
 from core import runs
 from core.settings import SegbridgeConfig
@@ -163,3 +163,34 @@ def test_a_system_whose_mapping_is_missing_fails_alone(csv_world):
     assert nomap.status == RunStatus.FAILED and "systems.nomap.mapping: file 'no_such.yaml' not found" in nomap.message
     assert runs.get_run(db, nomap.run_id).status == RunStatus.FAILED
     assert erp.status == RunStatus.OK
+
+
+class CountingConnector(BrokenConnector):
+    """Reads two empty pages per stream with three HTTP requests (a token, then a page each)."""
+
+    kind = "test_counting_system"
+
+    def __init__(self, options, name=None):
+        super().__init__(options, name)
+        self.sent = 0
+
+    def read(self, stream, state):
+        self.sent += 2  # the token and the first page
+        yield RecordBatch([], {"page": 1})
+        self.sent += 1
+        yield RecordBatch([], None)
+
+    def requests_sent(self) -> int:
+        return self.sent
+
+
+registry.register(CountingConnector)
+
+
+def test_each_stream_counts_the_requests_the_connector_really_sent(csv_world):
+    config, db = csv_world
+    systems = {"counted": {"kind": "test_counting_system", "mapping": "canonical_csv.yaml"},
+               "erp": config.systems["erp"].model_dump()}
+    counted, erp = pull(SegbridgeConfig.model_validate({"systems": systems}), db)
+    assert counted.status == RunStatus.OK and [s.requests for s in counted.streams] == [3] * len(counted.streams)
+    assert {s.requests for s in erp.streams} == {None}  # csv_folder sends no requests: not counted

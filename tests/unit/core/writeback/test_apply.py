@@ -260,3 +260,23 @@ def test_an_authentication_refusal_stops_sending_to_that_system_at_once(store, t
     world.retriable["__refuse__"] = set()  # the credentials are fixed: a rerun sends everything
     rerun = apply_plan(config, store, plan.id)
     assert rerun.ok and rerun.status == "applied" and len(world.writes) == 7
+
+
+class CountingMemoryConnector(s.MemoryConnector):
+    """The memory system reporting the requests it was sent: each write and each read-back is one."""
+
+    kind = "memory_counting"
+
+    def requests_sent(self) -> int:
+        return self.world.requests + self.world.reads
+
+
+s.registry.register(CountingMemoryConnector)
+
+
+def test_apply_counts_the_requests_the_connector_really_sent_not_the_batches(store, tmp_path):
+    config, world, plan = setup(store, tmp_path, "counting", n=7, kind="memory_counting")
+    result = apply_plan(config, store, plan.id)
+    assert result.ok and result.items == 7
+    assert (world.requests, world.reads) == (3, 3)  # 3 batches, each read back before its write
+    assert result.requests == 6
