@@ -223,7 +223,7 @@ class HttpClient:
                 self.tokens.token(force=True)
                 resp = self.session.request(method, url, headers=self._auth_headers(kwargs), **_without(kwargs))
         except requests.exceptions.SSLError as exc:
-            raise _tls_error(exc, method, url) from None
+            raise tls_error(exc, method, url) from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             unreachable = _unreachable_error(exc, method, url)
             if unreachable is not None:
@@ -268,7 +268,7 @@ class HttpClient:
         return FatalError(f"{where}: HTTP {resp.status_code}: {excerpt}")
 
 
-def _tls_error(exc: BaseException, method: str, url: str) -> FatalError:
+def tls_error(exc: BaseException, method: str, url: str) -> FatalError:
     """A TLS failure, never retried: what failed, for which host, and the fix."""
     host = urlsplit(url).hostname
     cause = _ssl_cause(exc)

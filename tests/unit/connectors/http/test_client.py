@@ -12,6 +12,7 @@ import responses
 
 from connectors.connector_errors import AuthError, FatalError, RateLimited, RetriableError
 from connectors.http.client import HttpClient, HttpOptions, RateLimiter, parse_retry_after
+from tests.unit.connectors.http.conftest import self_signed
 
 pytestmark = pytest.mark.unit
 BASE = "https://api.example.com/v1"
@@ -340,69 +341,6 @@ def test_request_level_400_is_sent_once_and_carries_the_systems_message():
 # --------------------------------------------------------------------------- TLS against a real local server
 
 
-def _self_signed(folder, name: str):
-    """A self-signed certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
-@pytest.fixture
-def https_server(tmp_path):
-    """A real HTTPS server on 127.0.0.1 with a self-signed certificate; yields (url, cert path, hits)."""
-    import ssl
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    cert, key = _self_signed(tmp_path, "local-ca")
-    hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            hits.append(self.path)
-            body = b'{"ok": true}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{httpd.server_address[1]}", cert, hits
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 def test_untrusted_certificate_fails_at_once_saying_certificate_verification_failed(https_server, monkeypatch):
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
@@ -428,7 +366,7 @@ def test_explicit_ca_bundle_wins_over_requests_ca_bundle(https_server, tmp_path,
     """requests' merge_environment_settings lets REQUESTS_CA_BUNDLE replace session.verify; the client
     passes verify with each request, so the configured bundle is the one used."""
     url, cert, hits = https_server
-    other, _ = _self_signed(tmp_path, "some-other-ca")
+    other, _ = self_signed(tmp_path, "some-other-ca")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other))
     http = HttpClient(HttpOptions(base_url=url, ca_bundle=str(cert)))
     assert http.get("items").json() == {"ok": True}
