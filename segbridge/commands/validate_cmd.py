@@ -25,9 +25,8 @@ def validate(ctx: typer.Context,
     from basics.yaml_loader import document_of, validate_data
     from connectors import registry
     from core.mapping import load_mapping
-    from segbridge.kinds import load_all_kinds
-
     from core.writeback.writeback_settings import check_write_batches
+    from segbridge.kinds import load_all_kinds
 
     load_all_kinds()  # every area registers its section model, so every section is checked
     config = config_of(ctx)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from core.settings import SegbridgeConfig
 from connectors import registry
 from connectors.base import Connector
-from core.settings import DEFAULT_WRITE_BATCH
+from core.settings import DEFAULT_WRITE_BATCH, SegbridgeConfig
 from core.writeback.writeback_settings import (
     CLASS_FIELDS,
     Tolerance,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from basics.errors import EXIT_USAGE
 from basics.yaml_loader import StrictModel
 from connectors import registry
