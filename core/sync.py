@@ -147,7 +147,7 @@ def pull(config: SegbridgeConfig, db: Engine, systems: list[str] | None = None, 
 def failure_message(exc: BaseException) -> str:
     """What a user reads about a failure: a segbridge error as it says itself (message and hint, the
     connector's system, entity, URL, status and body excerpt), anything else as its type and message
-    (the traceback only with -v, on the debug log)."""
+    (the traceback only with -vv, on the debug log)."""
     if isinstance(exc, SegbridgeError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -6,6 +6,7 @@ records its run as failed, still pulls the other system, and prints no traceback
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -48,6 +49,7 @@ def test_html_with_200_fails_that_systems_run_and_the_other_is_pulled(two_system
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert "Traceback" not in output
+    assert re.search(r"wms: run \d+ failed", output) and re.search(r"tms: run \d+ ok", output)
     wms_url = world.urls["wms"]
     assert f"GET {wms_url}/" in output and "HTTP 200 (text/html) with a body that is not valid JSON" in output
     assert "<html><head><title>Sign in</title>" in output
