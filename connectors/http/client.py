@@ -183,6 +183,7 @@ class HttpClient:
             stop=stop_after_attempt(self.options.max_attempts),
             wait=self._wait,
             retry=retry_if_exception(lambda e: isinstance(e, RetriableError)),
+            before_sleep=self._log_retry,
             sleep=self._sleep,
             reraise=True,
         )
@@ -228,12 +229,12 @@ class HttpClient:
             unreachable = _unreachable_error(exc, method, url)
             if unreachable is not None:
                 raise unreachable from None
-            log.warning("%s %s: %s; will retry", method, _safe(url), type(exc).__name__)
+            log.warning("%s %s: %s", method, _safe(url), type(exc).__name__)
             raise RetriableError(f"{method} {_safe(url)}: {type(exc).__name__}",
                                  hint="check the network path and the base_url") from None
         if resp.status_code in RETRY_STATUSES:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            log.warning("%s %s: HTTP %s (Retry-After %s); will retry", method, _safe(url),
+            log.warning("%s %s: HTTP %s (Retry-After %s)", method, _safe(url),
                         resp.status_code, retry_after)
             cls = RateLimited if resp.status_code == 429 else RetriableError
             err = cls(f"{method} {_safe(url)}: HTTP {resp.status_code} {resp.reason}")
@@ -249,6 +250,12 @@ class HttpClient:
         if self.tokens is not None:
             headers["Authorization"] = f"Bearer {self.tokens.token()}"
         return headers
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        """Say a retry is coming only when one is (the last failed attempt raises instead)."""
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning("retrying in %.1f s (attempt %d of %d)", wait, state.attempt_number + 1,
+                    self.options.max_attempts)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -313,7 +320,7 @@ def _unreachable_error(exc: BaseException, method: str, url: str) -> ConnectorEr
         hint = "is the server running, and are the host and port in the URL right?"
         if _FAIL_FAST.get():
             return FatalError(message, hint=hint)
-        log.warning("%s; will retry (a restarting server refuses for a while)", message)
+        log.warning("%s (a restarting server refuses for a while)", message)
         return RetriableError(message, hint=hint)
     if isinstance(cause, socket.gaierror) and cause.errno != socket.EAI_AGAIN:
         return FatalError(f"{method} {_safe(url)}: host {parts.hostname!r} not found (DNS), address {where}",
@@ -347,7 +354,7 @@ def _parse_json(resp: requests.Response, method: str, url: str) -> None:
     try:
         resp.parsed_json = resp.json()
     except ValueError:
-        log.warning("%s %s: HTTP %s with a body that is not JSON; will retry", method, _safe(url),
+        log.warning("%s %s: HTTP %s with a body that is not JSON", method, _safe(url),
                     resp.status_code)
         kind = resp.headers.get("Content-Type") or "no Content-Type"
         raise _MalformedBody(f"{method} {_safe(resp.url or url)}: HTTP {resp.status_code} ({kind}) with a body that is "

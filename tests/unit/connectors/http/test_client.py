@@ -386,3 +386,14 @@ def test_verify_tls_false_warns_once_naming_the_host(https_server, caplog):
     off = [r.getMessage() for r in caplog.records if "verification is OFF" in r.getMessage()]
     assert len(off) == 1 and "127.0.0.1" in off[0]
     assert hits == ["/a", "/b"]
+
+
+@responses.activate
+def test_a_retry_is_announced_only_when_one_follows(caplog):
+    import logging
+
+    responses.get(f"{BASE}/x", status=503)
+    with caplog.at_level(logging.WARNING, logger="segbridge.http"), pytest.raises(RetriableError):
+        client(max_attempts=3).get("x")
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert [m.split(" (")[1] for m in retries] == ["attempt 2 of 3)", "attempt 3 of 3)"]
