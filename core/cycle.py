@@ -161,7 +161,8 @@ def step_apply(config: SegbridgeConfig, db: Engine, *, systems: list[str] | None
     summary = apply_plan(config, db, plan.id, progress=progress, stop_event=stop, trigger=trigger)
     counts = {"plan_id": plan.id, "applied": summary.total(ChangeState.APPLIED),
               "rejected": summary.total(ChangeState.REJECTED), "failed": summary.total(ChangeState.FAILED)}
-    return StepResult(summary.run_id, RunStatus.OK if summary.ok else RunStatus.FAILED, counts, detail=summary)
+    return StepResult(summary.run_id, RunStatus.OK if summary.ok else RunStatus.FAILED, counts, summary.message,
+                      detail=summary)
 
 
 def _not_applicable(plan) -> str | None:
@@ -232,7 +233,8 @@ def run_cycle(config: SegbridgeConfig, db: Engine, trigger: str = Trigger.MANUAL
 
 def _run_step(config: SegbridgeConfig, db: Engine, name: str, result: CycleResult,
               kwargs: dict[str, Any]) -> StepResult:
-    """One step of the cycle; a lease held by another process makes it a skipped run."""
+    """One step of the cycle; a lease held by another process makes it a skipped run, any other
+    exception a failed step with its message (the step's own run records the failure)."""
     from core.lease import LeaseHeld
 
     extra: dict[str, Any] = {}
@@ -243,6 +245,13 @@ def _run_step(config: SegbridgeConfig, db: Engine, name: str, result: CycleResul
     except LeaseHeld as exc:
         run_id = runs.record_skipped(db, name, trigger=kwargs["trigger"], message=exc.message)
         return StepResult(run_id, RunStatus.SKIPPED, message=exc.message)
+    except Exception as exc:  # noqa: BLE001 - the cycle records a failed step and ends, it does not crash
+        from core.sync import failure_message
+
+        message = failure_message(exc)
+        log.error("cycle step %s failed: %s", name, message)
+        log.debug("cycle step %s failed", name, exc_info=True)
+        return StepResult(None, RunStatus.FAILED, message=message)
 
 
 def _cycle_counts(result: CycleResult) -> dict[str, int]:

@@ -60,9 +60,15 @@ class DatabaseConfig(StrictModel):
         return secrets.resolve(self.url, what="database.url") or self.url
 
 
+DEFAULT_WRITE_BATCH = 50
+"""Items per write request for a connector that declares no `write_batch_max`."""
+
+
 class WriteConfig(StrictModel):
     enabled: bool = Field(True, description="Allow write-back to this system")
-    batch_size: int = Field(50, ge=1, le=1000, description="Items per write request ($batch, composite ...)")
+    batch_size: int | None = Field(None, ge=1, description="Items per write request ($batch, composite ...); "
+                                   "default: the connector's documented maximum (`write_batch_max`), else "
+                                   f"{DEFAULT_WRITE_BATCH}; a larger value than that maximum is refused")
 
 
 class SystemConfig(StrictModel):

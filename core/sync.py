@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 
 from basics.errors import SegbridgeError
 from basics.progress import ProgressCallback, ProgressCounter
-from connectors.base import Connector, ConnectorError, LimitExhausted, RecordBatch, StreamSpec
+from connectors.base import AuthError, Connector, ConnectorError, LimitExhausted, RecordBatch, StreamSpec
 from core import runs
 from core.connector_factory import connector_for
 from core.lease import PULL, LeaseHeld, hold, lease_name
@@ -58,6 +58,9 @@ class StreamSummary:
     source_count: int | None = None
     seconds: float = 0.0
     error: str | None = None
+    requests: int | None = None
+    """HTTP (or RPC) requests really sent for this stream (`Connector.requests_sent`), None where the
+    connector does not count them."""
 
 
 @dataclass
@@ -133,7 +136,21 @@ def pull(config: SegbridgeConfig, db: Engine, systems: list[str] | None = None, 
             log.warning("pull %s skipped: %s", name, exc.message)
             run_id = runs.record_skipped(db, RunKind.PULL, system=name, trigger=trigger, message=exc.message)
             results.append(PullResult(name, run_id, RunStatus.SKIPPED, message=exc.message))
+        except Exception as exc:  # noqa: BLE001 - one system's failure never keeps the others from being pulled
+            message = failure_message(exc)
+            log.error("pull %s failed: %s", name, message)
+            log.debug("pull %s failed", name, exc_info=True)
+            results.append(PullResult(name, None, RunStatus.FAILED, message=message))
     return results
+
+
+def failure_message(exc: BaseException) -> str:
+    """What a user reads about a failure: a segbridge error as it says itself (message and hint, the
+    connector's system, entity, URL, status and body excerpt), anything else as its type and message
+    (the traceback only with -vv, on the debug log)."""
+    if isinstance(exc, SegbridgeError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def pull_system(config: SegbridgeConfig, db: Engine, system: str, full: bool = False,
@@ -149,12 +166,15 @@ def pull_system(config: SegbridgeConfig, db: Engine, system: str, full: bool = F
 def _pull_system_held(config: SegbridgeConfig, db: Engine, system: str, full: bool,
                       progress: ProgressCallback | None, trigger: str, stop: threading.Event,
                       entities: list[str] | None) -> PullResult:
-    mapping_path = config.mapping_path(system)
-    mapping = load_mapping(mapping_path)
-    chosen = {n: em for n, em in mapping.entities.items() if not entities or n in entities}
+    """One system's pull run. Whatever fails (a mapping, the connector, an unexpected exception),
+    the run is finished (failed, with the message), never left `running`."""
     run_id = runs.start_run(db, RunKind.PULL, system=system, trigger=trigger)
     result = PullResult(system, run_id, RunStatus.OK)
+    chosen: dict[str, EntityMapping] = {}
     try:
+        mapping_path = config.mapping_path(system)
+        mapping = load_mapping(mapping_path)
+        chosen = {n: em for n, em in mapping.entities.items() if not entities or n in entities}
         with connector_for(config, system) as conn:
             for name, em in chosen.items():
                 if stop.is_set():
@@ -162,14 +182,20 @@ def _pull_system_held(config: SegbridgeConfig, db: Engine, system: str, full: bo
                 summary = StreamSummary(system, name, em.source.name)
                 result.streams.append(summary)
                 counter = ProgressCounter(progress, f"{system}.{name}")
-                _pull_entity(db, conn, em, summary, run_id, full, counter, stop, mapping_path.parent)
-    except SegbridgeError as exc:
-        result.status, result.message = RunStatus.FAILED, str(exc)
-        log.error("pull %s failed: %s", system, exc)
-    _settle(result, stop)
-    report = finish_run_quality(db, run_id, thresholds_of(config.quality, system, chosen))
-    result.suspect = any(q.breached for q in report)
-    runs.finish_run(db, run_id, result.status, counts=run_counts(result), message=result.message)
+                try:
+                    _pull_entity(db, conn, em, summary, run_id, full, counter, stop, mapping_path.parent)
+                except AuthError:  # every other entity would meet the same refusal: no login storm
+                    summary.error += f" (authentication failed; {system}'s other entities were not read)"
+                    break
+        _settle(result, stop)
+        report = finish_run_quality(db, run_id, thresholds_of(config.quality, system, chosen))
+        result.suspect = any(q.breached for q in report)
+    except Exception as exc:  # noqa: BLE001 - the run must end failed, not stay `running`
+        result.status, result.message = RunStatus.FAILED, failure_message(exc)
+        log.error("pull %s failed: %s", system, result.message)
+        log.debug("pull %s failed", system, exc_info=True)
+    finally:
+        runs.finish_run(db, run_id, result.status, counts=run_counts(result), message=result.message)
     return result
 
 
@@ -189,7 +215,7 @@ def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: Stream
     """Read one entity's stream batch by batch; map+load and checkpoint commit together."""
     system, stream = summary.system, stream_spec(em)
     state = None if full else load_state(db, system, stream.name, em.name)
-    started = time.monotonic()
+    started, sent_before = time.monotonic(), conn.requests_sent()
     try:
         for batch in prefetch(conn.read(stream, state)):
             _load(db, system, stream.name, em, batch, run_id, summary, base_dir)
@@ -199,11 +225,25 @@ def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: Stream
                 break
     except LimitExhausted as exc:
         summary.error = f"limit exhausted, state kept: {exc.message}"
-    except ConnectorError as exc:
+    except AuthError as exc:
         summary.error = exc.message
         log.error("%s.%s: %s", system, em.name, exc)
+        raise
+    except ConnectorError as exc:  # a malformed answer, a refusal, attempts used up: this stream fails
+        summary.error = exc.message
+        log.error("%s.%s: %s", system, em.name, exc)
+    except SegbridgeError as exc:  # bad stream options, data that cannot be processed as a whole
+        summary.error = str(exc)
+        log.error("%s.%s: %s", system, em.name, exc)
+    except Exception as exc:  # noqa: BLE001 - a connector's bug on a strange answer fails its stream only
+        summary.error = failure_message(exc)
+        log.error("%s.%s: %s", system, em.name, summary.error)
+        log.debug("%s.%s failed", system, em.name, exc_info=True)
     finally:
         summary.seconds = time.monotonic() - started
+        sent_after = conn.requests_sent()
+        if sent_after is not None:
+            summary.requests = sent_after - (sent_before or 0)
         counter.finish()
 
 

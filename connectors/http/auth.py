@@ -103,6 +103,10 @@ class TokenManager:
             data["audience"] = self.config.audience
         try:
             resp = requests.post(self.config.token_url, data=data, timeout=self.timeout, verify=self.verify)
+        except requests.exceptions.SSLError as exc:  # a certificate does not heal: say so, with the fix
+            from connectors.http.client import tls_error
+
+            raise tls_error(exc, "POST", self.config.token_url) from None
         except requests.RequestException as exc:
             raise AuthError(f"token endpoint {self.config.token_url} unreachable: {type(exc).__name__}") from None
         if resp.status_code != 200:

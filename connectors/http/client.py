@@ -9,8 +9,18 @@ the terminal wants to know now that the port or host is wrong. Elsewhere (pull, 
 connection is retried within `max_attempts` like any connection error, because a server that is
 restarting refuses connections for a few seconds; a host name that does not resolve is not
 retried anywhere, since a wrong name does not heal (a temporary DNS failure, EAI_AGAIN, is).
-On 401 an OAuth2 token is refreshed once. TLS verification is on unless a CA bundle path
-replaces the default store.
+On 401 an OAuth2 token is refreshed once.
+
+TLS: verification is on. An explicit `ca_bundle` is passed with every request, so it wins over the
+REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE environment variables (requests lets those override
+`session.verify`); `verify_tls: false` logs one warning per client naming the host. A TLS failure
+says "certificate verification failed" (or "TLS handshake failed"), names the host and the fix
+(`ca_bundle`), and is not retried: a certificate does not heal between attempts.
+
+A 2xx body that must be JSON (`expect_json`) and is not (a proxy's HTML page, a truncated body) is
+retried within `max_attempts` like a 503; once they are used up it is a `MalformedResponse` (a
+FatalError naming method, URL, status, content type and the body's first bytes): a system that
+keeps answering HTML with 200 fails that stream, it is not a transient to retry for ever.
 
 Example:
     >>> client = HttpClient(HttpOptions(base_url="https://api.example.com"))
@@ -24,6 +34,7 @@ import contextvars
 import email.utils
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +52,7 @@ from connectors.http.auth import AuthConfig, OAuth2ClientCredentials, TokenManag
 
 log = logging.getLogger("segbridge.http")
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+BODY_EXCERPT = 200  # characters of a body quoted in an error
 _FAIL_FAST = contextvars.ContextVar("segbridge_http_fail_fast", default=False)
 
 
@@ -86,6 +98,15 @@ class HttpOptions(HttpTransportOptions):
     base_url: str = Field(description="Root URL; paths are joined to it")
 
 
+class MalformedResponse(FatalError):
+    """A 2xx answer whose body is not what the protocol promises (HTML, truncated or empty JSON),
+    still so after the client's attempts: that stream fails, with what the system sent."""
+
+
+class _MalformedBody(RetriableError):
+    """Internal: one malformed 2xx body, retried within the attempts, then a MalformedResponse."""
+
+
 class RateLimiter:
     """At most `rate` requests per second from this client (thread-safe, sleeps the caller)."""
 
@@ -127,15 +148,20 @@ class HttpClient:
         self.options = options
         self.session = session or requests.Session()
         self.session.headers.update({"User-Agent": "segbridge", **options.headers})
-        self.session.verify = options.ca_bundle or options.verify_tls
+        self.verify: bool | str = options.ca_bundle or options.verify_tls
+        self.session.verify = self.verify
         self._sleep = sleep
         self.limiter = RateLimiter(options.requests_per_second, sleep=sleep)
         self.tokens: TokenManager | None = None
         self.attempts = 0
         if isinstance(options.auth, OAuth2ClientCredentials):
-            self.tokens = TokenManager(options.auth, timeout=options.read_timeout, verify=self.session.verify)
+            self.tokens = TokenManager(options.auth, timeout=options.read_timeout, verify=self.verify)
         elif options.auth is not None:
             options.auth.apply(self.session)
+        if self.verify is False:
+            log.warning("TLS certificate verification is OFF for %s (verify_tls: false): anyone on the "
+                        "network path can read and change this traffic; set ca_bundle instead",
+                        urlsplit(options.base_url).hostname or options.base_url)
 
     # ------------------------------------------------------------------ public API
 
@@ -148,17 +174,23 @@ class HttpClient:
                 **kwargs: Any) -> requests.Response:
         """Send with retries. Transient failures raise RetriableError/RateLimited once attempts run out;
         other 4xx/5xx raise FatalError/AuthError unless `raise_for_status=False`. With `expect_json`, a
-        2xx body that is not JSON (a proxy's error page, a truncated body) is retried like a 503."""
+        2xx body that is not JSON (a proxy's error page, a truncated body) is retried like a 503, then
+        raises MalformedResponse."""
         kwargs.setdefault("timeout", (self.options.connect_timeout, self.options.read_timeout))
+        kwargs.setdefault("verify", self.verify)  # per request: an explicit ca_bundle beats REQUESTS_CA_BUNDLE
         kwargs["_expect_json"] = expect_json
         retrying = Retrying(
             stop=stop_after_attempt(self.options.max_attempts),
             wait=self._wait,
             retry=retry_if_exception(lambda e: isinstance(e, RetriableError)),
+            before_sleep=self._log_retry,
             sleep=self._sleep,
             reraise=True,
         )
-        resp = retrying(self._send_once, method, self.url(path), kwargs)
+        try:
+            resp = retrying(self._send_once, method, self.url(path), kwargs)
+        except _MalformedBody as exc:
+            raise MalformedResponse(exc.message, hint=exc.hint) from None
         if raise_for_status and resp.status_code >= 400:
             raise self.error_for(resp)
         return resp
@@ -191,16 +223,18 @@ class HttpClient:
             if resp.status_code == 401 and self.tokens is not None:
                 self.tokens.token(force=True)
                 resp = self.session.request(method, url, headers=self._auth_headers(kwargs), **_without(kwargs))
+        except requests.exceptions.SSLError as exc:
+            raise tls_error(exc, method, url) from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             unreachable = _unreachable_error(exc, method, url)
             if unreachable is not None:
                 raise unreachable from None
-            log.warning("%s %s: %s; will retry", method, _safe(url), type(exc).__name__)
+            log.warning("%s %s: %s", method, _safe(url), type(exc).__name__)
             raise RetriableError(f"{method} {_safe(url)}: {type(exc).__name__}",
                                  hint="check the network path and the base_url") from None
         if resp.status_code in RETRY_STATUSES:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            log.warning("%s %s: HTTP %s (Retry-After %s); will retry", method, _safe(url),
+            log.warning("%s %s: HTTP %s (Retry-After %s)", method, _safe(url),
                         resp.status_code, retry_after)
             cls = RateLimited if resp.status_code == 429 else RetriableError
             err = cls(f"{method} {_safe(url)}: HTTP {resp.status_code} {resp.reason}")
@@ -216,6 +250,12 @@ class HttpClient:
         if self.tokens is not None:
             headers["Authorization"] = f"Bearer {self.tokens.token()}"
         return headers
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        """Say a retry is coming only when one is (the last failed attempt raises instead)."""
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning("retrying in %.1f s (attempt %d of %d)", wait, state.attempt_number + 1,
+                    self.options.max_attempts)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -235,6 +275,38 @@ class HttpClient:
         return FatalError(f"{where}: HTTP {resp.status_code}: {excerpt}")
 
 
+def tls_error(exc: BaseException, method: str, url: str) -> FatalError:
+    """A TLS failure, never retried: what failed, for which host, and the fix."""
+    host = urlsplit(url).hostname
+    cause = _ssl_cause(exc)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        reason = cause.verify_message or cause.reason or str(cause)
+        return FatalError(f"{method} {_safe(url)}: certificate verification failed for host {host!r}: {reason}",
+                          hint="if the server's certificate comes from a private or company CA, set "
+                               "`ca_bundle: <path of that CA's PEM file>` in the system's options "
+                               "(relative to segbridge.yaml); do not switch verify_tls off in production")
+    return FatalError(f"{method} {_safe(url)}: TLS handshake failed with host {host!r}: "
+                      f"{getattr(cause, 'reason', None) or cause}",
+                      hint="check that the URL's port speaks HTTPS and the server's TLS versions; "
+                           "a private CA is configured with `ca_bundle`")
+
+
+def _ssl_cause(exc: BaseException) -> BaseException:
+    """The ssl.SSLError inside requests' wrapping (SSLError -> MaxRetryError -> SSLError -> ssl's)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return current
+        todo += [e for e in (current.__cause__, current.__context__, getattr(current, "reason", None),
+                             *getattr(current, "args", ())) if isinstance(e, BaseException)]
+    return exc
+
+
 def _unreachable_error(exc: BaseException, method: str, url: str) -> ConnectorError | None:
     """A clear error naming host:port for a refused connection or an unknown host, or None for any
     other network failure. Refused is retriable (a restarting server) unless fail-fast is on; an
@@ -248,7 +320,7 @@ def _unreachable_error(exc: BaseException, method: str, url: str) -> ConnectorEr
         hint = "is the server running, and are the host and port in the URL right?"
         if _FAIL_FAST.get():
             return FatalError(message, hint=hint)
-        log.warning("%s; will retry (a restarting server refuses for a while)", message)
+        log.warning("%s (a restarting server refuses for a while)", message)
         return RetriableError(message, hint=hint)
     if isinstance(cause, socket.gaierror) and cause.errno != socket.EAI_AGAIN:
         return FatalError(f"{method} {_safe(url)}: host {parts.hostname!r} not found (DNS), address {where}",
@@ -277,15 +349,23 @@ def _without(kwargs: dict) -> dict:
 
 
 def _parse_json(resp: requests.Response, method: str, url: str) -> None:
-    """Parse the body once into `resp.parsed_json`; a malformed body is transient (RetriableError)."""
+    """Parse the body once into `resp.parsed_json`; a malformed body is retried (`_MalformedBody`),
+    and `request` turns the last one into a MalformedResponse."""
     try:
         resp.parsed_json = resp.json()
     except ValueError:
-        log.warning("%s %s: malformed JSON body; will retry", method, _safe(url))
-        text = resp.text or ""
-        what = (f"the body is not valid JSON ({resp.headers.get('Content-Type', 'no content type')}): "
-                f"{secrets.redact(text[:80])!r}") if text.strip() else "empty body where JSON was expected"
-        raise RetriableError(f"{method} {_safe(url)}: HTTP {resp.status_code}: {what}") from None
+        log.warning("%s %s: HTTP %s with a body that is not JSON", method, _safe(url),
+                    resp.status_code)
+        kind = resp.headers.get("Content-Type") or "no Content-Type"
+        raise _MalformedBody(f"{method} {_safe(resp.url or url)}: HTTP {resp.status_code} ({kind}) with a body that is "
+                             f"not valid JSON: {body_excerpt(resp)!r}",
+                             hint="the system (or a proxy or login page in front of it) answered something "
+                                  "else than its API: check the URL and the network path") from None
+
+
+def body_excerpt(resp: requests.Response, limit: int = BODY_EXCERPT) -> str:
+    """The first characters of a body for an error message, secrets redacted ('' when empty)."""
+    return secrets.redact((resp.text or "")[:limit])
 
 
 def _safe(url: str) -> str:

@@ -12,8 +12,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from basics.errors import ConfigError
-from basics.yaml_loader import document_of, load_yaml_model, read_yaml, suggest
+from basics.yaml_loader import document_of, format_validation_error, load_yaml_model, read_yaml, suggest
 from core.mapping.context import Conversions
 from core.mapping.mapper import canonical_types
 from core.mapping.spec import EntityMapping, MappingFile
@@ -68,6 +70,28 @@ def check_paths(paths: list[str | Path]) -> list[ConfigError]:
         except ConfigError as exc:
             errors.append(exc)
     return errors
+
+
+def check_stream_options(mf: MappingFile, model: type[BaseModel], reader: str) -> list[Issue]:
+    """Every entity's `source.options` against the reading connector's typed `StreamOptions` (`model`):
+    an unknown key (`selct:`) or a wrong type is an issue at the option's line, with the nearest valid
+    key. `reader` names who reads the file ("system sap (sap_odata)"): a mapping read by systems of
+    different kinds is checked once per kind, against the kind of each system that uses it."""
+    issues: list[Issue] = []
+    doc = document_of(mf)
+    for ename, em in mf.entities.items():
+        try:
+            model.model_validate(em.source.options or {})
+        except ValidationError as exc:
+            loc = ("entities", ename, "source", "options")
+            if doc is None:
+                issues.append(Issue("<mapping>", f"{'.'.join(loc)}: {exc.errors()[0]['msg']} (read by {reader})"))
+                continue
+            err = format_validation_error(doc, model, exc, prefix=loc)
+            for line in err.message.splitlines():
+                where, _, message = line.partition(": ")
+                issues.append(Issue(where, f"{message} (read by {reader})", err.hint))
+    return issues
 
 
 def mapping_files(folder: str | Path) -> list[Path]:

@@ -21,14 +21,14 @@ import json
 import logging
 import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, update
 
 from basics.errors import BlockedError, SegbridgeError
 from basics.progress import ProgressCallback, ProgressCounter
-from connectors.base import OutcomeStatus
+from connectors.base import AuthError, OutcomeStatus
 from core import runs
 from core.lease import WRITE, hold, lease_name
 from core.model import AuditEvent, Plan, utcnow
@@ -57,14 +57,19 @@ class ApplySummary:
     seconds: float = 0.0
     status: PlanStatus = PlanStatus.APPLIED
     stopped: bool = False
+    errors: dict[str, str] = field(default_factory=dict)
+    """system -> why its apply stopped early (authentication refused, the system failed); its
+    remaining changes stay pending, a rerun sends them."""
+    batches: int = 0
 
     def total(self, state: str) -> int:
         return sum(c.get(state, 0) for c in self.systems.values())
 
     @property
     def ok(self) -> bool:
-        """No change was rejected or failed (conflicts are not errors: a person's edit was kept)."""
-        return self.total(ChangeState.REJECTED) == 0 and self.total(ChangeState.FAILED) == 0
+        """No change was rejected or failed and no system stopped early (conflicts are not errors: a
+        person's edit was kept)."""
+        return self.total(ChangeState.REJECTED) == 0 and self.total(ChangeState.FAILED) == 0 and not self.errors
 
     @property
     def conflicts(self) -> int:
@@ -80,7 +85,12 @@ class ApplySummary:
         return {"plan_id": self.plan_id, "run_id": self.run_id, "dry_run": self.dry_run, "systems": self.systems,
                 "requests": self.requests, "items": self.items, "verified": self.verified,
                 "requeued": self.requeued, "seconds": round(self.seconds, 3), "status": self.status,
-                "stopped": self.stopped}
+                "stopped": self.stopped, "errors": self.errors}
+
+    @property
+    def message(self) -> str | None:
+        """The systems that stopped early and why (the apply run's message), or None."""
+        return "; ".join(self.errors.values()) or None
 
 
 def latest_plan_id(db) -> int:
@@ -150,7 +160,20 @@ def _apply_system(config, db, wb: WritebackConfig, plan: Plan, system: str, run_
     holds it already).
     """
     with hold(db, lease_name(WRITE, system), on_lost=stop):
-        _apply_system_held(config, db, wb, plan, system, run_id, summary, counter, stop)
+        try:
+            _apply_system_held(config, db, wb, plan, system, run_id, summary, counter, stop)
+        except AuthError as exc:  # one refusal is enough: sending on would repeat it per batch (login storm)
+            summary.errors[system] = (f"{system}: authentication failed: {exc.message}; nothing more was sent "
+                                      f"to {system}, its remaining changes stay pending (fix the credentials or "
+                                      "the user's authorisations, then apply again)")
+        except Exception as exc:  # noqa: BLE001 - one system's failure never keeps the others from their changes
+            from core.sync import failure_message
+
+            summary.errors[system] = f"{system}: {failure_message(exc)}; its remaining changes stay pending"
+            log.debug("apply to %s failed", system, exc_info=True)
+        if system in summary.errors:
+            log.error("apply %s", summary.errors[system])
+            summary.systems[system] = {s: outbox.state_counts(db, plan.id).get(system, {}).get(s, 0) for s in STATES}
 
 
 def _apply_system_held(config, db, wb: WritebackConfig, plan: Plan, system: str, run_id: int,
@@ -161,7 +184,9 @@ def _apply_system_held(config, db, wb: WritebackConfig, plan: Plan, system: str,
     size = wb.batch_size_of(config, system)
     def tol(entity, fld):
         return (wb.tolerance(system, entity, fld, None))
-    with connector_for(config, system) as conn:
+    written: dict = {}
+    with _current_updated(config, db, system, plan.id, written, counter), connector_for(config, system) as conn, \
+            _counting_requests(conn, summary):
         recovered = outbox.verify_sent(db, conn, outbox.changes_in(db, plan.id, ChangeState.SENT, system),
                                        tol, wb.max_attempts, size)
         summary.verified += recovered[ChangeState.APPLIED]
@@ -170,7 +195,7 @@ def _apply_system_held(config, db, wb: WritebackConfig, plan: Plan, system: str,
         if not sc.write.enabled:
             log.warning("write-back to %s is disabled (systems.%s.write.enabled); its changes stay pending",
                         system, system)
-        round_no, written = 0, {}
+        round_no = 0
         while sc.write.enabled and not stop.is_set():
             pending = outbox.changes_in(db, plan.id, ChangeState.PENDING, system)
             if pending.empty:
@@ -180,11 +205,36 @@ def _apply_system_held(config, db, wb: WritebackConfig, plan: Plan, system: str,
             round_no += 1
             _send_round(Round(config, db, conn, wb, system, run_id, size, tol, written), pending, summary,
                         counter, stop)
-    counter.finish()
+    summary.systems[system] = {s: outbox.state_counts(db, plan.id).get(system, {}).get(s, 0) for s in STATES}
+
+
+@contextmanager
+def _current_updated(config, db, system: str, plan_id: int, written: dict, counter: ProgressCounter):
+    """Whatever ends a system's apply (done, stopped, refused), the canonical current values of what
+    was applied are updated, so the next plan does not propose those changes again."""
     from core.writeback.current import update_current
 
-    update_current(config, db, system, plan.id, written)
-    summary.systems[system] = {s: outbox.state_counts(db, plan.id).get(system, {}).get(s, 0) for s in STATES}
+    try:
+        yield
+    finally:
+        counter.finish()
+        update_current(config, db, system, plan_id, written)
+
+
+@contextmanager
+def _counting_requests(conn, summary: ApplySummary):
+    """Add the requests this system's apply really sent to the summary: the connector's own count
+    (`requests_sent`: read-backs, token and retry requests included) where it keeps one, else the
+    number of write batches."""
+    before_sent, before_batches = conn.requests_sent(), summary.batches
+    try:
+        yield
+    finally:
+        after = conn.requests_sent()
+        if after is not None:
+            summary.requests += after - (before_sent or 0)
+        else:
+            summary.requests += summary.batches - before_batches
 
 
 @dataclass
@@ -219,10 +269,17 @@ def _send_round(r: Round, pending, summary: ApplySummary, counter: ProgressCount
         batch = checked.send
         if not batch:
             continue
-        batch_id = f"r{r.run_id}-{r.system}-{summary.requests + 1}"
-        outbox.mark_sent(r.db, [i for it in batch for i in it.change_ids], batch_id)
-        outcomes = _write(r.conn, batch)
-        summary.requests += 1
+        summary.batches += 1
+        batch_id = f"r{r.run_id}-{r.system}-{summary.batches}"
+        ids = [i for it in batch for i in it.change_ids]
+        outbox.mark_sent(r.db, ids, batch_id)
+        try:
+            outcomes = _write(r.conn, batch)
+        except AuthError:
+            # Refused before the system wrote anything. Pending is safe even if a part did land: every
+            # pending item is read back before it is sent again (held_check settles values already there).
+            outbox.requeue(r.db, ids, "authentication failed; not sent")
+            raise
         summary.items += len(batch)
         counts = outbox.record_outcomes(r.db, batch, outcomes, r.wb.max_attempts)
         by_ref = {o.ref: o for o in outcomes}
@@ -238,11 +295,14 @@ def _send_round(r: Round, pending, summary: ApplySummary, counter: ProgressCount
 
 
 def _write(conn, batch: list[outbox.Item]) -> list:
-    """Send one batch; a connector error leaves the items unanswered, to be verified by read-back."""
+    """Send one batch; a connector error leaves the items unanswered, to be verified by read-back;
+    an AuthError is raised: nothing more goes to that system."""
     from connectors.base import ItemOutcome, RetriableError, WriteBatch
 
     try:
         return conn.write(WriteBatch(items=[it.item for it in batch]))
+    except AuthError:
+        raise  # stop sending to this system (see _apply_system)
     except RetriableError as exc:
         return [ItemOutcome(it.item.ref, OutcomeStatus.RETRIABLE, str(exc)) for it in batch]
     except Exception as exc:  # noqa: BLE001 - unknown whether it was applied: verify instead of guessing
@@ -292,7 +352,8 @@ def _finish(db, plan: Plan, summary: ApplySummary, started: float) -> None:
     body = json.dumps(summary.as_dict())
     with db.begin() as conn:
         conn.execute(update(Plan.__table__).where(Plan.__table__.c.id == plan.id).values(status=summary.status))
-        runs.finish_run(conn, summary.run_id, _run_status(summary), counts=summary.run_counts())
+        runs.finish_run(conn, summary.run_id, _run_status(summary), counts=summary.run_counts(),
+                        message=summary.message)
         conn.execute(insert(AuditEvent.__table__).values(
             at=utcnow(), action="apply", entity="plan", entity_key=str(plan.id), run_id=summary.run_id,
             before=json.dumps({"status": plan.status}), after=body))

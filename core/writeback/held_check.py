@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from connectors.base import Connector
+from connectors.base import AuthError, Connector
 from core.model import utcnow
 from core.statuses import ChangeState
 from core.writeback import outbox
@@ -76,6 +76,8 @@ def check_batch(conn: Connector, system: str, batch: list[outbox.Item], changes:
         keys = [str(rows[it.change_ids[0]]["target_key"]) for it in its]
         try:
             held = outbox.read_held(conn, entity, keys, len(keys))
+        except AuthError:
+            raise  # the system refuses this user: the apply stops sending to it (core.writeback.apply)
         except Exception as exc:  # noqa: BLE001 - unread means undecided: retried like a retriable error
             log.warning("read before write from %s %s failed: %s", system, entity, exc)
             out.unread.update({cid: f"could not read {system} before writing: {exc}"

@@ -85,6 +85,15 @@ def mark_sent(db, ids: list[int], batch_id: str) -> None:
                                  hint="another `segbridge apply` runs on this plan; let it finish")
 
 
+def requeue(db, ids: list[int], message: str) -> None:
+    """Put changes marked `sent` back to pending without counting an attempt: the request was refused
+    before anything was written (authentication), so nothing is known about them but that."""
+    now = utcnow()
+    with db.begin() as conn:
+        conn.execute(TABLE.update().where(TABLE.c.id.in_(ids), TABLE.c.state == ChangeState.SENT)
+                     .values(state=ChangeState.PENDING, message=message, updated_at=now))
+
+
 def record_outcomes(db, items: list[Item], outcomes: list[ItemOutcome], max_attempts: int) -> dict[str, int]:
     """Commit each item's outcome on all its changes; returns counts per resulting state."""
     by_ref = {o.ref: o for o in outcomes}

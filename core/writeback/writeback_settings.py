@@ -11,17 +11,16 @@ Example:
         safety_stock: {absolute: 0.5}        # canonical name, target field, entity.field or system.entity.field
         sap.A_ProductSupplyPlanning.ReorderThresholdQuantity: {relative: 0.01}
         ServiceLevel: {decimals: 1}
-      batch_size: {sap: 100}                 # overrides systems.<name>.write.batch_size
       max_attempts: 5
       four_eyes: true                        # the planner may not approve their own plan
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from basics.yaml_loader import StrictModel, register_kind
-from core.settings import SegbridgeConfig, register_section
+from core.settings import DEFAULT_WRITE_BATCH, SegbridgeConfig, register_section
 
 CLASS_FIELDS = ["abc", "segment", "velocity_class", "customer_abc", "customer_segment", "classification",
                 "picking_priority", "service_level_class"]
@@ -53,7 +52,8 @@ class WritebackConfig(StrictModel):
     tolerances: dict[str, Tolerance] = Field(default_factory=dict,
                                              description="Per field: canonical name, target field, "
                                              "entity.field or system.entity.field (most specific wins)")
-    batch_size: dict[str, int] = Field(default_factory=dict, description="Per-system batch size override")
+    batch_size: dict[str, int] = Field(default_factory=dict, description="Replaced by "
+                                       "systems.<name>.write.batch_size (refused with where to move it)")
     value_fields: list[str] = Field(default_factory=lambda: ["safety_stock"],
                                     description="Canonical quantities whose change is valued at unit cost")
     max_attempts: int = Field(5, ge=1, le=100, description="Tries of a retriable item before it fails")
@@ -69,15 +69,61 @@ class WritebackConfig(StrictModel):
                 return self.tolerances[key]
         return None
 
+    @field_validator("batch_size")
+    @classmethod
+    def _moved(cls, value: dict[str, int]) -> dict[str, int]:
+        """One write batch setting per system, not two: the old per-system override is refused, saying
+        where each value goes."""
+        if value:
+            moves = "; ".join(f"systems.{name}.write.batch_size: {size}" for name, size in value.items())
+            raise ValueError("writeback.batch_size is replaced by systems.<name>.write.batch_size (one setting "
+                             f"per system, default the system's documented maximum); move it: {moves}")
+        return value
+
     def batch_size_of(self, config: SegbridgeConfig, system: str) -> int:
-        """Items per write request for a system: this section's override, else systems.<name>.write."""
-        if system in self.batch_size:
-            return max(1, int(self.batch_size[system]))
-        return config.system(system).write.batch_size
+        """Items per write request for a system (see `write_batch_size`)."""
+        return write_batch_size(config, system)
 
 
 register_section("writeback", WritebackConfig)
 register_kind("writeback", WritebackConfig)
+
+
+def write_batch_limit(kind: str) -> tuple[int | None, str]:
+    """The connector kind's documented write maximum and where it is declared (for messages)."""
+    from connectors import registry
+
+    cls = registry.get(kind)
+    return cls.write_batch_max, f"{cls.__module__}.{cls.__qualname__}.write_batch_max"
+
+
+def write_batch_size(config: SegbridgeConfig, system: str) -> int:
+    """Items per write request for a system: `systems.<name>.write.batch_size` when set, else the
+    connector's `write_batch_max` (the system's documented maximum), else DEFAULT_WRITE_BATCH."""
+    sc = config.system(system)
+    if sc.write.batch_size is not None:
+        return sc.write.batch_size
+    maximum, _ = write_batch_limit(sc.kind)
+    return maximum or DEFAULT_WRITE_BATCH
+
+
+def check_write_batches(config: SegbridgeConfig) -> None:
+    """`segbridge validate`: a configured write batch larger than the system's documented maximum is
+    refused at its line, naming the maximum and where it is declared."""
+    from basics.errors import ConfigError
+    from basics.yaml_loader import document_of
+
+    doc, problems = document_of(config), []
+    for name, sc in config.systems.items():
+        maximum, source = write_batch_limit(sc.kind)
+        size = sc.write.batch_size
+        if size is not None and maximum is not None and size > maximum:
+            loc = ("systems", name, "write", "batch_size")
+            where = doc.where(loc) if doc else ".".join(loc)
+            problems.append(f"{where}: systems.{name}.write.batch_size: {size} is more than {sc.kind}'s "
+                            f"documented maximum of {maximum} items per write request ({source})")
+    if problems:
+        raise ConfigError("\n".join(problems), hint="lower the value, or remove it to use the maximum")
 
 
 def writeback_config(config: SegbridgeConfig | None) -> WritebackConfig:

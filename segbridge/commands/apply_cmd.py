@@ -39,6 +39,8 @@ def apply(
     title = f"plan {result.plan_id}: " + ("dry run, nothing sent" if dry_run else f"apply run {result.run_id}")
     table(title, ["system", "applied", "conflict", "rejected", "failed", "pending"], rows)
     verb = "would send" if dry_run else "sent"
+    # requests: the HTTP requests really sent (Connector.requests_sent: read-backs, tokens and retries
+    # included) where the connector counts them, else the write batches
     out.print(f"{verb} {result.items} item(s) in {result.requests} request(s) in {result.seconds:.1f}s; "
               f"status [bold]{result.status}[/]")
     if result.verified or result.requeued:
@@ -50,6 +52,11 @@ def apply(
     if not result.ok:
         _print_problems(db, result.plan_id)
         bad = result.total("rejected") + result.total("failed")
+        if result.errors:
+            raise SegbridgeError("\n".join([f"plan {result.plan_id}: {bad} change(s) were rejected or failed; "
+                                             f"{len(result.errors)} system(s) stopped early:",
+                                             *result.errors.values()]),
+                                 hint="fix the cause, then `segbridge apply` again: it sends the pending rest")
         raise SegbridgeError(f"plan {result.plan_id}: {bad} change(s) were rejected or failed",
                              hint="see the messages above; fix the cause, then plan again (applied changes stay)")
     if result.conflicts and not dry_run:

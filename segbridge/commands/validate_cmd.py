@@ -25,13 +25,15 @@ def validate(ctx: typer.Context,
     from basics.yaml_loader import document_of, validate_data
     from connectors import registry
     from core.mapping import load_mapping
+    from core.writeback.writeback_settings import check_write_batches
     from segbridge.kinds import load_all_kinds
 
     load_all_kinds()  # every area registers its section model, so every section is checked
     config = config_of(ctx)
     config.validate_sections()
+    check_write_batches(config)
     _check_policy(config)
-    rows = []
+    rows, option_issues = [], []
     for name, system in config.systems.items():
         cls = registry.get(system.kind)
         doc = document_of(config)
@@ -40,13 +42,29 @@ def validate(ctx: typer.Context,
         if system.mapping:
             path: Path = config.mapping_path(name)
             mapping = str(path)
-            load_mapping(path)
+            option_issues += _stream_option_issues(load_mapping(path), cls, name)
         else:
             _missing_mapping(config, name, system.kind)
         rows.append([name, system.kind, "yes" if system.enabled else "no", mapping])
+    if option_issues:
+        raise ConfigError("\n".join(dict.fromkeys(str(i) for i in option_issues)),
+                          hint=f"{len(option_issues)} unknown or invalid `source.options` key(s); each connector's "
+                               "page in docs/ lists the options its streams accept")
     checked = _check_mapping_dir(config)
     table("systems", ["system", "kind", "enabled", "mapping"], rows)
     out.print(f"[green]ok[/]: {config.base_dir / 'segbridge.yaml'} is valid ({checked} mapping file(s) checked)")
+
+
+def _stream_option_issues(mapping, cls, system: str) -> list:
+    """The mapping's `source.options` against the connector's typed StreamOptions, from the moment the
+    connector declares them (one still on the base class's empty default is not checked here; at
+    runtime its `stream_options()` refuses any key)."""
+    from connectors.base import Connector
+    from core.mapping.mapping_files import check_stream_options
+
+    if cls.StreamOptions is Connector.StreamOptions:
+        return []
+    return check_stream_options(mapping, cls.StreamOptions, f"system {system} ({cls.kind})")
 
 
 def _missing_mapping(config, name: str, kind: str) -> None:

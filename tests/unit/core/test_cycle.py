@@ -140,3 +140,19 @@ def test_other_steps_take_their_lease(store, monkeypatch):
     assert try_acquire(store, "segment", "someone-else", 60)
     with pytest.raises(LeaseHeld):
         cycle.step_segment(SegbridgeConfig(), store)
+
+
+def test_an_unexpected_exception_in_a_step_fails_the_step_and_the_cycle_without_crashing(store, steps, monkeypatch):
+    def broken(config, db, **kwargs):
+        steps.append(("segment", None, None, None))
+        raise ZeroDivisionError("division by zero in the engine")
+
+    monkeypatch.setitem(STEPS, "segment", broken)
+    result = run_cycle(SegbridgeConfig(), store)
+    assert [c[0] for c in steps] == ["pull", "segment"]
+    step = result.steps["segment"]
+    assert (step.status, step.message) == ("failed", "ZeroDivisionError: division by zero in the engine")
+    assert (result.status, result.exit_code) == ("failed", 1)
+    info = runs.get_run(store, result.run_id)
+    assert info.status == "failed" and "segment=None:failed" in info.message
+    assert [r for r in runs.list_runs(store) if r.status == "running"] == []

@@ -8,6 +8,10 @@ import threading
 import pytest
 
 from basics.progress import ProgressEvent
+from basics.yaml_loader import StrictModel
+from connectors import registry
+from connectors.base import CheckResult, Connector, RecordBatch, StreamSpec
+from connectors.connector_errors import AuthError, FatalError
 from core import runs
 from core.settings import SegbridgeConfig
 from core.statuses import RunStatus
@@ -62,3 +66,131 @@ def test_a_set_stop_event_stops_the_pull_before_it_reads(csv_world):
     stop.set()
     assert pull(config, db, stop_event=stop) == []
 
+
+
+# --------------------------------------------------------------------------- failure isolation
+
+
+class _BrokenOptions(StrictModel):
+    fail_with: str = "fatal"
+
+
+class BrokenConnector(Connector):
+    """A system that answers every read with one failure: a connector error as HTTP connectors raise
+    it for a malformed answer, an authentication refusal, or a connector bug (a plain exception)."""
+
+    kind = "test_broken_system"
+    Options = _BrokenOptions
+    reads: list[str] = []
+
+    def check(self) -> CheckResult:
+        return CheckResult(True, "ok")
+
+    def discover(self) -> list[StreamSpec]:
+        return []
+
+    def read(self, stream, state):
+        BrokenConnector.reads.append(stream.name)
+        failure = self.options.fail_with
+        if failure == "auth":
+            raise AuthError("GET https://erp.example.com/api/Products: HTTP 401: bad credentials")
+        if failure == "bug":
+            raise KeyError("results")
+        raise FatalError("GET https://erp.example.com/api/Products?page=1: HTTP 200 (text/html) with a body "
+                         "that is not valid JSON: '<html>Login</html>'")
+        yield  # pragma: no cover - a generator
+
+
+registry.register(BrokenConnector)
+
+
+def _two_systems(csv_world, fail_with: str) -> SegbridgeConfig:
+    config, _ = csv_world
+    good = config.systems["erp"].model_dump()
+    return SegbridgeConfig.model_validate({"systems": {
+        "broken": {"kind": "test_broken_system", "mapping": "canonical_csv.yaml", "options": {"fail_with": fail_with}},
+        "erp": good}})
+
+
+@pytest.mark.parametrize("fail_with, says", [
+    ("fatal", "GET https://erp.example.com/api/Products?page=1: HTTP 200 (text/html) with a body that is not "
+              "valid JSON: '<html>Login</html>'"),
+    ("bug", "KeyError: 'results'"),
+])
+def test_one_systems_failure_fails_its_run_and_the_other_system_is_still_pulled(csv_world, fail_with, says):
+    _, db = csv_world
+    BrokenConnector.reads = []
+    broken, erp = pull(_two_systems(csv_world, fail_with), db)
+    assert (broken.system, broken.status) == ("broken", RunStatus.FAILED)
+    assert says in broken.message and broken.message.startswith("order_lines: ")
+    assert all(s.error and says in s.error for s in broken.streams)
+    assert len(BrokenConnector.reads) == len(broken.streams) > 1  # each entity tried: one bad set fails alone
+    assert (erp.system, erp.status) == ("erp", RunStatus.OK) and erp.read > 0
+    info = runs.get_run(db, broken.run_id)
+    assert info.status == RunStatus.FAILED and says in info.message
+    assert [r for r in runs.list_runs(db) if r.status == RunStatus.RUNNING] == []
+
+
+def test_an_authentication_refusal_stops_that_systems_pull_at_its_first_entity(csv_world):
+    _, db = csv_world
+    BrokenConnector.reads = []
+    broken, erp = pull(_two_systems(csv_world, "auth"), db)
+    assert BrokenConnector.reads == ["order_lines.csv"]  # not once per entity: no login storm
+    assert broken.status == RunStatus.FAILED and len(broken.streams) == 1
+    assert "HTTP 401: bad credentials" in broken.message and "other entities were not read" in broken.message
+    assert erp.status == RunStatus.OK
+
+
+def test_an_unexpected_exception_outside_the_streams_still_finishes_the_run(csv_world, monkeypatch):
+    import core.sync as sync
+
+    config, db = csv_world
+
+    def quality_breaks(*args, **kwargs):
+        raise RuntimeError("quality table missing")
+
+    monkeypatch.setattr(sync, "finish_run_quality", quality_breaks)
+    [result] = pull(config, db)
+    assert (result.status, result.message) == (RunStatus.FAILED, "RuntimeError: quality table missing")
+    assert runs.get_run(db, result.run_id).status == RunStatus.FAILED
+
+
+def test_a_system_whose_mapping_is_missing_fails_alone(csv_world):
+    config, db = csv_world
+    systems = {"nomap": {"kind": "csv_folder", "mapping": "no_such.yaml", "options": {"path": "x"}},
+               "erp": config.systems["erp"].model_dump()}
+    nomap, erp = pull(SegbridgeConfig.model_validate({"systems": systems}), db)
+    assert nomap.status == RunStatus.FAILED and "systems.nomap.mapping: file 'no_such.yaml' not found" in nomap.message
+    assert runs.get_run(db, nomap.run_id).status == RunStatus.FAILED
+    assert erp.status == RunStatus.OK
+
+
+class CountingConnector(BrokenConnector):
+    """Reads two empty pages per stream with three HTTP requests (a token, then a page each)."""
+
+    kind = "test_counting_system"
+
+    def __init__(self, options, name=None):
+        super().__init__(options, name)
+        self.sent = 0
+
+    def read(self, stream, state):
+        self.sent += 2  # the token and the first page
+        yield RecordBatch([], {"page": 1})
+        self.sent += 1
+        yield RecordBatch([], None)
+
+    def requests_sent(self) -> int:
+        return self.sent
+
+
+registry.register(CountingConnector)
+
+
+def test_each_stream_counts_the_requests_the_connector_really_sent(csv_world):
+    config, db = csv_world
+    systems = {"counted": {"kind": "test_counting_system", "mapping": "canonical_csv.yaml"},
+               "erp": config.systems["erp"].model_dump()}
+    counted, erp = pull(SegbridgeConfig.model_validate({"systems": systems}), db)
+    assert counted.status == RunStatus.OK and [s.requests for s in counted.streams] == [3] * len(counted.streams)
+    assert {s.requests for s in erp.streams} == {None}  # csv_folder sends no requests: not counted

@@ -114,3 +114,18 @@ def test_refused_or_unreachable_token_endpoint_is_an_auth_error_without_the_secr
     with pytest.raises(AuthError, match="unreachable: ConnectionError"):
         TokenManager(_oauth()).token()
 
+
+
+def test_an_untrusted_token_endpoint_says_certificate_verification_failed(env, https_server, monkeypatch):
+    from connectors.connector_errors import FatalError, RetriableError
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    url, cert, hits = https_server
+    config = OAuth2ClientCredentials(type="oauth2_client_credentials", token_url=f"{url}/token",
+                                     client_id="segbridge", client_secret="${T_AUTH_SECRET}")
+    with pytest.raises(FatalError) as err:
+        TokenManager(config).token()
+    assert not isinstance(err.value, RetriableError)
+    assert f"POST {url}/token: certificate verification failed for host '127.0.0.1'" in err.value.message
+    assert "ca_bundle" in err.value.hint and hits == []

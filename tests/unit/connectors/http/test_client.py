@@ -12,6 +12,7 @@ import responses
 
 from connectors.connector_errors import AuthError, FatalError, RateLimited, RetriableError
 from connectors.http.client import HttpClient, HttpOptions, RateLimiter, parse_retry_after
+from tests.unit.connectors.http.conftest import self_signed
 
 pytestmark = pytest.mark.unit
 BASE = "https://api.example.com/v1"
@@ -295,3 +296,104 @@ def test_temporary_dns_failure_is_retried_like_any_connection_error(monkeypatch)
     with pytest.raises(RetriableError):
         http.get("x")
     assert http.attempts == 2
+
+
+# --------------------------------------------------------------------------- malformed bodies, 400s
+
+
+@responses.activate
+def test_html_with_200_after_the_attempts_is_a_fatal_malformed_response_naming_what_came():
+    from connectors.http.client import MalformedResponse
+
+    responses.get(f"{BASE}/x", body="<html><title>Login</title>proxy page</html>", status=200,
+                  content_type="text/html")
+    sleeps = Sleeps()
+    with pytest.raises(MalformedResponse) as err:
+        client(sleeps, max_attempts=3).get_json("x", params={"page": 1})
+    assert isinstance(err.value, FatalError) and not isinstance(err.value, RetriableError)
+    message = err.value.message
+    assert message.startswith(f"GET {BASE}/x?page=1: HTTP 200 (text/html) with a body that is not valid JSON")
+    assert "<html><title>Login</title>proxy page</html>" in message
+    assert [c.request.url for c in responses.calls] == [f"{BASE}/x?page=1"] * 3 and len(sleeps) == 2
+
+
+@responses.activate
+def test_truncated_json_body_is_quoted_in_the_error():
+    from connectors.http.client import MalformedResponse
+
+    responses.get(f"{BASE}/x", body='{"d": {"results": [', status=200, content_type="application/json")
+    with pytest.raises(MalformedResponse, match=r"HTTP 200 \(application/json\).*'\{\"d\": \{\"results\": \['"):
+        client(max_attempts=1).get_json("x")
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_request_level_400_is_sent_once_and_carries_the_systems_message():
+    responses.post(f"{BASE}/x", status=400, json={"error": {"message": "Property 'Qty' is not updatable"}})
+    sleeps = Sleeps()
+    with pytest.raises(FatalError) as err:
+        client(sleeps).post("x", json={"Qty": 1})
+    assert not isinstance(err.value, RetriableError)
+    assert f"POST {BASE}/x: HTTP 400" in err.value.message and "Property 'Qty' is not updatable" in err.value.message
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+# --------------------------------------------------------------------------- TLS against a real local server
+
+
+def test_untrusted_certificate_fails_at_once_saying_certificate_verification_failed(https_server, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    url, _, hits = https_server
+    sleeps = Sleeps()
+    http = HttpClient(HttpOptions(base_url=url, max_attempts=5), sleep=sleeps)
+    with pytest.raises(FatalError) as err:
+        http.get("items")
+    assert not isinstance(err.value, RetriableError)
+    assert f"GET {url}/items: certificate verification failed for host '127.0.0.1'" in err.value.message
+    assert "ca_bundle" in err.value.hint
+    assert http.attempts == 1 and sleeps == [] and hits == []
+
+
+def test_ca_bundle_is_trusted(https_server):
+    url, cert, hits = https_server
+    http = HttpClient(HttpOptions(base_url=url, ca_bundle=str(cert)))
+    assert http.get("items").json() == {"ok": True}
+    assert hits == ["/items"]
+
+
+def test_explicit_ca_bundle_wins_over_requests_ca_bundle(https_server, tmp_path, monkeypatch):
+    """requests' merge_environment_settings lets REQUESTS_CA_BUNDLE replace session.verify; the client
+    passes verify with each request, so the configured bundle is the one used."""
+    url, cert, hits = https_server
+    other, _ = self_signed(tmp_path, "some-other-ca")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other))
+    http = HttpClient(HttpOptions(base_url=url, ca_bundle=str(cert)))
+    assert http.get("items").json() == {"ok": True}
+    assert hits == ["/items"]
+
+
+def test_verify_tls_false_warns_once_naming_the_host(https_server, caplog):
+    import logging
+    import warnings
+
+    url, _, hits = https_server
+    with caplog.at_level(logging.WARNING, logger="segbridge.http"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # urllib3's InsecureRequestWarning per request
+        http = HttpClient(HttpOptions(base_url=url, verify_tls=False))
+        http.get("a")
+        http.get("b")
+    off = [r.getMessage() for r in caplog.records if "verification is OFF" in r.getMessage()]
+    assert len(off) == 1 and "127.0.0.1" in off[0]
+    assert hits == ["/a", "/b"]
+
+
+@responses.activate
+def test_a_retry_is_announced_only_when_one_follows(caplog):
+    import logging
+
+    responses.get(f"{BASE}/x", status=503)
+    with caplog.at_level(logging.WARNING, logger="segbridge.http"), pytest.raises(RetriableError):
+        client(max_attempts=3).get("x")
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert [m.split(" (")[1] for m in retries] == ["attempt 2 of 3)", "attempt 3 of 3)"]

@@ -207,3 +207,76 @@ def test_apply_reports_progress_per_system_and_finishes_at_the_changes_it_settle
     assert events[0].total == 10  # five records, two fields each: ten open changes
     assert events[-1].finished and events[-1].done == events[-1].total == 10
     assert [e.done for e in events] == sorted(e.done for e in events)
+
+
+class RefusingConnector(s.MemoryConnector):
+    """The memory system behind a login that refuses the integration user: every write request (or,
+    with `read_back` in `world.retriable["__refuse__"]`, every read-back) answers 401 as AuthError."""
+
+    kind = "memory_auth_refused"
+
+    def _refuses(self, what: str) -> bool:
+        return what in self.world.retriable.get("__refuse__", {"write"})
+
+    def write(self, batch):
+        from connectors.connector_errors import AuthError
+
+        if self._refuses("write"):
+            self.world.requests += 1
+            raise AuthError("PATCH https://erp.example.com/api/items: HTTP 401: Unauthorized")
+        return super().write(batch)
+
+    def read_back(self, target, keys):
+        from connectors.connector_errors import AuthError
+
+        if self._refuses("read_back"):
+            self.world.reads += 1
+            raise AuthError("GET https://erp.example.com/api/items: HTTP 401: Unauthorized")
+        return super().read_back(target, keys)
+
+
+s.registry.register(RefusingConnector)
+
+
+@pytest.mark.parametrize("refused, writes, reads", [("write", 1, 1), ("read_back", 0, 1)])
+def test_an_authentication_refusal_stops_sending_to_that_system_at_once(store, tmp_path, refused, writes, reads):
+    config, world, plan = setup(store, tmp_path, f"auth-{refused}", n=7, kind="memory_auth_refused")
+    world.retriable["__refuse__"] = {refused}
+    result = apply_plan(config, store, plan.id)
+    # one refused request (the read before the first batch, or its write), not one per batch of 3: no login storm
+    assert (world.requests, world.reads) == (writes, reads)
+    assert world.writes == []
+    assert result.systems["sap"] == {"applied": 0, "rejected": 0, "failed": 0, "pending": 14, "conflict": 0}
+    assert not result.ok and result.status == "applying"
+    error = result.errors["sap"]
+    assert error.startswith("sap: authentication failed: ") and "HTTP 401: Unauthorized" in error
+    assert "nothing more was sent to sap" in error
+    with store.connect() as conn:
+        run = conn.execute(select(Run.__table__).where(Run.__table__.c.id == result.run_id)).one()
+    assert (run.status, run.message) == ("failed", error)
+    pending = outbox.changes_in(store, plan.id, "pending")
+    assert set(pending["attempts"]) == {0}  # not counted as tries: nothing reached the system
+
+    world.retriable["__refuse__"] = set()  # the credentials are fixed: a rerun sends everything
+    rerun = apply_plan(config, store, plan.id)
+    assert rerun.ok and rerun.status == "applied" and len(world.writes) == 7
+
+
+class CountingMemoryConnector(s.MemoryConnector):
+    """The memory system reporting the requests it was sent: each write and each read-back is one."""
+
+    kind = "memory_counting"
+
+    def requests_sent(self) -> int:
+        return self.world.requests + self.world.reads
+
+
+s.registry.register(CountingMemoryConnector)
+
+
+def test_apply_counts_the_requests_the_connector_really_sent_not_the_batches(store, tmp_path):
+    config, world, plan = setup(store, tmp_path, "counting", n=7, kind="memory_counting")
+    result = apply_plan(config, store, plan.id)
+    assert result.ok and result.items == 7
+    assert (world.requests, world.reads) == (3, 3)  # 3 batches, each read back before its write
+    assert result.requests == 6

@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from core.settings import SegbridgeConfig
-from core.writeback.writeback_settings import CLASS_FIELDS, Tolerance, WritebackConfig, writeback_config
+from connectors import registry
+from connectors.base import Connector
+from core.settings import DEFAULT_WRITE_BATCH, SegbridgeConfig
+from core.writeback.writeback_settings import (
+    CLASS_FIELDS,
+    Tolerance,
+    WritebackConfig,
+    check_write_batches,
+    write_batch_size,
+    writeback_config,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -48,10 +57,68 @@ def test_most_specific_tolerance_wins():
     assert wb.tolerance("ecc", "Other", "Stock", None) is None
 
 
-def test_batch_size_override_else_the_systems_write_setting():
-    assert WritebackConfig().batch_size_of(_config(), "sap") == 40
-    assert WritebackConfig(batch_size={"sap": 7}).batch_size_of(_config(), "sap") == 7
-    assert WritebackConfig(batch_size={"sap": 0}).batch_size_of(_config(), "sap") == 1
+class _Capped(Connector):
+    """A connector whose system documents at most 200 items per write request."""
+
+    kind = "test_capped_writes"
+    write_batch_max = 200
+
+    def check(self):
+        return None
+
+    def discover(self):
+        return []
+
+    def read(self, stream, state):
+        yield from ()
+
+
+class _Uncapped(_Capped):
+    kind = "test_uncapped_writes"
+    write_batch_max = None
+
+
+registry.register(_Capped)
+registry.register(_Uncapped)
+
+
+def _systems(**write: dict) -> SegbridgeConfig:
+    return SegbridgeConfig.model_validate({"systems": {
+        name: {"kind": "test_capped_writes" if name != "plain" else "test_uncapped_writes", "write": w}
+        for name, w in write.items()}})
+
+
+def test_the_write_batch_is_the_systems_setting_else_the_connectors_documented_maximum():
+    config = _systems(crm={}, small={"batch_size": 40}, plain={})
+    assert [write_batch_size(config, n) for n in ("crm", "small", "plain")] == [200, 40, DEFAULT_WRITE_BATCH]
+    assert WritebackConfig().batch_size_of(config, "crm") == 200
+
+
+def test_the_old_per_system_override_is_refused_saying_where_the_value_goes(tmp_path):
+    from basics.errors import ConfigError
+    from core.settings import load_config
+
+    path = tmp_path / "segbridge.yaml"
+    path.write_text("systems:\n  sap: {kind: test_capped_writes}\nwriteback:\n  batch_size: {sap: 100}\n")
+    with pytest.raises(ConfigError) as err:
+        writeback_config(load_config(path))
+    assert f"{path}:4:3: writeback.batch_size: " in err.value.message
+    assert "replaced by systems.<name>.write.batch_size" in err.value.message
+    assert "move it: systems.sap.write.batch_size: 100" in err.value.message
+
+
+def test_validate_refuses_a_write_batch_above_the_maximum_naming_it_and_its_source(tmp_path):
+    from basics.errors import ConfigError
+    from core.settings import load_config
+
+    path = tmp_path / "segbridge.yaml"
+    path.write_text("systems:\n  crm:\n    kind: test_capped_writes\n    write: {batch_size: 500}\n"
+                    "  ok: {kind: test_capped_writes, write: {batch_size: 200}}\n")
+    with pytest.raises(ConfigError) as err:
+        check_write_batches(load_config(path))
+    assert err.value.message == (
+        f"{path}:4:13: systems.crm.write.batch_size: 500 is more than test_capped_writes's documented maximum "
+        f"of 200 items per write request ({__name__}._Capped.write_batch_max)")
 
 
 @pytest.mark.parametrize("bad", [
