@@ -29,6 +29,7 @@ truncated body, `null`, `value` not a list) fails the stream naming entity set, 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Iterator
@@ -154,11 +155,22 @@ class DynamicsConnector(Connector):
         cp = Checkpoint.load(state, where=where)
         lower = cp.lower_bound(self.options.overlap) if cfg.cursor_field else None
         url = cp.position or self._first_url(stream.name, cfg, lower)
+        resumed = cp.position is not None
         headers = {**_HEADERS, "Prefer": f"odata.maxpagesize={self.options.page_size}"}
         guard = PageGuard(where)
         while url:
             guard.see(url)
-            resp = self.http.get(url, headers=headers)
+            resp = self.http.request("GET", url, headers=headers, raise_for_status=False)
+            if resp.status_code in (400, 410) and resumed:
+                # A saved next link the service no longer honours (an expired skip token): read again
+                # from the checkpoint's lower bound; re-reads are upserts, nothing is lost.
+                log.warning("%s: the saved next link was refused (HTTP %s); reading again from the checkpoint",
+                            where, resp.status_code)
+                url, resumed = self._first_url(stream.name, cfg, lower), False
+                continue
+            if resp.status_code >= 400:
+                raise self.http.error_for(resp)
+            resumed = False
             rows = collection(resp, f"{self.name}: {stream.name}")
             records = [{k: v for k, v in r.items() if not k.startswith("@")} | ({"@odata.etag": r["@odata.etag"]}
                        if "@odata.etag" in r else {}) for r in rows]
@@ -256,6 +268,7 @@ class DynamicsConnector(Connector):
         return self.options.tables[name]
 
 
+log = logging.getLogger("segbridge.dynamics")
 _HEADERS = {"OData-Version": "4.0", "OData-MaxVersion": "4.0", "Accept": "application/json"}
 
 

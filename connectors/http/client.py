@@ -357,8 +357,10 @@ def _parse_json(resp: requests.Response, method: str, url: str) -> None:
         log.warning("%s %s: HTTP %s with a body that is not JSON", method, _safe(url),
                     resp.status_code)
         kind = resp.headers.get("Content-Type") or "no Content-Type"
-        raise _MalformedBody(f"{method} {_safe(resp.url or url)}: HTTP {resp.status_code} ({kind}) with a body that is "
-                             f"not valid JSON: {body_excerpt(resp)!r}",
+        excerpt = body_excerpt(resp)
+        what = f"with a body that is not valid JSON: {excerpt!r}" if excerpt.strip() else \
+            "with an empty body where JSON was expected"
+        raise _MalformedBody(f"{method} {_safe(resp.url or url)}: HTTP {resp.status_code} ({kind}) {what}",
                              hint="the system (or a proxy or login page in front of it) answered something "
                                   "else than its API: check the URL and the network path") from None
 

@@ -168,6 +168,7 @@ class TestSalesforceContract(ConnectorContract):
 
     streams = ["Account"]
     incremental_stream = "Account"
+    replay_restarts = True  # a query locator is a server cursor: a resumed one may be gone (INVALID_QUERY_LOCATOR)
     # supports_etags stays False: writes go through sObject Collections, which take no conditional
     # headers; the core's read-before-write is the only guard (docs/crm.md).
 

@@ -152,9 +152,9 @@ def test_missing_record_list_is_a_clear_error():
 
 
 @pytest.mark.parametrize("body, content_type, says", [
-    ("<html><body>Bad gateway</body></html>", "text/html", "HTTP 200: the body is not valid JSON (text/html): '<html><body>Bad"),
-    ("", "application/json", "HTTP 200: empty body"),
-    ('{"data": [{"sku": "A", "upd', "application/json", "HTTP 200: the body is not valid JSON"),
+    ("<html><body>Bad gateway</body></html>", "text/html", "HTTP 200 (text/html) with a body that is not valid JSON: '<html><body>Bad"),
+    ("", "application/json", "HTTP 200 (application/json) with an empty body"),
+    ('{"data": [{"sku": "A", "upd', "application/json", "HTTP 200 (application/json) with a body that is not valid JSON"),
     ("null", "application/json", "HTTP 200: no record list at 'data' in the response: 'null'"),
     ('{"data": {"sku": "A"}}', "application/json", "no record list at 'data'"),
 ])

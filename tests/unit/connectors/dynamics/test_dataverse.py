@@ -250,3 +250,24 @@ def test_a_request_level_400_puts_the_message_on_each_item():
     assert [o.status for o in outcomes] == ["rejected", "rejected"]
     assert all("HTTP 400" in o.message and "bad batch" in o.message for o in outcomes)
     assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_refused_saved_next_link_reads_again_from_the_checkpoint():
+    """A skip token the service no longer honours (400) on a resumed read restarts from since - overlap."""
+    stale = ACCOUNTS + "?$skiptoken=gone"
+    responses.add(responses.GET, stale, status=400, json={"error": {"code": "0x80060888", "message": "invalid skiptoken"}})
+    responses.add(responses.GET, ACCOUNTS, json={"value": [{"accountid": "a1", "modifiedon": "2024-03-01T09:30:00Z"}]})
+    state = {"version": 1, "since": "2024-03-01T09:00:00Z", "high": "2024-03-01T09:10:00Z", "position": stale}
+    batches = list(conn().read(MAPPING_STREAM, state))
+    assert urls()[0] == stale
+    assert "modifiedon%20ge%202024-03-01T08:55:00Z" in urls()[1]
+    assert batches[-1].checkpoint == {"version": 1, "since": "2024-03-01T09:30:00Z"}
+
+
+@responses.activate
+def test_a_400_on_a_fresh_read_is_an_error_not_a_restart():
+    responses.add(responses.GET, ACCOUNTS, status=400, json={"error": {"message": "bad $filter"}})
+    with pytest.raises(FatalError, match="bad \\$filter"):
+        list(conn().read(MAPPING_STREAM, None))
+    assert len(responses.calls) == 1
