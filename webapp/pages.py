@@ -25,10 +25,10 @@ router = APIRouter()
 FILTERS = ("status", "system", "kind", "severity", "owner")
 
 
-def _render(request: Request, name: str, caller: Caller, **context) -> HTMLResponse:
+def _render(request: Request, template: str, caller: Caller, **context) -> HTMLResponse:
     context.update(user=caller.user, csrf=caller.csrf or "", msg=request.query_params.get("msg"),
                    error=request.query_params.get("error"))
-    return templates.TemplateResponse(request, name, context)
+    return templates.TemplateResponse(request, template, context)
 
 
 def _back(url: str, **params) -> RedirectResponse:
@@ -210,5 +210,5 @@ def run_page(request: Request, run_id: int, caller: Caller = guard("read")):
     page = max(1, int(q.get("page", "1") or 1))
     params = plan_review.run_parameters(db, run_id, q.get("key") or None, q.get("name") or None, page, 50)
     return _render(request, "run.html", caller, run=runs.get_run(db, run_id), params=params, page=page,
-                   key=q.get("key") or "", name=q.get("name") or "",
+                   key=q.get("key") or "", pname=q.get("name") or "",
                    migration=plan_review.segment_migration(db, run_id))

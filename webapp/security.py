@@ -113,3 +113,16 @@ def action_of(route) -> str | None:
         if hasattr(dep.call, "action"):
             return dep.call.action
     return None
+
+
+def api_routes(routes) -> list:
+    """Every APIRoute of an app or router, included routers flattened (FastAPI keeps them nested)."""
+    from fastapi.routing import APIRoute
+
+    out = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            out.append(route)
+        elif hasattr(route, "original_router"):
+            out += api_routes(route.original_router.routes)
+    return out
