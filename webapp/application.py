@@ -53,7 +53,8 @@ def create_app(db, config=None, *, secure_cookies: bool = False, limiter: LoginL
 def _status_of(exc: SegbridgeError) -> int:
     if isinstance(exc, StaleError | BlockedError):
         return 409
-    return 404 if "not found" in exc.message or exc.message.startswith("no ") else 400
+    text = exc.message
+    return 404 if "not found" in text or "does not exist" in text or text.startswith("no ") else 400
 
 
 def _handlers(app: FastAPI) -> None:
