@@ -145,8 +145,8 @@ def run_parameters(db: Engine, run_id: int, key: str | None = None, name: str | 
                   old.c.value_num.label("old_num"), old.c.value_text.label("old_text")).outerjoin(
         old, and_(old.c.run_id == prev_id, old.c.entity == _V.c.entity, old.c.entity_key == _V.c.entity_key,
                   old.c.name == _V.c.name)).where(_V.c.run_id == run_id)
-    if key:
-        stmt = stmt.where(_V.c.entity_key.like(key.replace("%", "").replace("_", "") + "%"))
+    if key:  # a range, not LIKE, so both databases walk the primary key
+        stmt = stmt.where(_V.c.entity_key >= key, _V.c.entity_key < key + "\U0010ffff")
     if name:
         stmt = stmt.where(_V.c.name == name)
     stmt = stmt.order_by(_V.c.entity, _V.c.entity_key, _V.c.name).limit(size).offset((max(1, page) - 1) * size)

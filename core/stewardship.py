@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 
 from basics.errors import ConfigError
@@ -152,15 +152,12 @@ def comments(db: Engine, exc_id: int) -> list[ExceptionComment]:
 
 
 def open_by_age(db: Engine, now: datetime | None = None) -> dict[str, int]:
-    """Open and acknowledged exceptions by age bucket (home page)."""
+    """Open and acknowledged exceptions by age bucket (home page), counted in one pass."""
     now = now or utcnow()
-    buckets = {"< 1 day": (0, 1), "1-7 days": (1, 7), "7-30 days": (7, 30), "> 30 days": (30, None)}
-    out = {}
+    buckets = {"< 1 day": 1, "1-7 days": 7, "7-30 days": 30}
+    age = case(*[(_T.c.first_seen > now - timedelta(days=d), name) for name, d in buckets.items()],
+               else_="> 30 days").label("age")
+    stmt = select(age, func.count()).where(_T.c.status.in_(["open", "acknowledged"])).group_by(age)
     with db.connect() as conn:
-        for name, (low, high) in buckets.items():
-            stmt = select(func.count()).select_from(_T).where(_T.c.status.in_(["open", "acknowledged"]),
-                                                               _T.c.first_seen <= now - timedelta(days=low))
-            if high is not None:
-                stmt = stmt.where(_T.c.first_seen > now - timedelta(days=high))
-            out[name] = conn.execute(stmt).scalar_one()
-    return out
+        found = dict(conn.execute(stmt).all())
+    return {name: int(found.get(name, 0)) for name in [*buckets, "> 30 days"]}

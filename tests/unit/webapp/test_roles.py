@@ -8,6 +8,7 @@ expected answer comes from the one declared table. A route added without a sampl
 from __future__ import annotations
 
 import pytest
+
 from core.accounts import PERMISSIONS, Role, allowed
 from tests.unit.webapp import site
 from webapp.security import action_of, api_routes
