@@ -214,3 +214,20 @@ def session_of(db: Engine, sid: str, now: datetime | None = None) -> tuple[AppUs
 def close_session(db: Engine, sid: str) -> None:
     with db.begin() as conn:
         conn.execute(_S.delete().where(_S.c.id_hash == digest(sid)))
+
+
+def demo_users(db: Engine, actor: str) -> dict[str, tuple[str, str]]:
+    """A user per role for the demo (`demo-<role>`), each with a new random password: role -> (name, password).
+
+    The passwords are returned once for the demo to print; only their hashes are stored."""
+    made = {}
+    for role in Role:
+        name, password = f"demo-{role}", secrets.token_urlsafe(12)
+        with db.connect() as conn:
+            exists = conn.execute(select(_U.c.name).where(_U.c.name == name)).first()
+        if exists:
+            set_password(db, name, password, actor)
+        else:
+            add_user(db, name, role, password, actor)
+        made[str(role)] = (name, password)
+    return made
