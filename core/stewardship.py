@@ -27,6 +27,7 @@ SLA_DAYS = {"critical": 1, "high": 3, "medium": 7, "low": 14}
 SORTS = {"last_seen": (_T.c.last_seen.desc(), _T.c.id.desc()), "first_seen": (_T.c.first_seen, _T.c.id),
          "severity": (_T.c.severity, _T.c.id.desc()), "id": (_T.c.id,)}
 MAX_BULK = 100_000
+COUNT_CAP = 10_000
 
 
 @dataclass
@@ -75,14 +76,17 @@ def aging(first_seen: datetime, severity: str, status: str, now: datetime | None
 
 def queue(db: Engine, f: QueueFilter, page: int = 1, size: int = 50, sort: str = "last_seen",
           count: bool = True) -> tuple[list[ReconException], int | None]:
-    """One page of the queue and (when `count`) how many match in all."""
+    """One page of the queue and (when `count`) how many match, up to COUNT_CAP + 1 (more than the cap)."""
     if sort not in SORTS:
         raise ConfigError(f"unknown sort {sort!r}", hint=f"one of: {', '.join(SORTS)}")
     size = max(1, min(int(size), 500))
     stmt = _where(select(_T), f).order_by(*SORTS[sort]).limit(size).offset((max(1, int(page)) - 1) * size)
     with db.connect() as conn:
         rows = [ReconException.model_validate(dict(r._mapping)) for r in conn.execute(stmt)]
-        total = conn.execute(_where(select(func.count()).select_from(_T), f)).scalar_one() if count else None
+        total = None
+        if count:  # counted up to COUNT_CAP: the queue says "10000+" rather than scan every match
+            capped = _where(select(_T.c.id), f).limit(COUNT_CAP + 1).subquery()
+            total = conn.execute(select(func.count()).select_from(capped)).scalar_one()
     return rows, total
 
 

@@ -142,7 +142,8 @@ def list_exceptions(request: Request, status: list[str] = Query(None), system: l
                     page: int = 1, size: int = 50, _: Caller = guard("read")) -> dict:
     f = _filter(status, system, kind, severity, owner, key, older_than_days)
     rows, total = stewardship.queue(_db(request), f, page, size, sort)
-    return {"total": total, "page": page, "items": [exception_json(e) for e in rows]}
+    return {"total": min(total, stewardship.COUNT_CAP), "more": total > stewardship.COUNT_CAP, "page": page,
+            "items": [exception_json(e) for e in rows]}
 
 
 @router.get("/exceptions/{exc_id}")

@@ -76,7 +76,7 @@ def queue_page(request: Request, caller: Caller = guard("read")):
              for e in rows]
     query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "msg", "error")])
     return _render(request, "queue.html", caller, items=items, total=total, page=page, f=f, sort=sort, query=query,
-                   sorts=list(stewardship.SORTS))
+                   sorts=list(stewardship.SORTS), cap=stewardship.COUNT_CAP)
 
 
 @router.post("/exceptions/bulk")
