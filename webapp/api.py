@@ -210,6 +210,16 @@ def show_quarantine(request: Request, record_id: int, _: Caller = guard("read"))
     return quarantine.get_record(_db(request), record_id)
 
 
+class Release(BaseModel):
+    ids: list[int]
+    reason: str = Field(min_length=1)
+
+
+@router.post("/quarantine/release")
+def release_quarantine(request: Request, body: Release, caller: Caller = guard("release_quarantine")) -> dict:
+    return {"released": quarantine.release_records(_db(request), body.ids, caller.user.name, body.reason)}
+
+
 @router.get("/plans")
 def list_plans(request: Request, status: str | None = None, limit: int = 50, _: Caller = guard("read")) -> list[dict]:
     return [p.model_dump() for p in plan_review.list_plans(_db(request), status, limit)]

@@ -153,6 +153,17 @@ def quarantine_page(request: Request, caller: Caller = guard("read")):
                    counts=quarantine.reason_counts(db, filters))
 
 
+@router.post("/quarantine/release")
+async def quarantine_release(request: Request, caller: Caller = guard("release_quarantine")):
+    form = await request.form()
+    try:
+        n = quarantine.release_records(request.app.state.db, [int(i) for i in form.getlist("record")],
+                                       caller.user.name, str(form.get("reason") or ""))
+    except (SegbridgeError, ValueError) as exc:
+        return _back("/quarantine", error=str(exc))
+    return _back("/quarantine", msg=f"{n} record(s) released")
+
+
 @router.get("/plans", response_class=HTMLResponse)
 def plans_page(request: Request, caller: Caller = guard("read")):
     return _render(request, "plans.html", caller, plans=plan_review.list_plans(request.app.state.db, None, 100))

@@ -2,6 +2,6 @@
 document.addEventListener("change", (event) => {
   if (!event.target.classList.contains("all")) return;
   const form = event.target.closest("form");
-  form.querySelectorAll("input[type=checkbox][name=id], input[type=checkbox][name=line]")
+  form.querySelectorAll("input[type=checkbox][name=id], input[type=checkbox][name=line], input[type=checkbox][name=record]")
     .forEach((box) => { box.checked = event.target.checked; });
 });

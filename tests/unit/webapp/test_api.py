@@ -128,6 +128,15 @@ def test_quarantine_list_and_record(call):
     assert call("viewer", "GET", "/api/v1/quarantine/2").status_code == 404
 
 
+def test_a_steward_releases_a_quarantined_record(call):
+    assert call("steward", "POST", "/api/v1/quarantine/release", {"ids": [1], "reason": ""}).status_code == 422
+    assert call("steward", "POST", "/api/v1/quarantine/release", {"ids": [1], "reason": "fixed in SAP"}).json() == \
+        {"released": 1}
+    assert call("viewer", "GET", "/api/v1/quarantine").json() == []
+    trail = call("viewer", "GET", "/api/v1/audit?entity=quarantine&key=1").json()
+    assert [(a["action"], a["actor"], a["reason"]) for a in trail] == [("quarantine_released", "stu", "fixed in SAP")]
+
+
 def test_plans_list_show_lines(call):
     assert [p["id"] for p in call("viewer", "GET", "/api/v1/plans").json()] == [1]
     assert call("viewer", "GET", "/api/v1/plans?status=applied").json() == []
