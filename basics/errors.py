@@ -41,3 +41,7 @@ class DataError(SegbridgeError):
 
 class BlockedError(SegbridgeError):
     """A step refused to proceed (suspect run, unapproved plan, lease held)."""
+
+
+class StaleError(SegbridgeError):
+    """An update based on a version of a record that someone else changed since (reload, then act)."""

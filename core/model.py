@@ -370,6 +370,9 @@ class PlannedChange(SQLModel, table=True):
     batch_id: str | None = Field(default=None, max_length=80)
     message: str | None = Field(default=None, sa_column=Column(Text))
     updated_at: datetime = Field(default_factory=utcnow)
+    review: str | None = Field(default=None, max_length=16, description="approved | rejected by a reviewer, per line")
+    reviewed_by: str | None = Field(default=None, max_length=80)
+    version: int = Field(default=1, description="Raised by every review; a stale review is refused (web app)")
 
 
 # --------------------------------------------------------------------------- reconciliation and audit
@@ -379,6 +382,9 @@ class ReconException(SQLModel, table=True):
     """A difference for a data steward. One record per fingerprint across runs."""
 
     __tablename__ = "recon_exception"
+    # The steward queue's first page: newest first, optionally by status (migration 0007).
+    __table_args__ = (Index("ix_exception_queue", "last_seen", "id"),
+                      Index("ix_exception_status_queue", "status", "last_seen", "id"))
     id: int | None = Field(default=None, primary_key=True)
     fingerprint: str = Field(max_length=128, unique=True)
     kind: str = Field(max_length=32, description="value_mismatch | cross_system | completeness | orphan | conflict | writeback_conflict")
@@ -396,6 +402,7 @@ class ReconException(SQLModel, table=True):
     last_seen: datetime = Field(default_factory=utcnow)
     count: int = 1
     run_id: int | None = Field(default=None)
+    version: int = Field(default=1, description="Raised by every change; a stale update is refused (web app)")
 
 
 class AuditEvent(SQLModel, table=True):
@@ -443,6 +450,55 @@ class Lease(SQLModel, table=True):
     owner: str = Field(max_length=200)
     acquired_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
+
+
+# --------------------------------------------------------------------------- web app (users, sessions, comments)
+
+
+class AppUser(SQLModel, table=True):
+    """A local user of the web app and API, with one role (`core.accounts.Role`)."""
+
+    __tablename__ = "app_user"
+    name: str = Field(primary_key=True, max_length=80)
+    role: str = Field(max_length=16, description="viewer | planner | steward | approver | admin")
+    password_hash: str | None = Field(default=None, sa_column=Column(Text), description="argon2 hash; None: no password login")
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiToken(SQLModel, table=True):
+    """A token for automation: only its SHA-256 is kept; the token is shown once when created."""
+
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_name: str = Field(max_length=80)
+    label: str | None = Field(default=None, max_length=80)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked: bool = False
+
+
+class WebSession(SQLModel, table=True):
+    """A logged-in browser: the cookie holds a random id, the store its SHA-256 and the CSRF token."""
+
+    __tablename__ = "web_session"
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_name: str = Field(max_length=80)
+    csrf: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class ExceptionComment(SQLModel, table=True):
+    """A steward's or planner's note on an exception."""
+
+    __tablename__ = "exception_comment"
+    __table_args__ = (Index("ix_comment_exception", "exception_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    exception_id: int
+    at: datetime = Field(default_factory=utcnow)
+    author: str = Field(max_length=80)
+    text: str = Field(sa_column=Column(Text, nullable=False))
 
 
 # Canonical input entities by the name mapping files use for `target:`.

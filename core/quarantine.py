@@ -157,3 +157,32 @@ def export(db: Engine, path, filters: Filters | None = None, fmt: str | None = N
     frame = export_frame(db, filters)
     write_table(frame, path, chosen, sheet="quarantine")
     return len(frame), chosen
+
+
+def release_records(db: Engine, record_ids: list[int], actor: str, reason: str) -> int:
+    """A steward releases quarantined records: reviewed, they leave the quarantine (all or none).
+
+    Each record goes whole into the audit log (`quarantine_released`, with the reason), so nothing
+    is lost; the next pull loads the record again if the source has fixed it, or quarantines it again.
+    """
+    from basics.errors import ConfigError
+    from core.model import AuditEvent, utcnow
+
+    if not (reason or "").strip():
+        raise ConfigError("releasing quarantined records needs a reason")
+    ids = sorted({int(i) for i in record_ids})
+    if not ids:
+        raise ConfigError("name the quarantined records to release")
+    with db.begin() as conn:
+        rows = conn.execute(select(_Q).where(_Q.c.id.in_(ids)).with_for_update()).all()
+        missing = sorted(set(ids) - {r.id for r in rows})
+        if missing:
+            raise SegbridgeError(f"quarantined record {', '.join(map(str, missing[:20]))} not found")
+        now = utcnow()
+        conn.execute(AuditEvent.__table__.insert(), [dict(
+            at=now, actor=actor, action="quarantine_released", entity="quarantine", entity_key=str(r.id),
+            before=json.dumps({"system": r.system, "entity": r.entity, "source_key": r.source_key,
+                               "reason_code": r.reason_code, "record": r.record}),
+            after=None, reason=reason, run_id=r.run_id) for r in rows])
+        conn.execute(_Q.delete().where(_Q.c.id.in_(ids)))
+    return len(rows)

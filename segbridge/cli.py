@@ -46,6 +46,8 @@ from segbridge.commands import (
     schedule_cmd,
     segment_cmd,
     segments_cmd,
+    serve_cmd,
+    users_cmd,
     validate_cmd,
 )
 
@@ -59,7 +61,7 @@ app = typer.Typer(name="segbridge", no_args_is_help=True, add_completion=False,
 COMMAND_MODULES = [init_cmd, validate_cmd, db_cmd, config_cmd, check_cmd, pull_cmd, quarantine_cmd,
                    segment_cmd, segments_cmd, parameters_cmd, analyze_cmd, plan_cmd, approve_cmd, apply_cmd,
                    plans_cmd, reconcile_cmd, exceptions_cmd, kpis_cmd,
-                   run_cmd, runs_cmd, schedule_cmd, sandbox_cmd, demo_cmd]
+                   run_cmd, runs_cmd, schedule_cmd, sandbox_cmd, demo_cmd, serve_cmd, users_cmd]
 
 
 def _version(value: bool) -> None:

@@ -33,7 +33,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from basics.errors import ConfigError
+from basics.errors import ConfigError, StaleError
 from basics.users import actor_or_current
 from core.model import AuditEvent, ReconException, utcnow
 from core.runs import dead_run_ids
@@ -208,27 +208,49 @@ def transition(db: Engine, exc_id: int, status: str, reason: str | None = None,
 
 
 def transition_many(db: Engine, exc_ids: list[int], status: str, reason: str | None = None,
-                    actor: str | None = None, check_only: bool = False) -> int:
+                    actor: str | None = None, check_only: bool = False,
+                    versions: dict[int, int] | None = None) -> int:
     """Move every one of these exceptions to `status` in one transaction, one AuditEvent each; returns
     how many moved. All or none: an unknown id, or one whose status cannot become `status`, refuses
     the lot (ConfigError naming them), so a bulk action never half happens. `actor` defaults to the
-    OS user (`basics.users`). `check_only` refuses as above but changes nothing (to ask before acting)."""
+    OS user (`basics.users`). `check_only` refuses as above but changes nothing (to ask before acting).
+    `versions` (id -> the version the caller saw) refuses the lot with StaleError when any row changed
+    since: two stewards never overwrite each other. Every move raises the row's version."""
     status = _target(status, reason)
     actor = actor_or_current(actor)
     ids = sorted({int(i) for i in exc_ids})
     with db.begin() as conn:
-        rows = conn.execute(select(_T.c.id, _T.c.status).where(_T.c.id.in_(ids)).with_for_update()).all()
+        rows = []
+        for start in range(0, len(ids), 20000):  # below every driver's bound-parameter limit
+            chunk = ids[start:start + 20000]
+            rows += conn.execute(select(_T.c.id, _T.c.status, _T.c.version).where(_T.c.id.in_(chunk))
+                                 .with_for_update()).all()
         _check_moves(ids, rows, status)
+        check_versions("exception", rows, versions)
         if check_only:
             return len(rows)
-        values = {"status": status}
+        values = {"status": status, "version": _T.c.version + 1}
         if reason is not None or status in NEEDS_REASON:
             values["reason"] = reason
-        if ids:
-            conn.execute(_T.update().where(_T.c.id.in_(ids)).values(**values))
-        for row in rows:
-            _audit(conn, row.id, f"exception_{status}", row.status, status, reason, actor)
+        for start in range(0, len(ids), 20000):
+            conn.execute(_T.update().where(_T.c.id.in_(ids[start:start + 20000])).values(**values))
+        now = utcnow()
+        if rows:
+            conn.execute(_A.insert(), [dict(at=now, actor=actor, action=f"exception_{status}", entity="recon_exception",
+                                            entity_key=str(r.id), before=r.status, after=status, reason=reason,
+                                            run_id=None) for r in rows])
     return len(rows)
+
+
+def check_versions(what: str, rows: list, versions: dict[int, int] | None) -> None:
+    """StaleError naming the rows whose version is not the one the caller saw."""
+    if versions is None:
+        return
+    stale = [r for r in rows if int(versions.get(r.id, r.version)) != r.version]
+    if stale:
+        listed = ", ".join(f"{r.id} (now version {r.version}, you saw {versions[r.id]})" for r in stale[:10])
+        raise StaleError(f"{len(stale)} {what}(s) changed since you loaded them: {listed}",
+                         hint="reload the page and look again; nothing was changed")
 
 
 def _target(status: str, reason: str | None) -> ExceptionStatus:

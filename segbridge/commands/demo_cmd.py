@@ -70,6 +70,7 @@ def demo(
     products: int = typer.Option(DEFAULT_PRODUCTS, "--products", min=5,
                                  help="Products (x 2 locations = product-locations per system)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars"),
+    serve: bool = typer.Option(False, "--serve", help="Then serve the web app on the demo's store (Ctrl-C stops)"),
 ) -> None:
     """Start the sandboxes, seed them, run the whole cycle and write the reports (under a minute)."""
     outcome = run_demo(out_dir, seed, products, show_progress=not quiet)
@@ -77,6 +78,30 @@ def demo(
     if outcome.failure:
         raise SegbridgeError(f"the demo did not complete: {outcome.failure}",
                              hint="the reports above show what was reached; run with -v for details")
+    _web_app(outcome.folder, serve)
+
+
+def _web_app(folder: Path, serve: bool) -> None:
+    """A demo user per role (passwords printed once) and how to open the web app on the demo's store."""
+    from basics.users import current_user
+    from core.accounts import demo_users
+    from core.settings import load_config
+
+    config = load_config(folder / "segbridge.yaml")
+    db = store_of(config)
+    users = demo_users(db, current_user())
+    table("web app users (passwords shown once)", ["role", "user", "password"],
+          [[role, name, password] for role, (name, password) in users.items()])
+    if not serve:
+        out.print(f"open the web app: `segbridge -c {folder / 'segbridge.yaml'} serve`, then http://127.0.0.1:8000/")
+        db.dispose()
+        return
+    import uvicorn
+
+    from webapp.application import create_app
+
+    out.print("web app on http://127.0.0.1:8000/ (Ctrl-C stops)")
+    uvicorn.run(create_app(db, config), host="127.0.0.1", port=8000, log_level="warning")
 
 
 def run_demo(out_dir: Path, seed: int = 7, products: int = DEFAULT_PRODUCTS,

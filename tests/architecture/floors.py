@@ -1,6 +1,6 @@
 """The floors of the code and the arrows allowed between them, checked by walking every import.
 
-Floors, top to bottom: the `segbridge` shell (CLI) -> `scheduler` -> `core` -> `connectors` ->
+Floors, top to bottom: the `segbridge` shell (CLI, and the web app `webapp`) -> `scheduler` -> `core` -> `connectors` ->
 `basics`. A module may import its own floor and any floor below it, never one above. Two
 narrower rules: core reaches connectors only through `connectors.registry` (the factory) and
 `connectors.base` (the interface and its errors), and `sandbox` (beside the floors) is imported
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FLOORS = ["basics", "connectors", "core", "scheduler", "segbridge"]  # bottom to top
-PACKAGES = [*FLOORS, "sandbox"]
+SHELL_PACKAGES = {"webapp": "segbridge"}  # the web app is part of the shell floor, beside the CLI
+PACKAGES = [*FLOORS, "sandbox", *SHELL_PACKAGES]
 CORE_MAY_USE = ("connectors.registry", "connectors.base")
 # What each package may import besides its own floor and those below it.
 SANDBOX_MAY_USE = ("basics", "connectors")
@@ -54,7 +55,8 @@ def imported_names(source: str, module: str) -> list[tuple[int, str]]:
 
 
 def _top(name: str) -> str:
-    return name.split(".", 1)[0]
+    top = name.split(".", 1)[0]
+    return SHELL_PACKAGES.get(top, top)
 
 
 def judge(importer: str, imported: str) -> str | None:

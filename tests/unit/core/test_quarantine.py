@@ -95,3 +95,28 @@ def test_a_source_position_in_the_raw_record_does_not_disturb_the_mapping(store)
     assert (counts.loaded, counts.quarantined) == (1, 1)
     [rc] = top_reasons(store, Filters(run_id=7))
     assert [e["where"] for e in rc.examples] == ["products.csv row 3"]
+
+
+def test_released_records_leave_the_quarantine_whole_into_the_audit_log(store):
+    import json as _json
+
+    from sqlalchemy import select as _select
+
+    from basics.errors import ConfigError as _ConfigError
+    from core.model import AuditEvent, Quarantine
+    from core.quarantine import list_records, release_records
+    from core.store import upsert as _upsert
+
+    _upsert(store, Quarantine, [{"id": i, "system": "sap", "entity": "product", "source_key": f"K{i}",
+                                 "reason_code": "bad_type", "reason": "x", "record": _json.dumps({"k": i})}
+                                for i in (1, 2)])
+    with pytest.raises(_ConfigError, match="needs a reason"):
+        release_records(store, [1], "stu", " ")
+    with pytest.raises(Exception, match="3 not found"):
+        release_records(store, [1, 3], "stu", "fixed at source")
+    assert release_records(store, [1], "stu", "fixed at source") == 1
+    assert [r["id"] for r in list_records(store)] == [2]
+    with store.connect() as conn:
+        event = conn.execute(_select(AuditEvent.__table__)).one()
+    assert (event.actor, event.action, event.reason) == ("stu", "quarantine_released", "fixed at source")
+    assert _json.loads(_json.loads(event.before)["record"]) == {"k": 1}

@@ -1,0 +1,68 @@
+"""The pages' forms: filter the queue, bulk-waive with a reason, a stale update refused, plan review."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.reconcile import get_exception, history
+from core.writeback.plan import load_plan
+from tests.unit.webapp import site
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_queue_filters_and_shows_due_dates_and_aging(db):
+    client = site.client_for(db)
+    site.login(client, "stu")
+    page = client.get("/exceptions?system=crm&severity=high")
+    assert "2 match" in page.text and "P0|DC1" in page.text and "P1|DC1" not in page.text
+    assert "on time" in page.text
+
+
+def test_a_steward_bulk_waives_with_a_reason_and_the_audit_shows_it(db):
+    client = site.client_for(db)
+    csrf = site.login(client, "stu")
+    answer = client.post("/exceptions/bulk", data={"csrf_token": csrf, "action": "waive", "reason": "test data",
+                                                   "id": ["1:1", "3:1"], "query": "system=crm"})
+    assert answer.status_code == 200 and "2 exception(s): waive done" in answer.text
+    assert get_exception(db, 3).status == "waived"
+    assert [(h.action, h.actor, h.reason) for h in history(db, 3)] == [("exception_waived", "stu", "test data")]
+    assert "exception_waived" in client.get("/exceptions/3").text
+
+
+def test_a_stale_form_is_refused_with_a_clear_message(db):
+    client = site.client_for(db)
+    csrf = site.login(client, "stu")
+    client.post("/exceptions/4/move", data={"csrf_token": csrf, "action": "ack", "version": "1"})
+    stale = client.post("/exceptions/4/move", data={"csrf_token": csrf, "action": "resolve", "reason": "x",
+                                                    "version": "1"})
+    assert "changed since you loaded them" in stale.text and get_exception(db, 4).status == "acknowledged"
+
+
+def test_assign_and_comment_forms(db):
+    client = site.client_for(db)
+    csrf = site.login(client, "stu")
+    client.post("/exceptions/5/assign", data={"csrf_token": csrf, "owner": "stu", "version": "1"})
+    page = client.post("/exceptions/5/comment", data={"csrf_token": csrf, "text": "called the plant"})
+    assert "called the plant" in page.text and get_exception(db, 5).owner == "stu"
+
+
+def test_an_approver_approves_a_plan_a_planner_made_and_a_planner_cannot(db):
+    planner = site.client_for(db)
+    csrf = site.login(planner, "pia")
+    refused = planner.post("/plans/1/approve", data={"csrf_token": csrf, "reason": "mine"})
+    assert refused.status_code == 403 and load_plan(db, 1).status == "needs_approval"
+    approver = site.client_for(db)
+    csrf = site.login(approver, "alma")
+    page = approver.post("/plans/1/approve", data={"csrf_token": csrf, "reason": "checked with planning"})
+    assert "plan 1 approved" in page.text and load_plan(db, 1).approved_by == "alma"
+
+
+def test_plan_lines_reviewed_on_the_page(db):
+    client = site.client_for(db)
+    csrf = site.login(client, "alma")
+    page = client.post("/plans/1/lines", data={"csrf_token": csrf, "decision": "rejected", "reason": "too high",
+                                               "line": ["1:1"]})
+    assert "1 line(s) rejected" in page.text and "rejected by alma" in page.text
+    none = client.post("/plans/1/lines", data={"csrf_token": csrf, "decision": "approved"})
+    assert "select lines" in none.text

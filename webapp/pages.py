@@ -1,0 +1,225 @@
+"""The server-rendered pages: home, exception queue, exception, quarantine, plans, plan review, runs.
+
+Pages read with the `read` action; each form posts to a route guarded by its own action, calls the
+same core function as the API and the CLI, and redirects back (post/redirect/get) with a message
+or the refusal (a stale version, four eyes) shown on the page. Jinja2 escapes every value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from basics.errors import SegbridgeError
+from core import plan_review, quarantine, runs, stewardship
+from core.reconcile import get_exception, history
+from webapp.api import MOVES
+from webapp.security import Caller, guard
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))  # autoescape on (Starlette default)
+router = APIRouter()
+FILTERS = ("status", "system", "kind", "severity", "owner")
+
+
+def _render(request: Request, template: str, caller: Caller, **context) -> HTMLResponse:
+    context.update(user=caller.user, csrf=caller.csrf or "", msg=request.query_params.get("msg"),
+                   error=request.query_params.get("error"))
+    return templates.TemplateResponse(request, template, context)
+
+
+def _back(url: str, **params) -> RedirectResponse:
+    sep = "&" if "?" in url else "?"
+    query = urlencode({k: v for k, v in params.items() if v})
+    return RedirectResponse(url + (sep + query if query else ""), status_code=303)
+
+
+def _versions(values: list[str]) -> dict[int, int]:
+    """Checkbox values 'id:version' -> {id: version}."""
+    out = {}
+    for v in values:
+        ident, _, version = str(v).partition(":")
+        out[int(ident)] = int(version or 0)
+    return out
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, caller: Caller = guard("read")):
+    db = request.app.state.db
+    recent = runs.list_runs(db, limit=200)
+    last = {}
+    for r in recent:
+        last.setdefault(r.kind, r)
+    suspect = [r for r in recent if r.suspect]
+    waiting = plan_review.list_plans(db, "needs_approval", 20)
+    return _render(request, "home.html", caller, last=last.values(), suspect=suspect, waiting=waiting,
+                   ages=stewardship.open_by_age(db))
+
+
+def _queue_filter(request: Request) -> stewardship.QueueFilter:
+    q = request.query_params
+    older = q.get("older_than_days")
+    return stewardship.QueueFilter(*[[v for v in q.getlist(k) if v] for k in FILTERS], q.get("key") or None,
+                                   int(older) if older and older.isdigit() else None)
+
+
+@router.get("/exceptions", response_class=HTMLResponse)
+def queue_page(request: Request, caller: Caller = guard("read")):
+    f = _queue_filter(request)
+    page = max(1, int(request.query_params.get("page", "1") or 1))
+    sort = request.query_params.get("sort", "last_seen")
+    rows, total = stewardship.queue(request.app.state.db, f, page, 50, sort if sort in stewardship.SORTS else "last_seen")
+    items = [(e, stewardship.due_at(e.first_seen, e.severity), stewardship.aging(e.first_seen, e.severity, e.status))
+             for e in rows]
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "msg", "error")])
+    return _render(request, "queue.html", caller, items=items, total=total, page=page, f=f, sort=sort, query=query,
+                   sorts=list(stewardship.SORTS), cap=stewardship.COUNT_CAP)
+
+
+@router.post("/exceptions/bulk")
+async def queue_bulk(request: Request, caller: Caller = guard("transition")):
+    form = await request.form()
+    back = "/exceptions?" + str(form.get("query") or "")
+    action = str(form.get("action") or "")
+    db = request.app.state.db
+    try:
+        versions = _versions(form.getlist("id"))
+        if action == "assign":
+            n = stewardship.assign(db, list(versions), str(form.get("owner") or ""), caller.user.name, versions)
+        elif action in MOVES:
+            n = stewardship.move(db, list(versions), MOVES[action], str(form.get("reason") or "") or None,
+                                 caller.user.name, versions)
+        else:
+            return _back(back, error=f"choose an action (not {action!r})")
+        if not versions:
+            return _back(back, error="select at least one exception")
+    except SegbridgeError as exc:
+        return _back(back, error=str(exc))
+    return _back(back, msg=f"{n} exception(s): {action} done")
+
+
+@router.get("/exceptions/{exc_id}", response_class=HTMLResponse)
+def exception_page(request: Request, exc_id: int, caller: Caller = guard("read")):
+    db = request.app.state.db
+    e = get_exception(db, exc_id)
+    return _render(request, "exception.html", caller, e=e, due=stewardship.due_at(e.first_seen, e.severity),
+                   aging=stewardship.aging(e.first_seen, e.severity, e.status),
+                   comments=stewardship.comments(db, exc_id), trail=history(db, exc_id))
+
+
+@router.post("/exceptions/{exc_id}/move")
+async def exception_move(request: Request, exc_id: int, caller: Caller = guard("transition")):
+    form = await request.form()
+    back = f"/exceptions/{exc_id}"
+    try:
+        action = str(form.get("action"))
+        stewardship.move(request.app.state.db, [exc_id], MOVES[action], str(form.get("reason") or "") or None,
+                         caller.user.name, {exc_id: int(form.get("version") or 0)})
+    except (SegbridgeError, KeyError, ValueError) as exc:
+        return _back(back, error=str(exc))
+    return _back(back, msg=f"exception {exc_id}: {action} done")
+
+
+@router.post("/exceptions/{exc_id}/assign")
+async def exception_assign(request: Request, exc_id: int, caller: Caller = guard("assign")):
+    form = await request.form()
+    try:
+        stewardship.assign(request.app.state.db, [exc_id], str(form.get("owner") or ""), caller.user.name,
+                           {exc_id: int(form.get("version") or 0)})
+    except (SegbridgeError, ValueError) as exc:
+        return _back(f"/exceptions/{exc_id}", error=str(exc))
+    return _back(f"/exceptions/{exc_id}", msg="assigned")
+
+
+@router.post("/exceptions/{exc_id}/comment")
+async def exception_comment(request: Request, exc_id: int, caller: Caller = guard("comment")):
+    form = await request.form()
+    try:
+        stewardship.add_comment(request.app.state.db, exc_id, str(form.get("text") or ""), caller.user.name)
+    except SegbridgeError as exc:
+        return _back(f"/exceptions/{exc_id}", error=str(exc))
+    return _back(f"/exceptions/{exc_id}", msg="comment added")
+
+
+@router.get("/quarantine", response_class=HTMLResponse)
+def quarantine_page(request: Request, caller: Caller = guard("read")):
+    q = request.query_params
+    filters = quarantine.Filters(q.get("system") or None, q.get("entity") or None, q.get("reason") or None)
+    db = request.app.state.db
+    return _render(request, "quarantine.html", caller, records=quarantine.list_records(db, filters, 100),
+                   counts=quarantine.reason_counts(db, filters))
+
+
+@router.post("/quarantine/release")
+async def quarantine_release(request: Request, caller: Caller = guard("release_quarantine")):
+    form = await request.form()
+    try:
+        n = quarantine.release_records(request.app.state.db, [int(i) for i in form.getlist("record")],
+                                       caller.user.name, str(form.get("reason") or ""))
+    except (SegbridgeError, ValueError) as exc:
+        return _back("/quarantine", error=str(exc))
+    return _back("/quarantine", msg=f"{n} record(s) released")
+
+
+@router.get("/plans", response_class=HTMLResponse)
+def plans_page(request: Request, caller: Caller = guard("read")):
+    return _render(request, "plans.html", caller, plans=plan_review.list_plans(request.app.state.db, None, 100))
+
+
+@router.get("/plans/{plan_id}", response_class=HTMLResponse)
+def plan_page(request: Request, plan_id: int, caller: Caller = guard("read")):
+    from core.writeback.plan import load_plan
+
+    db = request.app.state.db
+    page = max(1, int(request.query_params.get("page", "1") or 1))
+    lines, total = plan_review.plan_lines(db, plan_id, page, 200)
+    return _render(request, "plan.html", caller, plan=load_plan(db, plan_id), lines=lines, total=total, page=page,
+                   trail=plan_review.audit_trail(db, "plan", str(plan_id)))
+
+
+@router.post("/plans/{plan_id}/approve")
+async def plan_approve(request: Request, plan_id: int, caller: Caller = guard("review_plan")):
+    from core.writeback.approve import approve
+
+    form = await request.form()
+    try:
+        approve(request.app.state.db, plan_id, str(form.get("reason") or ""), actor=caller.user.name,
+                config=request.app.state.config)
+    except SegbridgeError as exc:
+        return _back(f"/plans/{plan_id}", error=str(exc))
+    return _back(f"/plans/{plan_id}", msg=f"plan {plan_id} approved")
+
+
+@router.post("/plans/{plan_id}/lines")
+async def plan_lines_review(request: Request, plan_id: int, caller: Caller = guard("review_plan")):
+    form = await request.form()
+    try:
+        versions = _versions(form.getlist("line"))
+        decision = str(form.get("decision") or "")
+        ids = list(versions) or None
+        if ids is None and form.get("scope") != "all":
+            return _back(f"/plans/{plan_id}", error="select lines, or choose the whole plan")
+        n = plan_review.review_lines(request.app.state.db, plan_id, ids, decision, caller.user.name,
+                                     str(form.get("reason") or "") or None, versions or None)
+    except (SegbridgeError, ValueError) as exc:
+        return _back(f"/plans/{plan_id}", error=str(exc))
+    return _back(f"/plans/{plan_id}", msg=f"{n} line(s) {decision}")
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def runs_page(request: Request, caller: Caller = guard("read")):
+    return _render(request, "runs.html", caller, runs=runs.list_runs(request.app.state.db, limit=200))
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, run_id: int, caller: Caller = guard("read")):
+    db = request.app.state.db
+    q = request.query_params
+    page = max(1, int(q.get("page", "1") or 1))
+    params = plan_review.run_parameters(db, run_id, q.get("key") or None, q.get("name") or None, page, 50)
+    return _render(request, "run.html", caller, run=runs.get_run(db, run_id), params=params, page=page,
+                   key=q.get("key") or "", pname=q.get("name") or "",
+                   migration=plan_review.segment_migration(db, run_id))
