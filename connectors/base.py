@@ -109,6 +109,14 @@ class WriteBatch:
     items: list[WriteItem]
 
 
+def refuse_connector_batch_size(data: Any, kind: str, maximum: int, what: str) -> None:
+    """An options validator's check: the write batch is one setting, core's `write.batch_size`, so a
+    connector-level `batch_size` (kept by earlier versions) is refused saying where it went."""
+    if isinstance(data, dict) and "batch_size" in data:
+        raise ValueError(f"batch_size is not a {kind} option: the write batch is systems.<name>.write.batch_size "
+                         f"(default and maximum {maximum}, {what}); move it there")
+
+
 class Connector(ABC):
     """Base class. Subclasses set `kind`, `Options` (a pydantic model) and implement the hooks."""
 
@@ -129,8 +137,9 @@ class Connector(ABC):
 
     def stream_options(self, stream: StreamSpec) -> Any:
         """The stream's options as this connector's typed `StreamOptions` (unknown keys refused)."""
-        from basics.errors import ConfigError
         from pydantic import ValidationError
+
+        from basics.errors import ConfigError
 
         try:
             return self.StreamOptions.model_validate(stream.options or {})

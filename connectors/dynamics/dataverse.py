@@ -48,6 +48,7 @@ from connectors.base import (
     StreamSpec,
     WriteBatch,
     WriteItem,
+    refuse_connector_batch_size,
 )
 from connectors.connector_errors import ConnectorError, FatalError
 from connectors.http.client import HttpClient, HttpOptions
@@ -109,9 +110,7 @@ class DynamicsOptions(HttpOptions, IncrementalOptions):
     @classmethod
     def _batch_size_moved(cls, data: Any) -> Any:
         """The write batch is one setting, core's `write.batch_size`; an old connector-level key says so."""
-        if isinstance(data, dict) and "batch_size" in data:
-            raise ValueError("batch_size is not a dynamics365 option: the write batch is "
-                             "systems.<name>.write.batch_size (default 1000, the $batch maximum); move it there")
+        refuse_connector_batch_size(data, "dynamics365", BATCH_MAX, "the $batch maximum")
         return data
 
 

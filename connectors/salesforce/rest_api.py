@@ -60,6 +60,7 @@ from connectors.base import (
     StreamSpec,
     WriteBatch,
     WriteItem,
+    refuse_connector_batch_size,
 )
 from connectors.connector_errors import (
     AuthError,
@@ -123,9 +124,7 @@ class SalesforceOptions(HttpTransportOptions, IncrementalOptions):
     @classmethod
     def _batch_size_moved(cls, data: Any) -> Any:
         """The write batch is one setting, core's `write.batch_size`; an old connector-level key says so."""
-        if isinstance(data, dict) and "batch_size" in data:
-            raise ValueError("batch_size is not a salesforce option: the write batch is "
-                             "systems.<name>.write.batch_size (default 200, the Collections maximum); move it there")
+        refuse_connector_batch_size(data, "salesforce", COLLECTION_MAX, "the Collections maximum")
         return data
 
 
