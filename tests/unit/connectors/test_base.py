@@ -104,3 +104,14 @@ def test_the_errors_are_re_exported_for_core():
 
     for name in ("AuthError", "ConnectorError", "FatalError", "LimitExhausted", "RateLimited", "RetriableError"):
         assert getattr(base, name) is getattr(connector_errors, name)
+
+
+@pytest.mark.parametrize("kind", ["salesforce", "dynamics365"])
+def test_a_connector_level_batch_size_is_refused_saying_where_it_went(kind):
+    from pydantic import ValidationError
+
+    from connectors import registry
+
+    with pytest.raises(ValidationError, match=r"batch_size is not a .* option: the write batch is "
+                                              r"systems.<name>.write.batch_size \(default and maximum"):
+        registry.get(kind).Options.model_validate({"batch_size": 50})
