@@ -1,4 +1,5 @@
-"""The system examples in docs/ work against the stand-ins as written: `check` and `pull` succeed.
+"""The system examples in docs/ and in `segbridge init`'s template work against the stand-ins as
+written: `check` and `pull` succeed.
 
 `tests/unit/test_docs_yaml.py` validates every YAML block; here the blocks of systems that have a
 stand-in are run: the example is copied as a user would copy it, only the addresses (base URL,
@@ -44,7 +45,21 @@ def _system_blocks() -> list[tuple[str, str, dict]]:
     return found
 
 
-SYSTEM_BLOCKS = _system_blocks()
+def _init_blocks() -> list[tuple[str, str, dict]]:
+    """(where, system name, settings) of every `segbridge init` example of a kind with a stand-in, as a
+    newcomer enables it (the `# ` in front of its lines deleted)."""
+    from tests.unit.segbridge.commands.test_init_cmd import BLOCKS as INIT_BLOCKS
+    from tests.unit.segbridge.commands.test_init_cmd import LINES, _uncomment
+
+    found = []
+    for block in INIT_BLOCKS:
+        data = yaml.safe_load(_uncomment(LINES, block)) or {}
+        found += [(f"init:{LINES[block[0]].strip()}", name, sc) for name, sc in (data.get("systems") or {}).items()
+                  if sc.get("kind") in MAPPINGS and LINES[block[0]].strip().startswith(f"# {name}:")]
+    return found
+
+
+SYSTEM_BLOCKS = _system_blocks() + _init_blocks()
 
 
 def _rsa_key() -> tuple[str, str]:
@@ -71,8 +86,8 @@ def _stand_in(kind: str, options: dict, secrets: dict[str, str], dataset):
         from sandbox.salesforce_standin import build_app as salesforce
 
         app = salesforce(dataset)
-        app.state.clients = {auth["client_id"]: "unused"}
-        app.state.users = {auth["username"]: "unused"}
+        app.state.clients = {auth["client_id"]: secrets["password"]}  # client_credentials checks the secret
+        app.state.users = {auth["username"]: "unused"} if auth.get("username") else {}
         app.state.jwt_public_key = secrets["public_key"]
         return app
     if kind == "dynamics365":
