@@ -54,6 +54,8 @@ class StreamSummary:
     read: int = 0
     loaded: int = 0
     quarantined: int = 0
+    deleted: int = 0
+    """Canonical rows removed for deleted source records (tombstones); in the run's counts when > 0."""
     batches: int = 0
     source_count: int | None = None
     seconds: float = 0.0
@@ -108,7 +110,7 @@ def save_state(conn, system: str, stream: str, partition: str, checkpoint: dict,
 def run_counts(result: PullResult) -> dict[str, dict[str, int]]:
     """The pull run's counts: one block per entity (a source count only where the source told it)."""
     return {s.entity: {k: getattr(s, k) for k in RUN_COUNT_KEYS if getattr(s, k) is not None}
-            for s in result.streams}
+            | ({"deleted": s.deleted} if s.deleted else {}) for s in result.streams}
 
 
 # --------------------------------------------------------------------------- the runner
@@ -297,6 +299,7 @@ def _load(db: Engine, system: str, stream: str, em: EntityMapping, batch: Record
             summary.read += counts.read
             summary.loaded += counts.loaded
             summary.quarantined += counts.quarantined
+            summary.deleted += counts.deleted
         if batch.checkpoint is not None:
             save_state(c, system, stream, em.name, batch.checkpoint, run_id)
     summary.batches += 1

@@ -27,6 +27,7 @@ from core.mapping.context import Conversions
 from core.mapping.crosswalk import IndexCache, id_candidates, known_ids, load_links, record_issues, resolve
 from core.mapping.mapper import MapResult, QuarantinedRecord, map_records, source_series
 from core.mapping.spec import EntityMapping
+from core.mapping.tombstones import delete_rows, split_tombstones
 from core.model import CANONICAL_ENTITIES, Crosswalk, EntityCount, Quarantine, utcnow
 from core.store import upsert
 
@@ -48,19 +49,26 @@ class BatchCounts:
     read: int = 0
     loaded: int = 0
     quarantined: int = 0
+    deleted: int = 0  # canonical rows removed for tombstones (not in `read`: no record was mapped)
 
     def __iadd__(self, other: BatchCounts) -> BatchCounts:
         self.read += other.read
         self.loaded += other.loaded
         self.quarantined += other.quarantined
+        self.deleted += other.deleted
         return self
 
 
 def load_batch(conn, system: str, entity_mapping: EntityMapping, records: Iterable[dict] | pd.DataFrame,
                run_id: int | None, conversions: Conversions | None = None, source_count: int | None = None,
                base_dir: Path | None = None) -> BatchCounts:
-    """Map and load one batch on `conn` (no commit); returns read/loaded/quarantined for the batch."""
+    """Map and load one batch on `conn` (no commit); returns read/loaded/quarantined/deleted for the batch.
+
+    Tombstones (`__deleted: True`, see `core.mapping.tombstones`) are taken out first: their canonical
+    rows are deleted before the live records load (a delta answer gives each key's latest state once)."""
     em = entity_mapping
+    records, tombstones = split_tombstones(records)
+    deleted = delete_rows(conn, system, em, tombstones)
     result = map_records(em, records, conversions)
     quarantined = list(result.quarantined)
     frame = result.frame
@@ -72,7 +80,7 @@ def load_batch(conn, system: str, entity_mapping: EntityMapping, records: Iterab
         frame = frame.assign(source_system=system, loaded_at=utcnow())
         upsert(conn, CANONICAL_ENTITIES[em.target], frame)
     _quarantine(conn, system, em.name, quarantined, run_id)
-    counts = BatchCounts(result.read, result.read - len(quarantined), len(quarantined))
+    counts = BatchCounts(result.read, result.read - len(quarantined), len(quarantined), deleted)
     _count(conn, run_id, system, em.name, counts, source_count)
     return counts
 
