@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
@@ -91,14 +92,11 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     spec = em.crosswalk
     entity = spec.entity or em.target
     frame, keys = result.frame, result.source_keys
-    used = [c for c in dict.fromkeys([*(r.field for r in spec.rules if r.field), spec.id_field]) if c in frame]
-    part = frame[used]
-    values = part.astype(object).where(part.notna(), None).to_dict("records")  # only what the rules read
-    by_key = dict(zip(keys.tolist(), values, strict=True))
     if run_id is None:  # outside a run: nothing to share between batches
         index = load_links(conn, system, entity, spec, base_dir)
     else:
         index = index_cache(conn).index(conn, system, entity, spec, base_dir, scope=run_id)
+    by_key = _rule_values(frame, keys, spec, index)
     index.canonical_ids = known_ids(conn, entity, id_candidates(spec, by_key, index))
     res = resolve(system, entity, spec, by_key, index)
     record_issues(conn, res.issues, run_id)
@@ -115,6 +113,24 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
         upsert(conn, Crosswalk, new_links)
         index.add_links({row["source_key"]: row["canonical_id"] for row in new_links})
     return frame
+
+
+def _rule_values(frame: pd.DataFrame, keys: pd.Series, spec, index) -> dict[str, dict]:
+    """Source key -> the mapped values the crosswalk rules read (nulls as None). A key with a stored
+    link never reaches the rules: it gets an empty dict, and no row is boxed for it."""
+    used = [c for c in dict.fromkeys([*(r.field for r in spec.rules if r.field), spec.id_field]) if c in frame]
+    key_list = keys.tolist()
+    existing = index.existing
+    todo = np.fromiter((k not in existing for k in key_list), dtype=bool, count=len(key_list))
+    empty: dict = {}
+    by_key = dict.fromkeys(key_list, empty)
+    if todo.any():
+        columns = [frame[c].to_numpy(dtype=object)[todo] for c in used]
+        columns = [np.where(pd.isna(col), None, col).tolist() for col in columns]
+        new_keys = [k for k, t in zip(key_list, todo.tolist(), strict=True) if t]
+        by_key.update(zip(new_keys, (dict(zip(used, row, strict=True)) for row in zip(*columns, strict=True)),
+                          strict=True))
+    return by_key
 
 
 def _references(conn, system: str, em: EntityMapping, result: MapResult, frame: pd.DataFrame) -> pd.DataFrame:
