@@ -90,9 +90,16 @@ class Resolution:
         """Crosswalk rows to upsert for this batch: the new links. A stored link the batch only met again
         is not rewritten (it keeps the rule that made it, and a re-pull writes no crosswalk rows)."""
         now = utcnow()
-        return [{"system": system, "entity": entity, "source_key": k, "canonical_id": v,
-                 "rule": self.rules.get(k), "loaded_at": now} for k, v in self.ids.items()
-                if self.rules.get(k) != "existing"]
+        keys, ids, rules = self.new_links()
+        return [{"system": system, "entity": entity, "source_key": k, "canonical_id": v, "rule": r,
+                 "loaded_at": now} for k, v, r in zip(keys, ids, rules, strict=True)]
+
+    def new_links(self) -> tuple[list[str], list[str], list[str | None]]:
+        """The links `links` would write, as columns (source keys, canonical ids, rules): what a
+        bulk load takes without a dict per row."""
+        rules = self.rules
+        keys = [k for k in self.ids if rules.get(k) != "existing"]
+        return keys, [self.ids[k] for k in keys], [rules.get(k) for k in keys]
 
 
 def normalize(value: object, ops: list[str]) -> str | None:

@@ -108,10 +108,11 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     keep = keys.isin(list(res.ids))
     frame = frame[keep].copy()
     frame[spec.id_field] = keys[keep].map(res.ids)
-    new_links = res.links(system, entity)
-    if new_links:
-        upsert(conn, Crosswalk, new_links)
-        index.add_links({row["source_key"]: row["canonical_id"] for row in new_links})
+    link_keys, link_ids, link_rules = res.new_links()
+    if link_keys:  # as columns: one DataFrame, not a dict per link
+        upsert(conn, Crosswalk, pd.DataFrame({"system": system, "entity": entity, "source_key": link_keys,
+                                              "canonical_id": link_ids, "rule": link_rules, "loaded_at": utcnow()}))
+        index.add_links(dict(zip(link_keys, link_ids, strict=True)))
     return frame
 
 
