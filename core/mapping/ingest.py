@@ -78,7 +78,7 @@ def load_batch(conn, system: str, entity_mapping: EntityMapping, records: Iterab
     if em.references and not frame.empty:
         frame = _references(conn, system, em, result, frame)
     if not frame.empty:
-        frame = frame.assign(source_system=system, loaded_at=utcnow())
+        frame = frame.assign(source_system=system)  # loaded_at: upsert gives the batch one value
         upsert(conn, CANONICAL_ENTITIES[em.target], frame)
     _quarantine(conn, system, em.name, quarantined, run_id)
     counts = BatchCounts(result.read, result.read - len(quarantined), len(quarantined), deleted)
@@ -111,7 +111,7 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     link_keys, link_ids, link_rules = res.new_links()
     if link_keys:  # as columns: one DataFrame, not a dict per link
         upsert(conn, Crosswalk, pd.DataFrame({"system": system, "entity": entity, "source_key": link_keys,
-                                              "canonical_id": link_ids, "rule": link_rules, "loaded_at": utcnow()}))
+                                              "canonical_id": link_ids, "rule": link_rules}))
         index.add_links(dict(zip(link_keys, link_ids, strict=True)))
     return frame
 
