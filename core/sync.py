@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from basics.errors import SegbridgeError
@@ -219,8 +219,9 @@ def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: Stream
     state = None if full else load_state(db, system, stream.name, em.name)
     started, sent_before = time.monotonic(), conn.requests_sent()
     try:
+        units = UnitsCache()  # this stream's base units, re-read only when products or their links change
         for batch in prefetch(conn.read(stream, state)):
-            _load(db, system, stream.name, em, batch, run_id, summary, base_dir)
+            _load(db, system, stream.name, em, batch, run_id, summary, base_dir, units)
             counter.update(summary.read, summary.source_count)
             if stop.is_set():
                 log.info("%s.%s: stop requested; state saved after %d records", system, em.name, summary.read)
@@ -289,11 +290,30 @@ def base_units(conn, system: str) -> Conversions | None:
     return Conversions(base_units=found) if found else None
 
 
+class UnitsCache:
+    """`base_units` for one stream, read again only when the product table or the product links
+    changed since (their row counts and newest `loaded_at`: every upsert sets it): an order-line
+    stream otherwise joined every product link and rebuilt the table for each batch."""
+
+    def __init__(self) -> None:
+        self.signature: tuple | None = None
+        self.conversions: Conversions | None = None
+
+    def get(self, conn, system: str) -> Conversions | None:
+        xw, product = Crosswalk.__table__, Product.__table__
+        signature = (*conn.execute(select(func.count(), func.max(product.c.loaded_at))).one(),
+                     *conn.execute(select(func.count(), func.max(xw.c.loaded_at))
+                                   .where(xw.c.entity == "product")).one())
+        if signature != self.signature:
+            self.signature, self.conversions = signature, base_units(conn, system)
+        return self.conversions
+
+
 def _load(db: Engine, system: str, stream: str, em: EntityMapping, batch: RecordBatch, run_id: int,
-          summary: StreamSummary, base_dir) -> None:
+          summary: StreamSummary, base_dir, units: UnitsCache | None = None) -> None:
     with db.begin() as c:
         if batch.records:
-            conversions = base_units(c, system) if _uses_uom(em) else None
+            conversions = (units or UnitsCache()).get(c, system) if _uses_uom(em) else None
             counts = load_batch(c, system, em, batch.records, run_id, conversions=conversions,
                                 source_count=batch.source_count, base_dir=base_dir)
             summary.read += counts.read

@@ -236,3 +236,22 @@ def test_a_deleted_record_removes_its_row_and_counts_it_with_the_checkpoint(csv_
     assert runs.get_run(db, second.run_id).counts["products"]["deleted"] == 1
     assert "deleted" not in runs.get_run(db, first.run_id).counts["products"]  # only when there were some
     assert load_state(db, "d", "products.csv", "products") == {"position": "2"}
+
+
+def test_the_base_units_of_a_stream_are_read_again_only_when_products_or_their_links_change(csv_world, monkeypatch):
+    import core.sync as sync
+    from core.model import Product
+    from core.store import upsert
+
+    _, db = csv_world
+    reads = []
+    real = sync.base_units
+    monkeypatch.setattr(sync, "base_units", lambda conn, system: reads.append(system) or real(conn, system))
+    upsert(db, Product, [{"id": "P1", "base_uom": "EA"}])
+    units = sync.UnitsCache()
+    with db.connect() as conn:
+        assert units.get(conn, "sap").base_units == {"P1": "EA"}
+        assert units.get(conn, "sap").base_units == {"P1": "EA"} and len(reads) == 1  # unchanged: not re-read
+    upsert(db, Product, [{"id": "P1", "base_uom": "PC"}])  # a product loaded again
+    with db.connect() as conn:
+        assert units.get(conn, "sap").base_units == {"P1": "PC"} and len(reads) == 2
