@@ -4,7 +4,8 @@ For every entity of a system's mapping file, the connector's stream is read from
 watermark (`SyncState`, per system, stream and partition = the mapping entity). Each batch is
 mapped, loaded AND its checkpoint saved in ONE transaction, so a crash (even SIGKILL) repeats
 at most the batch in flight, and loading is idempotent (upsert by key), which also makes the
-look-back window's re-reads harmless. `full=True` ignores saved state. A set `stop_event` (the
+look-back window's re-reads harmless. Deleted source records (tombstones, `__deleted: True`) remove
+their canonical rows in that same transaction (`core.mapping.tombstones`). `full=True` ignores saved state. A set `stop_event` (the
 shell sets it on SIGTERM/SIGINT, the scheduler on shutdown or a lost lease) finishes the current
 batch, keeps the state and stops cleanly. Progress goes to an optional `basics.progress`
 callback, one label `<system>.<entity>` per stream; core never draws on a terminal.
