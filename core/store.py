@@ -18,6 +18,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,15 @@ def _columns_of(rows: Iterable[dict] | pd.DataFrame, allowed: set[str]) -> tuple
         return {c: _column_values(rows[c]) for c in rows.columns if c in allowed}, len(rows)
     records = rows if isinstance(rows, list) else list(rows)
     names = list(dict.fromkeys(k for r in records for k in r if k in allowed))
-    return {c: [_clean(r.get(c)) for r in records] for c in names}, len(records)
+    return {c: _cleaned([r.get(c) for r in records]) for c in names}, len(records)
+
+
+def _cleaned(values: list) -> list:
+    """A column of dict values with NaN/NaT as None and numpy scalars unboxed; a column of plain
+    values (the usual: text, ints, datetimes, None) is returned as it is, told apart in C."""
+    if set(map(type, values)) <= _PLAIN_TYPES:
+        return values
+    return [_clean(v) for v in values]
 
 
 def _column_values(series: pd.Series) -> list:
@@ -224,6 +233,7 @@ def _processed(values: list, process: Any) -> list:
 
 
 _MISSING = object()
+_PLAIN_TYPES = {str, int, bool, type(None), datetime, date}  # nothing to clean: driver values as they are
 _PLAIN = {"string", "date", "datetime", "boolean", "bytes", "empty"}  # infer_dtype kinds of plain Python values
 
 

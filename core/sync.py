@@ -4,7 +4,8 @@ For every entity of a system's mapping file, the connector's stream is read from
 watermark (`SyncState`, per system, stream and partition = the mapping entity). Each batch is
 mapped, loaded AND its checkpoint saved in ONE transaction, so a crash (even SIGKILL) repeats
 at most the batch in flight, and loading is idempotent (upsert by key), which also makes the
-look-back window's re-reads harmless. `full=True` ignores saved state. A set `stop_event` (the
+look-back window's re-reads harmless. Deleted source records (tombstones, `__deleted: True`) remove
+their canonical rows in that same transaction (`core.mapping.tombstones`). `full=True` ignores saved state. A set `stop_event` (the
 shell sets it on SIGTERM/SIGINT, the scheduler on shutdown or a lost lease) finishes the current
 batch, keeps the state and stops cleanly. Progress goes to an optional `basics.progress`
 callback, one label `<system>.<entity>` per stream; core never draws on a terminal.
@@ -24,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from basics.errors import SegbridgeError
@@ -54,6 +55,8 @@ class StreamSummary:
     read: int = 0
     loaded: int = 0
     quarantined: int = 0
+    deleted: int = 0
+    """Canonical rows removed for deleted source records (tombstones); in the run's counts when > 0."""
     batches: int = 0
     source_count: int | None = None
     seconds: float = 0.0
@@ -108,7 +111,7 @@ def save_state(conn, system: str, stream: str, partition: str, checkpoint: dict,
 def run_counts(result: PullResult) -> dict[str, dict[str, int]]:
     """The pull run's counts: one block per entity (a source count only where the source told it)."""
     return {s.entity: {k: getattr(s, k) for k in RUN_COUNT_KEYS if getattr(s, k) is not None}
-            for s in result.streams}
+            | ({"deleted": s.deleted} if s.deleted else {}) for s in result.streams}
 
 
 # --------------------------------------------------------------------------- the runner
@@ -217,8 +220,9 @@ def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: Stream
     state = None if full else load_state(db, system, stream.name, em.name)
     started, sent_before = time.monotonic(), conn.requests_sent()
     try:
+        units = UnitsCache()  # this stream's base units, re-read only when products or their links change
         for batch in prefetch(conn.read(stream, state)):
-            _load(db, system, stream.name, em, batch, run_id, summary, base_dir)
+            _load(db, system, stream.name, em, batch, run_id, summary, base_dir, units)
             counter.update(summary.read, summary.source_count)
             if stop.is_set():
                 log.info("%s.%s: stop requested; state saved after %d records", system, em.name, summary.read)
@@ -287,16 +291,36 @@ def base_units(conn, system: str) -> Conversions | None:
     return Conversions(base_units=found) if found else None
 
 
+class UnitsCache:
+    """`base_units` for one stream, read again only when the product table or the product links
+    changed since (their row counts and newest `loaded_at`: every upsert sets it): an order-line
+    stream otherwise joined every product link and rebuilt the table for each batch."""
+
+    def __init__(self) -> None:
+        self.signature: tuple | None = None
+        self.conversions: Conversions | None = None
+
+    def get(self, conn, system: str) -> Conversions | None:
+        xw, product = Crosswalk.__table__, Product.__table__
+        signature = (*conn.execute(select(func.count(), func.max(product.c.loaded_at))).one(),
+                     *conn.execute(select(func.count(), func.max(xw.c.loaded_at))
+                                   .where(xw.c.entity == "product")).one())
+        if signature != self.signature:
+            self.signature, self.conversions = signature, base_units(conn, system)
+        return self.conversions
+
+
 def _load(db: Engine, system: str, stream: str, em: EntityMapping, batch: RecordBatch, run_id: int,
-          summary: StreamSummary, base_dir) -> None:
+          summary: StreamSummary, base_dir, units: UnitsCache | None = None) -> None:
     with db.begin() as c:
         if batch.records:
-            conversions = base_units(c, system) if _uses_uom(em) else None
+            conversions = (units or UnitsCache()).get(c, system) if _uses_uom(em) else None
             counts = load_batch(c, system, em, batch.records, run_id, conversions=conversions,
                                 source_count=batch.source_count, base_dir=base_dir)
             summary.read += counts.read
             summary.loaded += counts.loaded
             summary.quarantined += counts.quarantined
+            summary.deleted += counts.deleted
         if batch.checkpoint is not None:
             save_state(c, system, stream, em.name, batch.checkpoint, run_id)
     summary.batches += 1

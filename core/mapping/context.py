@@ -49,8 +49,16 @@ class Conversions:
             return self
         if not (self.per_product or self.base_units or self.generic):
             return other  # the usual case: nothing of its own to add (keeps `other`'s lookup cache)
-        return Conversions({**self.per_product, **other.per_product}, {**self.base_units, **other.base_units},
-                           {**self.generic, **other.generic})
+        held = getattr(self, "_merged", None)
+        if held is not None and held[0] is other and held[1] == other._sizes():
+            return held[2]  # the same tables as last batch: the same merge (and its lookup cache)
+        out = Conversions({**self.per_product, **other.per_product}, {**self.base_units, **other.base_units},
+                          {**self.generic, **other.generic})
+        self._merged = (other, other._sizes(), out)
+        return out
+
+    def _sizes(self) -> tuple[int, int, int]:
+        return len(self.per_product), len(self.base_units), len(self.generic)
 
     def by_product(self) -> dict[str, dict[str, float]]:
         """`per_product` as product -> {unit: base units}, built once per table (lookups stay in cache)."""

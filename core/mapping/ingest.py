@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
@@ -27,6 +28,7 @@ from core.mapping.context import Conversions
 from core.mapping.crosswalk import IndexCache, id_candidates, known_ids, load_links, record_issues, resolve
 from core.mapping.mapper import MapResult, QuarantinedRecord, map_records, source_series
 from core.mapping.spec import EntityMapping
+from core.mapping.tombstones import delete_rows, split_tombstones
 from core.model import CANONICAL_ENTITIES, Crosswalk, EntityCount, Quarantine, utcnow
 from core.store import upsert
 
@@ -48,19 +50,26 @@ class BatchCounts:
     read: int = 0
     loaded: int = 0
     quarantined: int = 0
+    deleted: int = 0  # canonical rows removed for tombstones (not in `read`: no record was mapped)
 
     def __iadd__(self, other: BatchCounts) -> BatchCounts:
         self.read += other.read
         self.loaded += other.loaded
         self.quarantined += other.quarantined
+        self.deleted += other.deleted
         return self
 
 
 def load_batch(conn, system: str, entity_mapping: EntityMapping, records: Iterable[dict] | pd.DataFrame,
                run_id: int | None, conversions: Conversions | None = None, source_count: int | None = None,
                base_dir: Path | None = None) -> BatchCounts:
-    """Map and load one batch on `conn` (no commit); returns read/loaded/quarantined for the batch."""
+    """Map and load one batch on `conn` (no commit); returns read/loaded/quarantined/deleted for the batch.
+
+    Tombstones (`__deleted: True`, see `core.mapping.tombstones`) are taken out first: their canonical
+    rows are deleted before the live records load (a delta answer gives each key's latest state once)."""
     em = entity_mapping
+    records, tombstones = split_tombstones(records)
+    deleted = delete_rows(conn, system, em, tombstones)
     result = map_records(em, records, conversions)
     quarantined = list(result.quarantined)
     frame = result.frame
@@ -69,10 +78,10 @@ def load_batch(conn, system: str, entity_mapping: EntityMapping, records: Iterab
     if em.references and not frame.empty:
         frame = _references(conn, system, em, result, frame)
     if not frame.empty:
-        frame = frame.assign(source_system=system, loaded_at=utcnow())
+        frame = frame.assign(source_system=system)  # loaded_at: upsert gives the batch one value
         upsert(conn, CANONICAL_ENTITIES[em.target], frame)
     _quarantine(conn, system, em.name, quarantined, run_id)
-    counts = BatchCounts(result.read, result.read - len(quarantined), len(quarantined))
+    counts = BatchCounts(result.read, result.read - len(quarantined), len(quarantined), deleted)
     _count(conn, run_id, system, em.name, counts, source_count)
     return counts
 
@@ -83,14 +92,11 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     spec = em.crosswalk
     entity = spec.entity or em.target
     frame, keys = result.frame, result.source_keys
-    used = [c for c in dict.fromkeys([*(r.field for r in spec.rules if r.field), spec.id_field]) if c in frame]
-    part = frame[used]
-    values = part.astype(object).where(part.notna(), None).to_dict("records")  # only what the rules read
-    by_key = dict(zip(keys.tolist(), values, strict=True))
     if run_id is None:  # outside a run: nothing to share between batches
         index = load_links(conn, system, entity, spec, base_dir)
     else:
         index = index_cache(conn).index(conn, system, entity, spec, base_dir, scope=run_id)
+    by_key = _rule_values(frame, keys, spec, index)
     index.canonical_ids = known_ids(conn, entity, id_candidates(spec, by_key, index))
     res = resolve(system, entity, spec, by_key, index)
     record_issues(conn, res.issues, run_id)
@@ -102,11 +108,30 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     keep = keys.isin(list(res.ids))
     frame = frame[keep].copy()
     frame[spec.id_field] = keys[keep].map(res.ids)
-    new_links = res.links(system, entity)
-    if new_links:
-        upsert(conn, Crosswalk, new_links)
-        index.add_links({row["source_key"]: row["canonical_id"] for row in new_links})
+    link_keys, link_ids, link_rules = res.new_links()
+    if link_keys:  # as columns: one DataFrame, not a dict per link
+        upsert(conn, Crosswalk, pd.DataFrame({"system": system, "entity": entity, "source_key": link_keys,
+                                              "canonical_id": link_ids, "rule": link_rules}))
+        index.add_links(dict(zip(link_keys, link_ids, strict=True)))
     return frame
+
+
+def _rule_values(frame: pd.DataFrame, keys: pd.Series, spec, index) -> dict[str, dict]:
+    """Source key -> the mapped values the crosswalk rules read (nulls as None). A key with a stored
+    link never reaches the rules: it gets an empty dict, and no row is boxed for it."""
+    used = [c for c in dict.fromkeys([*(r.field for r in spec.rules if r.field), spec.id_field]) if c in frame]
+    key_list = keys.tolist()
+    existing = index.existing
+    todo = np.fromiter((k not in existing for k in key_list), dtype=bool, count=len(key_list))
+    empty: dict = {}
+    by_key = dict.fromkeys(key_list, empty)
+    if todo.any():
+        columns = [frame[c].to_numpy(dtype=object)[todo] for c in used]
+        columns = [np.where(pd.isna(col), None, col).tolist() for col in columns]
+        new_keys = [k for k, t in zip(key_list, todo.tolist(), strict=True) if t]
+        by_key.update(zip(new_keys, (dict(zip(used, row, strict=True)) for row in zip(*columns, strict=True)),
+                          strict=True))
+    return by_key
 
 
 def _references(conn, system: str, em: EntityMapping, result: MapResult, frame: pd.DataFrame) -> pd.DataFrame:

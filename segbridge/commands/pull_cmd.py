@@ -50,12 +50,13 @@ def pull(ctx: typer.Context,
     with long_running(not no_progress) as (progress, stop):
         results = run_pull(config, db, systems=systems or None, full=full, progress=progress,
                            stop_event=stop, entities=entity or None)
+    # del.: canonical rows removed for deleted source records (tombstones, core.mapping.tombstones)
     # req.: the HTTP requests really sent (Connector.requests_sent), blank where the connector does not count
-    rows = [[s.system, s.entity, s.read, s.loaded, s.quarantined,
+    rows = [[s.system, s.entity, s.read, s.loaded, s.quarantined, s.deleted,
              "" if s.source_count is None else s.source_count, "" if s.requests is None else s.requests,
              f"{s.seconds:.1f}", s.error or ""]
             for r in results for s in r.streams]
-    table("Pull summary", ["system", "entity", "read", "loaded", "quar.", "source", "req.", "s", "error"], rows)
+    table("Pull summary", ["system", "entity", "read", "loaded", "quar.", "del.", "source", "req.", "s", "error"], rows)
     for r in results:
         _result_lines(db, r)
     raise typer.Exit(exit_code(results))

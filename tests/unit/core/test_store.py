@@ -105,3 +105,16 @@ def test_a_fresh_sqlite_file_is_switched_to_wal_before_the_engine_connects(tmp_p
     assert header[18:20] == b"\x02\x02"  # file format read/write version 2: WAL
     assert sqlite_lock_path(path).exists()
     db.dispose()
+
+
+def test_dict_rows_with_nan_nat_and_numpy_values_store_nulls_and_plain_numbers(store):
+    import numpy as np
+
+    rows = [{"product_id": "P1", "location_id": "DC1", "lead_time_days": float("nan"), "moq": np.float64(2.5)},
+            {"product_id": "P2", "location_id": "DC1", "lead_time_days": 4.0, "moq": None},
+            {"product_id": "P3", "location_id": "DC1", "lead_time_days": np.int64(6), "moq": pd.NaT}]
+    upsert(store, ProductLocation, rows)
+    back = read_frame(store, ProductLocation).set_index("product_id").sort_index()
+    assert back["lead_time_days"].isna().tolist() == [True, False, False]
+    assert back.loc["P3", "lead_time_days"] == 6 and back.loc["P1", "moq"] == 2.5
+    assert back["moq"].isna().tolist() == [False, True, True]

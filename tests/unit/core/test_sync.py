@@ -194,3 +194,64 @@ def test_each_stream_counts_the_requests_the_connector_really_sent(csv_world):
     counted, erp = pull(SegbridgeConfig.model_validate({"systems": systems}), db)
     assert counted.status == RunStatus.OK and [s.requests for s in counted.streams] == [3] * len(counted.streams)
     assert {s.requests for s in erp.streams} == {None}  # csv_folder sends no requests: not counted
+
+
+# --------------------------------------------------------------------------- deletions (tombstones)
+
+
+class DeletingConnector(BrokenConnector):
+    """A system whose second read reports one product deleted (its key plus `__deleted: True`)."""
+
+    kind = "test_deleting_system"
+    reads = 0
+
+    def read(self, stream, state):
+        if not stream.name.startswith("products"):
+            return
+        DeletingConnector.reads += 1
+        if DeletingConnector.reads == 1:
+            yield RecordBatch([{"id": "P1", "name": "Bolt"}, {"id": "P2", "name": "Nut"}], {"position": "1"})
+        else:
+            yield RecordBatch([{"id": "P1", "__deleted": True}], {"position": "2"})
+
+
+registry.register(DeletingConnector)
+
+
+def test_a_deleted_record_removes_its_row_and_counts_it_with_the_checkpoint(csv_world):
+    from core.model import Product
+    from core.store import read_frame
+    from core.sync import load_state
+
+    _, db = csv_world
+    config = SegbridgeConfig.model_validate({"systems": {"d": {"kind": "test_deleting_system",
+                                                               "mapping": "canonical_csv.yaml"}}})
+    DeletingConnector.reads = 0
+    [first] = pull(config, db, entities=["products"])
+    assert first.status == RunStatus.OK and sorted(read_frame(db, Product)["id"]) == ["P1", "P2"]
+    [second] = pull(config, db, entities=["products"])
+    [stream] = second.streams
+    assert (stream.read, stream.loaded, stream.quarantined, stream.deleted) == (0, 0, 0, 1)
+    assert read_frame(db, Product)[["id", "name"]].values.tolist() == [["P2", "Nut"]]  # not a blanked P1
+    assert runs.get_run(db, second.run_id).counts["products"]["deleted"] == 1
+    assert "deleted" not in runs.get_run(db, first.run_id).counts["products"]  # only when there were some
+    assert load_state(db, "d", "products.csv", "products") == {"position": "2"}
+
+
+def test_the_base_units_of_a_stream_are_read_again_only_when_products_or_their_links_change(csv_world, monkeypatch):
+    import core.sync as sync
+    from core.model import Product
+    from core.store import upsert
+
+    _, db = csv_world
+    reads = []
+    real = sync.base_units
+    monkeypatch.setattr(sync, "base_units", lambda conn, system: reads.append(system) or real(conn, system))
+    upsert(db, Product, [{"id": "P1", "base_uom": "EA"}])
+    units = sync.UnitsCache()
+    with db.connect() as conn:
+        assert units.get(conn, "sap").base_units == {"P1": "EA"}
+        assert units.get(conn, "sap").base_units == {"P1": "EA"} and len(reads) == 1  # unchanged: not re-read
+    upsert(db, Product, [{"id": "P1", "base_uom": "PC"}])  # a product loaded again
+    with db.connect() as conn:
+        assert units.get(conn, "sap").base_units == {"P1": "PC"} and len(reads) == 2

@@ -211,3 +211,28 @@ def test_a_re_pull_keeps_the_rule_that_made_a_link_and_rewrites_no_link(crm_stor
     with db.connect() as conn:
         rules = {r.source_key: r.rule for r in conn.execute(select(Crosswalk.__table__))}
     assert rules == {f"001{i:015d}": "exact" for i in range(1, 4)}
+
+
+def test_known_ids_asks_once_per_batch_and_finds_exactly_the_stored_ids(db):
+    from sqlalchemy import event
+
+    from core.mapping.crosswalk import known_ids
+    from core.store import upsert
+
+    upsert(db, Customer, [{"id": str(n), "name": f"C{n}"} for n in range(1, 1201)] + [{"id": "a'b", "name": "q"}])
+    statements: list[str] = []
+    event.listen(db, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    wanted = [str(n) for n in range(1000, 3000)] + ["a'b", "", "1000"]  # 2,000+ values, a quote, a blank, a repeat
+    with db.connect() as conn:
+        found = known_ids(conn, "customer", wanted)
+    assert found == {str(n) for n in range(1000, 1201)} | {"a'b"}
+    assert len(statements) == 1  # not one per 500 values
+    with db.connect() as conn:
+        assert known_ids(conn, "customer", ["", None]) == set()
+
+
+def test_a_key_claimed_once_by_its_own_stored_link_is_no_conflict_but_a_second_key_is():
+    index = CrosswalkIndex(existing={"0000100234": "100234"})
+    res = resolve("sap", "customer", NORMALIZED, {"0000100234": {}, "100234 ": {}}, index)
+    assert res.ids == {"0000100234": "100234"}
+    assert [(i.kind, i.source_key) for i in res.issues] == [("conflict", "100234 ")]
