@@ -107,7 +107,8 @@ def exception_page(request: Request, exc_id: int, caller: Caller = guard("read")
     e = get_exception(db, exc_id)
     return _render(request, "exception.html", caller, e=e, due=stewardship.due_at(e.first_seen, e.severity),
                    aging=stewardship.aging(e.first_seen, e.severity, e.status),
-                   comments=stewardship.comments(db, exc_id), trail=history(db, exc_id))
+                   comments=stewardship.comments(db, exc_id), trail=history(db, exc_id),
+                   line=plan_review.plan_line_of(db, e))
 
 
 @router.post("/exceptions/{exc_id}/move")
@@ -222,4 +223,35 @@ def run_page(request: Request, run_id: int, caller: Caller = guard("read")):
     params = plan_review.run_parameters(db, run_id, q.get("key") or None, q.get("name") or None, page, 50)
     return _render(request, "run.html", caller, run=runs.get_run(db, run_id), params=params, page=page,
                    key=q.get("key") or "", pname=q.get("name") or "",
-                   migration=plan_review.segment_migration(db, run_id))
+                   migration=plan_review.segment_migration(db, run_id),
+                   service=plan_review.achieved_service(db, run_id))
+
+
+def kpi_sections(rows) -> list[dict]:
+    """The KPI dashboard's sections (charts as inline SVG, tables) from core.reports.kpi_dashboard:
+    the page shows the very charts of `segbridge kpis --dashboard`, drawn by the same functions."""
+    from core.reports import kpi_dashboard as dash
+
+    if not len(rows):
+        return []
+    return [dash.trend_section(rows), dash.service_section(rows), dash.migration_section(rows),
+            dash.adherence_section(rows), dash.quality_section(rows)]
+
+
+@router.get("/kpis", response_class=HTMLResponse)
+def kpis_page(request: Request, caller: Caller = guard("read")):
+    from core.kpis.kpi_store import read_kpis
+
+    db, q = request.app.state.db, request.query_params
+    run = int(q["run"]) if q.get("run", "").isdigit() else None
+    f = {k: q.get(k) or None for k in ("segment", "period", "kpi")}
+    page = max(1, int(q["page"])) if q.get("page", "").isdigit() else 1
+    whole = read_kpis(db, run)
+    rows = read_kpis(db, run, **f)
+    chunk = rows.iloc[(page - 1) * 100: page * 100]
+    chunk = chunk.astype(object).where(chunk.notna(), None)
+    query = urlencode([(k, v) for k, v in q.multi_items() if k not in ("page", "msg", "error")])
+    return _render(request, "kpis.html", caller, run=int(whole["run_id"].iloc[0]) if len(whole) else run,
+                   rows=chunk.to_dict("records"), total=len(rows), page=page, f=f, query=query,
+                   sections=kpi_sections(whole), kpis=sorted(set(whole["kpi"])),
+                   segments=sorted(set(whole["segment"])), periods=sorted(set(whole["period"])))

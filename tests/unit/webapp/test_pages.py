@@ -66,3 +66,50 @@ def test_plan_lines_reviewed_on_the_page(db):
     assert "1 line(s) rejected" in page.text and "rejected by alma" in page.text
     none = client.post("/plans/1/lines", data={"csrf_token": csrf, "decision": "approved"})
     assert "select lines" in none.text
+
+
+def test_the_kpi_page_shows_the_table_and_the_dashboards_charts(db):
+    from tests.unit.webapp.test_api import seed_kpis
+
+    client = site.client_for(db)
+    site.login(client, "vera")
+    assert "segbridge kpis --compute" in client.get("/kpis").text
+    assert 'href="/kpis"' in client.get("/").text
+    seed_kpis(db)
+    page = client.get("/kpis")
+    assert "segment run <a href=\"/runs/2\">2</a>" in page.text and "9 rows" in page.text
+    assert page.text.count("<svg") >= 2  # the trend line chart and the promised-vs-achieved bars
+    assert "Promised vs achieved (planning replay)" in page.text  # the dashboard's own section
+    assert "no shipments &lt;b&gt;yet&lt;/b&gt;" in page.text and "<b>yet" not in page.text
+    one = client.get("/kpis?kpi=service_promised&segment=A-X")
+    assert "2 rows" not in one.text and "1 rows" in one.text and "0.97" in one.text
+
+
+def test_a_runs_page_shows_promised_and_achieved_service_per_segment(db):
+    from core.model import ParameterValue
+    from core.store import upsert
+
+    upsert(db, ParameterValue, [{"run_id": 2, "entity": "product_location", "entity_key": f"P{i}|DC1", "name": name,
+                                 "value_num": value, "value_text": None}
+                                for i in range(4) for name, value in (("service_level", 0.95),
+                                                                      ("achieved_service", 0.90 + i / 100))])
+    client = site.client_for(db)
+    site.login(client, "vera")
+    page = client.get("/runs/2").text
+    row = page.split("<table class=\"service\">")[1].split("</table>")[0]
+    # A-X: four product-locations with targets (the fifth has none): promised 0.950, achieved mean(0.90..0.93) = 0.915
+    assert "<td>A-X</td><td>4</td><td>0.950</td><td>0.915</td><td>-0.035</td><td>–</td>" in row
+    assert "no service targets" in client.get("/runs/1").text
+
+
+def test_an_exception_links_to_its_plan_line(db):
+    from core.reconcile import Observation, upsert_observations
+
+    upsert_observations(db, [Observation("writeback_conflict", "sap", "A_ProductPlant", '{"Product": "P2"}',
+                                         "SafetyStock", "22", "17", severity="high")], run_id=None)
+    client = site.client_for(db)
+    site.login(client, "stu")
+    page = client.get("/exceptions/9").text
+    assert '<a class="plan-line" href="/plans/1#line-3">plan 1, line 3</a>' in page
+    assert 'id="line-3"' in client.get("/plans/1").text
+    assert "plan-line" not in client.get("/exceptions/1").text

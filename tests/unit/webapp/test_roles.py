@@ -60,6 +60,8 @@ SAMPLES = {
     "/plans/{plan_id}/approve": ("POST", "/plans/1/approve", {"reason": "fine"}),
     "/plans/{plan_id}/lines": ("POST", "/plans/1/lines", {"decision": "approved", "line": ["2:1"]}),
     "/runs": ("GET", "/runs", None),
+    "/api/v1/kpis": ("GET", "/api/v1/kpis?run=2", None),
+    "/kpis": ("GET", "/kpis", None),
     "/runs/{run_id}": ("GET", "/runs/2", None),
     "/logout": ("POST", "/logout", {}),
 }
