@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from basics.errors import SegbridgeError
-from core import plan_review, quarantine, runs, stewardship
+from core import accounts, plan_review, quarantine, runs, stewardship
 from core.reconcile import get_exception, history
 from webapp.api import MOVES
 from webapp.security import Caller, guard
@@ -27,8 +27,16 @@ FILTERS = ("status", "system", "kind", "severity", "owner")
 
 def _render(request: Request, template: str, caller: Caller, **context) -> HTMLResponse:
     context.update(user=caller.user, csrf=caller.csrf or "", msg=request.query_params.get("msg"),
-                   error=request.query_params.get("error"))
-    return templates.TemplateResponse(request, template, context)
+                   error=request.query_params.get("error"),
+                   may=lambda action: accounts.allowed(caller.user.role, action))
+    response = templates.TemplateResponse(request, template, context)
+    response.headers["Vary"] = "HX-Request"  # the same URL answers a whole page or an htmx partial
+    return response
+
+
+def _partial(request: Request) -> bool:
+    """An htmx request for a fragment (not a history restore, which needs the whole page)."""
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
 
 
 def _back(url: str, **params) -> RedirectResponse:
@@ -75,8 +83,39 @@ def queue_page(request: Request, caller: Caller = guard("read")):
     items = [(e, stewardship.due_at(e.first_seen, e.severity), stewardship.aging(e.first_seen, e.severity, e.status))
              for e in rows]
     query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "msg", "error")])
-    return _render(request, "queue.html", caller, items=items, total=total, page=page, f=f, sort=sort, query=query,
+    template = "_queue_results.html" if _partial(request) else "queue.html"
+    return _render(request, template, caller, items=items, total=total, page=page, f=f, sort=sort, query=query,
                    sorts=list(stewardship.SORTS), cap=stewardship.COUNT_CAP)
+
+
+def _row(request: Request, caller: Caller, exc_id: int, change) -> HTMLResponse:
+    """Do one row action (`change(db, version)`) and answer the row's fresh HTML (htmx swaps it in);
+    a refusal (stale version, unknown id) is shown in the row rather than as an error page."""
+    db = request.app.state.db
+    msg = error = None
+    try:
+        change(db, int(request.state.form.get("version") or 0))
+        msg = "done"
+    except (SegbridgeError, ValueError) as exc:
+        error = str(exc)
+    e = get_exception(db, exc_id)
+    return _render(request, "_queue_row.html", caller, e=e, due=stewardship.due_at(e.first_seen, e.severity),
+                   aging=stewardship.aging(e.first_seen, e.severity, e.status), row_msg=msg, row_error=error)
+
+
+@router.post("/exceptions/{exc_id}/row/ack", response_class=HTMLResponse)
+async def row_ack(request: Request, exc_id: int, caller: Caller = guard("transition")):
+    request.state.form = await request.form()
+    return _row(request, caller, exc_id, lambda db, version: stewardship.move(
+        db, [exc_id], MOVES["ack"], None, caller.user.name, {exc_id: version}))
+
+
+@router.post("/exceptions/{exc_id}/row/assign", response_class=HTMLResponse)
+async def row_assign(request: Request, exc_id: int, caller: Caller = guard("assign")):
+    """Assign the exception to the caller ("take")."""
+    request.state.form = await request.form()
+    return _row(request, caller, exc_id, lambda db, version: stewardship.assign(
+        db, [exc_id], caller.user.name, caller.user.name, {exc_id: version}))
 
 
 @router.post("/exceptions/bulk")

@@ -100,11 +100,14 @@ def test_a_steward_filters_the_queue_bulk_waives_and_sees_the_audit(server, brow
     base, db = server
     page = _login(browser, base, "stu")
     page.goto(base + "/exceptions")
+    page.evaluate("window.loadedOnce = true")  # gone if the page were reloaded
     page.fill("#filters input[name=system]", "crm")
     page.click("#filters button[type=submit]")
     page.wait_for_url("**system=crm**")
+    page.wait_for_selector("p.count:text('4 match')")
     rows = page.locator("table.queue tr:has(input[name=id])")
     assert rows.count() == 4
+    assert page.evaluate("window.loadedOnce === true")  # htmx swapped the results in, no full reload
     page.check("input[aria-label='select 1']")
     page.check("input[aria-label='select 3']")
     page.select_option("#bulk select[name=action]", "waive")
@@ -114,6 +117,25 @@ def test_a_steward_filters_the_queue_bulk_waives_and_sees_the_audit(server, brow
     page.goto(base + "/exceptions/3")
     audit = page.locator("table.audit").inner_text()
     assert "exception_waived" in audit and "stu" in audit and "CRM test records" in audit
+
+
+def test_row_actions_swap_the_row_in_place(server, browser):
+    base, db = server
+    from core.reconcile import get_exception
+
+    page = _login(browser, base, "stu")
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(base + "/exceptions?system=sap")
+    page.evaluate("window.loadedOnce = true")
+    page.click("#exc-8 button.row-ack")
+    page.wait_for_selector("#exc-8 .msg")
+    assert "acknowledged" in page.locator("#exc-8").inner_text()
+    page.click("#exc-8 button.row-take")
+    page.wait_for_selector("#exc-8 td:text-is('stu')")
+    assert page.evaluate("window.loadedOnce === true")
+    assert get_exception(db, 8).status == "acknowledged" and get_exception(db, 8).owner == "stu"
+    assert not errors  # htmx runs under the CSP (script-src 'self', no inline style or eval)
 
 
 def test_a_stale_update_is_refused_in_the_browser(server, browser):

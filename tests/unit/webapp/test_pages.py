@@ -113,3 +113,52 @@ def test_an_exception_links_to_its_plan_line(db):
     assert '<a class="plan-line" href="/plans/1#line-3">plan 1, line 3</a>' in page
     assert 'id="line-3"' in client.get("/plans/1").text
     assert "plan-line" not in client.get("/exceptions/1").text
+
+
+def test_htmx_is_served_from_the_app_and_sends_the_csrf_header(db):
+    client = site.client_for(db)
+    csrf = site.login(client, "stu")
+    page = client.get("/exceptions")
+    assert '<script src="/static/htmx.min.js" defer></script>' in page.text and "unpkg" not in page.text
+    assert f'hx-headers=\'{{"X-CSRF-Token": "{csrf}"}}\'' in page.text
+    script = client.get("/static/htmx.min.js")
+    assert script.status_code == 200 and "htmx" in script.text[:100]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_the_queue_answers_htmx_with_the_results_fragment(db):
+    client = site.client_for(db)
+    site.login(client, "stu")
+    whole = client.get("/exceptions?system=crm&severity=high")
+    fragment = client.get("/exceptions?system=crm&severity=high", headers={"HX-Request": "true"})
+    assert "<html" in whole.text and "<html" not in fragment.text and 'id="filters"' not in fragment.text
+    assert "2 match" in fragment.text and "P0|DC1" in fragment.text and "P1|DC1" not in fragment.text
+    assert 'name="query" value="system=crm&amp;severity=high"' in fragment.text  # bulk acts on this filter
+    assert fragment.headers["vary"] == "HX-Request"
+    restore = client.get("/exceptions", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert "<html" in restore.text
+    paged = client.get("/exceptions?page=1", headers={"HX-Request": "true"})
+    assert paged.text.count('<tr id="exc-') == 8
+
+
+def test_row_actions_answer_the_fresh_row_and_refuse_a_stale_one(db):
+    client = site.client_for(db)
+    csrf = site.login(client, "stu")
+    htmx = {"HX-Request": "true", "X-CSRF-Token": csrf}
+    acked = client.post("/exceptions/5/row/ack", data={"version": "1"}, headers=htmx)
+    assert acked.status_code == 200 and acked.text.lstrip().startswith('<tr id="exc-5">')
+    assert "acknowledged" in acked.text and "row-ack" not in acked.text and get_exception(db, 5).status == "acknowledged"
+    stale = client.post("/exceptions/5/row/assign", data={"version": "1"}, headers=htmx)
+    assert "changed since you loaded them" in stale.text and get_exception(db, 5).owner is None
+    taken = client.post("/exceptions/5/row/assign", data={"version": "2"}, headers=htmx)
+    assert "row-take" not in taken.text and get_exception(db, 5).owner == "stu"
+    assert [h.actor for h in history(db, 5)] == ["stu", "stu"]
+    no_token = client.post("/exceptions/6/row/ack", data={"version": "1"}, headers={"HX-Request": "true"})
+    assert no_token.status_code == 403 and get_exception(db, 6).status == "open"
+
+
+def test_a_viewer_sees_no_row_actions(db):
+    client = site.client_for(db)
+    site.login(client, "vera")
+    page = client.get("/exceptions").text
+    assert 'id="exc-1"' in page and "row-ack" not in page and "row-take" not in page

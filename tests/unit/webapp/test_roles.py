@@ -54,6 +54,8 @@ SAMPLES = {
     "/exceptions/{exc_id}/move": ("POST", "/exceptions/6/move", {"action": "ack", "version": "1"}),
     "/exceptions/{exc_id}/assign": ("POST", "/exceptions/6/assign", {"owner": "stu", "version": "1"}),
     "/exceptions/{exc_id}/comment": ("POST", "/exceptions/6/comment", {"text": "noted"}),
+    "/exceptions/{exc_id}/row/ack": ("POST", "/exceptions/7/row/ack", {"version": "1"}),
+    "/exceptions/{exc_id}/row/assign": ("POST", "/exceptions/7/row/assign", {"version": "1"}),
     "/quarantine": ("GET", "/quarantine", None),
     "/plans": ("GET", "/plans", None),
     "/plans/{plan_id}": ("GET", "/plans/1", None),
