@@ -39,6 +39,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "read": _ALL,
     "comment": frozenset({Role.PLANNER, Role.STEWARD, Role.APPROVER, Role.ADMIN}),
     "request_override": frozenset({Role.PLANNER, Role.ADMIN}),
+    "what_if": frozenset({Role.PLANNER, Role.ADMIN}),
     "assign": frozenset({Role.STEWARD, Role.ADMIN}),
     "transition": frozenset({Role.STEWARD, Role.ADMIN}),
     "release_quarantine": frozenset({Role.STEWARD, Role.ADMIN}),

@@ -294,3 +294,55 @@ def kpis_page(request: Request, caller: Caller = guard("read")):
                    rows=chunk.to_dict("records"), total=len(rows), page=page, f=f, query=query,
                    sections=kpi_sections(whole), kpis=sorted(set(whole["kpi"])),
                    segments=sorted(set(whole["segment"])), periods=sorted(set(whole["period"])))
+
+
+WHAT_IF_MAX_BYTES = 200_000
+
+
+def what_if(db, config, candidate_text: str):
+    """Compare a pasted or uploaded candidate policy with the current one on the store's data, the
+    function behind `segbridge segment --what-if` (core.planning.whatif.compare); nothing is saved.
+    The text is read through the policy loader (a private temporary file), so a typo gets the same
+    line-numbered message as on the command line."""
+    import tempfile
+
+    from basics.errors import ConfigError
+    from core.planning.policy import load_policy
+    from core.planning.whatif import compare
+    from core.planning_store import load_frames, resolve_policy
+
+    if not candidate_text.strip():
+        raise ConfigError("paste or upload a candidate policy YAML", hint="start from your current policy file")
+    if len(candidate_text.encode("utf-8")) > WHAT_IF_MAX_BYTES:
+        raise ConfigError(f"the candidate policy is larger than {WHAT_IF_MAX_BYTES:,} bytes")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "candidate.yaml"
+        path.write_text(candidate_text, encoding="utf-8")
+        try:
+            candidate = load_policy(path)
+        except SegbridgeError as exc:  # the message names the file: not the server's temporary folder
+            raise ConfigError(exc.message.replace(str(path), "candidate.yaml"), hint=exc.hint) from None
+    return compare(load_frames(db), resolve_policy(config), candidate)
+
+
+@router.get("/what-if", response_class=HTMLResponse)
+def what_if_form(request: Request, caller: Caller = guard("what_if")):
+    return _render(request, "whatif.html", caller, text="", result=None, failure=None)
+
+
+@router.post("/what-if", response_class=HTMLResponse)
+async def what_if_page(request: Request, caller: Caller = guard("what_if")):
+    form = await request.form()
+    upload = form.get("file")
+    text = str(form.get("policy") or "")
+    if upload is not None and hasattr(upload, "read"):
+        data = await upload.read(WHAT_IF_MAX_BYTES + 1)
+        text = data.decode("utf-8", errors="replace") if data else text
+    result = failure = None
+    try:
+        result = what_if(request.app.state.db, request.app.state.config, text)
+    except SegbridgeError as exc:
+        failure = str(exc)
+    rows = [] if result is None else list(zip(map(str, result.migration.index),
+                                              result.migration.to_numpy().tolist(), strict=True))
+    return _render(request, "whatif.html", caller, text=text, result=result, failure=failure, migration_rows=rows)

@@ -162,3 +162,51 @@ def test_a_viewer_sees_no_row_actions(db):
     site.login(client, "vera")
     page = client.get("/exceptions").text
     assert 'id="exc-1"' in page and "row-ack" not in page and "row-take" not in page
+
+
+def _order_lines(db) -> None:
+    """Five products at one DC with yearly values 500, 300, 100, 60, 40 (unit price 1)."""
+    import pandas as pd
+
+    from core.model import OrderLine, Product, ProductLocation
+    from core.store import upsert
+
+    values = {"P1": 500.0, "P2": 300.0, "P3": 100.0, "P4": 60.0, "P5": 40.0}
+    upsert(db, Product, pd.DataFrame({"id": list(values), "unit_price": 1.0}))
+    upsert(db, ProductLocation, pd.DataFrame({"product_id": list(values), "location_id": "DC"}))
+    upsert(db, OrderLine, pd.DataFrame([
+        {"order_id": f"{p}-{i}", "line_no": "10", "product_id": p, "location_id": "DC",
+         "order_date": (pd.Timestamp("2025-01-06") + pd.Timedelta(weeks=5 * i)).date(), "quantity": total / 10}
+        for p, total in values.items() for i in range(10)]))
+
+
+def test_a_planner_compares_a_candidate_policy_and_nothing_is_saved(db):
+    from core import runs
+
+    _order_lines(db)
+    client = site.client_for(db)
+    csrf = site.login(client, "pia")
+    assert 'href="/what-if"' in client.get("/").text
+    before = [r.id for r in runs.list_runs(db, limit=50)]
+    candidate = "version: 1\nclassification:\n  abc_thresholds: [0.5, 0.7]\n"
+    page = client.post("/what-if", data={"csrf_token": csrf, "policy": candidate}).text
+    assert "Segment migration" in page and "what-if only: nothing was saved" in page
+    matrix = page.split('<table class="migration">')[1].split("</table>")[0]
+    assert matrix.count("<tr>") >= 2
+    assert "Parameters that would change" in page and "safety_stock" in page
+    uploaded = client.post("/what-if", data={"csrf_token": csrf},
+                           files={"file": ("candidate.yaml", candidate.encode(), "application/x-yaml")}).text
+    assert uploaded.split('<table class="migration">')[1] == page.split('<table class="migration">')[1]
+    assert [r.id for r in runs.list_runs(db, limit=50)] == before
+
+
+def test_a_what_if_typo_is_reported_with_its_line(db):
+    client = site.client_for(db)
+    csrf = site.login(client, "pia")
+    page = client.post("/what-if", data={"csrf_token": csrf, "policy": "version: 1\nrules:\n  - name: r\n    servce_level: 0.9\n"})
+    assert page.status_code == 200 and 'class="error"' in page.text and "candidate.yaml:4" in page.text
+    assert "service_level" in page.text and "Segment migration" not in page.text
+    assert "/candidate.yaml" not in page.text  # no server path in the message
+    assert client.post("/what-if", data={"csrf_token": csrf, "policy": ""}).text.count("paste or upload") == 1
+    site.login(client, "stu")
+    assert client.get("/what-if").status_code == 403

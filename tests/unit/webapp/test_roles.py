@@ -64,12 +64,14 @@ SAMPLES = {
     "/runs": ("GET", "/runs", None),
     "/api/v1/kpis": ("GET", "/api/v1/kpis?run=2", None),
     "/kpis": ("GET", "/kpis", None),
+    "/what-if": ("GET", "/what-if", None),
     "/runs/{run_id}": ("GET", "/runs/2", None),
     "/logout": ("POST", "/logout", {}),
 }
 # Posting both /api/v1/overrides (request) variants: a GET lists, a POST requests.
 POSTS = {"/api/v1/overrides": ("POST", "/api/v1/overrides", {"entity": "product", "entity_key": "P1",
                                                              "name": "segment", "value": "A", "reason": "launch"}),
+         "/what-if": ("POST", "/what-if", {"policy": "rules: ["}),
          "/api/v1/users": ("POST", "/api/v1/users", {"name": "newbie", "role": "viewer", "password": "long enough pw"})}
 
 
