@@ -93,7 +93,7 @@ def _sample(method: str, path: str):
 def test_every_route_but_login_declares_an_action(db):
     app = site.client_for(db).app
     public = [r.path for r in api_routes(app.routes) if not action_of(r)]
-    assert sorted(public) == ["/login", "/login"]  # the form and its post
+    assert sorted(public) == ["/login", "/login", "/login/oidc", "/login/oidc/callback"]  # the form, its post, SSO
 
 
 def test_every_guarded_route_has_a_sample(db):
