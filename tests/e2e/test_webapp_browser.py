@@ -19,13 +19,15 @@ from pathlib import Path
 import pytest
 
 from tests.unit.webapp import site
+from tests.unit.webapp.test_api import seed_kpis
 
 pytestmark = pytest.mark.e2e
 ON_CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = next((p for p in (os.environ.get("SEGBRIDGE_CHROMIUM"), shutil.which("chromium"),
                              shutil.which("chromium-browser")) if p), None)
 PAGES = {"home": "/", "queue": "/exceptions?status=open&status=acknowledged", "exception": "/exceptions/1",
-         "plan": "/plans/1", "runs": "/runs", "run": "/runs/2", "quarantine": "/quarantine"}
+         "plan": "/plans/1", "runs": "/runs", "run": "/runs/2", "quarantine": "/quarantine",
+         "kpis": "/kpis", "whatif": "/what-if"}
 
 
 def _browser_or_skip():
@@ -53,6 +55,7 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     site.build(folder / "template.db")
     db = site.copy_of(folder / "template.db", folder / "store.db")
+    seed_kpis(db)  # the KPI page's screenshot shows the table and the charts
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
