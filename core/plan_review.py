@@ -225,3 +225,30 @@ def plan_line_of(db: Engine, exception) -> tuple[int, int] | None:
     with db.connect() as conn:
         row = conn.execute(stmt).first()
     return (int(row[0]), int(row[1])) if row else None
+
+
+SERVICE_KPIS = {"service_promised": "promised", "service_achieved_replay": "achieved",
+                "fill_rate_achieved_replay": "fill_rate"}
+
+
+def service_per_segment(db: Engine, run_id: int) -> tuple[list[dict], str]:
+    """(rows as `achieved_service`, where from): the run's stored KPIs when computed (a few rows,
+    instant), else the run's parameters (`achieved_service`: one pass over the run's parameters,
+    about 0.25 s per 500,000 rows on SQLite)."""
+    from core.kpis.kpi_store import read_kpis
+
+    k = read_kpis(db, run_id, period="all")
+    k = k[k["kpi"].isin(list(SERVICE_KPIS)) & (k["scope"] == "")]
+    if k.empty:
+        return achieved_service(db, run_id), "parameters"
+    wide = k.pivot_table(index="segment", columns="kpi", values="value", aggfunc="first")
+    size = k[k["kpi"] == "service_promised"].set_index("segment")["denominator"]
+    rows = []
+    for seg in sorted(wide.index):
+        r = {"segment": seg, "n": int(size.get(seg, 0) or 0)}
+        for kpi, label in SERVICE_KPIS.items():
+            v = wide.loc[seg, kpi] if kpi in wide.columns else None
+            r[label] = None if v is None or v != v else float(v)
+        r["gap"] = r["achieved"] - r["promised"] if r["promised"] is not None and r["achieved"] is not None else None
+        rows.append(r)
+    return rows, "kpis"

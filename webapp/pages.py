@@ -262,8 +262,17 @@ def run_page(request: Request, run_id: int, caller: Caller = guard("read")):
     params = plan_review.run_parameters(db, run_id, q.get("key") or None, q.get("name") or None, page, 50)
     return _render(request, "run.html", caller, run=runs.get_run(db, run_id), params=params, page=page,
                    key=q.get("key") or "", pname=q.get("name") or "",
-                   migration=plan_review.segment_migration(db, run_id),
-                   service=plan_review.achieved_service(db, run_id))
+                   migration=plan_review.segment_migration(db, run_id))
+
+
+@router.get("/runs/{run_id}/service", response_class=HTMLResponse)
+def run_service(request: Request, run_id: int, caller: Caller = guard("read")):
+    """Promised vs achieved service per segment: loaded by the run's page after it shows (htmx), so
+    the page's first render never waits for a pass over a big run's parameters."""
+    db = request.app.state.db
+    rows, source = plan_review.service_per_segment(db, run_id)
+    template = "_service.html" if _partial(request) else "service.html"
+    return _render(request, template, caller, run=runs.get_run(db, run_id), service=rows, source=source)
 
 
 def kpi_sections(rows) -> list[dict]:

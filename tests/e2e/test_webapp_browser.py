@@ -141,6 +141,15 @@ def test_row_actions_swap_the_row_in_place(server, browser):
     assert not errors  # htmx runs under the CSP (script-src 'self', no inline style or eval)
 
 
+def test_a_runs_page_loads_its_service_per_segment_after_showing(server, browser):
+    base, _ = server
+    page = _login(browser, base, "vera")
+    page.goto(base + "/runs/2")
+    page.wait_for_selector("#service table.service")
+    assert "the KPIs computed for this run" in page.locator("#service").inner_text()
+    assert "0.970" in page.locator("#service table.service").inner_text()
+
+
 def test_a_stale_update_is_refused_in_the_browser(server, browser):
     base, _ = server
     first, second = _login(browser, base, "stu"), _login(browser, base, "ada")

@@ -88,6 +88,7 @@ def test_the_kpi_page_shows_the_table_and_the_dashboards_charts(db):
 def test_a_runs_page_shows_promised_and_achieved_service_per_segment(db):
     from core.model import ParameterValue
     from core.store import upsert
+    from tests.unit.webapp.test_api import seed_kpis
 
     upsert(db, ParameterValue, [{"run_id": 2, "entity": "product_location", "entity_key": f"P{i}|DC1", "name": name,
                                  "value_num": value, "value_text": None}
@@ -95,11 +96,17 @@ def test_a_runs_page_shows_promised_and_achieved_service_per_segment(db):
                                                                       ("achieved_service", 0.90 + i / 100))])
     client = site.client_for(db)
     site.login(client, "vera")
-    page = client.get("/runs/2").text
-    row = page.split("<table class=\"service\">")[1].split("</table>")[0]
-    # A-X: four product-locations with targets (the fifth has none): promised 0.950, achieved mean(0.90..0.93) = 0.915
-    assert "<td>A-X</td><td>4</td><td>0.950</td><td>0.915</td><td>-0.035</td><td>–</td>" in row
-    assert "no service targets" in client.get("/runs/1").text
+    assert 'hx-get="/runs/2/service" hx-trigger="load"' in client.get("/runs/2").text  # loaded after the page
+    part = client.get("/runs/2/service", headers={"HX-Request": "true"}).text
+    assert "<html" not in part and "the run&#39;s parameters" in part
+    # A-X: four product-locations with targets (the fifth has none): promised 0.950, achieved mean(0.90..0.93)
+    assert "<td>A-X</td><td>4</td><td>0.950</td><td>0.915</td><td>-0.035</td><td>–</td>" in part
+    assert "<html" in client.get("/runs/2/service").text  # without htmx: a page of its own
+    assert "no service targets" in client.get("/runs/1/service", headers={"HX-Request": "true"}).text
+    seed_kpis(db)  # once computed, the KPIs are read instead (a few rows, not a pass over the parameters)
+    kpis = client.get("/runs/2/service", headers={"HX-Request": "true"}).text
+    assert "the KPIs computed for this run" in kpis
+    assert "<td>A-X</td><td>10</td><td>0.970</td><td>0.930</td><td>-0.040</td><td>–</td>" in kpis
 
 
 def test_an_exception_links_to_its_plan_line(db):

@@ -66,6 +66,7 @@ SAMPLES = {
     "/kpis": ("GET", "/kpis", None),
     "/what-if": ("GET", "/what-if", None),
     "/runs/{run_id}": ("GET", "/runs/2", None),
+    "/runs/{run_id}/service": ("GET", "/runs/2/service", None),
     "/logout": ("POST", "/logout", {}),
 }
 # Posting both /api/v1/overrides (request) variants: a GET lists, a POST requests.
