@@ -5,8 +5,8 @@ browser to the provider with a fresh state, nonce and PKCE verifier (S256), kept
 ten minutes and bound to the browser by an HttpOnly cookie; `/login/oidc/callback` checks the
 state, redeems the code with the verifier (and the client secret, if any), and validates the ID
 token with authlib's JOSE against the issuer's JWKS: signature (RS/ES/PS algorithms only, never
-`none` or HMAC), issuer, audience, expiry and nonce. The user named by `name_claim` is matched, or
-created on first login with `role_claim`'s role when it names one (never admin) or `default_role`;
+`none` or HMAC), issuer, audience, expiry and nonce. The user named by `name_claim` is matched
+(only users without a password: a local account is never taken over), or created on first login with `role_claim`'s role when it names one (never admin) or `default_role`;
 a disabled user is refused. The pending logins live in the process (one server process, as
 `segbridge serve` runs); a restart only means logging in again.
 """
@@ -144,6 +144,9 @@ def user_for(db, config: OidcConfig, claims: dict):
         wanted = str(claims.get(config.role_claim) or "") if config.role_claim else ""
         role = Role(wanted) if wanted in {r.value for r in Role} - {Role.ADMIN.value} else config.default_role
         user = accounts.add_user(db, name, role, None, f"oidc:{config.issuer}")
+    elif user.password_hash is not None:
+        # a local account with a password is never taken over by a name a provider asserts
+        raise OidcError(f"{name!r} is a local user with a password: log in with it, or ask an admin")
     if not user.active:
         raise OidcError(f"user {name!r} is disabled")
     return user

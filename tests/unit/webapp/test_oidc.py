@@ -197,6 +197,12 @@ def test_a_disabled_user_cannot_log_in_through_the_provider(sso, provider, db):
     assert answer.status_code == 303 and "disabled" in answer.headers["location"]
 
 
+def test_a_local_user_with_a_password_is_not_taken_over(sso, provider, db):
+    answer = _login(sso, provider, {"sub": "u-5", "preferred_username": "ada"})  # the local admin's name
+    assert answer.status_code == 303 and "local+user+with+a+password" in answer.headers["location"]
+    assert "sb_session=" not in answer.headers.get("set-cookie", "")
+
+
 def test_without_oidc_configured_the_routes_answer_404(db):
     from tests.unit.webapp import site
 
