@@ -212,8 +212,9 @@ def achieved_service(db: Engine, run_id: int) -> list[dict]:
     return rows
 
 
-def plan_line_of(db: Engine, exception) -> tuple[int, int] | None:
-    """(plan id, line id) of the newest plan line an exception is about, or None. A write-back
+def plan_line_of(db: Engine, exception, page_size: int = 200) -> tuple[int, int, int] | None:
+    """(plan id, line id, page of the plan's lines holding it) of the newest plan line an exception
+    is about, or None. A write-back
     conflict (core.writeback.held_check) is filed with the line's system, target entity, target key
     and field, so those four find it; other kinds of exception match a line the same way when a plan
     wrote that very field."""
@@ -224,7 +225,10 @@ def plan_line_of(db: Engine, exception) -> tuple[int, int] | None:
         _P.c.field == exception.field).order_by(_P.c.plan_id.desc(), _P.c.id.desc()).limit(1)
     with db.connect() as conn:
         row = conn.execute(stmt).first()
-    return (int(row[0]), int(row[1])) if row else None
+        if row is None:
+            return None
+        before = conn.execute(select(func.count()).select_from(_P).where(_P.c.plan_id == row[0], _P.c.id < row[1]))
+        return int(row[0]), int(row[1]), before.scalar_one() // page_size + 1
 
 
 SERVICE_KPIS = {"service_promised": "promised", "service_achieved_replay": "achieved",

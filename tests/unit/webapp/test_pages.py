@@ -117,8 +117,11 @@ def test_an_exception_links_to_its_plan_line(db):
     client = site.client_for(db)
     site.login(client, "stu")
     page = client.get("/exceptions/9").text
-    assert '<a class="plan-line" href="/plans/1#line-3">plan 1, line 3</a>' in page
-    assert 'id="line-3"' in client.get("/plans/1").text
+    assert '<a class="plan-line" href="/plans/1?page=1#line-3">plan 1, line 3</a>' in page
+    assert 'id="line-3"' in client.get("/plans/1?page=1").text
+    from core import plan_review
+
+    assert plan_review.plan_line_of(db, get_exception(db, 9), page_size=2) == (1, 3, 2)  # lines 1-2, then 3-4
     assert "plan-line" not in client.get("/exceptions/1").text
 
 
