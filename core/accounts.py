@@ -14,10 +14,13 @@ import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from pydantic import Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from basics import secrets as secret_refs
 from basics.errors import ConfigError
+from basics.yaml_loader import StrictModel
 from core.model import ApiToken, AppUser, AuditEvent, WebSession, utcnow
 
 
@@ -39,6 +42,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "read": _ALL,
     "comment": frozenset({Role.PLANNER, Role.STEWARD, Role.APPROVER, Role.ADMIN}),
     "request_override": frozenset({Role.PLANNER, Role.ADMIN}),
+    "what_if": frozenset({Role.PLANNER, Role.ADMIN}),
     "assign": frozenset({Role.STEWARD, Role.ADMIN}),
     "transition": frozenset({Role.STEWARD, Role.ADMIN}),
     "release_quarantine": frozenset({Role.STEWARD, Role.ADMIN}),
@@ -49,6 +53,63 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "manage_users": frozenset({Role.ADMIN}),
 }
 """Action -> the roles allowed to do it. The only permission table (web app, API, tests)."""
+
+class OidcConfig(StrictModel):
+    """`webapp.oidc` of segbridge.yaml: log in through an OpenID Connect provider (webapp.oidc)."""
+
+    issuer: str = Field(description="The provider's issuer URL; its /.well-known/openid-configuration is read")
+    client_id: str
+    client_secret: str | None = Field(None, description="An ${ENV_VAR} reference (None: a public client, PKCE only)")
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    name_claim: str = Field("preferred_username", description="The claim that names the user (else `sub`)")
+    role_claim: str | None = Field(None, description="A claim holding a role name, used when a user first logs in")
+    default_role: Role = Field(Role.VIEWER, description="The role of a user created at first login")
+    redirect_url: str | None = Field(None, description="The public URL of /login/oidc/callback (behind a proxy)")
+
+    @field_validator("issuer")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("the issuer must be an https:// URL (http only for 127.0.0.1 / localhost)")
+        return value.rstrip("/")
+
+    @field_validator("client_secret")
+    @classmethod
+    def _reference(cls, value: str | None) -> str | None:
+        if value is not None and not secret_refs.is_reference(value):
+            raise ValueError("client_secret must be an ${ENV_VAR} reference, never the secret itself")
+        return value
+
+    @field_validator("default_role")
+    @classmethod
+    def _not_admin(cls, value: Role) -> Role:
+        if value == Role.ADMIN:
+            raise ValueError("default_role may not be admin: make admins with `segbridge users set-role`")
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid(cls, value: list[str]) -> list[str]:
+        return value if "openid" in value else ["openid", *value]
+
+    def secret(self) -> str | None:
+        """The client secret from the environment (use it, never print it)."""
+        return secret_refs.resolve(self.client_secret, what="webapp.oidc.client_secret")
+
+
+class WebappConfig(StrictModel):
+    """`webapp:` of segbridge.yaml."""
+
+    oidc: OidcConfig | None = None
+
+
+def _register() -> None:
+    from core.settings import register_section
+
+    register_section("webapp", WebappConfig)
+
+
+_register()
 
 SESSION_HOURS = 8
 _U = AppUser.__table__

@@ -186,3 +186,73 @@ def audit_trail(db: Engine, entity: str, key: str, limit: int = 500) -> list[Aud
     stmt = select(_A).where(_A.c.entity == entity, _A.c.entity_key == key).order_by(_A.c.id).limit(limit)
     with db.connect() as conn:
         return [AuditEvent.model_validate(dict(r._mapping)) for r in conn.execute(stmt)]
+
+
+SERVICE_PARAMETERS = {"service_level": "promised", "achieved_service": "achieved",
+                      "achieved_fill_rate": "fill_rate"}
+
+
+def achieved_service(db: Engine, run_id: int) -> list[dict]:
+    """Per product segment of a segment run: the service promised (mean target `service_level`), and
+    achieved in the planning-truth replay (mean `achieved_service` and `achieved_fill_rate`, stored by
+    `segbridge segment` from core.planning.service_check). The same means as the KPIs
+    `service_promised` / `service_achieved_replay`, read straight from the run so they show without
+    a KPI computation. One grouped query: the run's parameters are read once."""
+    cols = [func.avg(_V.c.value_num).filter(_V.c.name == n).label(label) for n, label in SERVICE_PARAMETERS.items()]
+    stmt = select(_G.c.value.label("segment"), func.count(func.distinct(_V.c.entity_key)).label("n"), *cols).join(
+        _G, and_(_G.c.run_id == _V.c.run_id, _G.c.entity == _V.c.entity, _G.c.entity_key == _V.c.entity_key,
+                 _G.c.dimension == "segment")).where(
+        _V.c.run_id == run_id, _V.c.entity == "product_location", _V.c.name.in_(list(SERVICE_PARAMETERS)))
+    stmt = stmt.group_by(_G.c.value).order_by(_G.c.value)
+    with db.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    for r in rows:
+        p, a = r["promised"], r["achieved"]
+        r["gap"] = a - p if p is not None and a is not None else None
+    return rows
+
+
+def plan_line_of(db: Engine, exception, page_size: int = 200) -> tuple[int, int, int] | None:
+    """(plan id, line id, page of the plan's lines holding it) of the newest plan line an exception
+    is about, or None. A write-back
+    conflict (core.writeback.held_check) is filed with the line's system, target entity, target key
+    and field, so those four find it; other kinds of exception match a line the same way when a plan
+    wrote that very field."""
+    if not (exception.system and exception.entity and exception.entity_key and exception.field):
+        return None
+    stmt = select(_P.c.plan_id, _P.c.id).where(
+        _P.c.system == exception.system, _P.c.entity == exception.entity, _P.c.target_key == exception.entity_key,
+        _P.c.field == exception.field).order_by(_P.c.plan_id.desc(), _P.c.id.desc()).limit(1)
+    with db.connect() as conn:
+        row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        before = conn.execute(select(func.count()).select_from(_P).where(_P.c.plan_id == row[0], _P.c.id < row[1]))
+        return int(row[0]), int(row[1]), before.scalar_one() // page_size + 1
+
+
+SERVICE_KPIS = {"service_promised": "promised", "service_achieved_replay": "achieved",
+                "fill_rate_achieved_replay": "fill_rate"}
+
+
+def service_per_segment(db: Engine, run_id: int) -> tuple[list[dict], str]:
+    """(rows as `achieved_service`, where from): the run's stored KPIs when computed (a few rows,
+    instant), else the run's parameters (`achieved_service`: one pass over the run's parameters,
+    about 0.25 s per 500,000 rows on SQLite)."""
+    from core.kpis.kpi_store import read_kpis
+
+    k = read_kpis(db, run_id, period="all")
+    k = k[k["kpi"].isin(list(SERVICE_KPIS)) & (k["scope"] == "")]
+    if k.empty:
+        return achieved_service(db, run_id), "parameters"
+    wide = k.pivot_table(index="segment", columns="kpi", values="value", aggfunc="first")
+    size = k[k["kpi"] == "service_promised"].set_index("segment")["denominator"]
+    rows = []
+    for seg in sorted(wide.index):
+        r = {"segment": seg, "n": int(size.get(seg, 0) or 0)}
+        for kpi, label in SERVICE_KPIS.items():
+            v = wide.loc[seg, kpi] if kpi in wide.columns else None
+            r[label] = None if v is None or v != v else float(v)
+        r["gap"] = r["achieved"] - r["promised"] if r["promised"] is not None and r["achieved"] is not None else None
+        rows.append(r)
+    return rows, "kpis"

@@ -105,6 +105,7 @@ class SegbridgeConfig(StrictModel):
     reconcile: dict[str, Any] = Field(default_factory=dict, description="Reconciliation rules")
     schedules: dict[str, Any] = Field(default_factory=dict, description="Scheduler steps and timetable")
     alerts: dict[str, Any] = Field(default_factory=dict, description="Alert channels")
+    webapp: dict[str, Any] = Field(default_factory=dict, description="`segbridge serve`: OpenID Connect login")
 
     @property
     def base_dir(self) -> Path:

@@ -135,6 +135,21 @@ def run_segments(request: Request, run_id: int, dimension: str = "segment", _: C
             "migration": plan_review.segment_migration(db, run_id, dimension)}
 
 
+@router.get("/kpis")
+def list_kpis(request: Request, run: int | None = None, segment: str | None = None, period: str | None = None,
+              kpi: str | None = None, page: int = Query(1, ge=1), size: int = Query(100, ge=1, le=1000),
+              _: Caller = guard("read")) -> dict:
+    """Stored KPI rows (core.kpis.kpi_store.read_kpis) of one segment run, default the latest with KPIs."""
+    import json
+
+    from core.kpis.kpi_store import read_kpis
+
+    rows = read_kpis(_db(request), run, segment, period, kpi)
+    chunk = rows.iloc[(page - 1) * size: page * size]
+    return {"run": int(rows["run_id"].iloc[0]) if len(rows) else run, "total": len(rows), "page": page,
+            "size": size, "items": json.loads(chunk.to_json(orient="records"))}
+
+
 @router.get("/exceptions")
 def list_exceptions(request: Request, status: list[str] = Query(None), system: list[str] = Query(None),
                     kind: list[str] = Query(None), severity: list[str] = Query(None), owner: list[str] = Query(None),

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from basics.errors import BlockedError, SegbridgeError, StaleError
 from core import accounts
-from webapp import api, pages
+from webapp import api, oidc, pages
 from webapp.security import COOKIE, HEADERS, LoginLimiter, caller_of, guard
 
 LOGIN_CSRF = "sb_login_csrf"
@@ -30,10 +30,13 @@ def create_app(db, config=None, *, secure_cookies: bool = False, limiter: LoginL
     app.state.db, app.state.config = db, config
     app.state.secure = secure_cookies
     app.state.limiter = limiter or LoginLimiter()
+    settings = config.section("webapp") if config is not None else None
+    app.state.oidc = oidc.OidcClient(settings.oidc) if settings is not None and settings.oidc else None
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
     _login_routes(app)
+    oidc.routes(app)
     _handlers(app)
 
     @app.middleware("http")
@@ -80,7 +83,8 @@ def _login_routes(app: FastAPI) -> None:
     @app.get("/login", response_class=HTMLResponse)
     def login_form(request: Request):
         token = secrets.token_urlsafe(32)
-        response = pages.templates.TemplateResponse(request, "login.html", {"csrf": token, "error": request.query_params.get("error")})
+        response = pages.templates.TemplateResponse(request, "login.html", {"csrf": token, "error": request.query_params.get("error"),
+                                                                         "sso": app.state.oidc is not None})
         response.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", secure=app.state.secure, path="/login")
         return response
 

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from basics.errors import SegbridgeError
-from core import plan_review, quarantine, runs, stewardship
+from core import accounts, plan_review, quarantine, runs, stewardship
 from core.reconcile import get_exception, history
 from webapp.api import MOVES
 from webapp.security import Caller, guard
@@ -27,8 +27,16 @@ FILTERS = ("status", "system", "kind", "severity", "owner")
 
 def _render(request: Request, template: str, caller: Caller, **context) -> HTMLResponse:
     context.update(user=caller.user, csrf=caller.csrf or "", msg=request.query_params.get("msg"),
-                   error=request.query_params.get("error"))
-    return templates.TemplateResponse(request, template, context)
+                   error=request.query_params.get("error"),
+                   may=lambda action: accounts.allowed(caller.user.role, action))
+    response = templates.TemplateResponse(request, template, context)
+    response.headers["Vary"] = "HX-Request"  # the same URL answers a whole page or an htmx partial
+    return response
+
+
+def _partial(request: Request) -> bool:
+    """An htmx request for a fragment (not a history restore, which needs the whole page)."""
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
 
 
 def _back(url: str, **params) -> RedirectResponse:
@@ -75,8 +83,39 @@ def queue_page(request: Request, caller: Caller = guard("read")):
     items = [(e, stewardship.due_at(e.first_seen, e.severity), stewardship.aging(e.first_seen, e.severity, e.status))
              for e in rows]
     query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "msg", "error")])
-    return _render(request, "queue.html", caller, items=items, total=total, page=page, f=f, sort=sort, query=query,
+    template = "_queue_results.html" if _partial(request) else "queue.html"
+    return _render(request, template, caller, items=items, total=total, page=page, f=f, sort=sort, query=query,
                    sorts=list(stewardship.SORTS), cap=stewardship.COUNT_CAP)
+
+
+def _row(request: Request, caller: Caller, exc_id: int, change) -> HTMLResponse:
+    """Do one row action (`change(db, version)`) and answer the row's fresh HTML (htmx swaps it in);
+    a refusal (stale version, unknown id) is shown in the row rather than as an error page."""
+    db = request.app.state.db
+    msg = error = None
+    try:
+        change(db, int(request.state.form.get("version") or 0))
+        msg = "done"
+    except (SegbridgeError, ValueError) as exc:
+        error = str(exc)
+    e = get_exception(db, exc_id)
+    return _render(request, "_queue_row.html", caller, e=e, due=stewardship.due_at(e.first_seen, e.severity),
+                   aging=stewardship.aging(e.first_seen, e.severity, e.status), row_msg=msg, row_error=error)
+
+
+@router.post("/exceptions/{exc_id}/row/ack", response_class=HTMLResponse)
+async def row_ack(request: Request, exc_id: int, caller: Caller = guard("transition")):
+    request.state.form = await request.form()
+    return _row(request, caller, exc_id, lambda db, version: stewardship.move(
+        db, [exc_id], MOVES["ack"], None, caller.user.name, {exc_id: version}))
+
+
+@router.post("/exceptions/{exc_id}/row/assign", response_class=HTMLResponse)
+async def row_assign(request: Request, exc_id: int, caller: Caller = guard("assign")):
+    """Assign the exception to the caller ("take")."""
+    request.state.form = await request.form()
+    return _row(request, caller, exc_id, lambda db, version: stewardship.assign(
+        db, [exc_id], caller.user.name, caller.user.name, {exc_id: version}))
 
 
 @router.post("/exceptions/bulk")
@@ -107,7 +146,8 @@ def exception_page(request: Request, exc_id: int, caller: Caller = guard("read")
     e = get_exception(db, exc_id)
     return _render(request, "exception.html", caller, e=e, due=stewardship.due_at(e.first_seen, e.severity),
                    aging=stewardship.aging(e.first_seen, e.severity, e.status),
-                   comments=stewardship.comments(db, exc_id), trail=history(db, exc_id))
+                   comments=stewardship.comments(db, exc_id), trail=history(db, exc_id),
+                   line=plan_review.plan_line_of(db, e))
 
 
 @router.post("/exceptions/{exc_id}/move")
@@ -223,3 +263,95 @@ def run_page(request: Request, run_id: int, caller: Caller = guard("read")):
     return _render(request, "run.html", caller, run=runs.get_run(db, run_id), params=params, page=page,
                    key=q.get("key") or "", pname=q.get("name") or "",
                    migration=plan_review.segment_migration(db, run_id))
+
+
+@router.get("/runs/{run_id}/service", response_class=HTMLResponse)
+def run_service(request: Request, run_id: int, caller: Caller = guard("read")):
+    """Promised vs achieved service per segment: loaded by the run's page after it shows (htmx), so
+    the page's first render never waits for a pass over a big run's parameters."""
+    db = request.app.state.db
+    rows, source = plan_review.service_per_segment(db, run_id)
+    template = "_service.html" if _partial(request) else "service.html"
+    return _render(request, template, caller, run=runs.get_run(db, run_id), service=rows, source=source)
+
+
+def kpi_sections(rows) -> list[dict]:
+    """The KPI dashboard's sections (charts as inline SVG, tables) from core.reports.kpi_dashboard:
+    the page shows the very charts of `segbridge kpis --dashboard`, drawn by the same functions."""
+    from core.reports import kpi_dashboard as dash
+
+    if not len(rows):
+        return []
+    return [dash.trend_section(rows), dash.service_section(rows), dash.migration_section(rows),
+            dash.adherence_section(rows), dash.quality_section(rows)]
+
+
+@router.get("/kpis", response_class=HTMLResponse)
+def kpis_page(request: Request, caller: Caller = guard("read")):
+    from core.kpis.kpi_store import read_kpis
+
+    db, q = request.app.state.db, request.query_params
+    run = int(q["run"]) if q.get("run", "").isdigit() else None
+    f = {k: q.get(k) or None for k in ("segment", "period", "kpi")}
+    page = max(1, int(q["page"])) if q.get("page", "").isdigit() else 1
+    whole = read_kpis(db, run)
+    rows = read_kpis(db, run, **f)
+    chunk = rows.iloc[(page - 1) * 100: page * 100]
+    chunk = chunk.astype(object).where(chunk.notna(), None)
+    query = urlencode([(k, v) for k, v in q.multi_items() if k not in ("page", "msg", "error")])
+    return _render(request, "kpis.html", caller, run=int(whole["run_id"].iloc[0]) if len(whole) else run,
+                   rows=chunk.to_dict("records"), total=len(rows), page=page, f=f, query=query,
+                   sections=kpi_sections(whole), kpis=sorted(set(whole["kpi"])),
+                   segments=sorted(set(whole["segment"])), periods=sorted(set(whole["period"])))
+
+
+WHAT_IF_MAX_BYTES = 200_000
+
+
+def what_if(db, config, candidate_text: str):
+    """Compare a pasted or uploaded candidate policy with the current one on the store's data, the
+    function behind `segbridge segment --what-if` (core.planning.whatif.compare); nothing is saved.
+    The text is read through the policy loader (a private temporary file), so a typo gets the same
+    line-numbered message as on the command line."""
+    import tempfile
+
+    from basics.errors import ConfigError
+    from core.planning.policy import load_policy
+    from core.planning.whatif import compare
+    from core.planning_store import load_frames, resolve_policy
+
+    if not candidate_text.strip():
+        raise ConfigError("paste or upload a candidate policy YAML", hint="start from your current policy file")
+    if len(candidate_text.encode("utf-8")) > WHAT_IF_MAX_BYTES:
+        raise ConfigError(f"the candidate policy is larger than {WHAT_IF_MAX_BYTES:,} bytes")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "candidate.yaml"
+        path.write_text(candidate_text, encoding="utf-8")
+        try:
+            candidate = load_policy(path)
+        except SegbridgeError as exc:  # the message names the file: not the server's temporary folder
+            raise ConfigError(exc.message.replace(str(path), "candidate.yaml"), hint=exc.hint) from None
+    return compare(load_frames(db), resolve_policy(config), candidate)
+
+
+@router.get("/what-if", response_class=HTMLResponse)
+def what_if_form(request: Request, caller: Caller = guard("what_if")):
+    return _render(request, "whatif.html", caller, text="", result=None, failure=None)
+
+
+@router.post("/what-if", response_class=HTMLResponse)
+async def what_if_page(request: Request, caller: Caller = guard("what_if")):
+    form = await request.form()
+    upload = form.get("file")
+    text = str(form.get("policy") or "")
+    if upload is not None and hasattr(upload, "read"):
+        data = await upload.read(WHAT_IF_MAX_BYTES + 1)
+        text = data.decode("utf-8", errors="replace") if data else text
+    result = failure = None
+    try:
+        result = what_if(request.app.state.db, request.app.state.config, text)
+    except SegbridgeError as exc:
+        failure = str(exc)
+    rows = [] if result is None else list(zip(map(str, result.migration.index),
+                                              result.migration.to_numpy().tolist(), strict=True))
+    return _render(request, "whatif.html", caller, text=text, result=result, failure=failure, migration_rows=rows)

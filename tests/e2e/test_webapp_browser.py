@@ -19,13 +19,15 @@ from pathlib import Path
 import pytest
 
 from tests.unit.webapp import site
+from tests.unit.webapp.test_api import seed_kpis
 
 pytestmark = pytest.mark.e2e
 ON_CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = next((p for p in (os.environ.get("SEGBRIDGE_CHROMIUM"), shutil.which("chromium"),
                              shutil.which("chromium-browser")) if p), None)
 PAGES = {"home": "/", "queue": "/exceptions?status=open&status=acknowledged", "exception": "/exceptions/1",
-         "plan": "/plans/1", "runs": "/runs", "run": "/runs/2", "quarantine": "/quarantine"}
+         "plan": "/plans/1", "runs": "/runs", "run": "/runs/2", "quarantine": "/quarantine",
+         "kpis": "/kpis", "whatif": "/what-if"}
 
 
 def _browser_or_skip():
@@ -53,6 +55,7 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     site.build(folder / "template.db")
     db = site.copy_of(folder / "template.db", folder / "store.db")
+    seed_kpis(db)  # the KPI page's screenshot shows the table and the charts
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -100,11 +103,14 @@ def test_a_steward_filters_the_queue_bulk_waives_and_sees_the_audit(server, brow
     base, db = server
     page = _login(browser, base, "stu")
     page.goto(base + "/exceptions")
+    page.evaluate("window.loadedOnce = true")  # gone if the page were reloaded
     page.fill("#filters input[name=system]", "crm")
     page.click("#filters button[type=submit]")
     page.wait_for_url("**system=crm**")
+    page.wait_for_selector("p.count:text('4 match')")
     rows = page.locator("table.queue tr:has(input[name=id])")
     assert rows.count() == 4
+    assert page.evaluate("window.loadedOnce === true")  # htmx swapped the results in, no full reload
     page.check("input[aria-label='select 1']")
     page.check("input[aria-label='select 3']")
     page.select_option("#bulk select[name=action]", "waive")
@@ -114,6 +120,34 @@ def test_a_steward_filters_the_queue_bulk_waives_and_sees_the_audit(server, brow
     page.goto(base + "/exceptions/3")
     audit = page.locator("table.audit").inner_text()
     assert "exception_waived" in audit and "stu" in audit and "CRM test records" in audit
+
+
+def test_row_actions_swap_the_row_in_place(server, browser):
+    base, db = server
+    from core.reconcile import get_exception
+
+    page = _login(browser, base, "stu")
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(base + "/exceptions?system=sap")
+    page.evaluate("window.loadedOnce = true")
+    page.click("#exc-8 button.row-ack")
+    page.wait_for_selector("#exc-8 .msg")
+    assert "acknowledged" in page.locator("#exc-8").inner_text()
+    page.click("#exc-8 button.row-take")
+    page.wait_for_selector("#exc-8 td:text-is('stu')")
+    assert page.evaluate("window.loadedOnce === true")
+    assert get_exception(db, 8).status == "acknowledged" and get_exception(db, 8).owner == "stu"
+    assert not errors  # htmx runs under the CSP (script-src 'self', no inline style or eval)
+
+
+def test_a_runs_page_loads_its_service_per_segment_after_showing(server, browser):
+    base, _ = server
+    page = _login(browser, base, "vera")
+    page.goto(base + "/runs/2")
+    page.wait_for_selector("#service table.service")
+    assert "the KPIs computed for this run" in page.locator("#service").inner_text()
+    assert "0.970" in page.locator("#service table.service").inner_text()
 
 
 def test_a_stale_update_is_refused_in_the_browser(server, browser):

@@ -212,3 +212,35 @@ def test_openapi_document_lists_every_api_route(api):
     doc = api.get("/api/v1/openapi.json").json()
     assert {"/api/v1/exceptions", "/api/v1/exceptions-bulk", "/api/v1/plans/{plan_id}/lines/review",
             "/api/v1/runs/{run_id}/parameters", "/api/v1/overrides/{override_id}/approve"} <= set(doc["paths"])
+
+
+def seed_kpis(db, run_id: int = 2) -> None:
+    """KPI rows of segment run `run_id` as `segbridge kpis --compute` stores them."""
+    from core.model import KpiValue
+    from core.store import upsert
+
+    rows = [{"run_id": run_id, "segment": seg, "kpi": kpi, "period": period, "scope": "", "value": value,
+             "numerator": None, "denominator": 10.0, "note": None}
+            for seg in ("all", "A-X")
+            for kpi, period, value in (("fill_rate_units", "2026-01-05", 0.9), ("fill_rate_units", "2026-01-12", 0.95),
+                                       ("service_promised", "all", 0.97), ("service_achieved_replay", "all", 0.93))]
+    rows.append({"run_id": run_id, "segment": "all", "kpi": "otif", "period": "all", "scope": "", "value": None,
+                 "numerator": None, "denominator": None, "note": "no shipments <b>yet</b>"})
+    upsert(db, KpiValue, rows)
+
+
+def test_kpis_filtered_and_paged(call, db):
+    assert call("viewer", "GET", "/api/v1/kpis").json() == {"run": None, "total": 0, "page": 1, "size": 100,
+                                                           "items": []}
+    seed_kpis(db)
+    whole = call("viewer", "GET", "/api/v1/kpis").json()
+    assert whole["run"] == 2 and whole["total"] == 9
+    picked = call("viewer", "GET", "/api/v1/kpis?run=2&segment=A-X&kpi=fill_rate_units&period=2026-01-12").json()
+    assert picked["items"] == [{"run_id": 2, "segment": "A-X", "kpi": "fill_rate_units", "period": "2026-01-12",
+                                "scope": "", "value": 0.95, "numerator": None, "denominator": 10.0, "note": None}]
+    pages = [call("viewer", "GET", f"/api/v1/kpis?size=4&page={p}").json()["items"] for p in (1, 2, 3)]
+    assert [len(p) for p in pages] == [4, 4, 1]
+    keys = {(r["segment"], r["kpi"], r["period"]) for p in pages for r in p}
+    assert len(keys) == 9  # no row twice, none lost
+    assert call("viewer", "GET", "/api/v1/kpis?run=1").json()["total"] == 0
+    assert call("viewer", "GET", "/api/v1/kpis?size=0").status_code == 422

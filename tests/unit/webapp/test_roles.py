@@ -54,18 +54,25 @@ SAMPLES = {
     "/exceptions/{exc_id}/move": ("POST", "/exceptions/6/move", {"action": "ack", "version": "1"}),
     "/exceptions/{exc_id}/assign": ("POST", "/exceptions/6/assign", {"owner": "stu", "version": "1"}),
     "/exceptions/{exc_id}/comment": ("POST", "/exceptions/6/comment", {"text": "noted"}),
+    "/exceptions/{exc_id}/row/ack": ("POST", "/exceptions/7/row/ack", {"version": "1"}),
+    "/exceptions/{exc_id}/row/assign": ("POST", "/exceptions/7/row/assign", {"version": "1"}),
     "/quarantine": ("GET", "/quarantine", None),
     "/plans": ("GET", "/plans", None),
     "/plans/{plan_id}": ("GET", "/plans/1", None),
     "/plans/{plan_id}/approve": ("POST", "/plans/1/approve", {"reason": "fine"}),
     "/plans/{plan_id}/lines": ("POST", "/plans/1/lines", {"decision": "approved", "line": ["2:1"]}),
     "/runs": ("GET", "/runs", None),
+    "/api/v1/kpis": ("GET", "/api/v1/kpis?run=2", None),
+    "/kpis": ("GET", "/kpis", None),
+    "/what-if": ("GET", "/what-if", None),
     "/runs/{run_id}": ("GET", "/runs/2", None),
+    "/runs/{run_id}/service": ("GET", "/runs/2/service", None),
     "/logout": ("POST", "/logout", {}),
 }
 # Posting both /api/v1/overrides (request) variants: a GET lists, a POST requests.
 POSTS = {"/api/v1/overrides": ("POST", "/api/v1/overrides", {"entity": "product", "entity_key": "P1",
                                                              "name": "segment", "value": "A", "reason": "launch"}),
+         "/what-if": ("POST", "/what-if", {"policy": "rules: ["}),
          "/api/v1/users": ("POST", "/api/v1/users", {"name": "newbie", "role": "viewer", "password": "long enough pw"})}
 
 
@@ -87,7 +94,7 @@ def _sample(method: str, path: str):
 def test_every_route_but_login_declares_an_action(db):
     app = site.client_for(db).app
     public = [r.path for r in api_routes(app.routes) if not action_of(r)]
-    assert sorted(public) == ["/login", "/login"]  # the form and its post
+    assert sorted(public) == ["/login", "/login", "/login/oidc", "/login/oidc/callback"]  # the form, its post, SSO
 
 
 def test_every_guarded_route_has_a_sample(db):
