@@ -99,6 +99,8 @@ class SegbridgeConfig(StrictModel):
     reconcile: dict[str, Any] = Field(default_factory=dict, description="Reconciliation rules")
     schedules: dict[str, Any] = Field(default_factory=dict, description="Scheduler steps and timetable")
     alerts: dict[str, Any] = Field(default_factory=dict, description="Alert channels")
+    engine: dict[str, Any] = Field(default_factory=dict, description="Engine backend: {kind: pandas | spark, "
+                                   "master, conf} (core.spark_engine.spark_settings; docs/spark.md)")
 
     @property
     def base_dir(self) -> Path:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 
 KIND_MODULES = ["core.settings", "core.mapping", "core.planning.policy", "connectors.declarative",
-                "scheduler.schedule_settings", "core.writeback.writeback_settings", "core.reconcile.reconcile_settings"]
+                "scheduler.schedule_settings", "core.writeback.writeback_settings", "core.reconcile.reconcile_settings",
+                "core.spark_engine.spark_settings"]
 
 
 def load_all_kinds() -> None:

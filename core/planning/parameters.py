@@ -49,8 +49,9 @@ def compute_parameters(pl: pd.DataFrame, lt: pd.DataFrame, hist: DemandHistory, 
                        daily: DailyInputs | None = None) -> pd.DataFrame:
     """Safety stock, reorder point, order quantity, min/max and rounding per product-location."""
     out = pl.copy()
-    out[["lead_time", "lead_time_std", "lead_time_source"]] = lt[["lead_time", "lead_time_std",
-                                                                   "lead_time_source"]].to_numpy()
+    out["lead_time"] = lt["lead_time"].to_numpy(float)  # float columns (pandas 2 kept a mixed block object)
+    out["lead_time_std"] = lt["lead_time_std"].to_numpy(float)
+    out["lead_time_source"] = lt["lead_time_source"].to_numpy()
     out["lead_time_days"] = lt["lead_time"].to_numpy(float) * PERIOD_DAYS[period]
     master = _master(out, pls, products)
     for c in CURRENT:

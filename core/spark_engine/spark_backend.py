@@ -49,6 +49,8 @@ class SparkRun:
     products: DataFrame
     ruleset_hash: str
     last_day: object
+    period: str = "W"
+    window: int = 52
 
 
 def _bucket(df: DataFrame, col: str, n: int) -> DataFrame:
@@ -237,7 +239,8 @@ def run_spark(spark: SparkSession, inputs: dict, policy=None, options=None, buck
     pl = _replay(_blocks(pl), inputs["order_lines"], pol, opts, first, n_days).persist()
     prod = classed.filter(F.col("_kind") == "product")
     segments, parameters = _long(pl, prod, overrides)
-    return SparkRun(segments, parameters, pl, prod, ruleset_hash(pol), day)
+    return SparkRun(segments, parameters, pl, prod, ruleset_hash(pol), day, pol.classification.period,
+                    pol.classification.window)
 
 
 def _long(pl: DataFrame, prod: DataFrame, overrides: pd.DataFrame) -> tuple[DataFrame, DataFrame]:
