@@ -25,7 +25,8 @@ def test_conform_fills_missing_columns_and_casts():
 
     schema = T.StructType([T.StructField("x", T.DoubleType()), T.StructField("s", T.StringType()),
                            T.StructField("m", T.ArrayType(T.DoubleType())), T.StructField("gone", T.StringType())])
-    out = conform(pd.DataFrame({"x": ["1.5", None], "s": [3, None], "m": [np.ones(2), np.nan]}), schema)
+    out = conform(pd.DataFrame({"x": ["1.5", None], "s": pd.Series([3, None], dtype=object),
+                               "m": [np.ones(2), np.nan]}), schema)
     assert list(out.columns) == ["x", "s", "m", "gone"]
     assert out["x"].tolist()[0] == 1.5 and np.isnan(out["x"].tolist()[1])
     assert out["s"].tolist() == ["3", None] and out["m"].tolist()[1] is None and out["gone"].isna().all()
