@@ -90,7 +90,10 @@ def _sample_bucket(df: DataFrame) -> int:
 
 
 def _cogrouped(left: DataFrame, right: DataFrame | None, key: str, fn, right_cols: list[str] | None = None):
-    """fn(left_pdf, right_pdf) applied per key value with both sides whole; schema from a sample group."""
+    """fn(left_pdf, right_pdf) applied per key value with both sides whole; schema from a sample group
+    (the inputs are persisted first, so the sample does not compute them twice)."""
+    left = left.persist()
+    right = right.persist() if right is not None else None
     b = _sample_bucket(left) if key == "_b" else left.select(key).first()[0]
     lp = left.filter(F.col(key) == b).toPandas()
     rp = right.filter(F.col(key) == b).toPandas() if right is not None else pd.DataFrame(columns=right_cols or [])
