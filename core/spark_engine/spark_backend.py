@@ -34,7 +34,7 @@ from core.planning.governance import active_overrides, ruleset_hash
 from core.planning.parameters import _CHUNK
 from core.planning.service_check import _BLOCK
 from core.spark_engine import spark_stages as st
-from core.spark_engine.spark_frames import conform, merge_schemas, schema_of
+from core.spark_engine.spark_frames import conform, schema_of
 
 KEYS = ["product_id", "location_id"]
 

@@ -35,15 +35,6 @@ def schema_of(pdf: pd.DataFrame, overrides: dict[str, T.DataType] | None = None)
     return T.StructType([T.StructField(f.name, over.get(f.name, f.dataType)) for f in fields])
 
 
-def merge_schemas(a: T.StructType, b: T.StructType) -> T.StructType:
-    """Fields of both samples; where one sample says string for an all-None column, the other's type wins."""
-    out = {f.name: f for f in a.fields}
-    for f in b.fields:
-        if f.name not in out or isinstance(out[f.name].dataType, T.StringType):
-            out[f.name] = f
-    return T.StructType(list(out.values()))
-
-
 def conform(pdf: pd.DataFrame, schema: T.StructType) -> pd.DataFrame:
     """`pdf` with exactly the schema's columns, each in a dtype Arrow converts to the field's type."""
     out = {}
@@ -63,7 +54,3 @@ def conform(pdf: pd.DataFrame, schema: T.StructType) -> pd.DataFrame:
         out[f.name] = col.reset_index(drop=True)
     return pd.DataFrame(out, columns=[f.name for f in schema.fields])
 
-
-def to_pandas(df) -> pd.DataFrame:
-    """A Spark frame as pandas (Arrow), with array columns as float64 numpy arrays."""
-    return df.toPandas()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import sys
 from enum import StrEnum
-from typing import Any
 
 from pydantic import Field
 
@@ -78,7 +77,3 @@ def session(config: EngineConfig):
     for key, value in {**DEFAULT_CONF, **{k: str(v) for k, v in config.conf.items()}}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
-
-
-def conf_value(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -31,10 +31,3 @@ def test_conform_fills_missing_columns_and_casts():
     assert out["x"].tolist()[0] == 1.5 and np.isnan(out["x"].tolist()[1])
     assert out["s"].tolist() == ["3", None] and out["m"].tolist()[1] is None and out["gone"].isna().all()
 
-
-def test_merge_schemas_prefers_a_typed_field_over_an_all_none_string():
-    from core.spark_engine.spark_frames import merge_schemas
-
-    a = T.StructType([T.StructField("v", T.StringType())])
-    b = T.StructType([T.StructField("v", T.DoubleType()), T.StructField("w", T.LongType())])
-    assert [(f.name, type(f.dataType)) for f in merge_schemas(a, b).fields] == [("v", T.DoubleType), ("w", T.LongType)]

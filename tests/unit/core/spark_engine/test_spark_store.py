@@ -45,11 +45,11 @@ def test_parquet_layout_is_read_with_dates_as_timestamps(spark, tmp_path):
 
 def test_a_spark_run_is_saved_as_a_segment_run(spark, tmp_path):
     from core import runs
+    from core.model import OrderLine, ProductLocation
     from core.planning_store import load_frames, segment_from_store
     from core.spark_engine.spark_settings import EngineConfig
     from core.spark_engine.spark_store import segment_with_spark
     from core.store import create_all, open_store, upsert
-    from core.model import OrderLine, ProductLocation
     from tests.e2e.spark_fixtures import parity_frames
 
     db = open_store(f"sqlite:///{tmp_path / 's.db'}")
