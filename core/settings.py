@@ -106,6 +106,8 @@ class SegbridgeConfig(StrictModel):
     schedules: dict[str, Any] = Field(default_factory=dict, description="Scheduler steps and timetable")
     alerts: dict[str, Any] = Field(default_factory=dict, description="Alert channels")
     webapp: dict[str, Any] = Field(default_factory=dict, description="`segbridge serve`: OpenID Connect login")
+    engine: dict[str, Any] = Field(default_factory=dict, description="Engine backend: {kind: pandas | spark, "
+                                   "master, conf} (core.spark_engine.spark_settings; docs/spark.md)")
 
     @property
     def base_dir(self) -> Path:

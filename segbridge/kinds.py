@@ -6,7 +6,7 @@ import importlib
 
 KIND_MODULES = ["core.settings", "core.mapping", "core.planning.policy", "connectors.declarative",
                 "scheduler.schedule_settings", "core.writeback.writeback_settings", "core.reconcile.reconcile_settings",
-                "core.accounts"]
+                "core.accounts", "core.spark_engine.spark_settings"]
 
 
 def load_all_kinds() -> None:

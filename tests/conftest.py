@@ -96,14 +96,46 @@ def shared() -> Path:
     return SHARED
 
 
+def spark_missing() -> str | None:
+    """None when a local Spark can start (pyspark installed, a Java runtime on PATH), else the reason."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark not installed (pip install -e '.[spark]')"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "no Java runtime (install openjdk-17-jre-headless)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark for the whole test session: 2 cores, 2 shuffle partitions, no UI."""
+    reason = spark_missing()
+    if reason:
+        if ON_CI:
+            pytest.fail(f"CI requires Spark: {reason}")
+        pytest.skip(reason)
+    from core.spark_engine.spark_settings import EngineConfig, session
+
+    s = session(EngineConfig(kind="spark", master="local[2]", conf={
+        "spark.sql.shuffle.partitions": 2, "spark.default.parallelism": 2, "spark.ui.enabled": False,
+        "spark.sql.adaptive.enabled": False, "spark.driver.memory": "1g"}))
+    s.sparkContext.setLogLevel("ERROR")
+    yield s
+    s.stop()
+
+
 def pytest_runtest_logreport(report):
     if report.skipped and "postgres" in report.keywords:
         _pg_skips.append(report.nodeid)
+    if report.skipped and "spark" in report.keywords:
+        _pg_skips.append(report.nodeid)  # the same rule: on CI a skipped Spark test fails the run
 
 
 def pytest_sessionfinish(session, exitstatus):
     if ON_CI and _pg_skips:
-        print(f"\nCI=true but {len(_pg_skips)} PostgreSQL test(s) skipped: {_pg_skips[:5]}")
+        print(f"\nCI=true but {len(_pg_skips)} PostgreSQL/Spark test(s) skipped: {_pg_skips[:5]}")
         session.exitstatus = 1
 
 

@@ -359,11 +359,30 @@ def pooled_size_var(events, size_mean, size_var, groups=None, prior_events: floa
     ways left lumpy cycle service 2.7 points short, pulling up only 1.9)."""
     e, m, v = (np.asarray(x, dtype="float64") for x in (events, size_mean, size_var))
     g = np.zeros(len(e), dtype=np.int64) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    wt, cv2 = size_cv2_weights(e, m, v)
+    pooled = pooled_from_sums(np.bincount(g, weights=wt * cv2), np.bincount(g, weights=wt))
+    return shrunk_size_var(e, m, v, pooled[g], prior_events)
+
+
+def pooled_from_sums(weighted_cv2_sum, weight_sum) -> np.ndarray:
+    """A group's pooled size CV^2 from its sums of wt * cv2 and wt (1 where no series has two demand days)."""
+    s1, s2 = (np.asarray(x, dtype="float64") for x in (weighted_cv2_sum, weight_sum))
+    return np.where(s2 > 0, s1 / np.maximum(s2, 1e-12), 1.0)
+
+
+def size_cv2_weights(events, size_mean, size_var) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, size CV^2) per series, the terms of the pooled CV^2 (a caller that pools over more series
+    than it holds, e.g. the Spark backend, sums wt * cv2 and wt per group itself)."""
+    e, m, v = (np.asarray(x, dtype="float64") for x in (events, size_mean, size_var))
     with np.errstate(invalid="ignore", divide="ignore"):
         cv2 = np.where((e > 1) & (m > 0), v / (m * m), 0.0)
-    wt = np.maximum(e - 1, 0.0)
-    pooled = np.bincount(g, weights=wt * cv2) / np.maximum(np.bincount(g, weights=wt), 1e-12)
-    pooled = np.where(np.bincount(g, weights=wt) > 0, pooled, 1.0)
-    shrunk = (wt * cv2 + prior_events * pooled[g]) / (wt + prior_events)
+    return np.maximum(e - 1, 0.0), cv2
+
+
+def shrunk_size_var(events, size_mean, size_var, pooled, prior_events: float = PRIOR_EVENTS) -> np.ndarray:
+    """The size variance of `pooled_size_var`, given each series' group's pooled CV^2."""
+    e, m, v = (np.asarray(x, dtype="float64") for x in (events, size_mean, size_var))
+    wt, cv2 = size_cv2_weights(e, m, v)
+    shrunk = (wt * cv2 + prior_events * np.asarray(pooled, dtype="float64")) / (wt + prior_events)
     return np.maximum(shrunk, np.where(wt > 0, cv2, 0.0)) * m * m
 

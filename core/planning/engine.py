@@ -154,7 +154,8 @@ def _priced_lines(lines: pd.DataFrame, products: pd.DataFrame | None) -> pd.Data
     return out
 
 
-def _abc_input(stats: pd.DataFrame, measure: str, groups=None) -> tuple[np.ndarray, np.ndarray]:
+def _abc_input(stats: pd.DataFrame, measure: str, groups=None,
+               group_valued: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ABC measure per series and its basis. Why: with no price and no cost every value is 0, and
     ranking by 0 made a steady seller `none` with all-zero parameters. So an ABC group (a location, or
     the network) in which no series with demand has a positive value/margin is ranked by volume
@@ -166,19 +167,26 @@ def _abc_input(stats: pd.DataFrame, measure: str, groups=None) -> tuple[np.ndarr
         return v, basis
     qty = stats["quantity"].to_numpy("float64")
     demand, valued = qty > 0, np.isfinite(v) & (v > 0)
-    g = np.zeros(len(v), np.int64) if groups is None else pd.factorize(np.asarray(groups))[0]
-    group_valued = np.bincount(g, weights=(demand & valued).astype(float)) > 0
-    by_volume = demand & ~group_valued[g]
+    if group_valued is None:  # else given per row by a caller that sees only part of each group (Spark)
+        g = np.zeros(len(v), np.int64) if groups is None else pd.factorize(np.asarray(groups))[0]
+        group_valued = (np.bincount(g, weights=(demand & valued).astype(float)) > 0)[g]
+    group_valued = np.asarray(group_valued, dtype=bool)
+    by_volume = demand & ~group_valued
     basis[by_volume] = "volume"
-    basis[demand & group_valued[g] & ~valued] = "no_measure"
+    basis[demand & group_valued & ~valued] = "no_measure"
     return np.where(by_volume, qty, v), basis
 
 
-def _classify(stats: pd.DataFrame, pol: Policy, measure: str, groups=None, ids=None) -> pd.DataFrame:
-    """ABC/XYZ/pattern/lifecycle for one set of series (stats aligned with ids)."""
+def _classify(stats: pd.DataFrame, pol: Policy, measure: str, groups=None, ids=None,
+              shares: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+    """ABC/XYZ/pattern/lifecycle for one set of series (stats aligned with ids). `shares`: the ABC
+    (share, basis) when computed elsewhere over all series (the Spark backend's global step)."""
     cls = pol.classification
-    values, basis = _abc_input(stats, measure, groups)
-    share = cumulative_share(values, ids=ids, groups=groups)
+    if shares is None:
+        values, basis = _abc_input(stats, measure, groups)
+        share = cumulative_share(values, ids=ids, groups=groups)
+    else:
+        share, basis = (np.asarray(x) for x in shares)
     share = np.where(basis == "no_measure", 1.0, share)  # ranked last: the whole total lies before it
     out = pd.DataFrame({"abc": classes_from_share(share, cls.abc_thresholds), "abc_metric": share,
                         "abc_basis": basis}, index=stats.index)
@@ -193,15 +201,19 @@ def _classify(stats: pd.DataFrame, pol: Policy, measure: str, groups=None, ids=N
     return out
 
 
-def classify_product_locations(hist: DemandHistory, pol: Policy, products: pd.DataFrame | None) -> pd.DataFrame:
-    """Wide frame per product-location: keys, stats, classes (ABC within location unless scope is network)."""
+def classify_product_locations(hist: DemandHistory, pol: Policy, products: pd.DataFrame | None,
+                               shares: dict | None = None) -> pd.DataFrame:
+    """Wide frame per product-location: keys, stats, classes (ABC within location unless scope is network).
+    `shares` ({"abc": (share, basis), "velocity": share}): computed elsewhere over all series (Spark)."""
     cls = pol.classification
     stats = hist.stats
     groups = hist.keys["location_id"].to_numpy() if cls.abc_scope == "location" else None
     ids = hist.keys["product_id"].to_numpy()
-    out = pd.concat([hist.keys, stats, _classify(stats, pol, MEASURE[cls.abc_measure], groups, ids)], axis=1)
+    out = pd.concat([hist.keys, stats, _classify(stats, pol, MEASURE[cls.abc_measure], groups, ids,
+                                                 shares and shares["abc"])], axis=1)
     out["entity_key"] = out["product_id"].astype(str) + "|" + out["location_id"].astype(str)
-    share = cumulative_share(stats["picks"].to_numpy(), ids=ids, groups=groups)
+    share = cumulative_share(stats["picks"].to_numpy(), ids=ids, groups=groups) if shares is None \
+        else np.asarray(shares["velocity"], dtype="float64")
     out["velocity_class"] = classes_from_share(share, cls.velocity_thresholds)
     out["velocity_metric"] = share
     cat = products.set_index("id")["category"] if products is not None and "category" in products else None
@@ -209,11 +221,11 @@ def classify_product_locations(hist: DemandHistory, pol: Policy, products: pd.Da
     return out
 
 
-def classify_products(hist: DemandHistory, pol: Policy) -> pd.DataFrame:
+def classify_products(hist: DemandHistory, pol: Policy, shares: tuple | None = None) -> pd.DataFrame:
     """Wide frame per product across locations (network ABC, ties by product id)."""
     ids = hist.keys["product_id"].to_numpy()
     out = pd.concat([hist.keys, hist.stats, _classify(hist.stats, pol, MEASURE[pol.classification.abc_measure],
-                                                      None, ids)], axis=1)
+                                                      None, ids, shares)], axis=1)
     out["entity_key"] = out["product_id"].astype(str)
     return out
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from core.planning import inventory as inv
-from core.planning.calibration import DailyModel, calibrate_levels, pooled_size_var
+from core.planning.calibration import DailyModel, calibrate_levels, pooled_size_var, shrunk_size_var
 from core.planning.demand import PERIOD_DAYS, PERIODS_PER_YEAR, DemandHistory
 
 MASTER = ["moq", "order_multiple", "unit_cost"]
@@ -39,6 +39,9 @@ class DailyInputs:
 
     stats: pd.DataFrame  # core.planning.daily.daily_stats
     days: int  # days of history they were measured over
+    # Given by a caller that holds part of the series (Spark): each row's pattern's pooled size CV^2
+    # over all series (else pooled over the rows given); the rows given then form one calibration chunk.
+    pooled_cv2: np.ndarray | None = None
 
 
 def compute_parameters(pl: pd.DataFrame, lt: pd.DataFrame, hist: DemandHistory, pls: pd.DataFrame | None,
@@ -46,8 +49,9 @@ def compute_parameters(pl: pd.DataFrame, lt: pd.DataFrame, hist: DemandHistory, 
                        daily: DailyInputs | None = None) -> pd.DataFrame:
     """Safety stock, reorder point, order quantity, min/max and rounding per product-location."""
     out = pl.copy()
-    out[["lead_time", "lead_time_std", "lead_time_source"]] = lt[["lead_time", "lead_time_std",
-                                                                   "lead_time_source"]].to_numpy()
+    out["lead_time"] = lt["lead_time"].to_numpy(float)  # float columns (pandas 2 kept a mixed block object)
+    out["lead_time_std"] = lt["lead_time_std"].to_numpy(float)
+    out["lead_time_source"] = lt["lead_time_source"].to_numpy()
     out["lead_time_days"] = lt["lead_time"].to_numpy(float) * PERIOD_DAYS[period]
     master = _master(out, pls, products)
     for c in CURRENT:
@@ -56,7 +60,7 @@ def compute_parameters(pl: pd.DataFrame, lt: pd.DataFrame, hist: DemandHistory, 
     d, L = out["mean"].to_numpy(float), out["lead_time"].to_numpy(float)
     R = out["review_period_days"].to_numpy(float) / PERIOD_DAYS[period]
     q, mult, moq = _order_quantity(out, master, d, R, period)
-    method = _methods(out, daily is not None)
+    method = methods_of(out, daily is not None)
     ss = np.ceil(np.round(_safety_stock(out, hist, method, d, L, R, q), 6))
     level = np.ceil(np.round(d * (L + R) + ss, 6))
     if daily is not None and (method == CALIBRATED).any():
@@ -120,7 +124,7 @@ def _master(out: pd.DataFrame, pls: pd.DataFrame | None, products: pd.DataFrame 
     return merged
 
 
-def _methods(out: pd.DataFrame, have_daily: bool) -> np.ndarray:
+def methods_of(out: pd.DataFrame, have_daily: bool) -> np.ndarray:
     """The method each row uses: the policy's, with `auto` resolved (see module doc)."""
     m = out["ss_method"].astype(str).to_numpy()
     m = np.where(m == "normal", out["service_type"].astype(str).to_numpy(), m)
@@ -156,7 +160,10 @@ def _calibrated(out, daily: DailyInputs, method, level, q, period):
     rows = np.flatnonzero(method == CALIBRATED)
     st = daily.stats.iloc[rows]
     groups = out["pattern"].to_numpy()[rows]
-    var = pooled_size_var(st["events"], st["size_mean"], st["size_var"], groups)
+    if daily.pooled_cv2 is None:
+        var = pooled_size_var(st["events"], st["size_mean"], st["size_var"], groups)
+    else:
+        var = shrunk_size_var(st["events"], st["size_mean"], st["size_var"], np.asarray(daily.pooled_cv2)[rows])
     model = DailyModel.fit(st["p"], st["size_mean"], var, st["integer"], days=daily.days)
     lead = out["lead_time_days"].to_numpy(float)[rows]
     lead_sd = out["lead_time_std"].to_numpy(float)[rows] * PERIOD_DAYS[period]
@@ -165,8 +172,9 @@ def _calibrated(out, daily: DailyInputs, method, level, q, period):
     kind = out["service_type"].astype(str).to_numpy()[rows]
     found = np.full(len(rows), np.nan)
     order = np.argsort(model.p * (lead + review + 1), kind="stable")
-    for i in range(0, len(rows), _CHUNK):
-        c = order[i:i + _CHUNK]
+    chunk = len(rows) if daily.pooled_cv2 is not None else _CHUNK  # the caller formed the chunk
+    for i in range(0, len(rows), max(chunk, 1)):
+        c = order[i:i + max(chunk, 1)]
         found[c] = calibrate_levels(model.take(c), lead[c], lead_sd[c], review[c], q[rows][c], target[c], kind[c])
     level, method = level.copy(), method.copy()
     ok = np.isfinite(found) & (model.p > 0)

@@ -62,6 +62,22 @@ def write_data_quality(quality: dict, path: Path) -> None:
     write_csv(pd.DataFrame(rows, columns=["case", "count", "example"]), path)
 
 
+def _run(frames, pol, opts, engine: str):
+    """The engine on the frames: in this process (pandas) or on Spark (same results, docs/spark.md)."""
+    from core.planning.engine import run_engine
+
+    if engine == "pandas":
+        return run_engine(frames, pol, opts)
+    if engine != "spark":
+        raise ConfigError(f"--engine {engine!r}: unknown engine", hint="use --engine pandas or --engine spark")
+    from core.spark_engine.spark_backend import run_spark
+    from core.spark_engine.spark_settings import EngineConfig, session
+    from core.spark_engine.spark_store import collect_result, from_frames
+
+    spark = session(EngineConfig(kind="spark", master="local[*]"))
+    return collect_result(run_spark(spark, from_frames(spark, frames), pol, opts))
+
+
 def analyze(
     folder: Path = typer.Argument(..., help="Folder of canonical CSV files (order_lines.csv, ...)"),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for segments.csv, parameters.csv, report.html"),
@@ -74,9 +90,11 @@ def analyze(
                                          "(default: ISO YYYY-MM-DD; the mapping's {date: {format: ...}})"),
     encoding: str = typer.Option(None, "--encoding",
                                  help="Encoding of the files, e.g. cp1252 (default: UTF-8, with or without BOM)"),
+    engine: str = typer.Option("pandas", "--engine", help="pandas (one machine) or spark (local[*] unless "
+                                                          "spark-submit set a master; docs/spark.md)"),
 ) -> None:
     """Run the whole engine offline on canonical CSV files and write segments, parameters and a report."""
-    from core.planning.engine import EngineOptions, run_engine
+    from core.planning.engine import EngineOptions
     from core.planning.policy import load_policy
     from core.reports.engine_report import write_report
     from core.reports.spreadsheet import write_csv
@@ -86,8 +104,9 @@ def analyze(
         raise ConfigError(f"{folder}: not a folder", hint="pass the folder holding order_lines.csv")
     pol = load_policy(policy)
     frames, notes = read_canonical_csv(folder, date_format, encoding)
+    opts = EngineOptions(simulate=simulate, simulate_periods=bootstrap or None)
     try:
-        result = run_engine(frames, pol, EngineOptions(simulate=simulate, simulate_periods=bootstrap or None))
+        result = _run(frames, pol, opts, engine)
     except DataError as exc:  # e.g. every order date refused: say what reading the files refused, and why
         if not notes.warnings():
             raise

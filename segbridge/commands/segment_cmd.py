@@ -20,6 +20,8 @@ def segment(
     config: Path = typer.Option(None, "--config", help="segbridge.yaml (default: the global --config)"),
     policy: Path = typer.Option(None, "--policy", help="Policy YAML (default: segmentation.policy in the config)"),
     as_json: bool = typer.Option(False, "--json", help="Print the run's counts as one JSON object instead"),
+    engine: str = typer.Option(None, "--engine", help="pandas (one machine) or spark (default: engine.kind in "
+                                                      "the config, else pandas; docs/spark.md)"),
 ) -> None:
     """Segment products and customers from the store and save a run (with audit events for changes)."""
     from core.planning_store import load_frames, resolve_policy, segment_from_store
@@ -32,8 +34,28 @@ def segment(
     if what_if is not None:
         _what_if(load_frames(db), current, what_if)
         return
-    run_id = segment_from_store(db, current, trigger=Trigger.MANUAL)
+    engine_cfg = engine_of(cfg, engine)
+    if engine_cfg.kind == "spark":
+        from core.spark_engine.spark_settings import session
+        from core.spark_engine.spark_store import segment_with_spark
+
+        run_id = segment_with_spark(db, session(engine_cfg), engine_cfg, current, Trigger.MANUAL, cfg.base_dir)
+    else:
+        run_id = segment_from_store(db, current, trigger=Trigger.MANUAL)
     _report(db, run_id, _hash(current), as_json)
+
+
+def engine_of(cfg, choice: str | None):
+    """The `engine:` section of the config, its kind replaced by --engine when given."""
+    from basics.errors import ConfigError
+    from core.spark_engine.spark_settings import EngineConfig, EngineKind, engine_config
+
+    base = engine_config(cfg) if cfg is not None else EngineConfig()
+    if choice is None:
+        return base
+    if choice not in {k.value for k in EngineKind}:
+        raise ConfigError(f"--engine {choice!r}: unknown engine", hint="use --engine pandas or --engine spark")
+    return base.model_copy(update={"kind": EngineKind(choice)})
 
 
 def _report(db, run_id: int, ruleset: str, as_json: bool) -> None:

@@ -24,7 +24,10 @@ CORE_MAY_USE = ("connectors.registry", "connectors.base")
 # What each package may import besides its own floor and those below it.
 SANDBOX_MAY_USE = ("basics", "connectors")
 PLANNING_MAY_USE = ("basics", "core.planning", "core.paths")
-PLANNING_NEVER = ("sqlalchemy", "sqlmodel", "alembic", "rich", "typer", "requests", "zeep", "psycopg")
+PLANNING_NEVER = ("sqlalchemy", "sqlmodel", "alembic", "rich", "typer", "requests", "zeep", "psycopg", "pyspark")
+# Spark is one backend of the engine: only its package imports pyspark (the planning room stays pure and
+# runs per partition there; the rest of the project never needs the `spark` extra).
+SPARK_PACKAGE = "core.spark_engine"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ def _top(name: str) -> str:
 def judge(importer: str, imported: str) -> str | None:
     """Why `importer` (a dotted module name) may not import `imported`; None when it may."""
     src, dst = _top(importer), _top(imported)
+    if dst == "pyspark" and not (importer == SPARK_PACKAGE or importer.startswith(SPARK_PACKAGE + ".")):
+        return f"only {SPARK_PACKAGE} imports pyspark (the Spark backend; docs/spark.md)"
     if importer == "core.planning" or importer.startswith("core.planning."):
         why = _judge_planning(imported)
         if why:

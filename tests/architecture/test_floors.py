@@ -38,6 +38,8 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     ("core/planning/demand.py", "def f():\n    from rich.console import Console\n", "no rich"),
     ("core/planning/policy.py", "import sqlalchemy as sa\n", "no sqlalchemy"),
     ("connectors/sql/source.py", "from ...core import model\n", "connectors is below core"),  # relative, resolved
+    ("core/planning/engine.py", "from pyspark.sql import SparkSession\n", "only core.spark_engine imports pyspark"),
+    ("core/sync.py", "def f():\n    import pyspark\n", "only core.spark_engine imports pyspark"),
 ])
 def test_an_upward_import_is_caught(tmp_path, rel, source, why):
     root = _tree(tmp_path, {rel: source})
@@ -59,5 +61,6 @@ def test_downward_and_allowed_imports_pass(tmp_path):
         "basics/secrets.py": "import os\nimport re\n",
         "core/planning/policy.py": "from basics.yaml_loader import load_yaml_model\nfrom core.paths import mappings_dir\n"
                                    "from core.planning.segmentation import abc\nimport pandas as pd\n",
+        "core/spark_engine/spark_backend.py": "from pyspark.sql import functions as F\nfrom core.planning import engine\n",
     })
     assert violations(root) == []

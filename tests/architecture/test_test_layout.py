@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-MIRRORED = ["core/writeback", "core/reconcile", "connectors"]
+MIRRORED = ["core/writeback", "core/reconcile", "core/spark_engine", "connectors"]
 NOT_MODULES = {"__init__.py", "__main__.py"}
 
 

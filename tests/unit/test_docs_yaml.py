@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```yaml[^\n]*\n(.*?)^```", re.S | re.M)
 SECTIONS = {"database", "mappings_dir", "systems", "quality", "segmentation", "writeback", "reconcile",
-            "schedules", "alerts", "webapp", "version"}
+            "schedules", "alerts", "webapp", "version", "engine"}
 
 
 def _blocks() -> list[tuple[str, str]]:

@@ -93,3 +93,21 @@ def test_a_cp1252_folder_fails_with_file_and_byte_then_reads_with_encoding(tmp_p
     result = CliRunner().invoke(build_app(), ["analyze", str(folder), "--out", out, "--no-simulate",
                                               "--encoding", "cp1252"])
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+
+
+@pytest.mark.spark
+def test_engine_spark_writes_the_same_segments(tmp_path, spark):
+    folder = tmp_path / "in"
+    write_canonical_csv(generate(seed=5, products=6, locations=2, customers=4, weeks=30), folder,
+                        only=["order_lines", "products", "product_locations"])
+    for engine in ("pandas", "spark"):
+        result = CliRunner().invoke(build_app(), ["analyze", str(folder), "--out", str(tmp_path / engine),
+                                                  "--engine", engine, "--no-simulate"])
+        assert result.exit_code == 0, result.output
+    key = ["entity", "entity_key", "dimension"]
+    a = pd.read_csv(tmp_path / "pandas" / "segments.csv", dtype=str)
+    b = pd.read_csv(tmp_path / "spark" / "segments.csv", dtype=str)
+    a = a[a["entity"] != "customer"].sort_values(key).reset_index(drop=True)
+    b = b.sort_values(key).reset_index(drop=True)
+    assert len(a) > 20 and a[[*key, "value", "source"]].equals(b[[*key, "value", "source"]])
+    assert (tmp_path / "spark" / "report.html").is_file()

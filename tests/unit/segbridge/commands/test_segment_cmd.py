@@ -50,3 +50,24 @@ def test_json_logs_carry_a_start_and_an_end_event_with_counts(demand_site, resto
 def test_the_console_log_stays_quiet_about_runs(demand_site, restore_logging):
     result = CliRunner().invoke(build_app(), ["-c", str(demand_site / "segbridge.yaml"), "segment", "--json"])
     assert result.exit_code == 0 and "run_started" not in result.stderr and "started" not in result.stderr
+
+
+def test_an_unknown_engine_is_refused_with_the_choices(demand_site):
+    result = _invoke(demand_site, "segment", "--engine", "dask")
+    assert result.exit_code != 0 and "unknown engine" in str(result.exception)
+    assert "--engine pandas or --engine spark" in result.exception.hint
+
+
+def test_engine_pandas_runs_the_one_machine_engine(demand_site):
+    result = _invoke(demand_site, "segment", "--engine", "pandas", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["product_locations"] == 5
+
+
+@pytest.mark.spark
+def test_engine_spark_saves_the_same_segments(demand_site, spark):
+    first = json.loads(_invoke(demand_site, "segment", "--json").stdout)
+    result = _invoke(demand_site, "segment", "--engine", "spark", "--json")
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.stdout)
+    assert counts["run_id"] == 2 and counts["segments"] == first["segments"] and counts["audit_events"] == 0

@@ -1,0 +1,174 @@
+"""Benchmark of the Spark backend beside the pandas engine, and of Spark alone at growing sizes.
+
+Order lines are generated as in bench/bench_engine.py (log-normal rates per series, 10 locations,
+104 weeks) and written as Parquet in the canonical layout, so Spark reads them as on a lake. For each
+size it prints seconds, the driver's peak memory (this process's and the JVM's RSS), the shuffle bytes
+written (Spark's status store), and checks that both backends give the same classes where both ran.
+
+    python bench/bench_spark.py --sizes 100000                  # quick
+    python bench/bench_spark.py --sizes 1000000 --pandas        # both side by side at 1M
+    python bench/bench_spark.py --sizes 250000 500000 1000000   # Spark growth, then the 50M projection
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_engine import generate  # noqa: E402
+from core.planning.engine import EngineOptions, run_engine  # noqa: E402
+from core.planning.policy import load_policy  # noqa: E402
+
+
+def rss_tree_gb() -> float:
+    """RSS of this process and its children (the JVM and Python workers), in GB."""
+    me = psutil.Process()
+    procs = [me, *me.children(recursive=True)]
+    return sum(p.memory_info().rss for p in procs if p.is_running()) / 1e9
+
+
+class Peak:
+    """Samples the process tree's RSS every 0.5 s in a thread (the driver's peak)."""
+
+    def __init__(self):
+        import threading
+
+        self.peak, self._stop = 0.0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_tree_gb())
+            self._stop.wait(0.5)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._t.join()
+        return self.peak
+
+
+def shuffle_bytes(spark) -> int:
+    """Shuffle bytes written by all stages so far (the REST status API of the driver's UI)."""
+    url = spark.sparkContext.uiWebUrl
+    if not url:
+        return -1
+    app = spark.sparkContext.applicationId
+    with urllib.request.urlopen(f"{url}/api/v1/applications/{app}/stages", timeout=30) as r:
+        return sum(s.get("shuffleWriteBytes", 0) for s in json.load(r))
+
+
+def frames_for(n: int) -> dict[str, pd.DataFrame]:
+    lines, pls = generate(n, 104, 20.0)[:2]
+    lines = lines.assign(product_id=lines["product_id"].astype(str), location_id=lines["location_id"].astype(str))
+    return {"order_lines": lines, "product_locations": pls}
+
+
+def run_size(spark, n: int, with_pandas: bool, folder: Path) -> dict:
+    from core.spark_engine.spark_backend import run_spark
+    from core.spark_engine.spark_store import read_parquet
+
+    frames = frames_for(n)
+    out = {"product_locations": n, "order_lines": len(frames["order_lines"])}
+    opts = EngineOptions(simulate=False)
+    policy = bench_policy()
+    if with_pandas:
+        peak = Peak()
+        t = time.perf_counter()
+        ref = run_engine(frames, policy, opts)
+        out |= {"pandas_s": round(time.perf_counter() - t, 1), "pandas_peak_gb": round(peak.stop(), 2)}
+    for name, f in frames.items():
+        _write(f, folder / name)
+    del frames
+    before = shuffle_bytes(spark)
+    peak = Peak()
+    t = time.perf_counter()
+    run = run_spark(spark, read_parquet(spark, folder), policy, opts)
+    seg = run.segments.toPandas()
+    out |= {"spark_s": round(time.perf_counter() - t, 1), "spark_driver_peak_gb": round(peak.stop(), 2),
+            "shuffle_gb": round((shuffle_bytes(spark) - before) / 1e9, 3)}
+    if with_pandas:
+        a = ref.segments.set_index(["entity", "entity_key", "dimension"])["value"]
+        b = seg.set_index(["entity", "entity_key", "dimension"])["value"].reindex(a.index)
+        out["same_classes"] = bool((a.astype(str) == b.astype(str)).all())
+    return out
+
+
+def bench_policy():
+    """The shipped policy over 104 weeks with closed-form safety stock (ss_method normal), the hot path
+    bench/bench_engine.py times; `--calibrate` keeps the shipped `auto` (daily calibration, far slower
+    on both backends: 140 s for 20k series in pandas on the shared 2-core machine)."""
+    policy = load_policy()
+    policy.classification.window = 104
+    if not CALIBRATE:
+        policy.default.ss_method = "normal"
+        for rule in policy.rules:
+            rule.ss_method = "normal" if rule.ss_method == "auto" else rule.ss_method
+    return policy
+
+
+CALIBRATE = False
+
+
+def _write(frame: pd.DataFrame, path: Path) -> None:
+    """A Parquet dataset of ~1M-row files (as a lake export would hold it)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for i, start in enumerate(range(0, len(frame), 1_000_000)):
+        frame.iloc[start:start + 1_000_000].to_parquet(path / f"part-{i:05d}.parquet", index=False)
+
+
+def project(results: list[dict], target: int = 50_000_000) -> str:
+    """Time growth (log-log slope of seconds against size) and the cores for 50M in about an hour."""
+    sizes = np.array([r["product_locations"] for r in results], float)
+    secs = np.array([r["spark_s"] for r in results], float)
+    if len(sizes) < 2:
+        return "one size only: no growth measured"
+    slope = np.polyfit(np.log(sizes), np.log(secs), 1)[0]
+    per_core_s = secs[-1] * 2 / sizes[-1]  # 2 cores here
+    core_hours = per_core_s * target / 3600
+    return (f"time grows as size^{slope:.2f}; at {sizes[-1]:,.0f} series {per_core_s * 1e6:,.0f} core-seconds per "
+            f"million series -> 50M needs ~{core_hours:,.1f} core-hours: ~{max(core_hours, 1):,.0f} cores for one "
+            f"hour (e.g. {max(int(np.ceil(core_hours / 8)), 1)} executors x 8 cores, 4-8 GB per core)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000])
+    ap.add_argument("--pandas", action="store_true", help="also run the pandas engine at each size")
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--partitions", type=int, default=16)
+    ap.add_argument("--calibrate", action="store_true", help="keep ss_method auto (daily calibration)")
+    args = ap.parse_args()
+    global CALIBRATE
+    CALIBRATE = args.calibrate
+    from core.spark_engine.spark_settings import EngineConfig, session
+
+    spark = session(EngineConfig(kind="spark", master=args.master, conf={
+        "spark.sql.shuffle.partitions": args.partitions, "spark.driver.memory": "6g",
+        "spark.ui.enabled": True}))
+    spark.sparkContext.setLogLevel("ERROR")
+    results = []
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="bench_spark_") as tmp:
+            r = run_size(spark, n, args.pandas, Path(tmp))
+        results.append(r)
+        print(json.dumps(r), flush=True)
+    print(project(results))
+    spark.stop()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""The engine on Apache Spark: global steps in Spark SQL, per-series maths per group in pandas.
+
+Pipeline (docs/spark.md):
+1. the window's last day: the maximum over batches of the cleaned demand lines' last day;
+2. per product bucket (all lines, master rows and receipts of a product together, cogrouped, so a series
+   is never split across Arrow batches): bucketing with zero periods, series statistics, lead times,
+   daily statistics (core.spark_engine.spark_stages.series_stage);
+3. Spark SQL: ABC cumulative shares (value descending, ties by product id, within location or network),
+   velocity shares, the network ABC of products (`running_sum`: a global sort, one running total per
+   partition, partition offsets; no single-task window);
+4. per product bucket: classes, hysteresis, overrides, the policy match;
+5. Spark SQL: the pooled size CV^2 per pattern and the calibration chunks (2,000 rows of similar
+   expected demand days, ranked over all series as on one machine);
+6. per chunk: the parameters (core.planning.parameters.compute_parameters);
+7. Spark SQL: the replay blocks (20,000 live series in key order); per block, cogrouped with its lines:
+   the daily replay (core.planning.service_check.check_service) and the long segments and parameters.
+Buckets are hashes of product ids, so a skewed key is one product's lines, never a whole location.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from basics.errors import DataError
+from core.planning import engine as eng
+from core.planning.calibration import pooled_from_sums
+from core.planning.governance import active_overrides, ruleset_hash
+from core.planning.parameters import _CHUNK
+from core.planning.service_check import _BLOCK
+from core.spark_engine import spark_stages as st
+from core.spark_engine.spark_frames import conform, schema_of
+
+KEYS = ["product_id", "location_id"]
+
+
+@dataclass
+class SparkRun:
+    """What the Spark pipeline leaves (Spark frames, not collected) and the run's constants."""
+
+    segments: DataFrame
+    parameters: DataFrame
+    product_locations: DataFrame
+    products: DataFrame
+    ruleset_hash: str
+    last_day: object
+    period: str = "W"
+    window: int = 52
+
+
+def _bucket(df: DataFrame, col: str, n: int) -> DataFrame:
+    return df.withColumn("_b", F.pmod(F.xxhash64(F.col(col).cast("string")), F.lit(n)))
+
+
+def _side(spark: SparkSession, inputs: dict, n: int) -> tuple[DataFrame | None, dict[str, list[str]]]:
+    """Products, product-locations and receipts as one tagged frame bucketed by product."""
+    parts, cols = [], {}
+    for name in st.SIDE:
+        df = inputs.get(name)
+        if df is None:
+            continue
+        cols[name] = df.columns
+        parts.append(_bucket(df, "id" if name == "products" else "product_id", n).withColumn("_table", F.lit(name)))
+    if not parts:
+        return None, cols
+    side = parts[0]
+    for p in parts[1:]:
+        side = side.unionByName(p, allowMissingColumns=True)
+    return side, cols
+
+
+def last_day(lines: DataFrame, pol) -> object:
+    """The window's last day (raises DataError when no line is demand)."""
+    days = lines.mapInPandas(lambda it: (st.last_demand_day(b, pol) for b in it), "last_day timestamp")
+    last = days.agg(F.max("last_day")).collect()[0][0]
+    if last is None:
+        raise DataError("no order lines left to bucket (all rejected, or none given)",
+                        hint="check the order_lines input and the rejected/promotion flags")
+    return pd.Timestamp(last).date()
+
+
+def _sample_bucket(df: DataFrame) -> int:
+    first = df.select("_b").first()
+    return int(first[0]) if first else 0
+
+
+def _cogrouped(left: DataFrame, right: DataFrame | None, key: str, fn, right_cols: list[str] | None = None):
+    """fn(left_pdf, right_pdf) applied per key value with both sides whole; schema from a sample group
+    (the inputs are persisted first, so the sample does not compute them twice)."""
+    left = left.persist()
+    right = right.persist() if right is not None else None
+    b = _sample_bucket(left) if key == "_b" else left.select(key).first()[0]
+    lp = left.filter(F.col(key) == b).toPandas()
+    rp = right.filter(F.col(key) == b).toPandas() if right is not None else pd.DataFrame(columns=right_cols or [])
+    schema = schema_of(fn(lp, rp).assign(**{key: b}))
+    if right is None:
+        return left.groupBy(key).applyInPandas(
+            lambda pdf: conform(fn(pdf, pd.DataFrame(columns=right_cols or [])).assign(**{key: pdf[key].iloc[0]}),
+                                schema), schema)
+    return left.groupBy(key).cogroup(right.groupBy(key)).applyInPandas(
+        lambda a, c: conform(fn(a, c).assign(**{key: (a if len(a) else c)[key].iloc[0]}), schema), schema)
+
+
+def running_sum(df: DataFrame, value: str, order: list, group: str | None, out: str) -> DataFrame:
+    """`out` = running total of `value` (positive finite values, else 0) within `group` in `order`, and
+    `out`_total the group's total. A global sort, then per partition a running total started at the
+    sums of that group in the partitions before it (collected: one number per partition and group)."""
+    vv = F.when(F.col(value).isNotNull() & ~F.isnan(value) & (F.col(value) > 0)
+                & (F.col(value) < float("inf")), F.col(value)).otherwise(0.0)
+    g = F.col(group).cast("string") if group else F.lit("")
+    d = df.withColumn("_vv", vv).withColumn("_g", g).orderBy("_g", *order).withColumn("_pid", F.spark_partition_id())
+    d = d.persist()
+    sums = d.groupBy("_pid", "_g").agg(F.sum("_vv").alias("s")).collect()
+    totals: dict[str, float] = {}
+    offset: dict[tuple[int, str], float] = {}
+    for r in sorted(sums, key=lambda r: r["_pid"]):
+        offset[(r["_pid"], r["_g"])] = totals.get(r["_g"], 0.0)
+        totals[r["_g"]] = totals.get(r["_g"], 0.0) + r["s"]
+    schema = T.StructType(list(d.schema.fields)).add(out, "double").add(f"{out}_total", "double")
+
+    def run(batches):
+        carry: dict[str, float] = {}
+        for pdf in batches:
+            gs, vals = pdf["_g"].to_numpy(object), pdf["_vv"].to_numpy("float64")
+            cs = np.empty(len(pdf))
+            for key in pd.unique(gs):
+                rows = np.flatnonzero(gs == key)
+                start = carry.get(key, offset.get((int(pdf["_pid"].iloc[0]), key), 0.0))
+                cs[rows] = start + np.cumsum(vals[rows])
+                carry[key] = cs[rows[-1]]
+            yield pdf.assign(**{out: cs, f"{out}_total": [totals.get(k, 0.0) for k in gs]})
+
+    return d.mapInPandas(run, schema).drop("_vv", "_g", "_pid")
+
+
+def _share(df: DataFrame, value: str, order: list, group: str | None, out: str) -> DataFrame:
+    """The cumulative share of core.planning.segmentation.abc.cumulative_share, over all rows."""
+    vv = F.desc(F.when(F.col(value).isNotNull() & ~F.isnan(value) & (F.col(value) > 0), F.col(value)).otherwise(0.0))
+    r = running_sum(df, value, [vv, *order], group, "_cs")
+    pos = F.col(value).isNotNull() & ~F.isnan(value) & (F.col(value) > 0) & (F.col(value) < float("inf"))
+    return r.withColumn(out, F.when(pos, F.col("_cs") / F.col("_cs_total"))).drop("_cs", "_cs_total")
+
+
+def _abc(rows: DataFrame, pol, group: str | None, order: list) -> DataFrame:
+    """ABC measure and basis (the engine's rule, given each group's flag), then its cumulative share."""
+    measure = eng.MEASURE[pol.classification.abc_measure]
+    g = F.col(group) if group else F.lit(1)
+    flags = rows.withColumn("_g1", g).groupBy("_g1").agg(F.max(F.col("valued").cast("int")).alias("_gv"))
+    joined = rows.withColumn("_g1", g).join(F.broadcast(flags), "_g1").withColumn("group_valued", F.col("_gv") > 0)
+    joined = joined.drop("_g1", "_gv")
+    schema = T.StructType(list(joined.schema.fields)).add("abc_value", "double").add("abc_basis", "string")
+    valued = joined.mapInPandas(lambda it: (conform(st.abc_values(b, measure), schema) for b in it), schema)
+    return _share(valued, "abc_value", order, group, "abc_share")
+
+
+def _series(spark, inputs: dict, pol, day, n: int) -> DataFrame:
+    """Stage 2: one row per product-location and per product, bucketed by product."""
+    lines = _bucket(inputs["order_lines"], "product_id", n)
+    side, cols = _side(spark, inputs, n)
+    line_cols = inputs["order_lines"].columns
+
+    def fn(lp: pd.DataFrame, sp: pd.DataFrame) -> pd.DataFrame:
+        lp = lp[line_cols] if len(lp) else pd.DataFrame(columns=line_cols)
+        side_frames = st.split_side(sp, cols) if len(sp) else {k: None for k in st.SIDE}
+        return st.series_stage(lp, side_frames, pol, day)
+
+    return _cogrouped(lines, side, "_b", fn, right_cols=["_table"])
+
+
+def _classes(rows: DataFrame, pol, opts, overrides: pd.DataFrame) -> DataFrame:
+    """Stages 3-4: global shares in SQL, then classes, governance and the policy match per bucket."""
+    cls = pol.classification
+    pl, prod = rows.filter(F.col("_kind") == "pl"), rows.filter(F.col("_kind") == "product")
+    group = "location_id" if cls.abc_scope == "location" else None
+    pl = _abc(pl, pol, group, [F.col("product_id"), F.col("location_id")])
+    pl = _share(pl, "picks", [F.desc(F.when(F.col("picks") > 0, F.col("picks")).otherwise(0.0)), "product_id",
+                              "location_id"], group, "velocity_share")
+    prod = _abc(prod, pol, None, [F.col("product_id")]).withColumn("velocity_share", F.lit(None).cast("double"))
+    both = pl.unionByName(prod, allowMissingColumns=True)
+    return _cogrouped(both, None, "_b", lambda a, _: st.classes_stage(a, pol, opts, overrides))
+
+
+def _chunks(pl: DataFrame) -> DataFrame:
+    """Stage 5: the pooled size CV^2 per pattern and the calibration chunk of every calibrated row."""
+    sums = (pl.filter("calibrated").groupBy("pattern")
+            .agg(F.sum(F.col("cv2_wt") * F.col("cv2_size")).alias("s1"), F.sum("cv2_wt").alias("s2")).collect())
+    pooled = dict(zip([r["pattern"] for r in sums],
+                      pooled_from_sums([r["s1"] for r in sums], [r["s2"] for r in sums]).tolist(), strict=True))
+    pmap = F.create_map(*[x for k, v in pooled.items() for x in (F.lit(k), F.lit(float(v)))]) if pooled else None
+    pl = pl.withColumn("pooled_cv2", pmap[F.col("pattern")] if pmap is not None else F.lit(1.0))
+    pl = pl.withColumn("_one", F.when(F.col("calibrated"), 1.0).otherwise(0.0))
+    ranked = running_sum(pl, "_one", [F.col("calibrated").desc(), "cal_key", "product_id", "location_id"], None, "_rank")
+    chunk = F.when(F.col("calibrated"), F.floor((F.col("_rank") - 1) / _CHUNK)).otherwise(-1 - F.col("_b"))
+    return ranked.withColumn("_chunk", chunk.cast("long")).drop("_one", "_rank", "_rank_total")
+
+
+def _blocks(pl: DataFrame) -> DataFrame:
+    """Stage 7a: the replay block of every live row (20,000 in key order, as core.planning.service_check)."""
+    live = (F.col("abc") != "none") & (F.col("replenishment") == "make_to_stock")
+    pl = pl.withColumn("_one", F.when(live, 1.0).otherwise(0.0))
+    ranked = running_sum(pl, "_one", [F.when(live, 0).otherwise(1), "product_id", "location_id"], None, "_rank")
+    block = F.when(live, F.floor((F.col("_rank") - 1) / _BLOCK)).otherwise(-1 - F.col("_b")).cast("long")
+    return (ranked.withColumn("_block", block)
+            .withColumn("block_start", F.when(live, F.col("_block") * _BLOCK).otherwise(-1))
+            .drop("_one", "_rank", "_rank_total"))
+
+
+def _replay(pl: DataFrame, lines: DataFrame, pol, opts, first, n_days) -> DataFrame:
+    """Stage 7b: per block, with the block's lines (joined by series key), the daily replay."""
+    keys = pl.filter(F.col("_block") >= 0).select(F.col("product_id").alias("_kp"),
+                                                   F.col("location_id").alias("_kl"), F.col("_block").alias("_bk"))
+    line_cols = lines.columns
+    loc = F.coalesce(F.col("location_id").cast("string"), F.lit("-"))
+    lines = lines.join(keys, (F.col("product_id") == F.col("_kp")) & (loc == F.col("_kl")))
+    lines = lines.select(*line_cols, F.col("_bk").alias("_block"))
+    pl = pl.drop("matrix")
+    return _cogrouped(pl, lines, "_block",
+                      lambda a, c: st.replay_stage(a, c[line_cols] if len(c) else pd.DataFrame(columns=line_cols),
+                                                   pol, opts, first, n_days))
+
+
+def run_spark(spark: SparkSession, inputs: dict, policy=None, options=None, buckets: int | None = None) -> SparkRun:
+    """The whole engine on Spark frames (order_lines required; products, product_locations, receipts
+    optional), same policy and options as core.planning.engine.run_engine."""
+    pol, opts = eng._as_policy(policy), options or eng.EngineOptions()
+    if inputs.get("order_lines") is None:
+        raise DataError("no order_lines frame given", hint="order lines are the demand history; see docs/spark.md")
+    n = buckets or int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
+    day = opts.end_date or last_day(inputs["order_lines"], pol)
+    overrides = active_overrides(opts.overrides, opts.today)
+    rows = _series(spark, inputs, pol, day, n).persist()
+    classed = _classes(rows, pol, opts, overrides).persist()
+    pl = _chunks(classed.filter(F.col("_kind") == "pl"))
+    days = st.window_days(pol, day)[1]
+    pl = _cogrouped(pl, None, "_chunk", lambda a, _: st.parameters_stage(a, pol, days)).persist()
+    first, n_days, _ = st.window_days(pol, day)
+    pl = _replay(_blocks(pl), inputs["order_lines"], pol, opts, first, n_days).persist()
+    prod = classed.filter(F.col("_kind") == "product")
+    segments, parameters = _long(pl, prod, overrides)
+    return SparkRun(segments, parameters, pl, prod, ruleset_hash(pol), day, pol.classification.period,
+                    pol.classification.window)
+
+
+def _long(pl: DataFrame, prod: DataFrame, overrides: pd.DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Segments and parameters (long), per partition, in the store's columns."""
+    seg_schema = "entity string, entity_key string, dimension string, value string, metric double, source string"
+    par_schema = "entity string, entity_key string, name string, value_num double, value_text string"
+    empty_prod = pd.DataFrame(columns=["entity_key", "abc", "abc_metric", "xyz", "cv", "pattern", "adi",
+                                       "lifecycle", "last_idx", "segment"])
+    empty_pl = empty_prod.assign(velocity_class=[], velocity_metric=[])
+
+    def segs(it):
+        for b in it:
+            yield st.long_stage(b, empty_prod, overrides)[0].astype({"value": str})
+
+    def pars(it):
+        for b in it:
+            yield st.long_stage(b, empty_prod, overrides)[1]
+
+    def prod_segs(it):
+        for b in it:
+            yield eng._segments_long(empty_pl, b, None, None).astype({"value": str})
+
+    seg = pl.mapInPandas(segs, seg_schema).unionByName(prod.mapInPandas(prod_segs, seg_schema))
+    return seg, pl.mapInPandas(pars, par_schema)
