@@ -126,7 +126,7 @@ def change_events(result: EngineResult, previous, run_id: int) -> pd.DataFrame:
     prev_par = previous[2] if previous else None
     seg = result.segments.reset_index(drop=True)
     why = ("computed by rule set " + result.ruleset_hash[:12] + " (" + seg["source"].astype(str)
-           + ", metric " + seg["metric"].round(4).astype(str) + ")")
+           + ", metric " + pd.to_numeric(seg["metric"], errors="coerce").round(4).astype(str) + ")")
     ev1 = audit_events(prev_seg, seg, ["entity", "entity_key", "dimension"], ["value"], "segment_change",
                        run_id, why)
     par = result.parameters
