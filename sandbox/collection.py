@@ -90,6 +90,25 @@ class Collection:
         _, stamps = self._index()
         return stamps[-1] if stamps else None
 
+    def key_of(self, record: dict) -> Any:
+        return next(k for k, r in self.records.items() if r is record)
+
+    def commit_late(self, stamp_field: Callable[[dict, str], None]) -> Any:
+        """The oldest record gets exactly the newest change timestamp there is, as a transaction that
+        committed after a read which already saw that timestamp would leave it; returns its key."""
+        key = self.key_of(self.since(None)[0:1][0])
+        self.touch(key, {}, stamp_field, self.newest())
+        return key
+
+    def edit_oldest(self, stamp_field: Callable[[dict, str], None], n: int, next_stamp: Callable[[str], str]
+                    ) -> list[Any]:
+        """A person edits the `n` oldest records (on a reader's first page): they move to the end of
+        the change order, which shifts every later record one place forward for an offset reader."""
+        keys = [self.key_of(r) for r in self.since(None)[0:n]]
+        for key in keys:
+            self.touch(key, {}, stamp_field, next_stamp(self.newest()))
+        return keys
+
 
 class _View:
     """A lazy list of records over the sorted index (slicing materialises only the page)."""

@@ -81,10 +81,6 @@ def _profiles(ds: Dataset) -> list[dict]:
              "updateDate": {"value": u}} for c, u in zip(cu["id"], upd, strict=True)]
 
 
-def _key_of(coll: Collection, record: dict) -> Any:
-    return next(k for k, r in coll.records.items() if r is record)
-
-
 def _stamp(record: dict, stamp: str) -> None:
     record["updateDate"] = {"value": stamp}
 
@@ -115,21 +111,12 @@ class TmsSandbox(SandboxApp):
         return picked
 
     def commit_late(self, entity: str) -> Any:
-        """The oldest record gets exactly the newest change timestamp there is, as a transaction that
-        committed after a read which already saw that timestamp would leave it; returns its key."""
-        coll = self.data[entity]
-        key = _key_of(coll, coll.since(None)[0:1][0])
-        coll.touch(key, {}, _stamp, coll.newest())
-        return key
+        """A record committed late with the newest change timestamp (see Collection.commit_late)."""
+        return self.data[entity].commit_late(_stamp)
 
     def edit_oldest(self, entity: str, n: int = 1) -> list[Any]:
-        """A person edits the `n` oldest records (on a reader's first page): they move to the end of
-        the change order, which shifts every later record one place forward for an offset reader."""
-        coll = self.data[entity]
-        keys = [_key_of(coll, r) for r in coll.since(None)[0:n]]
-        for key in keys:
-            coll.touch(key, {}, _stamp, next_stamp(coll.newest()))
-        return keys
+        """A person edits the `n` oldest records mid-read (see Collection.edit_oldest)."""
+        return self.data[entity].edit_oldest(_stamp, n, next_stamp)
 
     def edit(self, target: str, key: dict[str, Any], field: str, value: Any) -> None:
         """A person changes one field of a record in OTM (`routingProfiles`, `locations`, ...): its
