@@ -41,6 +41,9 @@ def inventory_kpis(pls: pd.DataFrame, snapshots: pd.DataFrame | None, lines: pd.
     avg_value = acc["value"] / cal.days_in(grid)
     days = period_days(grid.periods, period)[None, :]
     cogs, stockout_value, lines_n = _line_sums(lines, line_per, grid, acc["out_of_stock"], len(pls))
+    # Turns and days of supply set COGS against on-hand: only where the segment has snapshots in the
+    # period, else a single stock count would be divided by a whole window's sales in the `all` period.
+    cogs = np.where(acc["rows"] > 0, cogs, 0.0)
     return pd.concat([
         sum_rows(grid, "inventory_value_avg", avg_value, acc["rows"], stock=True),
         ratio_rows(grid, "inventory_turns", cogs * _DAYS_PER_YEAR / days, avg_value),

@@ -95,3 +95,14 @@ def test_chunked_passes_give_the_same_answers(pls, snapshots, lines, monkeypatch
     whole = inventory_kpis(pls, snapshots, lines)
     monkeypatch.setattr(module, "_CHUNK", 2)  # three passes over the six snapshots
     pd.testing.assert_frame_equal(inventory_kpis(pls, snapshots, lines), whole)
+
+
+def test_turns_and_days_of_supply_count_sales_only_in_periods_with_a_stock_count(pls, snapshots, lines):
+    """Only week 2 (01-12) counted: AX holds 0 (value 0), CZ 3 (value 15). AX's week-1 COGS of 14 has no
+    stock count beside it, so the `all` period sets week 2's COGS (2) against week 2's stock alone."""
+    rows = inventory_kpis(pls, snapshots[snapshots["snapshot_date"] == "2026-01-12"], lines)
+    assert kpi(rows, "days_of_supply", "AX").value == 0.0  # 0 on hand / (2 / 7), not diluted by week 1
+    assert kpi(rows, "days_of_supply", "all").value == pytest.approx(15 / (2 / 7))
+    assert kpi(rows, "inventory_turns", "all").value == pytest.approx(2 * 365 / 7 / 15)
+    week1 = rows[(rows["kpi"].isin(["days_of_supply", "inventory_turns"])) & (rows["period"] == W1)]
+    assert week1.empty  # no on-hand in week 1: nothing to set its sales against
