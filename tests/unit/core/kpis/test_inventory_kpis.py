@@ -106,3 +106,13 @@ def test_turns_and_days_of_supply_count_sales_only_in_periods_with_a_stock_count
     assert kpi(rows, "inventory_turns", "all").value == pytest.approx(2 * 365 / 7 / 15)
     week1 = rows[(rows["kpi"].isin(["days_of_supply", "inventory_turns"])) & (rows["period"] == W1)]
     assert week1.empty  # no on-hand in week 1: nothing to set its sales against
+
+
+def test_a_product_location_without_on_hand_leaves_its_sales_out_of_turns_and_days_of_supply(snapshots, lines):
+    """P0 and P1 both AX, only P0 counted: week 1 closing value 20 (P0 on 01-09) over P0's COGS 14 / 7
+    days; P1's unfilled line adds no COGS either way, so give P1 a shipped line of cost 5 x 4 = 20."""
+    pls = pd.DataFrame({"segment": ["AX", "AX"], "unit_cost": [2.0, 5.0], "max_qty": [10.0, 5.0]})
+    shipped = lines.assign(segment="AX", shipped_quantity=[7.0, 4.0, 1.0])
+    rows = inventory_kpis(pls, snapshots[snapshots["pl"] == 0], shipped)
+    assert kpi(rows, "days_of_supply", "AX", W1).value == pytest.approx(20 / (14 / 7))  # not 20 / (34 / 7)
+    assert kpi(rows, "inventory_turns", "AX", W1).value == pytest.approx(14 * 365 / 7 / 30)
