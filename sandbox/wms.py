@@ -31,6 +31,7 @@ MAX_PAGE = 5000
 WRITABLE = {"cust_field_1", "cust_field_2", "cust_field_3", "cust_field_4"}
 RESERVED = {"page", "page_size", "fields", "ordering", "mod_ts__gte", "mod_ts__gt", "page_mode"}
 SHORT_PICKS = 0.05  # share of order lines picked short
+STOCKED_OUT = 0.03  # share of item-facilities with nothing on hand
 
 
 def stamps(start, n: int, step_seconds: int = 60) -> np.ndarray:
@@ -93,9 +94,21 @@ def _inventory(ds: Dataset, rng: np.random.Generator) -> list[dict]:
     frame = pd.DataFrame({
         "id": np.arange(1, n + 1), "item_code": pl["product_id"], "facility_id__code": pl["location_id"],
         "location_code": np.char.add("A-", np.char.zfill(rng.integers(1, 999, n).astype(str), 3)),
-        "on_hand_qty": rng.integers(0, 500, n).astype(float), "allocated_qty": rng.integers(0, 50, n).astype(float),
+        "on_hand_qty": _on_hand(ds, rng), "allocated_qty": rng.integers(0, 50, n).astype(float),
         "mod_ts": stamps(last_day, n, 1 if n < 86_000 else 0)})  # within that day
     return frame.to_dict("records")
+
+
+def _on_hand(ds: Dataset, rng: np.random.Generator) -> np.ndarray:
+    """Half a week to six weeks of each product-location's mean weekly demand (at least a few units),
+    STOCKED_OUT of them at zero: days of supply and stockouts in the demo look like a warehouse's."""
+    pl = ds.product_locations
+    lines = ds.order_lines[~ds.order_lines["rejected"]]
+    weeks = max(1.0, (pd.Timestamp(lines["order_date"].max()) - pd.Timestamp(ds.start)).days / 7) if len(lines) else 1.0
+    demand = lines.groupby(["product_id", "location_id"])["quantity"].sum() / weeks
+    weekly = pd.MultiIndex.from_arrays([pl["product_id"], pl["location_id"]]).map(demand.to_dict()).to_numpy(float)
+    qty = np.ceil(np.nan_to_num(weekly) * rng.uniform(0.5, 6.0, len(pl))) + rng.integers(0, 5, len(pl))
+    return np.where(rng.random(len(pl)) < STOCKED_OUT, 0.0, qty)
 
 
 class WmsSandbox(SandboxApp):
