@@ -1,8 +1,8 @@
 """The canonical model: every table segbridge keeps, in one place.
 
 Input side (filled by `core.sync` from the mapping files): products, locations,
-product-locations, customers and their sales areas, suppliers, order lines, shipments,
-purchase receipts, and the key crosswalk. Every input row carries `source_system` and
+product-locations, customers and their sales areas, suppliers, order lines, shipments and
+their lines, purchase receipts, on-hand snapshots, and the key crosswalk. Every input row carries `source_system` and
 `loaded_at` for lineage.
 
 Output side (filled by the engine, write-back and reconciliation): runs, segment
@@ -174,6 +174,23 @@ class Shipment(Lineage, table=True):
     freight_cost: float | None = Field(default=None)
     currency: str | None = Field(default=None, max_length=8)
     weight_kg: float | None = Field(default=None)
+
+
+class ShipmentLine(Lineage, table=True):
+    """Quantity of one order line that left (and arrived) with a shipment: partial deliveries are several
+    rows of one order line. Fill rate and OTIF "in full" need it (core.kpis.service_kpis); where no
+    source gives lines, an order-level `shipment` counts every line of its order as shipped in full."""
+
+    __tablename__ = "shipment_line"
+    shipment_id: str = Field(primary_key=True, max_length=80, description="Shipment (or delivery) the line left with")
+    line_no: str = Field(primary_key=True, max_length=40, description="Line of the shipment (e.g. the pick's id)")
+    order_id: str = Field(max_length=80, description="Order the shipped quantity fills")
+    order_line_no: str = Field(max_length=16, description="Line of that order (order_line.line_no)")
+    product_id: str | None = Field(default=None, max_length=80)
+    location_id: str | None = Field(default=None, max_length=80, description="Ship-from location")
+    quantity: float = Field(description="Shipped quantity in the product's base unit")
+    ship_date: date | None = Field(default=None)
+    delivery_date: date | None = Field(default=None, description="Arrival at the customer, where known")
 
 
 class Receipt(Lineage, table=True):
@@ -511,6 +528,7 @@ CANONICAL_ENTITIES: dict[str, type[SQLModel]] = {
     "supplier": Supplier,
     "order_line": OrderLine,
     "shipment": Shipment,
+    "shipment_line": ShipmentLine,
     "receipt": Receipt,
     "inventory_snapshot": InventorySnapshot,
 }

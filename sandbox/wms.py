@@ -30,6 +30,8 @@ BASE = "/wms/lgfapi/v10/entity"
 MAX_PAGE = 5000
 WRITABLE = {"cust_field_1", "cust_field_2", "cust_field_3", "cust_field_4"}
 RESERVED = {"page", "page_size", "fields", "ordering", "mod_ts__gte", "mod_ts__gt", "page_mode"}
+SHORT_PICKS = 0.05  # share of order lines picked short
+STOCKED_OUT = 0.03  # share of item-facilities with nothing on hand
 
 
 def stamps(start, n: int, step_seconds: int = 60) -> np.ndarray:
@@ -62,27 +64,51 @@ def _orders(ds: Dataset) -> list[dict]:
     return frame.to_dict("records")
 
 
-def _allocations(ds: Dataset) -> list[dict]:
+def _allocations(ds: Dataset, rng: np.random.Generator) -> list[dict]:
+    """One pick per live order line, picked on its order's ship date (the order leaves the DC with its
+    picks); SHORT_PICKS of the lines are picked short (40-90 % of the allocated quantity), so the
+    shipment lines show partial deliveries. Allocated when the order was released (`create_ts`)."""
     ol = ds.order_lines[~ds.order_lines["rejected"]]
     n = len(ol)
+    shipped_on = ds.shipments.groupby("order_id")["ship_date"].max()
+    ship = pd.to_datetime(ol["order_id"].map(shipped_on)).fillna(pd.to_datetime(ol["order_date"]))
+    qty = ol["quantity"].to_numpy(float)
+    short = rng.random(n) < SHORT_PICKS
+    picked = np.where(short, np.floor(qty * rng.uniform(0.4, 0.9, n)), qty)
     frame = pd.DataFrame({
         "id": np.arange(1, n + 1), "order_nbr": ol["order_id"].to_numpy(), "order_seq_nbr": ol["line_no"].to_numpy(),
         "item_code": ol["product_id"].to_numpy(), "facility_id__code": ol["location_id"].to_numpy(),
-        "cust_nbr": ol["customer_id"].to_numpy(), "alloc_qty": ol["quantity"].to_numpy(),
-        "picked_qty": ol["quantity"].to_numpy(), "pick_date": ol["order_date"].astype(str).to_numpy(),
+        "cust_nbr": ol["customer_id"].to_numpy(), "alloc_qty": qty, "picked_qty": picked,
+        "pick_date": ship.dt.strftime("%Y-%m-%d").to_numpy(),
+        "create_ts": np.char.add(ol["order_date"].astype(str).to_numpy().astype(str), "T08:00:00Z"),
         "mod_ts": stamps(ds.start, n, 1)})
     return frame.to_dict("records")
 
 
 def _inventory(ds: Dataset, rng: np.random.Generator) -> list[dict]:
+    """On hand per item and facility as the WMS holds it at the world's last order day: the stock moved
+    that day, so each record's `mod_ts` falls on it (the WMS stamps mod_ts at every stock movement)."""
     pl = ds.product_locations
     n = len(pl)
+    last_day = pd.Timestamp(ds.order_lines["order_date"].max()) if len(ds.order_lines) else pd.Timestamp(ds.start)
     frame = pd.DataFrame({
         "id": np.arange(1, n + 1), "item_code": pl["product_id"], "facility_id__code": pl["location_id"],
         "location_code": np.char.add("A-", np.char.zfill(rng.integers(1, 999, n).astype(str), 3)),
-        "on_hand_qty": rng.integers(0, 500, n).astype(float), "allocated_qty": rng.integers(0, 50, n).astype(float),
-        "mod_ts": stamps(ds.start, n)})
+        "on_hand_qty": _on_hand(ds, rng), "allocated_qty": rng.integers(0, 50, n).astype(float),
+        "mod_ts": stamps(last_day, n, 1 if n < 86_000 else 0)})  # within that day
     return frame.to_dict("records")
+
+
+def _on_hand(ds: Dataset, rng: np.random.Generator) -> np.ndarray:
+    """Half a week to six weeks of each product-location's mean weekly demand (at least a few units),
+    STOCKED_OUT of them at zero: days of supply and stockouts in the demo look like a warehouse's."""
+    pl = ds.product_locations
+    lines = ds.order_lines[~ds.order_lines["rejected"]]
+    weeks = max(1.0, (pd.Timestamp(lines["order_date"].max()) - pd.Timestamp(ds.start)).days / 7) if len(lines) else 1.0
+    demand = lines.groupby(["product_id", "location_id"])["quantity"].sum() / weeks
+    weekly = pd.MultiIndex.from_arrays([pl["product_id"], pl["location_id"]]).map(demand.to_dict()).to_numpy(float)
+    qty = np.ceil(np.nan_to_num(weekly) * rng.uniform(0.5, 6.0, len(pl))) + rng.integers(0, 5, len(pl))
+    return np.where(rng.random(len(pl)) < STOCKED_OUT, 0.0, qty)
 
 
 class WmsSandbox(SandboxApp):
@@ -94,7 +120,7 @@ class WmsSandbox(SandboxApp):
         self.data = {
             "item": Collection(_items(ds), key=lambda r: (r["code"], r["facility_id__code"]), ts="mod_ts"),
             "order_hdr": Collection(_orders(ds), key="order_nbr", ts="mod_ts"),
-            "allocation": Collection(_allocations(ds), key="id", ts="mod_ts"),
+            "allocation": Collection(_allocations(ds, np.random.default_rng(ds.seed + 11)), key="id", ts="mod_ts"),
             "inventory": Collection(_inventory(ds, rng), key="id", ts="mod_ts"),
             "facility": Collection([{"id": i + 1, "code": c, "mod_ts": "2020-01-01T00:00:00Z"}
                                     for i, c in enumerate(ds.locations["id"])], key="code", ts="mod_ts"),

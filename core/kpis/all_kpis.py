@@ -59,13 +59,15 @@ def segment_of(pls: pd.DataFrame, pl: np.ndarray) -> pd.Categorical:
 
 
 def prepare_lines(order_lines: pd.DataFrame, shipments: pd.DataFrame | None, pls: pd.DataFrame,
-                  customer_segment: pd.Series | None = None) -> pd.DataFrame:
+                  customer_segment: pd.Series | None = None,
+                  shipment_lines: pd.DataFrame | None = None) -> pd.DataFrame:
     """Order lines not rejected, with `pl`, product `segment`, `customer_segment`, shipped quantity and
-    arrival, and per-unit cost and price (the line's own, else the product-location's cost)."""
+    arrival (from `shipment_lines` where an order has them, else `shipments`: see `shipped_per_line`),
+    and per-unit cost and price (the line's own, else the product-location's cost)."""
     live = order_lines
     if "rejected" in live:
         live = live[~live["rejected"].fillna(False).astype(bool)]
-    out = shipped_per_line(live.reset_index(drop=True), shipments)
+    out = shipped_per_line(live.reset_index(drop=True), shipments, shipment_lines)
     out["pl"] = pl_codes(pls, out["product_id"], out["location_id"])
     out["segment"] = segment_of(pls, out["pl"].to_numpy())
     cust = customer_segment if customer_segment is not None else pd.Series(dtype=object)

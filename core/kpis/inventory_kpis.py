@@ -40,7 +40,7 @@ def inventory_kpis(pls: pd.DataFrame, snapshots: pd.DataFrame | None, lines: pd.
     acc = _accumulate(pls, snapshots, dates, cal, grid)
     avg_value = acc["value"] / cal.days_in(grid)
     days = period_days(grid.periods, period)[None, :]
-    cogs, stockout_value, lines_n = _line_sums(lines, line_per, grid, acc["out_of_stock"], len(pls))
+    cogs, stockout_value, lines_n = _line_sums(lines, line_per, grid, acc, len(pls))
     return pd.concat([
         sum_rows(grid, "inventory_value_avg", avg_value, acc["rows"], stock=True),
         ratio_rows(grid, "inventory_turns", cogs * _DAYS_PER_YEAR / days, avg_value),
@@ -103,6 +103,7 @@ def _accumulate(pls, snapshots, dates, cal: _Calendar, grid: Grid) -> dict:
     own_all = snapshots["unit_cost"].to_numpy(float) if "unit_cost" in snapshots else None
     sums = {k: np.zeros(n_cells + 1) for k in ("rows", "value", "closing_rows", "closing_value", "excess", "zero")}
     out = np.zeros(len(pls) * n_per, dtype=bool)
+    counted = np.zeros(len(pls) * n_per, dtype=bool)
     for i in range(0, len(pl_all), _CHUNK):
         pl, on_hand = pl_all[i:i + _CHUNK], on_hand_all[i:i + _CHUNK]
         d = dates[i:i + _CHUNK].astype("datetime64[D]").astype(np.int64) - cal.first
@@ -118,8 +119,9 @@ def _accumulate(pls, snapshots, dates, cal: _Calendar, grid: Grid) -> dict:
                             ("zero", cells, zero)):
             sums[key] += np.bincount(idx, weights=w, minlength=n_cells + 1)
         out[pl[zero].astype(np.int64) * n_per + pc[zero]] = True
+        counted[pl.astype(np.int64) * n_per + pc] = True
     shaped = {k: v[1:].reshape(len(grid.segments), n_per) for k, v in sums.items()}
-    return shaped | {"out_of_stock": out}
+    return shaped | {"out_of_stock": out, "counted": counted}
 
 
 def _own_cost(own: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -127,18 +129,23 @@ def _own_cost(own: np.ndarray, base: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(own), base, own)
 
 
-def _line_sums(lines, line_per, grid, out_of_stock, n_pl):
+def _line_sums(lines, line_per, grid, acc, n_pl):
     """(cost of the units shipped, value of units not shipped where the product-location was out of
-    stock at a snapshot of the period, lines) per segment and period."""
+    stock at a snapshot of the period, lines) per segment and period. COGS counts only lines whose
+    product-location has a snapshot in the period: turns and days of supply set it against that
+    on-hand, so sales without a stock count beside them (another period, a product-location the
+    stock report leaves out) would dilute them."""
     shape = (len(grid.segments), len(grid.periods))
     if lines.empty:
         return np.zeros(shape), np.zeros(shape), np.zeros(shape)
     o = line_outcomes(lines)
     lpc = grid.period_codes(line_per)
     cells = grid.codes(grid.segment_codes(lines["segment"]), line_per, lpc)
-    cogs = grid.sum(cells, o["filled"] * lines["unit_cost"].to_numpy(float))
     lpl = lines["pl"].to_numpy()
     known = (lpl >= 0) & (lpc >= 0)
-    hit = known & out_of_stock[np.where(known, lpl * len(grid.periods) + lpc, 0)]
+    at = np.where(known, lpl * len(grid.periods) + lpc, 0)
+    counted = known & acc["counted"][at]
+    cogs = grid.sum(cells, np.where(counted, o["filled"] * lines["unit_cost"].to_numpy(float), 0.0))
+    hit = known & acc["out_of_stock"][at]
     unfilled = (o["qty"] - o["filled"]) * lines["unit_price"].to_numpy(float)
     return cogs, grid.sum(cells, np.where(hit, unfilled, 0.0)), grid.sum(cells)

@@ -145,8 +145,9 @@ def sum_rows(grid: Grid, kpi: str, total: np.ndarray, present: np.ndarray, scope
 def _rows(grid, kpi, num, den, scope, with_totals, ratio, stock=False) -> pd.DataFrame:
     seg, per = list(grid.segments), list(period_label(grid.periods, grid.period))
     if with_totals:
-        num = _with_totals(num, stock)
-        den = _with_totals(den, stock)
+        last = _last_present(den) if stock else None
+        num = _with_totals(num, stock, last)
+        den = _with_totals(den, stock, last)
         seg, per = seg + [ALL], per + [ALL]
     if not len(seg) or not len(per):
         return empty_rows()
@@ -161,11 +162,25 @@ def _rows(grid, kpi, num, den, scope, with_totals, ratio, stock=False) -> pd.Dat
                          "denominator": d[keep] if ratio else np.nan, "note": None})[KPI_COLUMNS]
 
 
-def _with_totals(m: np.ndarray, stock: bool = False) -> np.ndarray:
-    """Append the `all` segment row and the `all` period column (the last period's for a stock)."""
+def _with_totals(m: np.ndarray, stock: bool = False, last: np.ndarray | None = None) -> np.ndarray:
+    """Append the `all` segment row and the `all` period column. A stock's `all` is its level in the
+    last period that has one (`last`, per row of the matrix with its `all` row), not the sum: stock
+    counts need not reach the last period of the lines."""
     m = np.vstack([m, m.sum(axis=0, keepdims=True)])
-    last = m[:, -1:] if m.shape[1] else np.zeros((m.shape[0], 1))
-    return np.hstack([m, last if stock else m.sum(axis=1, keepdims=True)])
+    if not stock:
+        return np.hstack([m, m.sum(axis=1, keepdims=True)])
+    if not m.shape[1]:
+        return np.hstack([m, np.zeros((m.shape[0], 1))])
+    at = last if last is not None else np.full(m.shape[0], m.shape[1] - 1)
+    return np.hstack([m, m[np.arange(m.shape[0]), at][:, None]])
+
+
+def _last_present(den: np.ndarray) -> np.ndarray:
+    """Per segment row and the `all` row: the last period column with something present (0 if none)."""
+    rows = np.vstack([den, den.sum(axis=0, keepdims=True)]) > 0
+    if not rows.shape[1]:
+        return np.zeros(rows.shape[0], dtype=np.int64)
+    return np.where(rows.any(axis=1), rows.shape[1] - 1 - np.argmax(rows[:, ::-1], axis=1), 0)
 
 
 def labels(values: pd.Series, prefix: str = "", missing: str = "unsegmented") -> pd.Series:

@@ -1,5 +1,7 @@
 """Store adapter of the KPIs: read a segment run and the canonical tables into `KpiInputs`, compute,
-and keep the rows in `kpi_value` (replacing that run's earlier rows, in one transaction).
+and keep the rows in `kpi_value` (replacing that run's earlier rows, in one transaction). Fill rate
+and OTIF read `shipment_line` where an order has lines (partial deliveries show) and the
+order-level `shipment` otherwise.
 
 When: `segbridge kpis --compute` (and the demo, after its reconcile) computes them for the latest
 segment run or a given one. Governance KPIs (adherence, exceptions, write-back) describe the
@@ -32,6 +34,7 @@ from core.model import (
     Run,
     SegmentAssignment,
     Shipment,
+    ShipmentLine,
 )
 from core.statuses import RunKind, RunStatus
 from core.store import read_frame, upsert
@@ -92,7 +95,10 @@ def load_inputs(db, run_id: int, previous: int | None, config=None) -> KpiInputs
     cust_seg = pd.Series(cust["value"].to_numpy(), index=cust["entity_key"].to_numpy())
     order_lines = read_frame(db, OrderLine)
     shipments = read_frame(db, Shipment)
-    lines = prepare_lines(order_lines, shipments, pls, cust_seg)
+    t = ShipmentLine.__table__
+    shipment_lines = read_frame(db, select(t.c.order_id, t.c.order_line_no, t.c.quantity, t.c.ship_date,
+                                           t.c.delivery_date))
+    lines = prepare_lines(order_lines, shipments, pls, cust_seg, shipment_lines)
     shipments = shipments.assign(customer_segment=shipments["customer_id"].map(cust_seg))
     snaps = read_frame(db, InventorySnapshot)
     if len(snaps):

@@ -3,7 +3,8 @@ promised against achieved (replay) against realised service.
 
 Input `lines` (one row per order line that was not rejected): `segment`, `order_date`,
 `requested_date`, `quantity`, `shipped_quantity`, `delivered_on` (date the shipped quantity
-arrived; NaT when nothing shipped). `shipped_per_line` builds the last three from shipments.
+arrived; NaT when nothing shipped). `shipped_per_line` builds the last two from shipment lines
+(partial deliveries visible) or, for orders without lines, order-level shipments.
 A line counts in the period its requested date falls in (its order date when it has none): that
 is when the customer expected it.
 """
@@ -18,12 +19,31 @@ from core.kpis.kpi_rows import ALL, Grid, empty_rows, frame_of, one_row, period_
 SERVICE_KPIS = ("fill_rate_units", "fill_rate_lines", "otif")
 
 
-def shipped_per_line(lines: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
+def shipped_per_line(lines: pd.DataFrame, shipments: pd.DataFrame | None,
+                     shipment_lines: pd.DataFrame | None = None) -> pd.DataFrame:
     """`lines` with `shipped_quantity` and `delivered_on` from the shipments.
 
-    Shipments with `line_no` and `quantity` are line-level: a line's shipped quantity is their sum and
-    it arrived on the latest delivery date (ship date where no delivery date). The canonical shipment
-    is order-level (one row per order, no quantities): then every line of a shipped order counts as
+    `shipment_lines` (the canonical `shipment_line`: `order_id`, `order_line_no`, `quantity`, ship and
+    delivery date) are line-level: the lines of an order that has any take their quantities from them,
+    so a partial delivery shows. The lines of other orders take them from `shipments`, line-level too
+    when it has `line_no` and `quantity`, else order-level (see `_shipped`)."""
+    if shipment_lines is None or shipment_lines.empty:
+        return _shipped(lines, shipments)
+    by_line = shipment_lines.drop(columns=["line_no"], errors="ignore").rename(columns={"order_line_no": "line_no"})
+    from_lines = _shipped(lines, by_line)
+    covered = lines["order_id"].isin(pd.unique(shipment_lines["order_id"])).to_numpy()
+    if covered.all():
+        return from_lines
+    rest = _shipped(lines, shipments)
+    for col in ("shipped_quantity", "delivered_on"):
+        from_lines[col] = np.where(covered, from_lines[col].to_numpy(), rest[col].to_numpy())
+    return from_lines
+
+
+def _shipped(lines: pd.DataFrame, shipments: pd.DataFrame | None) -> pd.DataFrame:
+    """Shipments with `line_no` and `quantity` are line-level: a line's shipped quantity is their sum and
+    it arrived on the latest delivery date (ship date where no delivery date). An order-level shipment
+    (one row per order, no quantities, as the canonical `shipment`) counts every line of its order as
     shipped in full on the order's latest delivery date, and an order without shipment as not shipped."""
     out = lines.copy(deep=False)  # new columns only: the caller's frame and its columns stay as they were
     if shipments is None or shipments.empty:
@@ -88,7 +108,7 @@ def promised_vs_achieved(pls: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame
     product-locations), achieved in the planning replay (mean `achieved_service` and
     `achieved_fill_rate`), and realised (fill rate by units from the shipments)."""
     rows = []
-    for seg, g in [*pls.groupby("segment", sort=True), (ALL, pls)]:
+    for seg, g in [*pls.groupby("segment", sort=True, observed=False), (ALL, pls)]:  # as before pandas 3
         for kpi, col in (("service_promised", "service_level"), ("service_achieved_replay", "achieved_service"),
                          ("fill_rate_achieved_replay", "achieved_fill_rate")):
             v = pd.to_numeric(g[col], errors="coerce") if col in g else pd.Series(dtype=float)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from basics.yaml_loader import StrictModel, register_kind
+from core.model import CANONICAL_ENTITIES
 
 SourceKind = Literal["odata_entity_set", "rfc_table", "soap_operation", "rest_stream", "sql_table", "csv_file"]
 # A transform step: "name" or {name: params} (params a mapping, or one scalar for the first parameter).
@@ -141,7 +142,8 @@ class EntityMapping(StrictModel):
     """One source entity -> one canonical entity, and back."""
 
     source: Source
-    target: str = Field(description="Canonical entity: product, location, product_location, customer, ...")
+    target: str = Field(description="Canonical entity (core.model.CANONICAL_ENTITIES)",
+                        json_schema_extra={"enum": list(CANONICAL_ENTITIES)})  # editors list and check the names
     key: list[str] = Field(min_length=1, description="Source key fields (composite allowed)")
     fields: dict[str, FieldRule]
     reverse: ReverseMap | None = None

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from connectors import registry
 from connectors.base import WriteBatch, WriteItem
 from core.mapping import load_mapping, reverse_key, reverse_map, reverse_target
-from core.model import CANONICAL_ENTITIES, Crosswalk, Quarantine
+from core.model import CANONICAL_ENTITIES, Crosswalk, InventorySnapshot, Quarantine, ShipmentLine
 from core.paths import shipped_mapping
 from core.settings import SegbridgeConfig
 from core.store import create_all, read_frame
@@ -130,9 +130,17 @@ def test_wms_pull_and_write_back(ds, tmp_path, store):
         items = app.data["item"].records
         assert counts(store, "wms") == {
             "product": len({code for code, _ in items}), "product_location": len(items),
-            "order_line": len(app.data["allocation"]), "shipment": len(app.data["order_hdr"])}
+            "order_line": len(app.data["allocation"]), "shipment": len(app.data["order_hdr"]),
+            "shipment_line": len(app.data["allocation"]), "inventory_snapshot": len(app.data["inventory"])}
         inventory = {(r["item_code"], r["facility_id__code"]) for r in app.data["inventory"].records.values()}
         assert inventory <= set(items)
+        on_hand = read_frame(store, InventorySnapshot)  # dated by the day of mod_ts, quantities as served
+        assert {(r.product_id, r.location_id, str(r.snapshot_date), r.on_hand) for r in on_hand.itertuples()} == {
+            (r["item_code"], r["facility_id__code"], r["mod_ts"][:10], r["on_hand_qty"])
+            for r in app.data["inventory"].records.values()}
+        shipped = read_frame(store, ShipmentLine)  # one per pick: the picked quantity on its pick date
+        assert sorted(zip(shipped["order_id"], shipped["order_line_no"], shipped["quantity"], strict=True)) == sorted(
+            (r["order_nbr"], r["order_seq_nbr"], r["picked_qty"]) for r in app.data["allocation"].records.values())
         with registry.create("wms", opts) as conn:
             params = {"velocity_class": "a", "picking_priority": "1", "segment": "B-Y"}
             written, back = write_and_read_back(conn, store, "wms", "wms.yaml", "item_facility", params)

@@ -69,7 +69,21 @@ def test_demo_runs_and_writes_reports(tmp_path):
             "select system, entity, state, count(*) n from planned_change group by 1, 2, 3"))}
         loaded = {(r.system, r.entity): r.n for r in conn.execute(text(
             "select system, entity, max(loaded) n from entity_count group by 1, 2"))}
+        kpis = {r.kpi: (r.value, r.note) for r in conn.execute(text(
+            "select kpi, value, note from kpi_value where segment = 'all' and period = 'all' and scope = ''"))}
+        # fill rate by units from the WMS's shipment lines (picks, some short), as SQL adds them up
+        by_lines = conn.execute(text(
+            "select sum(min(coalesce(s.q, 0), o.quantity)) / sum(o.quantity) from order_line o left join "
+            "(select order_id, order_line_no, sum(quantity) q from shipment_line group by 1, 2) s "
+            "on s.order_id = o.order_id and s.order_line_no = o.line_no where not o.rejected")).scalar()
     db.dispose()
+    # The KPIs read line-level shipments (partial picks show: below 1, where order-level shipments of
+    # every order would give 1) and on-hand pulled from the WMS: the inventory KPIs are computed.
+    assert loaded[("wms", "pick_shipped")] > 0 and loaded[("wms", "stock_on_hand")] == 2 * DEFAULT_PRODUCTS
+    assert kpis["fill_rate_units"][0] == pytest.approx(by_lines) and by_lines < 1.0
+    assert 0 < kpis["otif"][0] <= kpis["fill_rate_lines"][0] < 1.0
+    for name in ("inventory_value_avg", "inventory_turns", "days_of_supply", "stockout_rate"):
+        assert kpis[name][0] is not None and kpis[name][0] >= 0 and not kpis[name][1], (name, kpis[name])
     # WMS, TMS (routing refnums on customer locations, routing profiles with JSON booleans) and Oracle
     # apply everything they are sent
     for system in ("wms", "tms", "oracle", "sap"):

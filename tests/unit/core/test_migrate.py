@@ -11,11 +11,15 @@ from __future__ import annotations
 import multiprocessing
 import stat
 
+from datetime import date
+
 import pytest
+from alembic import command
 from sqlalchemy import inspect
 
-from core.migrate import current_revision, ensure_schema, head_revision, sqlite_lock_path, upgrade
-from core.store import open_store
+from core.migrate import alembic_config, current_revision, ensure_schema, head_revision, sqlite_lock_path, upgrade
+from core.model import ShipmentLine
+from core.store import open_store, read_frame, upsert
 from tests.conftest import drop_pg_schema, pg_schema_url
 
 PROCESSES = 4
@@ -105,3 +109,40 @@ def test_in_memory_sqlite_needs_no_lock_and_migrates():
     ensure_schema(db)
     ensure_schema(db)
     assert current_revision(db) == head_revision()
+
+
+# ------------------------------------------------------------------ 0008: shipment_line
+
+
+def _downgrade(db, revision: str) -> None:
+    with db.connect() as conn, conn.begin():
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def _assert_0008_round_trip(db) -> None:
+    """0007 has no shipment_line; 0008 adds it (keyed by shipment and line) and takes it away again."""
+    assert upgrade(db, "0007")[1] == "0007"
+    assert "shipment_line" not in inspect(db).get_table_names()
+    assert upgrade(db) == ("0007", "0008")
+    assert inspect(db).get_pk_constraint("shipment_line")["constrained_columns"] == ["shipment_id", "line_no"]
+    upsert(db, ShipmentLine, [{"shipment_id": "D1", "line_no": "1", "order_id": "SO1", "order_line_no": "10",
+                               "quantity": 4.0, "ship_date": date(2026, 1, 5)},
+                              {"shipment_id": "D2", "line_no": "1", "order_id": "SO1", "order_line_no": "10",
+                               "quantity": 6.0, "delivery_date": date(2026, 1, 9)}])
+    frame = read_frame(db, ShipmentLine)
+    assert sorted(frame["quantity"]) == [4.0, 6.0] and set(frame["order_line_no"]) == {"10"}
+    _downgrade(db, "0007")
+    assert current_revision(db) == "0007"
+    assert "shipment_line" not in inspect(db).get_table_names() and "kpi_value" in inspect(db).get_table_names()
+    assert upgrade(db)[1] == head_revision()
+
+
+def test_0008_adds_and_removes_shipment_line_on_sqlite(sqlite_db):
+    _assert_0008_round_trip(sqlite_db)
+
+
+@pytest.mark.postgres
+def test_0008_adds_and_removes_shipment_line_on_postgres(pg_db):
+    _assert_0008_round_trip(pg_db)

@@ -1,5 +1,6 @@
 """The CLI shell: --version, init -> validate, bad config exit 2, unknown verbs exit 2, db upgrade."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,9 @@ def test_config_schema_writes_files(tmp_path):
     res = sb("config", "schema", "--out", "schemas", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "schemas" / "segbridge.schema.json").is_file()
+    mapping = json.loads((tmp_path / "schemas" / "mapping.schema.json").read_text(encoding="utf-8"))
+    targets = mapping["$defs"]["EntityMapping"]["properties"]["target"]["enum"]
+    assert {"order_line", "shipment", "shipment_line", "inventory_snapshot"} <= set(targets)
 
 
 def test_an_unknown_verb_exits_2_plainly(capsys):

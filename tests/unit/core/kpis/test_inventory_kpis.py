@@ -95,3 +95,24 @@ def test_chunked_passes_give_the_same_answers(pls, snapshots, lines, monkeypatch
     whole = inventory_kpis(pls, snapshots, lines)
     monkeypatch.setattr(module, "_CHUNK", 2)  # three passes over the six snapshots
     pd.testing.assert_frame_equal(inventory_kpis(pls, snapshots, lines), whole)
+
+
+def test_turns_and_days_of_supply_count_sales_only_in_periods_with_a_stock_count(pls, snapshots, lines):
+    """Only week 2 (01-12) counted: AX holds 0 (value 0), CZ 3 (value 15). AX's week-1 COGS of 14 has no
+    stock count beside it, so the `all` period sets week 2's COGS (2) against week 2's stock alone."""
+    rows = inventory_kpis(pls, snapshots[snapshots["snapshot_date"] == "2026-01-12"], lines)
+    assert kpi(rows, "days_of_supply", "AX").value == 0.0  # 0 on hand / (2 / 7), not diluted by week 1
+    assert kpi(rows, "days_of_supply", "all").value == pytest.approx(15 / (2 / 7))
+    assert kpi(rows, "inventory_turns", "all").value == pytest.approx(2 * 365 / 7 / 15)
+    week1 = rows[(rows["kpi"].isin(["days_of_supply", "inventory_turns"])) & (rows["period"] == W1)]
+    assert week1.empty  # no on-hand in week 1: nothing to set its sales against
+
+
+def test_a_product_location_without_on_hand_leaves_its_sales_out_of_turns_and_days_of_supply(snapshots, lines):
+    """P0 and P1 both AX, only P0 counted: week 1 closing value 20 (P0 on 01-09) over P0's COGS 14 / 7
+    days; P1's unfilled line adds no COGS either way, so give P1 a shipped line of cost 5 x 4 = 20."""
+    pls = pd.DataFrame({"segment": ["AX", "AX"], "unit_cost": [2.0, 5.0], "max_qty": [10.0, 5.0]})
+    shipped = lines.assign(segment="AX", shipped_quantity=[7.0, 4.0, 1.0])
+    rows = inventory_kpis(pls, snapshots[snapshots["pl"] == 0], shipped)
+    assert kpi(rows, "days_of_supply", "AX", W1).value == pytest.approx(20 / (14 / 7))  # not 20 / (34 / 7)
+    assert kpi(rows, "inventory_turns", "AX", W1).value == pytest.approx(14 * 365 / 7 / 30)

@@ -53,6 +53,16 @@ def test_a_stock_takes_the_last_period_as_its_window_value():
     assert stock.set_index(["segment", "period"]).loc[("A", "all"), "value"] == 7.0
 
 
+def test_a_stock_takes_the_last_period_that_has_one_when_the_lines_run_on():
+    """Stock counted in week 1 only (segment A), in weeks 1 and 2 (B); week 3 has lines, no count."""
+    per = period_index(pd.to_datetime(["2026-01-05", "2026-01-12", "2026-01-19"]).to_numpy(), "week")
+    grid = Grid.of(["A", "B"], per, "week")
+    stock = sum_rows(grid, "s", np.array([[5.0, 0.0, 0.0], [1.0, 2.0, 0.0]]),
+                     np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]), stock=True)
+    window = stock[stock["period"] == "all"].set_index("segment")["value"].to_dict()
+    assert window == {"A": 5.0, "B": 2.0, "all": 2.0}  # `all`: the last week any segment was counted
+
+
 def test_unavailable_rows_carry_the_reason_and_no_value():
     rows = unavailable(["B", "A"], ["turns"], "no on-hand")
     assert list(rows["segment"]) == ["A", "B", "all"]

@@ -19,6 +19,7 @@ from core.model import (
     ProductLocation,
     SegmentAssignment,
     Shipment,
+    ShipmentLine,
 )
 from core.runs import finish_run, start_run
 from core.store import read_frame, upsert
@@ -109,3 +110,21 @@ def test_no_on_hand_rows_are_stored_as_unavailable(filled):
     compute_and_save(filled)
     turns = kpi(read_kpis(filled), "inventory_turns", "A-X")
     assert pd.isna(turns["value"]) and turns["note"].startswith("unavailable: no on-hand")
+
+
+def test_shipment_lines_in_the_store_show_a_partial_delivery(filled):
+    """O1 line 10 (P1, 10 ordered) left in two picks of 3 and 4, the last arriving 2026-01-09 (after the
+    8th requested); line 20 (P2, 2) in full on the 6th: O1's order-level shipment no longer fills line 10."""
+    upsert(filled, ShipmentLine, [
+        {"shipment_id": "D1", "line_no": "1", "order_id": "O1", "order_line_no": "10", "quantity": 3.0,
+         "ship_date": date(2026, 1, 6), "delivery_date": date(2026, 1, 7)},
+        {"shipment_id": "D2", "line_no": "1", "order_id": "O1", "order_line_no": "10", "quantity": 4.0,
+         "ship_date": date(2026, 1, 8), "delivery_date": date(2026, 1, 9)},
+        {"shipment_id": "D1", "line_no": "2", "order_id": "O1", "order_line_no": "20", "quantity": 2.0,
+         "ship_date": date(2026, 1, 6)}])
+    compute_and_save(filled)
+    rows = read_kpis(filled)
+    assert kpi(rows, "fill_rate_units", "A-X").value == pytest.approx(7 / 15)  # P1: 7 of O1's 10, none of O2's 5
+    assert kpi(rows, "fill_rate_lines", "A-X").value == 0.0
+    assert kpi(rows, "otif", "B-Y").value == 1.0  # P2 shipped in full on the 6th, its requested day
+    assert kpi(rows, "otif").value == pytest.approx(1 / 3)

@@ -3,6 +3,8 @@ missing shipments; promised vs achieved vs realised service."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -64,6 +66,33 @@ def test_order_level_shipments_ship_every_line_of_a_shipped_order_in_full():
     out = shipped_per_line(lines, ships)
     assert list(out["shipped_quantity"]) == [10.0, 5.0, 0.0]
     assert out["delivered_on"].isna().tolist() == [False, False, True]
+
+
+def test_shipment_lines_rule_their_orders_and_order_level_shipments_the_rest():
+    """O1 has shipment lines (line 10: 4 of 10, line 20: none yet), O2 only an order-level shipment,
+    O3 nothing: O1's lines are short or unshipped even though an order-level shipment of O1 exists."""
+    lines = pd.DataFrame({"order_id": ["O1", "O1", "O2", "O3"], "line_no": ["10", "20", "10", "10"],
+                          "quantity": [10.0, 5.0, 2.0, 1.0]})
+    ships = pd.DataFrame({"shipment_id": ["S1", "S2"], "order_id": ["O1", "O2"],
+                          "ship_date": pd.to_datetime(["2026-01-05", "2026-01-06"]),
+                          "delivery_date": pd.to_datetime(["2026-01-07", "2026-01-08"])})
+    shipment_lines = pd.DataFrame({"shipment_id": ["S1"], "line_no": ["1"], "order_id": ["O1"],
+                                   "order_line_no": ["10"], "quantity": [4.0],
+                                   "ship_date": pd.to_datetime(["2026-01-05"]), "delivery_date": [pd.NaT]})
+    out = shipped_per_line(lines, ships, shipment_lines)
+    assert list(out["shipped_quantity"]) == [4.0, 0.0, 2.0, 0.0]
+    assert list(out["delivered_on"].astype(str)) == ["2026-01-05", "NaT", "2026-01-08", "NaT"]
+    assert "shipped_quantity" not in lines  # the caller's frame is left as it was
+
+
+def test_categorical_segments_give_the_rows_of_text_segments_without_a_pandas_warning(service_lines):
+    pls = pd.DataFrame({"segment": ["AX", "CZ"], "service_level": [0.98, 0.9], "achieved_service": [0.97, 0.9],
+                        "achieved_fill_rate": [0.99, 0.95]})
+    as_text = promised_vs_achieved(pls, service_lines)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        as_category = promised_vs_achieved(pls.assign(segment=pls["segment"].astype("category")), service_lines)
+    pd.testing.assert_frame_equal(as_category, as_text)
 
 
 def test_promised_achieved_and_realised_per_segment(service_lines):
