@@ -59,7 +59,8 @@ def customer_kpis(lines: pd.DataFrame, shipments: pd.DataFrame | None, rates: Ma
     parts = [sum_rows(grid, k, v, present) for k, v in
              (("revenue", revenue), ("gross_margin", margin), ("cost_to_serve", serve), ("profit", margin - serve))]
     out = pd.concat(parts, ignore_index=True)
-    return pd.concat([out, trends(out)], ignore_index=True)
+    slopes = trends(out)
+    return pd.concat([out, slopes], ignore_index=True) if len(slopes) else out
 
 
 def _freight(ships: pd.DataFrame, rates: Mapping) -> np.ndarray:
