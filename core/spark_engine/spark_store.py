@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyspark.errors import AnalysisException
 from pyspark.sql import functions as F
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -20,7 +21,8 @@ from sqlalchemy.engine import make_url
 from basics.errors import ConfigError
 from core.model import OrderLine, Override
 from core.planning.demand import DemandHistory
-from core.planning.engine import SEG_COLS, EngineOptions, EngineResult
+from core.planning.engine import PAR_COLS, SEG_COLS, EngineOptions, EngineResult
+from core.planning.governance import ruleset_hash
 from core.planning_store import TABLES, load_frames, previous_runs, resolve_policy, save_run
 from core.spark_engine.spark_backend import SparkRun, run_spark
 from core.spark_engine.spark_settings import EngineConfig, EngineInput
@@ -128,10 +130,40 @@ def _customers(segments: pd.DataFrame) -> pd.DataFrame | None:
     return wide.rename(columns={"abc": "customer_abc", "segment": "customer_segment"})
 
 
+def _under(folder: str | Path, name: str) -> str:
+    """`folder`/`name` for a local folder or a lake URI (s3://, abfss://, dbfs:/ - which Path would mangle)."""
+    return f"{str(folder).rstrip('/')}/{name}"
+
+
 def write_parquet(run: SparkRun, folder: str | Path) -> None:
-    """Segments and parameters as Parquet datasets for a lake (load them into the store for plan/apply)."""
-    run.segments.write.mode("overwrite").parquet(str(Path(folder) / "segments"))
-    run.parameters.write.mode("overwrite").parquet(str(Path(folder) / "parameters"))
+    """Segments and parameters as Parquet datasets for a lake (`load_parquet_run` saves them in the store
+    for plan/apply)."""
+    run.segments.write.mode("overwrite").parquet(_under(folder, "segments"))
+    run.parameters.write.mode("overwrite").parquet(_under(folder, "parameters"))
+
+
+def load_parquet_run(db, spark, folder: str | Path, config_or_policy=None, trigger: str = Trigger.MANUAL) -> int:
+    """The `segments/` and `parameters/` datasets `write_parquet` left in a lake, saved in the store as a
+    segment run (audit events against the previous run), so plan, apply and reconcile read it unchanged.
+    `config_or_policy`: the policy the run used (its rule-set hash is recorded). The run's counts come
+    from the files: the safety-stock value and the data-quality counts are not in them."""
+    try:
+        seg = spark.read.parquet(_under(folder, "segments")).toPandas()[SEG_COLS]
+        par = spark.read.parquet(_under(folder, "parameters")).toPandas()[PAR_COLS]
+    except AnalysisException as exc:
+        raise ConfigError(f"{folder}: no segments/ or parameters/ dataset ({str(exc).splitlines()[0]})",
+                          hint="core.spark_engine.spark_store.write_parquet writes both") from None
+    pls = seg[seg["entity"] == "product_location"]
+    pl = pls[pls["dimension"] == "segment"][["entity_key", "value"]].rename(columns={"value": "segment"})
+    rules = par[(par["entity"] == "product_location") & (par["name"] == "rule")].set_index("entity_key")
+    pl = pl.assign(rule=pl["entity_key"].map(rules["value_text"]), ss_value=np.nan).reset_index(drop=True)
+    products = seg[(seg["entity"] == "product") & (seg["dimension"] == "segment")]
+    demand = DemandHistory(pd.DataFrame({"product_id": [], "location_id": []}), np.zeros((0, 0)),
+                           pd.DatetimeIndex([]), "W")
+    result = EngineResult(seg, par, pl, products, _customers(seg), pd.DataFrame({"count": pd.Series([], "int64")}),
+                          None, demand, ruleset_hash(resolve_policy(config_or_policy)))
+    prev = previous_runs(db, 1)
+    return save_run(db, result, trigger, prev[0] if prev else None)
 
 
 def segment_with_spark(db, spark, config: EngineConfig, config_or_policy=None, trigger: str = Trigger.MANUAL,
