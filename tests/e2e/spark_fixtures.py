@@ -67,7 +67,7 @@ def customer_frames(seed: int = 5) -> dict[str, pd.DataFrame]:
     lines["customer_id"] = [f"C{i:02d}" for i in rng.integers(0, 12, len(lines))]
     lines["cost"] = lines["net_value"] * 0.6
     lines["requested_date"] = lines["order_date"] + pd.to_timedelta(rng.integers(1, 9, len(lines)), unit="D")
-    extra = pd.DataFrame({"product_id": ["P000", "P000", "P001", "P002", "P003"],
+    extra = pd.DataFrame({"product_id": ["P000", "P000", "Q900", "P002", "P003"],  # Q900: no master data, no cost
                           "location_id": ["L0", "L0", "L1", "L0", "L1"],
                           "order_date": pd.to_datetime(["2025-04-01", "2025-04-02", "2025-04-03", "2025-04-04",
                                                         "2025-04-05"]),
