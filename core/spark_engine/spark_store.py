@@ -160,7 +160,7 @@ def load_parquet_run(db, spark, folder: str | Path, config_or_policy=None, trigg
     products = seg[(seg["entity"] == "product") & (seg["dimension"] == "segment")]
     demand = DemandHistory(pd.DataFrame({"product_id": [], "location_id": []}), np.zeros((0, 0)),
                            pd.DatetimeIndex([]), "W")
-    result = EngineResult(seg, par, pl, products, _customers(seg), pd.DataFrame({"count": pd.Series([], "int64")}),
+    result = EngineResult(seg, par, pl, products, _customers(seg), pd.DataFrame({"count": pd.Series([], dtype="int64")}),
                           None, demand, ruleset_hash(resolve_policy(config_or_policy)))
     prev = previous_runs(db, 1)
     return save_run(db, result, trigger, prev[0] if prev else None)
