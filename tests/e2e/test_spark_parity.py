@@ -16,10 +16,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.planning.engine import EngineOptions, run_engine
+from core.planning.engine import EngineOptions, result_summary, run_engine
 from core.planning.policy import load_policy
-from core.planning.engine import result_summary
-from tests.e2e.spark_fixtures import customer_frames, customer_overrides, messy_frames, overrides_frame, parity_frames
+from tests.e2e.spark_fixtures import (
+    customer_frames,
+    customer_overrides,
+    messy_frames,
+    overrides_frame,
+    parity_frames,
+)
 
 pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 
