@@ -111,10 +111,10 @@ def _metrics(lines: DataFrame, shipments: DataFrame | None, pol, n: int, days: f
 
 def customer_frames(tagged: DataFrame, inputs: dict, pol, overrides: pd.DataFrame, n: int) -> CustomerFrames | None:
     """Steps 1-5 (None when no order line names a customer, as on one machine)."""
-    if isinstance(inputs["order_lines"].schema["customer_id"].dataType, T.NullType) \
-            if "customer_id" in inputs["order_lines"].columns else True:
+    src = inputs["order_lines"]
+    if "customer_id" not in src.columns or isinstance(src.schema["customer_id"].dataType, T.NullType):
         return None
-    cols = [c for c in CUSTOMER_COLS if c in inputs["order_lines"].columns or c in ("net_value", "cost")]
+    cols = [c for c in CUSTOMER_COLS if c in src.columns or c in ("net_value", "cost")]
     lines = tagged.filter(F.col(TAG) == LINE).select(*cols).persist()
     count, days = _window_days(lines)
     if not count:
