@@ -279,10 +279,21 @@ def _simulate(pl: pd.DataFrame, dd, opts: EngineOptions):
 def _customers(lines, frames, pol: Policy, overrides) -> pd.DataFrame | None:
     if "customer_id" not in lines or lines["customer_id"].isna().all():
         return None
+    m = customer_metrics(customer_lines(lines), frames.get("shipments"), pol.customers.cost_rates.model_dump())
+    return classify_customer_rows(m, pol, overrides)
+
+
+def customer_lines(lines: pd.DataFrame) -> pd.DataFrame:
+    """The cleaned, priced order lines customer metrics count: rejected lines left out."""
     ol = lines[~lines["rejected"].fillna(False).astype(bool)] if "rejected" in lines else lines
-    ol = ol.assign(order_date=pd.to_datetime(ol["order_date"]))
-    m = customer_metrics(ol, frames.get("shipments"), pol.customers.cost_rates.model_dump())
-    c = classify_customers(m, pol.customers.model_dump())
+    return ol.assign(order_date=pd.to_datetime(ol["order_date"]))
+
+
+def classify_customer_rows(m: pd.DataFrame, pol: Policy, overrides: pd.DataFrame,
+                           abc_share: np.ndarray | None = None) -> pd.DataFrame:
+    """Customer metrics (one row per customer) -> classes, overrides, the customer policy match.
+    `abc_share`: the ABC cumulative share when computed elsewhere over all customers (Spark)."""
+    c = classify_customers(m, pol.customers.model_dump(), abc_share)
     o = overrides[(overrides["entity"] == "customer")]
     for name, dim in (("abc", "customer_abc"), ("segment", "customer_segment")):
         pins = o[o["name"] == name].set_index("entity_key")["value"]
@@ -291,7 +302,8 @@ def _customers(lines, frames, pol: Policy, overrides) -> pd.DataFrame | None:
     match = match_customers(c, pol)
     c = pd.concat([c, match.settings.drop(columns=[x for x in match.settings if x in c])], axis=1)
     c["rule"] = match.rule
-    c["abc_metric"] = cumulative_share(c[pol.customers.abc_measure].to_numpy(), ids=c.index.to_numpy())
+    c["abc_metric"] = cumulative_share(c[pol.customers.abc_measure].to_numpy(), ids=c.index.to_numpy()) \
+        if abc_share is None else np.asarray(abc_share, dtype="float64")
     return c
 
 

@@ -51,6 +51,8 @@ class SparkRun:
     last_day: object
     period: str = "W"
     window: int = 52
+    cleaning: DataFrame | None = None  # data-quality rows and customer lines (core.spark_engine.spark_summary)
+    policy: object = None
 
 
 def _bucket(df: DataFrame, col: str, n: int) -> DataFrame:
@@ -242,8 +244,11 @@ def run_spark(spark: SparkSession, inputs: dict, policy=None, options=None, buck
     pl = _replay(_blocks(pl), inputs["order_lines"], pol, opts, first, n_days).persist()
     prod = classed.filter(F.col("_kind") == "product")
     segments, parameters = _long(pl, prod, overrides)
+    from core.spark_engine.spark_customers import with_customers  # it builds on this module
+
+    segments, parameters, cleaning = with_customers(spark, inputs, pol, overrides, n, segments, parameters)
     return SparkRun(segments, parameters, pl, prod, ruleset_hash(pol), day, pol.classification.period,
-                    pol.classification.window)
+                    pol.classification.window, cleaning, pol)
 
 
 def _long(pl: DataFrame, prod: DataFrame, overrides: pd.DataFrame) -> tuple[DataFrame, DataFrame]:

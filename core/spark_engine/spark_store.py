@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyspark.errors import AnalysisException
 from pyspark.sql import functions as F
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -20,14 +21,16 @@ from sqlalchemy.engine import make_url
 from basics.errors import ConfigError
 from core.model import OrderLine, Override
 from core.planning.demand import DemandHistory
-from core.planning.engine import SEG_COLS, EngineOptions, EngineResult
+from core.planning.engine import PAR_COLS, SEG_COLS, EngineOptions, EngineResult
+from core.planning.governance import ruleset_hash
 from core.planning_store import TABLES, load_frames, previous_runs, resolve_policy, save_run
 from core.spark_engine.spark_backend import SparkRun, run_spark
 from core.spark_engine.spark_settings import EngineConfig, EngineInput
+from core.spark_engine.spark_summary import run_warnings, summarize
 from core.statuses import Trigger
 from core.store import read_frame
 
-INPUTS = ("order_lines", "products", "product_locations", "receipts")
+INPUTS = ("order_lines", "products", "product_locations", "receipts", "shipments")
 
 
 def jdbc_url(url: str) -> tuple[str, dict[str, str]]:
@@ -79,9 +82,12 @@ def read_parquet(spark, folder: str | Path) -> dict:
 
 
 def from_frames(spark, frames: dict[str, pd.DataFrame]) -> dict:
-    """Spark frames from pandas ones (a small store, the CSV files of `analyze`, tests)."""
-    return _typed({name: spark.createDataFrame(f) for name, f in frames.items()
-                   if name in INPUTS and f is not None and not f.empty})
+    """Spark frames from pandas ones (a small store, the CSV files of `analyze`, tests). `files`: the
+    CSV file name of each frame (the reader's attrs), which data-quality examples cite."""
+    used = {name: f for name, f in frames.items() if name in INPUTS and f is not None and not f.empty}
+    out = _typed({name: spark.createDataFrame(f) for name, f in used.items()})
+    files = {name: f.attrs["file"] for name, f in used.items() if f.attrs.get("file")}
+    return {**out, "files": files} if files else out
 
 
 def _typed(inputs: dict) -> dict:
@@ -96,22 +102,68 @@ def _typed(inputs: dict) -> dict:
 
 
 def collect_result(run: SparkRun) -> EngineResult:
-    """The run as the one-machine EngineResult (segments, parameters and the product-location columns the
-    run's counts, audit events and report read) - for saving in the store or writing CSV files."""
+    """The run as the one-machine EngineResult (segments, parameters, the product-location columns the
+    run's counts, audit events and report read, and the summaries gathered from the partitions:
+    data quality, unmatched combinations, the replay's service summary, warnings) - for saving in the
+    store or writing CSV files."""
     pl = run.product_locations
     pl = pl.select(*[c for c in pl.columns if c != "matrix" and not c.startswith("_")]).toPandas()
     products = run.products.select(*[c for c in run.products.columns if c != "matrix"]).toPandas()
-    unmatched = pd.DataFrame({"count": pd.Series([], dtype="int64")})
     demand = DemandHistory(pd.DataFrame({"product_id": [], "location_id": []}), np.zeros((0, run.window)),
                            pd.DatetimeIndex([]), run.period)
-    return EngineResult(run.segments.toPandas()[SEG_COLS], run.parameters.toPandas(), pl, products, None,
-                        unmatched, None, demand, run.ruleset_hash, [], {})
+    segments = run.segments.toPandas()[SEG_COLS]
+    if run.cleaning is None or run.policy is None:  # a run built without the cleaning pass
+        return EngineResult(segments, run.parameters.toPandas(), pl, products, _customers(segments),
+                            pd.DataFrame({"count": pd.Series([], dtype="int64")}), None, demand, run.ruleset_hash)
+    summary = summarize(run.cleaning, pl, run.product_locations, run.policy)
+    return EngineResult(segments, run.parameters.toPandas(), pl, products, _customers(segments), summary.unmatched,
+                        summary.service, demand, run.ruleset_hash, run_warnings(summary, pl),
+                        summary.data_quality.as_dict())
+
+
+def _customers(segments: pd.DataFrame) -> pd.DataFrame | None:
+    """One row per customer (index: its key) with its class and segment, None when the run has none."""
+    c = segments[segments["entity"] == "customer"]
+    if c.empty:
+        return None
+    wide = c.pivot(index="entity_key", columns="dimension", values="value")
+    return wide.rename(columns={"abc": "customer_abc", "segment": "customer_segment"})
+
+
+def _under(folder: str | Path, name: str) -> str:
+    """`folder`/`name` for a local folder or a lake URI (s3://, abfss://, dbfs:/ - which Path would mangle)."""
+    return f"{str(folder).rstrip('/')}/{name}"
 
 
 def write_parquet(run: SparkRun, folder: str | Path) -> None:
-    """Segments and parameters as Parquet datasets for a lake (load them into the store for plan/apply)."""
-    run.segments.write.mode("overwrite").parquet(str(Path(folder) / "segments"))
-    run.parameters.write.mode("overwrite").parquet(str(Path(folder) / "parameters"))
+    """Segments and parameters as Parquet datasets for a lake (`load_parquet_run` saves them in the store
+    for plan/apply)."""
+    run.segments.write.mode("overwrite").parquet(_under(folder, "segments"))
+    run.parameters.write.mode("overwrite").parquet(_under(folder, "parameters"))
+
+
+def load_parquet_run(db, spark, folder: str | Path, config_or_policy=None, trigger: str = Trigger.MANUAL) -> int:
+    """The `segments/` and `parameters/` datasets `write_parquet` left in a lake, saved in the store as a
+    segment run (audit events against the previous run), so plan, apply and reconcile read it unchanged.
+    `config_or_policy`: the policy the run used (its rule-set hash is recorded). The run's counts come
+    from the files: the safety-stock value and the data-quality counts are not in them."""
+    try:
+        seg = spark.read.parquet(_under(folder, "segments")).toPandas()[SEG_COLS]
+        par = spark.read.parquet(_under(folder, "parameters")).toPandas()[PAR_COLS]
+    except AnalysisException as exc:
+        raise ConfigError(f"{folder}: no segments/ or parameters/ dataset ({str(exc).splitlines()[0]})",
+                          hint="core.spark_engine.spark_store.write_parquet writes both") from None
+    pls = seg[seg["entity"] == "product_location"]
+    pl = pls[pls["dimension"] == "segment"][["entity_key", "value"]].rename(columns={"value": "segment"})
+    rules = par[(par["entity"] == "product_location") & (par["name"] == "rule")].set_index("entity_key")
+    pl = pl.assign(rule=pl["entity_key"].map(rules["value_text"]), ss_value=np.nan).reset_index(drop=True)
+    products = seg[(seg["entity"] == "product") & (seg["dimension"] == "segment")]
+    demand = DemandHistory(pd.DataFrame({"product_id": [], "location_id": []}), np.zeros((0, 0)),
+                           pd.DatetimeIndex([]), "W")
+    result = EngineResult(seg, par, pl, products, _customers(seg), pd.DataFrame({"count": pd.Series([], dtype="int64")}),
+                          None, demand, ruleset_hash(resolve_policy(config_or_policy)))
+    prev = previous_runs(db, 1)
+    return save_run(db, result, trigger, prev[0] if prev else None)
 
 
 def segment_with_spark(db, spark, config: EngineConfig, config_or_policy=None, trigger: str = Trigger.MANUAL,

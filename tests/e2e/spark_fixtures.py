@@ -54,3 +54,62 @@ def overrides_frame() -> pd.DataFrame:
     return pd.DataFrame({"entity": ["product_location", "product_location"], "entity_key": ["P003|L1", "P004|L2"],
                          "name": ["abc", "safety_stock"], "value": ["A", "42"], "reason": "test",
                          "requested_by": "a", "approved_by": "b", "expires_on": None, "status": "approved"})
+
+
+def customer_frames(seed: int = 5) -> dict[str, pd.DataFrame]:
+    """A small parity set with customers: a tie at a customer ABC boundary (K0 and K1, equal revenue,
+    ranked by customer id), a customer whose lines carry no cost (NOCOST), one with no revenue (ZERO),
+    one whose only line is rejected (REJ: no customer row on either engine), shipments with freight and
+    surcharged modes, and customer overrides of a class and of a parameter."""
+    frames = parity_frames(seed=seed, n_products=6, locations=2)
+    lines = frames["order_lines"]
+    rng = np.random.default_rng(seed)
+    lines["customer_id"] = [f"C{i:02d}" for i in rng.integers(0, 12, len(lines))]
+    lines["cost"] = lines["net_value"] * 0.6
+    lines["requested_date"] = lines["order_date"] + pd.to_timedelta(rng.integers(1, 9, len(lines)), unit="D")
+    extra = pd.DataFrame({"product_id": ["P000", "P000", "Q900", "P002", "P003"],  # Q900: no master data, no cost
+                          "location_id": ["L0", "L0", "L1", "L0", "L1"],
+                          "order_date": pd.to_datetime(["2025-04-01", "2025-04-02", "2025-04-03", "2025-04-04",
+                                                        "2025-04-05"]),
+                          "quantity": [10.0, 10.0, 4.0, 2.0, 3.0], "net_value": [4000.0, 4000.0, 80.0, 0.0, 60.0],
+                          "cost": [100.0, 100.0, np.nan, np.nan, 10.0], "rejected": [False, False, False, False, True],
+                          "order_id": ["X1", "X2", "X3", "X4", "X5"], "line_no": 1,
+                          "customer_id": ["K1", "K0", "NOCOST", "ZERO", "REJ"]})
+    extra["requested_date"] = extra["order_date"] + pd.Timedelta(days=3)
+    frames["order_lines"] = pd.concat([lines, extra], ignore_index=True)
+    custs = sorted(set(frames["order_lines"]["customer_id"]))
+    frames["shipments"] = pd.DataFrame({"customer_id": [custs[i % len(custs)] for i in range(40)],
+                                        "freight_cost": [float(5 + i % 7) for i in range(40)],
+                                        "mode": [("AIR", "TRUCK", "EXPRESS")[i % 3] for i in range(40)]})
+    return frames
+
+
+def customer_overrides() -> pd.DataFrame:
+    return pd.DataFrame({"entity": ["customer", "customer"], "entity_key": ["C03", "C04"],
+                         "name": ["abc", "delivery_priority"], "value": ["A", "LOW"], "reason": "test",
+                         "requested_by": "a", "approved_by": "b", "expires_on": None, "status": "approved"})
+
+
+def messy_frames() -> dict[str, pd.DataFrame]:
+    """Order lines as a CSV gives them (`_row`, the file name in attrs) with the cases
+    core.planning.cleaning counts: blank quantities, blank product ids and dates, exact duplicates,
+    conflicting lines, returns; a repeated product and a negative lead time in the master data."""
+    frames = parity_frames(seed=3, n_products=8, locations=2)
+    lines = frames["order_lines"]
+    bad = pd.DataFrame({"product_id": ["P001", "P002", None, "P003", "P004", "P005", "P005"],
+                        "location_id": ["L0", "L1", "L0", "L1", "L0", "L1", "L1"],
+                        "order_date": pd.to_datetime(["2025-02-03", "2025-02-04", "2025-02-05", None, "2025-02-06",
+                                                      "2025-02-07", "2025-02-07"]),
+                        "quantity": [np.nan, np.nan, 3.0, 2.0, -4.0, 5.0, 6.0],
+                        "net_value": [10.0, 10.0, 30.0, 20.0, -40.0, 50.0, 60.0], "rejected": False,
+                        "order_id": ["B1", "B2", "B3", "B4", "B5", "B6", "B6"], "line_no": 1})
+    dups = lines.iloc[[5, 17, 40]].copy()
+    lines = pd.concat([lines, bad, dups], ignore_index=True)
+    lines["_row"] = np.arange(2, len(lines) + 2)
+    lines.attrs["file"] = "order_lines.csv"
+    frames["order_lines"] = lines
+    products = frames["products"]
+    frames["products"] = pd.concat([products, products.iloc[[2]]], ignore_index=True)
+    pls = frames["product_locations"]
+    pls.loc[3, "lead_time_days"] = -2.0
+    return frames

@@ -4,8 +4,10 @@ segments and parameters - exact for classes, texts and whole numbers, 1e-9 relat
 The fixture (tests/e2e/spark_fixtures.py) holds ties at an ABC boundary (two products of equal value,
 ranked by product id), zero series (master data without demand), intermittent and lumpy series,
 returns, rejected lines, a series with demand but no value, overrides of a class and of a parameter,
-and a previous run, so hysteresis holds classes back. Customers are outside the Spark backend's scope
-(docs/spark.md) and are left out of the comparison.
+and a previous run, so hysteresis holds classes back; the customer fixture holds a tie at a customer ABC
+boundary, customers without cost or revenue, a customer whose only line is rejected, shipments with
+surcharged modes and customer overrides; the messy fixture holds the lines core.planning.cleaning sets
+aside, so the run's data-quality counts, unmatched combinations and service summary are compared too.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.planning.engine import EngineOptions, run_engine
+from core.planning.engine import EngineOptions, result_summary, run_engine
 from core.planning.policy import load_policy
-from tests.e2e.spark_fixtures import overrides_frame, parity_frames
+from tests.e2e.spark_fixtures import (
+    customer_frames,
+    customer_overrides,
+    messy_frames,
+    overrides_frame,
+    parity_frames,
+)
 
 pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 
@@ -55,8 +63,16 @@ def _both(spark, frames, policy, opts):
 
     ref = run_engine(frames, policy, opts)
     run = run_spark(spark, from_frames(spark, frames), policy, opts, buckets=2)
-    keep = lambda f: f[f["entity"] != "customer"]  # noqa: E731
-    return keep(ref.segments), keep(ref.parameters), run.segments.toPandas(), run.parameters.toPandas()
+    return ref.segments, ref.parameters, run.segments.toPandas(), run.parameters.toPandas()
+
+
+def _results(spark, frames, policy, opts):
+    """(pandas EngineResult, Spark run collected as one)."""
+    from core.spark_engine.spark_backend import run_spark
+    from core.spark_engine.spark_store import collect_result, from_frames
+
+    return run_engine(frames, policy, opts), collect_result(run_spark(spark, from_frames(spark, frames), policy,
+                                                                      opts, buckets=2))
 
 
 def test_segments_and_parameters_match_the_pandas_engine(spark):
@@ -88,3 +104,41 @@ def test_network_scope_and_volume_measure_match(spark):
     seg_p, par_p, seg_s, par_s = _both(spark, frames, pol, EngineOptions(simulate=False))
     assert _exact_join(seg_p, seg_s, ["entity", "entity_key", "dimension"], ["value", "source"], ["metric"]) == []
     assert _exact_join(par_p, par_s, ["entity", "entity_key", "name"], ["value_text"], ["value_num"]) == []
+
+
+def test_customers_match_the_pandas_engine(spark):
+    frames = customer_frames()
+    opts = EngineOptions(overrides=customer_overrides(), simulate=False)
+    ref, res = _results(spark, frames, load_policy(), opts)
+    cust = lambda f: f[f["entity"] == "customer"]  # noqa: E731
+    seg_p, seg_s, par_p, par_s = cust(ref.segments), cust(res.segments), cust(ref.parameters), cust(res.parameters)
+    assert len(seg_p) > 20 and len(par_p) > 100
+    assert _exact_join(seg_p, seg_s, ["entity", "entity_key", "dimension"], ["value", "source"], ["metric"]) == []
+    assert _exact_join(par_p, par_s, ["entity", "entity_key", "name"], ["value_text"], ["value_num"]) == []
+    abc = seg_s[seg_s["dimension"] == "abc"].set_index("entity_key")
+    assert abc.loc["K0", "metric"] < abc.loc["K1", "metric"]  # equal revenue: ranked by customer id
+    assert abc.loc["ZERO", "value"] == "none" and abc.loc["NOCOST", "value"] != "none"
+    assert "REJ" not in abc.index and abc.loc["C03", "value"] == "A"  # rejected only: no row; an override
+    assert set(seg_s["value"]) >= {"strategic", "unprofitable"}
+    pinned = par_s[(par_s["entity_key"] == "C04") & (par_s["name"] == "delivery_priority")]["value_text"]
+    assert pinned.tolist() == ["LOW"]
+    assert result_summary(res)["customers"] == result_summary(ref)["customers"] == len(abc)
+
+
+def test_run_summaries_match_on_messy_lines(spark):
+    frames = messy_frames()
+    pol = load_policy()
+    pol = pol.model_copy(update={"rules": pol.rules[:2]})  # most series match no rule: unmatched combinations
+    ref, res = _results(spark, frames, pol, EngineOptions())
+    assert result_summary(res) == result_summary(ref)
+    dq = {c: d["count"] for c, d in ref.data_quality.items()}
+    assert dq["bad_quantity"] == 2 and dq["duplicate_lines"] == 3 and dq["return_lines"] == 2
+    assert dq["master_rows_set_aside"] == 1 and dq["negative_lead_time"] == 1
+    assert res.data_quality == ref.data_quality and res.warnings == ref.warnings  # examples name file and line
+    assert any("order_lines.csv line" in w for w in res.warnings)
+    assert len(ref.unmatched) > 0
+    key = list(ref.unmatched.columns)
+    pd.testing.assert_frame_equal(res.unmatched.sort_values(key, ignore_index=True),
+                                  ref.unmatched.astype({"count": "int64"}).sort_values(key, ignore_index=True))
+    assert ref.service is not None
+    pd.testing.assert_frame_equal(res.service, ref.service, check_dtype=False, rtol=1e-9)

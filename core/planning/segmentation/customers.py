@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from core.planning.segmentation.abc import classify_abc
+from core.planning.segmentation.abc import classes_from_share, classify_abc
 
 NONE = "none"
 FEATURES = ("revenue", "gross_margin", "cost_to_serve", "profit", "orders", "lines_per_order",
@@ -124,12 +124,16 @@ def kmeans_segments(metrics: pd.DataFrame, k: int, labels: Sequence[str] | None 
     return pd.Series(np.asarray(labels, dtype=object)[slot[km.labels_]], index=metrics.index), ordered
 
 
-def classify_customers(metrics: pd.DataFrame, config: Mapping | None = None) -> pd.DataFrame:
-    """customer_abc (by the configured measure), customer_segment (rules, or k-means when enabled)."""
+def classify_customers(metrics: pd.DataFrame, config: Mapping | None = None, abc_share=None) -> pd.DataFrame:
+    """customer_abc (by the configured measure), customer_segment (rules, or k-means when enabled).
+    `abc_share`: the measure's cumulative share per row when ranked elsewhere over all customers (the
+    Spark backend ranks in Spark SQL and classifies a part of the customers at a time)."""
     cfg = dict(config or {})
     out = metrics.copy()
     measure = cfg.get("abc_measure", "revenue")
-    out["customer_abc"] = classify_abc(out[_col(out, measure)], tuple(cfg.get("abc_thresholds", (0.8, 0.95))))
+    thresholds = tuple(cfg.get("abc_thresholds", (0.8, 0.95)))
+    out["customer_abc"] = classify_abc(out[_col(out, measure)], thresholds) if abc_share is None \
+        else classes_from_share(abc_share, thresholds)
     km = cfg.get("kmeans") or {}
     if km.get("enabled"):
         out["customer_segment"], _ = kmeans_segments(out, int(km.get("k", 4)), km.get("labels"))
