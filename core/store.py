@@ -215,7 +215,9 @@ def _column_values(series: pd.Series) -> list:
 
 def _processed(values: list, process: Any) -> list:
     """Driver values for a column, converting each distinct value once (dates and batch timestamps
-    repeat across many rows)."""
+    repeat across many rows); a column of one object (a batch's `loaded_at`) is converted once."""
+    if values and values[0] is not None and len(set(map(id, values))) == 1:
+        return [process(values[0])] * len(values)
     cache: dict = {}
     out = []
     for v in values:

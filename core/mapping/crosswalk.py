@@ -67,8 +67,15 @@ class CrosswalkIndex:
         return self._owners
 
     def add_links(self, ids: dict[str, str]) -> None:
-        """Links this system just stored (upserted in the caller's transaction)."""
+        """Links this system just stored (upserted in the caller's transaction). The usual batch links
+        new keys to ids nobody holds yet, each id once: those are added at once, not key by key."""
         owners = self.owners()
+        cids = set(ids.values())
+        if len(cids) == len(ids) and self.existing.keys().isdisjoint(ids) and owners.keys().isdisjoint(cids):
+            self.existing.update(ids)
+            owners.update(zip(ids.values(), ((k,) for k in ids), strict=True))
+            self.rows += len(ids)
+            return
         for key, cid in ids.items():
             old = self.existing.get(key)
             if old is None:
