@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +215,9 @@ def _column_values(series: pd.Series) -> list:
 
 def _processed(values: list, process: Any) -> list:
     """Driver values for a column, converting each distinct value once (dates and batch timestamps
-    repeat across many rows)."""
+    repeat across many rows); a column of one object (a batch's `loaded_at`) is converted once."""
+    if values and values[0] is not None and len(set(map(id, values))) == 1:
+        return [process(values[0])] * len(values)
     cache: dict = {}
     out = []
     for v in values:
@@ -287,14 +290,8 @@ def upsert(target: Engine | Connection, model: type[SQLModel], rows: Iterable[di
 def _execute_upsert(conn: Connection, table, data: dict[str, list], count: int, keys: list[str],
                     updates: list[str], chunk_rows: int) -> None:
     dialect = conn.dialect
-    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table)
-    if updates:
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in updates})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
     names = list(data)
-    compiled = stmt.compile(dialect=dialect, column_keys=names)
+    compiled = _upsert_statement(table, dialect, tuple(names), tuple(keys), tuple(updates))
     for name in names:
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
@@ -306,6 +303,20 @@ def _execute_upsert(conn: Connection, table, data: dict[str, list], count: int, 
         params = [dict(zip(names, row, strict=True)) for row in zip(*(data[n] for n in names), strict=True)]
     for start in range(0, count, chunk_rows):
         conn.exec_driver_sql(str(compiled), params[start:start + chunk_rows])
+
+
+@lru_cache(maxsize=256)
+def _upsert_statement(table, dialect, names: tuple[str, ...], keys: tuple[str, ...], updates: tuple[str, ...]):
+    """The compiled INSERT ... ON CONFLICT for a table and its columns, built once: a pull upserts the
+    same columns batch after batch, and building the statement (its `excluded` alias) and compiling
+    it cost more than a batch's conversions."""
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    if updates:
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in updates})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    return stmt.compile(dialect=dialect, column_keys=list(names))
 
 
 def _python_defaults(model: type[SQLModel]) -> dict[str, Any]:

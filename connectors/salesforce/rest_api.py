@@ -268,7 +268,7 @@ class SalesforceConnector(Connector):
                                           "check the store's speed") from None
                 guard, path = PageGuard(where), first  # again from the watermark: re-reads are upserts
                 continue
-            records = [_plain(r) for r in body["records"]]
+            records = _plain_records(body["records"], related=any("." in f for f in cfg.fields))
             if cfg.cursor_field:
                 cp = cp.observe(r.get(cfg.cursor_field) for r in records)
             path = body.get("nextRecordsUrl")
@@ -409,6 +409,17 @@ def _instant(value: Any, sobject: str):
     except ValueError:
         raise FatalError(f"salesforce: {sobject}: checkpoint {value!r} is not a date-time",
                          hint="run `segbridge pull --full` for this system") from None
+
+
+def _plain_records(records: list[dict], related: bool) -> list[dict]:
+    """The page's records without `attributes`. Without relationship fields a record holds no related
+    record (compound fields such as an Address carry no `attributes`): its `attributes` are dropped in
+    place, not the record copied."""
+    if related:
+        return [_plain(r) for r in records]
+    for r in records:
+        r.pop("attributes", None)
+    return records
 
 
 def _plain(record: dict) -> dict:

@@ -25,7 +25,14 @@ import pandas as pd
 from sqlalchemy import select
 
 from core.mapping.context import Conversions
-from core.mapping.crosswalk import IndexCache, id_candidates, known_ids, load_links, record_issues, resolve
+from core.mapping.crosswalk import (
+    IndexCache,
+    RuleColumns,
+    known_ids,
+    load_links,
+    record_issues,
+    resolve_columns,
+)
 from core.mapping.mapper import MapResult, QuarantinedRecord, map_records, source_series
 from core.mapping.spec import EntityMapping
 from core.mapping.tombstones import delete_rows, split_tombstones
@@ -88,7 +95,8 @@ def load_batch(conn, system: str, entity_mapping: EntityMapping, records: Iterab
 
 def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quarantined: list[QuarantinedRecord],
                run_id: int | None, base_dir: Path | None) -> pd.DataFrame:
-    """Replace the id field by the resolved canonical id; conflicts/orphans are quarantined and recorded."""
+    """Replace the id field by the resolved canonical id; conflicts/orphans are quarantined and recorded.
+    Column-wise: the batch's keys and rule values go to the resolution as lists, not a dict per record."""
     spec = em.crosswalk
     entity = spec.entity or em.target
     frame, keys = result.frame, result.source_keys
@@ -96,18 +104,21 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
         index = load_links(conn, system, entity, spec, base_dir)
     else:
         index = index_cache(conn).index(conn, system, entity, spec, base_dir, scope=run_id)
-    by_key = _rule_values(frame, keys, spec, index)
-    index.canonical_ids = known_ids(conn, entity, id_candidates(spec, by_key, index))
-    res = resolve(system, entity, spec, by_key, index)
+    key_list = keys.tolist()
+    batch = RuleColumns.build(spec, *_rule_values(frame, key_list, spec), index)
+    index.canonical_ids = known_ids(conn, entity, batch.id_candidates(spec))
+    res = resolve_columns(system, entity, spec, batch, index)
     record_issues(conn, res.issues, run_id)
-    failed = {i.source_key: i for i in res.issues}
-    for idx in frame.index[keys.isin(list(failed))]:
-        issue = failed[keys[idx]]
-        quarantined.append(QuarantinedRecord(keys[idx], issue.kind, f"crosswalk: {issue.detail}",
-                                             result.record(idx)))
-    keep = keys.isin(list(res.ids))
-    frame = frame[keep].copy()
-    frame[spec.id_field] = keys[keep].map(res.ids)
+    if res.issues:
+        failed = {i.source_key: i for i in res.issues}
+        for pos in np.flatnonzero(keys.isin(list(failed)).to_numpy()):
+            issue = failed[key_list[pos]]
+            quarantined.append(QuarantinedRecord(key_list[pos], issue.kind, f"crosswalk: {issue.detail}",
+                                                 result.record(frame.index[pos])))
+    ids = res.ids
+    resolved = [ids.get(k) for k in key_list]
+    frame = frame.copy() if len(ids) == len(batch.keys) else frame[[i is not None for i in resolved]].copy()
+    frame[spec.id_field] = np.array([i for i in resolved if i is not None], dtype=object)
     link_keys, link_ids, link_rules = res.new_links()
     if link_keys:  # as columns: one DataFrame, not a dict per link
         upsert(conn, Crosswalk, pd.DataFrame({"system": system, "entity": entity, "source_key": link_keys,
@@ -116,22 +127,18 @@ def _crosswalk(conn, system: str, em: EntityMapping, result: MapResult, quaranti
     return frame
 
 
-def _rule_values(frame: pd.DataFrame, keys: pd.Series, spec, index) -> dict[str, dict]:
-    """Source key -> the mapped values the crosswalk rules read (nulls as None). A key with a stored
-    link never reaches the rules: it gets an empty dict, and no row is boxed for it."""
+def _rule_values(frame: pd.DataFrame, key_list: list, spec) -> tuple[list, dict[str, list]]:
+    """The batch's distinct source keys (first-seen order) and, per field the crosswalk reads, each key's
+    mapped value (nulls as None; a key met twice takes its last row's, as a dict per key would)."""
     used = [c for c in dict.fromkeys([*(r.field for r in spec.rules if r.field), spec.id_field]) if c in frame]
-    key_list = keys.tolist()
-    existing = index.existing
-    todo = np.fromiter((k not in existing for k in key_list), dtype=bool, count=len(key_list))
-    empty: dict = {}
-    by_key = dict.fromkeys(key_list, empty)
-    if todo.any():
-        columns = [frame[c].to_numpy(dtype=object)[todo] for c in used]
-        columns = [np.where(pd.isna(col), None, col).tolist() for col in columns]
-        new_keys = [k for k, t in zip(key_list, todo.tolist(), strict=True) if t]
-        by_key.update(zip(new_keys, (dict(zip(used, row, strict=True)) for row in zip(*columns, strict=True)),
-                          strict=True))
-    return by_key
+    last = {k: p for p, k in enumerate(key_list)}
+    rows = None if len(last) == len(key_list) else list(last.values())
+    columns = {}
+    for c in used:
+        col = frame[c].to_numpy(dtype=object)
+        col = np.where(pd.isna(col), None, col) if rows is None else np.where(pd.isna(col[rows]), None, col[rows])
+        columns[c] = col.tolist()
+    return list(last), columns
 
 
 def _references(conn, system: str, em: EntityMapping, result: MapResult, frame: pd.DataFrame) -> pd.DataFrame:

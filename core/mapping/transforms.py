@@ -33,10 +33,12 @@ from core.mapping.context import (  # noqa: F401 - StepContext stays importable 
     Conversions,
     StepContext,
     _blank,
+    _codes,
     _convert,
     _field,
     _map_unique,
     _per_unique,
+    _spread,
 )
 from core.mapping.numeric import parse_numbers
 
@@ -152,13 +154,6 @@ def _alpha_pad(v: Any, length: int) -> str:
     return text.zfill(length) if text.isdigit() else text.upper()
 
 
-def _alpha_strip(v: Any) -> str:
-    text = str(v).strip()
-    if text.isdigit():
-        return text.lstrip("0") or "0"
-    return text
-
-
 @transform("alpha", "str", "`{alpha: 10}`: `'100234'` -> `'0000100234'`; `'ABC'` stays `'ABC'`")
 def t_alpha(s, ctx, length: int = MISSING):
     """SAP ALPHA conversion exit, input side: pad purely numeric values with zeros to `length`."""
@@ -172,9 +167,19 @@ def t_alpha(s, ctx, length: int = MISSING):
 @transform("alpha_strip", "str", "`'0000100234'` -> `'100234'`; `'ABC-1'` stays")
 def t_alpha_strip(s, ctx):
     """SAP ALPHA conversion exit, output side: strip leading zeros of purely numeric values."""
-    # most ids have neither leading zeros nor padding: those pass as they are
-    return _map_unique(s, lambda values: [v if type(v) is str and v[:1] not in "0 " and v[-1:] != " "
-                                          else _alpha_strip(v) for v in values], ctx)
+    return _map_unique(s, _alpha_strip_all, ctx)
+
+
+def _alpha_strip_all(values: list) -> list[str]:
+    """ALPHA output of each value: most ids have neither leading zeros nor padding and pass as they
+    are; the others are stripped, then purely numeric ones lose their leading zeros."""
+    out = [v if type(v) is str and v[:1] not in "0 " and v[-1:] != " " else None for v in values]
+    todo = [i for i, v in enumerate(out) if v is None]
+    if todo:
+        texts = [str(values[i]).strip() for i in todo]
+        for i, t in zip(todo, texts, strict=True):
+            out[i] = (t.lstrip("0") or "0") if t.isdigit() else t
+    return out
 
 
 @transform("split", "str", "`{split: {sep: '-', index: 0}}`: segment `'A-X'` -> `'A'`")
@@ -337,9 +342,12 @@ def t_map(s, ctx, values: dict | None = None, codelist: str | None = None, rever
     table = {str(k): v for k, v in (values or {}).items()}
     if reverse:
         table = {str(v): k for k, v in table.items()}
-    keys = _per_unique(s, lambda v: str(v).strip(), ctx=ctx)[0]
-    hit = keys.map(lambda k: k in table, na_action="ignore").fillna(False).astype(bool)
-    out = keys.map(table, na_action="ignore").astype(object).where(hit, None)
+    if all(type(v) is str for v in table.values()):  # the usual code list: looked up per distinct value
+        out, hit = _lookup_texts(s, table, ctx)
+    else:  # numbers or flags as values: pandas' map gives them their column type, as it always did
+        keys = _per_unique(s, lambda v: str(v).strip(), ctx=ctx)[0]
+        hit = keys.map(lambda k: k in table, na_action="ignore").fillna(False).astype(bool)
+        out = keys.map(table, na_action="ignore").astype(object).where(hit, None)
     miss = s.notna() & ~hit
     if miss.any():
         if on_unmapped == "default":
@@ -350,6 +358,15 @@ def t_map(s, ctx, values: dict | None = None, codelist: str | None = None, rever
             where = f"code list {codelist!r}" if codelist else "the value map"
             ctx.fail(miss, "unmapped_code", f"code {s[miss].iloc[0]!r} is not in {where}")
     return out
+
+
+def _lookup_texts(s: pd.Series, table: dict[str, str], ctx) -> tuple[pd.Series, pd.Series]:
+    """`table[str(v).strip()]` per row (None where absent or null) and the rows found, computed
+    once per distinct value in plain Python: a code column has a handful of them."""
+    codes, uniques = _codes(s, ctx)
+    texts = [str(v).strip() for v in uniques]
+    found = np.array([t in table for t in texts] + [False], dtype=bool)
+    return _spread([table.get(t) for t in texts], codes, s.index), pd.Series(found[codes], index=s.index)
 
 
 @transform("const", "any", "`{const: sap_s4}` -> every row gets `'sap_s4'`")

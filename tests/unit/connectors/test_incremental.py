@@ -43,6 +43,22 @@ def test_observe_at_done_roundtrip():
     assert again.done().dump() == {"version": 1, "since": "2024-05-01T11:00:00Z"}
 
 
+def test_a_page_of_iso_texts_raises_high_to_its_newest_instant_whatever_the_spelling():
+    """A page is compared as text within one layout (length and offset) and only the newest value
+    parsed; mixed spellings and offsets still give the newest instant, and anything not an ISO text
+    with an offset (a datetime, a blank, a naive text) is parsed value by value as before."""
+    base = datetime(2024, 5, 1, tzinfo=UTC)
+    page = [(base + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%S.000+0000") for i in range(100)]
+    assert Checkpoint().observe(page).high == base + timedelta(minutes=99)
+    mixed = [*page, "2024-05-01T12:30:00-0200", "2024-05-01T14:00:00.5Z", "2024-05-01T15:00:00+05:00"]
+    assert Checkpoint().observe(mixed).high == datetime(2024, 5, 1, 14, 30, tzinfo=UTC)  # 12:30-02:00
+    naive = [*page, "2024-05-02T00:00:00", None]
+    assert Checkpoint().observe(naive).high == datetime(2024, 5, 2, tzinfo=UTC)
+    with pytest.raises(ValueError, match="not a date-time"):
+        Checkpoint().observe([*page, "yesterday"])
+    assert Checkpoint(since=base + timedelta(days=9)).observe(page).high == base + timedelta(days=9)
+
+
 def test_earlier_shapes_still_load():
     cp = Checkpoint.load({"since": "2024-05-01T10:00:00Z", "high": "2024-05-01T11:00:00Z", "offset": 500,
                           "delta_link": "x"}, where="x")

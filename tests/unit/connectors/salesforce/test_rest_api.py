@@ -52,6 +52,7 @@ def test_query_follows_next_records_url(conn):
         "totalSize": 3, "done": True, "records": [{"Id": "001C", "SystemModstamp": "2024-01-04T00:00:00.000+0000"}]})
     batches = list(conn.read(StreamSpec("Account"), None))
     assert [[r["Id"] for r in b.records] for b in batches] == [["001A", "001B"], ["001C"]]
+    assert all("attributes" not in r for b in batches for r in b.records)
     assert batches[0].checkpoint == {"version": 1, "high": "2024-01-03T00:00:00Z",
                                      "position": "/services/data/v59.0/query/01gX-2"}
     assert batches[1].checkpoint == {"version": 1, "since": "2024-01-04T00:00:00Z"}
@@ -290,3 +291,17 @@ def test_stream_options_are_typed_and_a_misspelt_one_is_refused(conn):
 
     with pytest.raises(ConfigError, match="stream 'Account' option soql_feilds: Extra inputs"):
         list(conn.read(StreamSpec("Account", options={"soql_feilds": ["Id"]}), None))
+
+
+@responses.activate
+def test_records_come_without_attributes_also_inside_related_records(conn):
+    login(responses)
+    responses.add(responses.GET, DATA + "/query", json={"totalSize": 1, "done": True, "records": [
+        {"attributes": {"type": "OrderItem"}, "Id": "802A", "SystemModstamp": "2024-01-02T00:00:00.000+0000",
+         "Order": {"attributes": {"type": "Order"}, "Account": {"attributes": {"type": "Account"},
+                                                                 "SAP_Customer_Number__c": "100234"}}}]})
+    stream = StreamSpec("OrderItem", ["Id"], fields=["Id", "Order/Account/SAP_Customer_Number__c"],
+                        options={"delta_field": "SystemModstamp"})
+    [batch] = list(conn.read(stream, None))
+    assert batch.records == [{"Id": "802A", "SystemModstamp": "2024-01-02T00:00:00.000+0000",
+                              "Order": {"Account": {"SAP_Customer_Number__c": "100234"}}}]

@@ -236,3 +236,43 @@ def test_a_key_claimed_once_by_its_own_stored_link_is_no_conflict_but_a_second_k
     res = resolve("sap", "customer", NORMALIZED, {"0000100234": {}, "100234 ": {}}, index)
     assert res.ids == {"0000100234": "100234"}
     assert [(i.kind, i.source_key) for i in res.issues] == [("conflict", "100234 ")]
+
+
+# --------------------------------------------------------------------------- column-wise resolution
+
+
+def test_normalize_all_is_normalize_of_each_value():
+    from core.mapping.crosswalk import normalize_all
+
+    values = [" 0000100234 ", "ab-01", None, 42, "000", "  ", "c00042"]
+    ops = ["strip", "upper", "strip_zeros"]
+    assert normalize_all(values, ops) == [normalize(v, ops) for v in values] == [
+        "100234", "AB-01", None, "42", "0", None, "C00042"]
+
+
+def test_a_mixed_batch_reports_its_issues_in_the_keys_order_then_the_ids_claimed_twice():
+    """Column-wise resolution gives what the rules give one key at a time: issues in the order of the
+    batch's keys (the steward's list and the quarantine follow it), reverse conflicts after them."""
+    spec = CrosswalkSpec(rules=[{"kind": "file", "path": "x.csv"},
+                                {"kind": "exact", "field": "external_id", "normalize": ["strip_zeros"], "match": "id"},
+                                {"kind": "exact", "field": "external_id", "match": "crosswalk"}],
+                         orphans="quarantine")
+    index = CrosswalkIndex(existing={"K1": "100001", "K2": "100002"}, file_links={"K2": "100009", "K5": "100005"},
+                           canonical_ids={"100003", "100004"}, foreign={"2": {"X7": {"C-1", "C-2"}}})
+    batch = {"K1": {}, "K2": {}, "K3": {"external_id": "0100003"}, "K4": {"external_id": "X7"},
+             "K5": {"external_id": None}, "K6": {"external_id": "999"}, "K7": {"external_id": "100003"}}
+    res = resolve("crm", "customer", spec, batch, index)
+    assert res.ids == {"K1": "100001", "K5": "100005"}
+    assert {k: res.rules[k] for k in res.ids} == {"K1": "existing", "K5": "file"}
+    assert [(i.kind, i.source_key) for i in res.issues] == [
+        ("conflict", "K2"), ("conflict", "K4"), ("orphan", "K6"), ("conflict", "K3"), ("conflict", "K7")]
+    assert res.issues[1].candidates == ["C-1", "C-2"] and "'100003' is already claimed" in res.issues[3].detail
+
+
+def test_added_links_are_the_index_s_own_whether_new_or_moved():
+    index = CrosswalkIndex(existing={"K1": "100001"})
+    index.add_links({"K2": "100002", "K3": "100003"})  # new keys on new ids: added at once
+    index.add_links({"K1": "100004", "K4": "100002"})  # a moved key, a second key on an id: one by one
+    assert index.existing == {"K1": "100004", "K2": "100002", "K3": "100003", "K4": "100002"}
+    assert index.owners() == {"100001": (), "100002": ("K2", "K4"), "100003": ("K3",), "100004": ("K1",)}
+    assert index.rows == 3
