@@ -100,7 +100,7 @@ def main() -> None:
         with _store(args.postgres, tmp) as db:
             create_all(db)
             started = time.perf_counter()
-            result = pull(config, db, progress=False)[0]
+            result = pull(config, db, progress=None)[0]
             seconds = time.perf_counter() - started
     proc.terminate()
     s = result.streams[0]

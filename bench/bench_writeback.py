@@ -47,7 +47,7 @@ def bench_memory(records: int, batch: int) -> None:
         cfg = s.make_config(Path(tmp), "bench", batch_size=batch,
                             writeback={"guardrails": {"max_safety_stock_value_increase_pct": 1000}})
         plan = timed("memory: plan", lambda: make_plan(cfg, db))
-        result = timed("memory: apply", lambda: apply_plan(cfg, db, plan.id, progress=False))
+        result = timed("memory: apply", lambda: apply_plan(cfg, db, plan.id, progress=None))
         print(f"memory: {result.total('applied')} changes applied in {result.requests} write requests")
 
 
@@ -69,7 +69,7 @@ def bench_sap(records: int, batch: int) -> None:
                           "guardrails": {"max_safety_stock_value_increase_pct": 1000}}})
         plan = timed("sap sandbox: plan", lambda: make_plan(cfg, db))
         before = len(app.log)
-        result = timed("sap sandbox: apply", lambda: apply_plan(cfg, db, plan.id, progress=False))
+        result = timed("sap sandbox: apply", lambda: apply_plan(cfg, db, plan.id, progress=None))
         print(f"sap sandbox: {result.total('applied')} changes applied; {result.requests} write batches, "
               f"{len(app.log) - before} HTTP requests")
 
