@@ -6,8 +6,9 @@ run. Target: >= 0.85 of the bare loop.
 
 The SAP OData sandbox runs in another process (as bench/bench_pull.py does). The bare loop reads each
 entity set of the mapping as a hand-written client would: `$format=json`, the mapping's `$expand` and
-`$select`, `$top`/`$skip` pages of `--page-size` following `__next`, parsing every page; nothing is
-mapped or stored. Data generation and server start-up are not timed. Each round times the bare loop,
+`$select` and `$orderby` (the connector's read plan: the same query the pull sends), each entity set once
+(as the pull reads it: `read_with` entities share a read), `$top`/`$skip` pages of `--page-size`
+following `__next`, parsing every page; nothing is mapped or stored. Data generation and server start-up are not timed. Each round times the bare loop,
 then a full pull into a fresh SQLite store; the ratio is taken within each round (the machine is
 shared: its load varies between rounds).
 """
@@ -37,21 +38,28 @@ def serve_sandbox(sizes: dict, page_size: int, queue) -> None:
         time.sleep(3600)
 
 
-def entity_reads() -> list[tuple[str, str, dict]]:
-    """(entity, service/set, query options) of every entity of the shipped SAP mapping."""
+def entity_reads(url: str) -> list[tuple[str, str, dict]]:
+    """(entities, service/set, query options) of every read of the shipped SAP mapping, as the pull asks
+    for it: one read per entity set (`read_with` members share their lead's), the connector's own
+    `$select`, `$expand` and `$orderby` (from its read plan, so both sides ask the server for the same)."""
+    from connectors.sap.odata import SapODataConnector
     from core.mapping import load_mapping
+    from core.mapping.shared_reads import read_groups
     from core.paths import shipped_mapping
     from core.sync import stream_spec
 
     out = []
-    for name, em in load_mapping(shipped_mapping("sap_s4.yaml")).entities.items():
-        spec = stream_spec(em)
-        params = {"$format": "json"}
-        if spec.options.get("expand"):
-            params["$expand"] = ",".join(spec.options["expand"])
-        if spec.options.get("select"):
-            params["$select"] = ",".join(spec.options["select"])
-        out.append((name, spec.name, params))
+    conn = SapODataConnector({"base_url": url, "auth": {"type": "basic", "username": USER, "password": PASSWORD}})
+    try:
+        for lead, *fed in read_groups(load_mapping(shipped_mapping("sap_s4.yaml")).entities):
+            spec = stream_spec(lead, *fed)
+            service, es = conn._resolve(spec.name)
+            plan = conn._plan(spec, service, es)
+            params = {"$format": "json", "$orderby": ",".join(es.keys)}
+            params |= {k: ",".join(v) for k, v in (("$select", plan.select), ("$expand", plan.expand)) if v}
+            out.append(("+".join(e.name for e in (lead, *fed)), spec.name, params))
+    finally:
+        conn.close()
     return out
 
 
@@ -59,7 +67,7 @@ def bare_loop(url: str, page_size: int) -> tuple[int, int, float]:
     """Every entity set of the mapping, page by page, parsed; (records, requests, seconds)."""
     import requests
 
-    reads = entity_reads()
+    reads = entity_reads(url)
     started = time.perf_counter()
     records = sent = 0
     with requests.Session() as http:
