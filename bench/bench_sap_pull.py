@@ -49,7 +49,8 @@ def entity_reads(url: str) -> list[tuple[str, str, dict]]:
     from core.sync import stream_spec
 
     out = []
-    conn = SapODataConnector({"base_url": url, "auth": {"type": "basic", "username": USER, "password": PASSWORD}})
+    conn = SapODataConnector({"base_url": url, "auth": {"type": "basic", "username": USER,
+                                                       "password": "${BENCH_SAP_PASSWORD}"}})
     try:
         for lead, *fed in read_groups(load_mapping(shipped_mapping("sap_s4.yaml")).entities):
             spec = stream_spec(lead, *fed)

@@ -92,6 +92,16 @@ def path_value(record: dict[str, Any], path: str) -> Any:
     return value
 
 
+def distinct_values(records: list[dict[str, Any]], path: str) -> set[Any] | list[Any]:
+    """The distinct values at `path` in a page: the lines of one order share their header's change
+    timestamp, so each is parsed once for the high-water mark, not once per record."""
+    values = [path_value(r, path) for r in records]
+    try:
+        return set(values)
+    except TypeError:  # a path to an object or list (a misnamed field): observe skips what is no instant
+        return values
+
+
 def derived_parent(meta: ServiceMetadata, es: EntitySet, field: str) -> ParentDelta | None:
     """`to_SalesOrder/LastChangeDateTime` as a parent read: the navigation's target set, keyed by
     the target's keys that this set has too (SalesOrder)."""
@@ -147,7 +157,7 @@ class SetReader:
         the read goes on, `done(**extra)` on the last page."""
         for page in pages:
             if observe and self.plan.field:
-                self.cp = self.cp.observe(path_value(r, self.plan.field) for r in page.records)
+                self.cp = self.cp.observe(distinct_values(page.records, self.plan.field))
             if page.position is not None:
                 yield RecordBatch(page.records, self.cp.at(page.position).dump(), page.count)
             else:
