@@ -5,12 +5,13 @@ run. Target: >= 0.85 of the bare loop.
     .venv/bin/python bench/bench_sap_pull.py [--products 2000] [--customers 1000] [--weeks 52] [--rounds 2]
 
 The SAP OData sandbox runs in another process (as bench/bench_pull.py does). The bare loop reads each
-entity set of the mapping as a hand-written client would: `$format=json`, the mapping's `$expand` and
-`$select` and `$orderby` (the connector's read plan: the same query the pull sends), each entity set once
-(as the pull reads it: `read_with` entities share a read), `$top`/`$skip` pages of `--page-size`
-following `__next`, parsing every page; nothing is mapped or stored. Data generation and server start-up are not timed. Each round times the bare loop,
-then a full pull into a fresh SQLite store; the ratio is taken within each round (the machine is
-shared: its load varies between rounds).
+entity set of the mapping as a hand-written client would, asking for what the pull asks: `$format=json`,
+the connector's `$select`, `$expand` and `$orderby` (its read plan), each entity set once (as the pull
+reads it: `read_with` entities share a read), `$top`/`$skip` pages of `--page-size` following `__next`,
+parsing every page; nothing is mapped or stored. Data generation and server start-up are not timed.
+Each round times the bare loop, then a full pull into a fresh SQLite store, then the bare loop again;
+the ratio is taken within each round, against the mean of the two bare loops (the machine is shared:
+its load varies between rounds and within one; a load that rises or falls steadily cancels out).
 """
 
 from __future__ import annotations
@@ -104,9 +105,10 @@ def segbridge_pull(url: str, tmp: str, round_no: int, page_size: int):
     result = pull(config, db, progress=None)[0]
     seconds = time.perf_counter() - started
     db.dispose()
-    read = sum(s.read for s in result.streams)
+    mapped = sum(s.read for s in result.streams)
+    read = sum(s.read for s in result.streams if s.requests)  # an entity fed by another's read sends none
     per = ", ".join(f"{s.entity} {s.read:,} in {s.seconds:.2f} s" for s in result.streams)
-    return read, seconds, f"{result.status} {result.message or ''}".strip(), per
+    return read, mapped, seconds, f"{result.status} {result.message or ''}".strip(), per
 
 
 def main() -> None:
@@ -130,11 +132,15 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for round_no in range(args.rounds):
-                records, sent, bare = bare_loop(url, args.page_size)
-                read, seconds, status, per = segbridge_pull(url, tmp, round_no, args.page_size)
+                load = os.getloadavg()[0]
+                records, sent, before = bare_loop(url, args.page_size)
+                read, mapped, seconds, status, per = segbridge_pull(url, tmp, round_no, args.page_size)
+                _, _, after = bare_loop(url, args.page_size)
+                bare = (before + after) / 2  # before and after the pull: a load that drifts cancels out
                 ratios.append(bare / seconds)
-                print(f"round {round_no + 1}: bare loop {records:,} records, {sent} requests in {bare:.2f} s; "
-                      f"pull {read:,} read in {seconds:.2f} s, {status}")
+                print(f"round {round_no + 1} (load {load:.1f}): bare loop {records:,} records, {sent} requests in "
+                      f"{before:.2f} s before and {after:.2f} s after the pull; pull {read:,} records read "
+                      f"({mapped:,} mapped) in {seconds:.2f} s, {status}; ratio {bare / seconds:.2f}")
                 print(f"  per entity: {per}")
     finally:
         proc.terminate()

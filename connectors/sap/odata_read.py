@@ -272,8 +272,8 @@ class SetReader:
 
 
 class ParentCache:
-    """Parent rows changed since a bound, shared by the streams of one pull: two entities reading
-    children of the same parent (`plant` and `product_plant` on A_ProductPlant) ask the parent once.
+    """Parent rows changed since a bound, shared by the streams of one pull: two sets read as children
+    of the same parent (A_ProductPlant and A_ProductSupplyPlanning under A_Product) ask the parent once.
     A stream never reuses rows it used before (its next pull asks again), and rows are kept a few
     minutes at most, so a reuse only ever happens between different streams of the same pull. Safe:
     each read's high-water mark comes from the same rows it filtered by, so a parent changed after
