@@ -37,6 +37,7 @@ from core.lease import PULL, LeaseHeld, hold, lease_name
 from core.mapping import Conversions, EntityMapping, load_mapping
 from core.mapping.columns import source_fields
 from core.mapping.ingest import load_batch
+from core.mapping.shared_reads import read_groups, share_outcome
 from core.model import Crosswalk, Product, SyncState, utcnow
 from core.prefetch import prefetch
 from core.quality import finish_run_quality, thresholds_of
@@ -178,15 +179,17 @@ def _pull_system_held(config: SegbridgeConfig, db: Engine, system: str, full: bo
         mapping_path = config.mapping_path(system)
         mapping = load_mapping(mapping_path)
         chosen = {n: em for n, em in mapping.entities.items() if not entities or n in entities}
+        state_of = None if full else (lambda e: load_state(db, system, stream_spec(e).name, e.name))
         with connector_for(config, system) as conn:
-            for name, em in chosen.items():
+            for em, *fed in read_groups(chosen, state_of):  # one read per set (`read_with`, shared_reads)
                 if stop.is_set():
                     break
-                summary = StreamSummary(system, name, em.source.name)
-                result.streams.append(summary)
-                counter = ProgressCounter(progress, f"{system}.{name}")
+                summary = StreamSummary(system, em.name, em.source.name)
+                also = [(f, StreamSummary(system, f.name, f.source.name)) for f in fed]
+                result.streams += [summary, *(s for _, s in also)]
+                counter = ProgressCounter(progress, f"{system}.{em.name}")
                 try:
-                    _pull_entity(db, conn, em, summary, run_id, full, counter, stop, mapping_path.parent)
+                    _pull_entity(db, conn, em, summary, run_id, full, counter, stop, mapping_path.parent, also)
                 except AuthError:  # every other entity would meet the same refusal: no login storm
                     summary.error += f" (authentication failed; {system}'s other entities were not read)"
                     break
@@ -214,15 +217,18 @@ def _settle(result: PullResult, stop: threading.Event) -> None:
 
 
 def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: StreamSummary, run_id: int,
-                 full: bool, counter: ProgressCounter, stop: threading.Event, base_dir) -> None:
-    """Read one entity's stream batch by batch; map+load and checkpoint commit together."""
-    system, stream = summary.system, stream_spec(em)
+                 full: bool, counter: ProgressCounter, stop: threading.Event, base_dir,
+                 also: list[tuple[EntityMapping, StreamSummary]] = ()) -> None:
+    """Read one entity's stream batch by batch; map+load and checkpoint commit together. Each batch also
+    feeds the entities in `also` (declared `read_with` this one), each with its own summary and state."""
+    system, stream = summary.system, stream_spec(em, *(f for f, _ in also))
     state = None if full else load_state(db, system, stream.name, em.name)
     started, sent_before = time.monotonic(), conn.requests_sent()
     try:
         units = UnitsCache()  # this stream's base units, re-read only when products or their links change
         for batch in prefetch(conn.read(stream, state)):
-            _load(db, system, stream.name, em, batch, run_id, summary, base_dir, units)
+            for member, tally in [(em, summary), *also]:
+                _load(db, system, stream.name, member, batch, run_id, tally, base_dir, units)
             counter.update(summary.read, summary.source_count)
             if stop.is_set():
                 log.info("%s.%s: stop requested; state saved after %d records", system, em.name, summary.read)
@@ -248,11 +254,13 @@ def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: Stream
         sent_after = conn.requests_sent()
         if sent_after is not None:
             summary.requests = sent_after - (sent_before or 0)
+        share_outcome(summary, [tally for _, tally in also])
         counter.finish()
 
 
-def stream_spec(em: EntityMapping) -> StreamSpec:
-    """The connector stream a mapping entity reads: OData sets as `SERVICE/EntitySet`, expands passed on.
+def stream_spec(em: EntityMapping, *fed: EntityMapping) -> StreamSpec:
+    """The connector stream a mapping entity reads: OData sets as `SERVICE/EntitySet`, expands passed on;
+    its fields are also those of the entities `fed` by the same read (`read_with`).
 
     Example: source {kind: odata_entity_set, service: API_PRODUCT_SRV, name: A_Product}
     reads stream `API_PRODUCT_SRV/A_Product`.
@@ -264,7 +272,7 @@ def stream_spec(em: EntityMapping) -> StreamSpec:
         options.setdefault("expand", list(src.expand))
     keys = em.key if isinstance(em.key, list) else [em.key]
     return StreamSpec(name=name, primary_key=[k for k in keys if isinstance(k, str)], options=options,
-                      fields=source_fields(em))
+                      fields=list(dict.fromkeys(f for e in (em, *fed) for f in source_fields(e))))
 
 
 def _uses_uom(em: EntityMapping) -> bool:

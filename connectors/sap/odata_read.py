@@ -92,6 +92,16 @@ def path_value(record: dict[str, Any], path: str) -> Any:
     return value
 
 
+def distinct_values(records: list[dict[str, Any]], path: str) -> set[Any] | list[Any]:
+    """The distinct values at `path` in a page: the lines of one order share their header's change
+    timestamp, so each is parsed once for the high-water mark, not once per record."""
+    values = [path_value(r, path) for r in records]
+    try:
+        return set(values)
+    except TypeError:  # a path to an object or list (a misnamed field): observe skips what is no instant
+        return values
+
+
 def derived_parent(meta: ServiceMetadata, es: EntitySet, field: str) -> ParentDelta | None:
     """`to_SalesOrder/LastChangeDateTime` as a parent read: the navigation's target set, keyed by
     the target's keys that this set has too (SalesOrder)."""
@@ -147,7 +157,7 @@ class SetReader:
         the read goes on, `done(**extra)` on the last page."""
         for page in pages:
             if observe and self.plan.field:
-                self.cp = self.cp.observe(path_value(r, self.plan.field) for r in page.records)
+                self.cp = self.cp.observe(distinct_values(page.records, self.plan.field))
             if page.position is not None:
                 yield RecordBatch(page.records, self.cp.at(page.position).dump(), page.count)
             else:
@@ -262,8 +272,8 @@ class SetReader:
 
 
 class ParentCache:
-    """Parent rows changed since a bound, shared by the streams of one pull: two entities reading
-    children of the same parent (`plant` and `product_plant` on A_ProductPlant) ask the parent once.
+    """Parent rows changed since a bound, shared by the streams of one pull: two sets read as children
+    of the same parent (A_ProductPlant and A_ProductSupplyPlanning under A_Product) ask the parent once.
     A stream never reuses rows it used before (its next pull asks again), and rows are kept a few
     minutes at most, so a reuse only ever happens between different streams of the same pull. Safe:
     each read's high-water mark comes from the same rows it filtered by, so a parent changed after

@@ -18,6 +18,7 @@ from basics.errors import ConfigError
 from basics.yaml_loader import document_of, format_validation_error, load_yaml_model, read_yaml, suggest
 from core.mapping.context import Conversions
 from core.mapping.mapper import canonical_types
+from core.mapping.shared_reads import shared_read_issues
 from core.mapping.spec import EntityMapping, MappingFile
 from core.mapping.transforms import REGISTRY, check_params, parse_step
 from core.model import CANONICAL_ENTITIES
@@ -178,6 +179,7 @@ def check_mapping(mf: MappingFile) -> list[Issue]:
     """Problems that the schema cannot see: names, transforms, types, reverse targets, metadata."""
     issues: list[Issue] = []
     catalogue = _catalogue(mf, issues)
+    issues += [Issue(_where(mf, *loc), message, hint) for loc, message, hint in shared_read_issues(mf)]
     for ename, em in mf.entities.items():
         if em.target not in CANONICAL_ENTITIES:
             guess = suggest(em.target, list(CANONICAL_ENTITIES))

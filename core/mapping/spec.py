@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from basics.yaml_loader import StrictModel, register_kind
+from core.mapping.shared_reads import lead_sources
 from core.model import CANONICAL_ENTITIES
 
 SourceKind = Literal["odata_entity_set", "rfc_table", "soap_operation", "rest_stream", "sql_table", "csv_file"]
@@ -138,10 +139,19 @@ class CrosswalkSpec(StrictModel):
         default="create", description="No rule matched: quarantine as orphan, or use the mapped id")
 
 
+def _source_may_come_from_the_lead(schema: dict[str, Any]) -> None:
+    """JSON Schema: an entity with `read_with` may leave `source` out (core.mapping.shared_reads)."""
+    schema["required"] = [k for k in schema.get("required", []) if k != "source"]
+
+
 class EntityMapping(StrictModel):
     """One source entity -> one canonical entity, and back."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_source_may_come_from_the_lead)
     source: Source
+    read_with: str | None = Field(default=None, description=(
+        "Another entity of this file whose read feeds this one too: its set is read once for both "
+        "(no `source:` needed here; docs/mapping.md, 'One read, several entities')"))
     target: str = Field(description="Canonical entity (core.model.CANONICAL_ENTITIES)",
                         json_schema_extra={"enum": list(CANONICAL_ENTITIES)})  # editors list and check the names
     key: list[str] = Field(min_length=1, description="Source key fields (composite allowed)")
@@ -165,6 +175,15 @@ class EntityMapping(StrictModel):
             return {k: _to_rule(v) for k, v in value.items()}
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _lead_found(cls, data: Any) -> Any:
+        """A `read_with` member left without a source named no lead (MappingFile fills it from one)."""
+        if isinstance(data, dict) and "source" not in data and data.get("read_with"):
+            raise ValueError(f"read_with {data['read_with']!r} names no other entity of this file with a "
+                             "source of its own (a lead is never read with another)")
+        return data
+
 
 class MappingFile(StrictModel):
     """A system's mapping file."""
@@ -179,6 +198,12 @@ class MappingFile(StrictModel):
     number_format: NumberFormat | None = Field(default=None, description="How the system writes numbers "
                                                                          "(entities and fields may override)")
     entities: dict[str, EntityMapping]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lead_sources(cls, data: Any) -> Any:
+        """A `read_with` entity without `source:` reads its lead's."""
+        return lead_sources(data)
 
 
 register_kind("mapping", MappingFile)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from connectors.sap.metadata import parse_metadata
 from connectors.sap.odata import SapODataConnector
 from connectors.testing.suite import ConnectorContract, read_all
 from core.mapping import load_mapping
+from core.statuses import RunStatus
 from sandbox.sap_odata import SERVICES, build_app
 from sandbox.server import serve
 
@@ -332,6 +334,45 @@ def test_an_incremental_pull_of_the_shipped_mapping_reads_little_and_asks_each_p
         assert len(again[name][0]) <= 3 < len(full[name][0]), name
     assert len([r for r in sent if r.path.endswith("/A_Product")]) == 2  # `product` itself, then one parent query
     assert len(sent) <= len(specs) + 3
+
+
+def _reads_per_set(log) -> dict[str, int]:
+    """GET requests per entity set in a stand-in's request log (pages, parent and newest-timestamp queries)."""
+    return dict(Counter(r.path.rsplit("/", 1)[-1] for r in log if r.method == "GET" and "/A_" in r.path))
+
+
+def test_a_pull_of_the_shipped_mapping_reads_each_entity_set_once(shared, tmp_path):
+    """core.sync's pull of mappings/sap_s4.yaml, full then incremental after 24 changed orders: `plant` is
+    `read_with: product_plant`, so A_ProductPlant is asked once per pull and both entities load from it.
+    (Before: 2 requests to A_ProductPlant in either pull, and a second newest-timestamp query to A_Product;
+    a full pull sent 15 requests, now 13, an incremental one 11, now 10.)"""
+    from core.model import Location, ProductLocation
+    from core.settings import SegbridgeConfig
+    from core.store import create_all, open_store, read_frame
+    from core.sync import pull
+    from sandbox.generator import generate
+
+    app = build_app(generate(seed=3, products=60, locations=3, customers=20, weeks=12), metadata_dir=shared / "sap" / "odata")
+    db = open_store(f"sqlite:///{tmp_path}/s.db")
+    create_all(db)
+    with serve(app) as running:
+        config = SegbridgeConfig.model_validate({"systems": {"sap": {
+            "kind": "sap_odata", "mapping": "sap_s4.yaml", "options": {"base_url": running.url}}}})
+        [full] = pull(config, db)
+        full_sent = _reads_per_set(app.log)
+        app.state.touch("API_SALES_ORDER_SRV", "A_SalesOrder", 24)
+        start = len(app.log)
+        [again] = pull(config, db)
+        again_sent = _reads_per_set(app.log[start:])
+    assert full.status == again.status == RunStatus.OK
+    assert full_sent == {"A_Product": 3, "A_ProductPlant": 1, "A_ProductSupplyPlanning": 1, "A_Customer": 1,
+                         "A_CustomerSalesArea": 1, "A_SalesOrderItem": 3}  # A_Product: its page, 2 newest queries
+    assert again_sent["A_ProductPlant"] == 1 and again_sent["A_Product"] == 2  # changed products, then their plants
+    streams = {s.entity: s for s in full.streams}
+    assert streams["plant"].read == streams["product_plant"].read == 180 and streams["plant"].requests == 0
+    assert len(read_frame(db, Location)) == 3  # the plants of generate(locations=3), each once
+    assert len(read_frame(db, ProductLocation)) == 180
+    db.dispose()
 
 
 def test_an_html_page_instead_of_metadata_names_the_url_status_and_body(connector, server_app):

@@ -234,3 +234,12 @@ def test_a_deleted_entry_becomes_a_tombstone_with_its_key():
     assert clean_record(raw) == {"Customer": "0017100001", "SalesOrganization": "1710", "DistributionChannel": "10",
                                  "Division": "O'N", "__deleted": True}
     assert clean_record({"Customer": "1", "__metadata": {"etag": "W/1"}}) == {"Customer": "1", "__etag": "W/1"}
+
+
+def test_a_record_loses_metadata_and_deferred_navigations_and_keeps_expanded_ones_cleaned():
+    from connectors.sap.odata_client import clean_record
+
+    raw = {"__metadata": {"uri": "u", "type": "t"}, "SalesOrder": "1", "to_Item": {"__deferred": {"uri": "u/to_Item"}},
+           "to_SalesOrder": {"__metadata": {"type": "h", "etag": "W/2"}, "SoldToParty": "17",
+                             "to_Partner": {"__deferred": {"uri": "p"}}}}
+    assert clean_record(raw) == {"SalesOrder": "1", "to_SalesOrder": {"SoldToParty": "17", "__etag": "W/2"}}

@@ -40,3 +40,12 @@ def test_legacy_cursor_state_becomes_since():
     assert since.isoformat() == "2024-03-01T10:05:00+00:00"
     assert legacy_checkpoint({"version": 1, "since": "x"}) == {"version": 1, "since": "x"}
     assert legacy_checkpoint(None) is None
+
+
+def test_a_pages_change_timestamps_are_taken_once_each():
+    from connectors.sap.odata_read import distinct_values
+
+    lines = [{"to_SalesOrder": {"LastChangeDateTime": stamp}} for stamp in ("/Date(2)/", "/Date(1)/", "/Date(2)/")]
+    assert distinct_values(lines, "to_SalesOrder/LastChangeDateTime") == {"/Date(1)/", "/Date(2)/"}
+    odd = [{"to_SalesOrder": {"LastChangeDateTime": {"nested": 1}}}]  # a path to an object: kept, not an error
+    assert distinct_values(odd, "to_SalesOrder/LastChangeDateTime") == [{"nested": 1}]
