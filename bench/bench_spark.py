@@ -60,14 +60,40 @@ class Peak:
         return self.peak
 
 
-def shuffle_bytes(spark) -> int:
-    """Shuffle bytes written by all stages so far (the REST status API of the driver's UI)."""
+def _status(spark, what: str) -> list[dict]:
+    """A list from the REST status API of the driver's UI (stages, jobs)."""
     url = spark.sparkContext.uiWebUrl
     if not url:
-        return -1
+        return []
     app = spark.sparkContext.applicationId
-    with urllib.request.urlopen(f"{url}/api/v1/applications/{app}/stages", timeout=30) as r:
-        return sum(s.get("shuffleWriteBytes", 0) for s in json.load(r))
+    with urllib.request.urlopen(f"{url}/api/v1/applications/{app}/{what}", timeout=30) as r:
+        return json.load(r)
+
+
+def shuffle_bytes(spark) -> int:
+    """Shuffle bytes written by all stages so far."""
+    return sum(s.get("shuffleWriteBytes", 0) for s in _status(spark, "stages"))
+
+
+def _ts(text: str) -> float:
+    return pd.Timestamp(text.replace("GMT", "")).timestamp()
+
+
+def stage_seconds(spark, after_job: int) -> dict[str, list]:
+    """Per stage label of run_spark (the job description): [wall seconds of its jobs, number of jobs]."""
+    out: dict[str, list] = {}
+    for j in _status(spark, "jobs"):
+        if j["jobId"] <= after_job or "completionTime" not in j:
+            continue
+        label = (j.get("description") or j.get("name", "?")).removeprefix("segbridge ")
+        acc = out.setdefault(label, [0.0, 0])
+        acc[0] = round(acc[0] + _ts(j["completionTime"]) - _ts(j["submissionTime"]), 1)
+        acc[1] += 1
+    return out
+
+
+def last_job(spark) -> int:
+    return max((j["jobId"] for j in _status(spark, "jobs")), default=-1)
 
 
 def frames_for(n: int) -> dict[str, pd.DataFrame]:
@@ -92,13 +118,17 @@ def run_size(spark, n: int, with_pandas: bool, folder: Path) -> dict:
     for name, f in frames.items():
         _write(f, folder / name)
     del frames
-    before = shuffle_bytes(spark)
+    before, job0, load0 = shuffle_bytes(spark), last_job(spark), os.getloadavg()[0]
     peak = Peak()
     t = time.perf_counter()
-    run = run_spark(spark, read_parquet(spark, folder), policy, opts)
+    run = run_spark(spark, read_parquet(spark, folder), policy, opts, profile=PROFILE)
+    spark.sparkContext.setJobDescription("segbridge collect segments")
     seg = run.segments.toPandas()
     out |= {"spark_s": round(time.perf_counter() - t, 1), "spark_driver_peak_gb": round(peak.stop(), 2),
-            "shuffle_gb": round((shuffle_bytes(spark) - before) / 1e9, 3)}
+            "shuffle_gb": round((shuffle_bytes(spark) - before) / 1e9, 3),
+            "load_1min": [round(load0, 1), round(os.getloadavg()[0], 1)]}
+    if PROFILE:
+        out["stages_s_jobs"] = stage_seconds(spark, job0)
     if with_pandas:
         a = ref.segments.set_index(["entity", "entity_key", "dimension"])["value"]
         b = seg.set_index(["entity", "entity_key", "dimension"])["value"].reindex(a.index)
@@ -120,6 +150,7 @@ def bench_policy():
 
 
 CALIBRATE = False
+PROFILE = False
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
@@ -150,9 +181,11 @@ def main() -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--partitions", type=int, default=16)
     ap.add_argument("--calibrate", action="store_true", help="keep ss_method auto (daily calibration)")
+    ap.add_argument("--profile", action="store_true", help="compute each stage before the next and print "
+                    "seconds and jobs per stage (slower end to end)")
     args = ap.parse_args()
-    global CALIBRATE
-    CALIBRATE = args.calibrate
+    global CALIBRATE, PROFILE
+    CALIBRATE, PROFILE = args.calibrate, args.profile
     from core.spark_engine.spark_settings import EngineConfig, session
 
     spark = session(EngineConfig(kind="spark", master=args.master, conf={
