@@ -26,6 +26,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.window import Window
 
 from basics.errors import DataError
 from core.planning import engine as eng
@@ -92,10 +93,9 @@ def _sample_bucket(df: DataFrame) -> int:
 def _cogrouped(left: DataFrame, right: DataFrame | None, key: str, fn, right_cols: list[str] | None = None,
                types: dict | None = None):
     """fn(left_pdf, right_pdf) applied per key value with both sides whole; schema from a sample group
-    (the inputs are persisted first, so the sample does not compute them twice; `types` where the
-    sample cannot tell, e.g. a column that is empty in it)."""
-    left = left.persist()
-    right = right.persist() if right is not None else None
+    (`types` where the sample cannot tell, e.g. a column that is empty in it). The sample computes the
+    inputs once more: callers persist inputs that are costly to compute, not cheap scans such as the
+    order lines, which would fill the executors' memory for nothing)."""
     b = _sample_bucket(left) if key == "_b" else left.select(key).first()[0]
     lp = left.filter(F.col(key) == b).toPandas()
     rp = right.filter(F.col(key) == b).toPandas() if right is not None else pd.DataFrame(columns=right_cols or [])
@@ -110,34 +110,28 @@ def _cogrouped(left: DataFrame, right: DataFrame | None, key: str, fn, right_col
 
 def running_sum(df: DataFrame, value: str, order: list, group: str | None, out: str) -> DataFrame:
     """`out` = running total of `value` (positive finite values, else 0) within `group` in `order`, and
-    `out`_total the group's total. A global sort, then per partition a running total started at the
-    sums of that group in the partitions before it (collected: one number per partition and group)."""
+    `out`_total the group's total. A global sort (its input cached first, so the sort's sampling pass does
+    not compute it twice), then per sorted partition a running total (a window over that partition only)
+    started at the sums of that group in the partitions before it (collected: one number per partition
+    and group). All in the JVM: no Python pass."""
     vv = F.when(F.col(value).isNotNull() & ~F.isnan(value) & (F.col(value) > 0)
                 & (F.col(value) < float("inf")), F.col(value)).otherwise(0.0)
-    g = F.col(group).cast("string") if group else F.lit("")
-    d = df.withColumn("_vv", vv).withColumn("_g", g).orderBy("_g", *order).withColumn("_pid", F.spark_partition_id())
-    d = d.persist()
+    g = F.coalesce(F.col(group).cast("string"), F.lit("\0")) if group else F.lit("")
+    d = df.withColumn("_vv", vv).withColumn("_g", g).persist()
+    d = d.orderBy("_g", *order).withColumn("_pid", F.spark_partition_id()).persist()
     sums = d.groupBy("_pid", "_g").agg(F.sum("_vv").alias("s")).collect()
     totals: dict[str, float] = {}
-    offset: dict[tuple[int, str], float] = {}
+    rows = []
     for r in sorted(sums, key=lambda r: r["_pid"]):
-        offset[(r["_pid"], r["_g"])] = totals.get(r["_g"], 0.0)
+        rows.append((r["_pid"], r["_g"], totals.get(r["_g"], 0.0)))
         totals[r["_g"]] = totals.get(r["_g"], 0.0) + r["s"]
-    schema = T.StructType(list(d.schema.fields)).add(out, "double").add(f"{out}_total", "double")
-
-    def run(batches):
-        carry: dict[str, float] = {}
-        for pdf in batches:
-            gs, vals = pdf["_g"].to_numpy(object), pdf["_vv"].to_numpy("float64")
-            cs = np.empty(len(pdf))
-            for key in pd.unique(gs):
-                rows = np.flatnonzero(gs == key)
-                start = carry.get(key, offset.get((int(pdf["_pid"].iloc[0]), key), 0.0))
-                cs[rows] = start + np.cumsum(vals[rows])
-                carry[key] = cs[rows[-1]]
-            yield pdf.assign(**{out: cs, f"{out}_total": [totals.get(k, 0.0) for k in gs]})
-
-    return d.mapInPandas(run, schema).drop("_vv", "_g", "_pid")
+    spark = df.sparkSession
+    offsets = spark.createDataFrame([(p, k, o, totals[k]) for p, k, o in rows],
+                                    "_pid int, _g string, _off double, _tot double")
+    w = Window.partitionBy("_pid", "_g").orderBy(*order).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    return (d.join(F.broadcast(offsets), ["_pid", "_g"])
+            .withColumn(out, F.col("_off") + F.sum("_vv").over(w)).withColumn(f"{out}_total", F.col("_tot"))
+            .drop("_vv", "_g", "_pid", "_off", "_tot"))
 
 
 def _share(df: DataFrame, value: str, order: list, group: str | None, out: str) -> DataFrame:
