@@ -107,7 +107,8 @@ def run_size(spark, n: int, with_pandas: bool, folder: Path) -> dict:
     from core.spark_engine.spark_store import read_parquet
 
     frames = frames_for(n)
-    out = {"product_locations": n, "order_lines": len(frames["order_lines"])}
+    out = {"product_locations": n, "order_lines": len(frames["order_lines"]),
+           "buckets": int(spark.conf.get("spark.sql.shuffle.partitions"))}
     opts = EngineOptions(simulate=False)
     policy = bench_policy()
     if with_pandas:
@@ -160,18 +161,26 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
         frame.iloc[start:start + 1_000_000].to_parquet(path / f"part-{i:05d}.parquet", index=False)
 
 
-def project(results: list[dict], target: int = 50_000_000) -> str:
-    """Time growth (log-log slope of seconds against size) and the cores for 50M in about an hour."""
+def project(results: list[dict], target: int = 50_000_000, hours: float = 1.0, cores_here: int = 2) -> str:
+    """Time growth (log-log slope of seconds against size) and the cores for `target` series in `hours`.
+    Assumptions: the work per series is what this machine measured at the largest size (its cores'
+    throughput, so a pessimistic figure while other work shares them), time grows with size as fitted
+    (extrapolated from the measured range), and a cluster core does what a core here does at 70 %
+    efficiency (shuffles over a network, stragglers)."""
     sizes = np.array([r["product_locations"] for r in results], float)
     secs = np.array([r["spark_s"] for r in results], float)
     if len(sizes) < 2:
         return "one size only: no growth measured"
-    slope = np.polyfit(np.log(sizes), np.log(secs), 1)[0]
-    per_core_s = secs[-1] * 2 / sizes[-1]  # 2 cores here
-    core_hours = per_core_s * target / 3600
-    return (f"time grows as size^{slope:.2f}; at {sizes[-1]:,.0f} series {per_core_s * 1e6:,.0f} core-seconds per "
-            f"million series -> 50M needs ~{core_hours:,.1f} core-hours: ~{max(core_hours, 1):,.0f} cores for one "
-            f"hour (e.g. {max(int(np.ceil(core_hours / 8)), 1)} executors x 8 cores, 4-8 GB per core)")
+    slope, icpt = np.polyfit(np.log(sizes), np.log(secs), 1)
+    per_core_s = secs[-1] * cores_here / sizes[-1]
+    linear = per_core_s * target / 3600  # core-hours if time grows linearly from the largest run
+    fitted = float(np.exp(icpt) * target ** slope) * cores_here / 3600
+    cores = max(linear, fitted) / hours / 0.7
+    return (f"time grows as size^{slope:.2f} over {sizes.min():,.0f}-{sizes.max():,.0f} series; at "
+            f"{sizes[-1]:,.0f} series {per_core_s * 1e3:,.2f} core-seconds per 1,000 series -> {target / 1e6:.0f}M "
+            f"needs ~{linear:,.1f} core-hours (linear) or ~{fitted:,.1f} (fitted slope): about {cores:,.0f} cores "
+            f"for {hours:g} h at 70 % efficiency (e.g. {max(int(np.ceil(cores / 8)), 1)} executors x 8 cores, "
+            f"4 GB per core)")
 
 
 def main() -> None:
@@ -179,7 +188,9 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     ap.add_argument("--pandas", action="store_true", help="also run the pandas engine at each size")
     ap.add_argument("--master", default="local[2]")
-    ap.add_argument("--partitions", type=int, default=16)
+    ap.add_argument("--partitions", type=int, default=None,
+                    help="product buckets and shuffle partitions (default: one per 50,000 series, at least 16)")
+    ap.add_argument("--driver-memory", default="6g", help="JVM heap of the local driver (it runs the tasks)")
     ap.add_argument("--calibrate", action="store_true", help="keep ss_method auto (daily calibration)")
     ap.add_argument("--profile", action="store_true", help="compute each stage before the next and print "
                     "seconds and jobs per stage (slower end to end)")
@@ -189,11 +200,13 @@ def main() -> None:
     from core.spark_engine.spark_settings import EngineConfig, session
 
     spark = session(EngineConfig(kind="spark", master=args.master, conf={
-        "spark.sql.shuffle.partitions": args.partitions, "spark.driver.memory": "6g",
+        "spark.sql.shuffle.partitions": 16, "spark.driver.memory": args.driver_memory,
         "spark.ui.enabled": True}))
     spark.sparkContext.setLogLevel("ERROR")
     results = []
     for n in args.sizes:
+        parts = args.partitions or max(16, n // 50_000)
+        spark.conf.set("spark.sql.shuffle.partitions", str(parts))
         with tempfile.TemporaryDirectory(prefix="bench_spark_") as tmp:
             r = run_size(spark, n, args.pandas, Path(tmp))
         results.append(r)
