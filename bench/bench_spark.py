@@ -8,6 +8,8 @@ written (Spark's status store), and checks that both backends give the same clas
     python bench/bench_spark.py --sizes 100000                  # quick
     python bench/bench_spark.py --sizes 1000000 --pandas        # both side by side at 1M
     python bench/bench_spark.py --sizes 250000 500000 1000000   # Spark growth, then the 50M projection
+    python bench/bench_spark.py --sizes 100000 --profile        # seconds and Spark jobs per stage
+    python bench/bench_spark.py --project-from a.txt b.txt      # growth over runs made separately
 """
 
 from __future__ import annotations
@@ -80,15 +82,21 @@ def _ts(text: str) -> float:
 
 
 def stage_seconds(spark, after_job: int) -> dict[str, list]:
-    """Per stage label of run_spark (the job description): [wall seconds of its jobs, number of jobs]."""
-    out: dict[str, list] = {}
+    """Per stage label of run_spark (the job description): [wall seconds covered by its jobs (jobs that
+    run at the same time counted once), number of jobs]."""
+    spans: dict[str, list[tuple[float, float]]] = {}
     for j in _status(spark, "jobs"):
         if j["jobId"] <= after_job or "completionTime" not in j:
             continue
         label = (j.get("description") or j.get("name", "?")).removeprefix("segbridge ")
-        acc = out.setdefault(label, [0.0, 0])
-        acc[0] = round(acc[0] + _ts(j["completionTime"]) - _ts(j["submissionTime"]), 1)
-        acc[1] += 1
+        spans.setdefault(label, []).append((_ts(j["submissionTime"]), _ts(j["completionTime"])))
+    out = {}
+    for label, ss in spans.items():
+        total, end = 0.0, float("-inf")
+        for a, b in sorted(ss):
+            total += max(b - max(a, end), 0.0)
+            end = max(end, b)
+        out[label] = [round(total, 1), len(ss)]
     return out
 
 
@@ -194,7 +202,14 @@ def main() -> None:
     ap.add_argument("--calibrate", action="store_true", help="keep ss_method auto (daily calibration)")
     ap.add_argument("--profile", action="store_true", help="compute each stage before the next and print "
                     "seconds and jobs per stage (slower end to end)")
+    ap.add_argument("--project-from", nargs="+", metavar="FILE",
+                    help="print growth and projection from the JSON lines of earlier runs (no run)")
     args = ap.parse_args()
+    if args.project_from:
+        rows = [json.loads(ln) for f in args.project_from for ln in Path(f).read_text().splitlines()
+                if ln.startswith("{")]
+        print(project(sorted(rows, key=lambda r: r["product_locations"])))
+        return
     global CALIBRATE, PROFILE
     CALIBRATE, PROFILE = args.calibrate, args.profile
     from core.spark_engine.spark_settings import EngineConfig, session

@@ -5,16 +5,19 @@ Pipeline (docs/spark.md):
 2. per product bucket (all lines, master rows and receipts of a product together, cogrouped, so a series
    is never split across Arrow batches): bucketing with zero periods, series statistics, lead times,
    daily statistics (core.spark_engine.spark_stages.series_stage);
-3. Spark SQL: ABC cumulative shares (value descending, ties by product id, within location or network),
-   velocity shares, the network ABC of products (`running_sum`: a global sort, one running total per
-   partition, partition offsets; no single-task window);
-4. per product bucket: classes, hysteresis, overrides, the policy match;
+3. Spark SQL on a narrow frame (keys, bucket, measures): ABC cumulative shares (value descending, ties
+   by product id, within location or network), velocity shares, the network ABC of products
+   (`running_sum`: a global sort, one running total per partition as a JVM window, partition offsets;
+   no single-task window);
+4. per product bucket, cogrouped with its shares: classes, hysteresis, overrides, the policy match;
 5. Spark SQL: the pooled size CV^2 per pattern and the calibration chunks (2,000 rows of similar
-   expected demand days, ranked over all series as on one machine);
+   expected demand days, ranked over all series as on one machine; skipped when no row is calibrated);
 6. per chunk: the parameters (core.planning.parameters.compute_parameters);
-7. Spark SQL: the replay blocks (20,000 live series in key order); per block, cogrouped with its lines:
-   the daily replay (core.planning.service_check.check_service) and the long segments and parameters.
-Buckets are hashes of product ids, so a skewed key is one product's lines, never a whole location.
+7. when the run replays: the replay blocks (20,000 live series in key order); per block, cogrouped with
+   its lines, the daily replay (core.planning.service_check.check_service); then the long segments and
+   parameters per partition.
+Buckets are hashes of product ids, so a skewed key is one product's lines, never a whole location. The
+period matrix (a series' 104 numbers) travels only for rows whose ss_method is empirical.
 """
 
 from __future__ import annotations
