@@ -109,10 +109,9 @@ def _matrix(pl: pd.DataFrame) -> np.ndarray:
     ss_method is empirical), zeros elsewhere (never read there)."""
     if "matrix" not in pl or not len(pl):
         return np.zeros((len(pl), 0))
-    kept = [np.asarray(v, dtype="float64") for v in pl["matrix"] if isinstance(v, (list, np.ndarray))]
-    width = len(kept[0]) if kept else 0
-    return np.vstack([np.asarray(v, dtype="float64") if isinstance(v, (list, np.ndarray)) else np.zeros(width)
-                      for v in pl["matrix"]])
+    rows = [v if isinstance(v, (list, np.ndarray)) else None for v in pl["matrix"]]
+    width = next((len(v) for v in rows if v is not None), 0)
+    return np.vstack([np.zeros(width) if v is None else np.asarray(v, dtype="float64") for v in rows])
 
 
 def _master_columns(pl: pd.DataFrame, pls: pd.DataFrame | None, products: pd.DataFrame | None) -> None:
@@ -168,11 +167,11 @@ def _hist(rows: pd.DataFrame, keys: list[str], period: str) -> DemandHistory:
 def with_shares(rows: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
     """A bucket's rows with the global shares Spark computed for them (matched on kind and key;
     product rows have no location)."""
-    keys = ["_kind", "product_id", "location_id"]
-    left = rows.drop(columns=[c for c in SHARES if c in rows]).assign(location_id=rows["location_id"].fillna("\0"))
-    right = shares[[*keys, *SHARES]].assign(location_id=shares["location_id"].fillna("\0"))
+    keys, none = ["_kind", "product_id", "location_id"], "\x01no location"  # numpy strips a trailing NUL
+    left = rows.drop(columns=[c for c in SHARES if c in rows]).assign(location_id=rows["location_id"].fillna(none))
+    right = shares[[*keys, *SHARES]].assign(location_id=shares["location_id"].fillna(none))
     out = left.merge(right, on=keys, how="left", validate="one_to_one")
-    return out.assign(location_id=out["location_id"].where(out["location_id"] != "\0", None))
+    return out.assign(location_id=out["location_id"].where(out["location_id"] != none, None))
 
 
 def classes_stage(rows: pd.DataFrame, pol: Policy, opts: eng.EngineOptions, overrides: pd.DataFrame) -> pd.DataFrame:
