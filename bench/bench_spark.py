@@ -8,6 +8,8 @@ written (Spark's status store), and checks that both backends give the same clas
     python bench/bench_spark.py --sizes 100000                  # quick
     python bench/bench_spark.py --sizes 1000000 --pandas        # both side by side at 1M
     python bench/bench_spark.py --sizes 250000 500000 1000000   # Spark growth, then the 50M projection
+    python bench/bench_spark.py --sizes 100000 --profile        # seconds and Spark jobs per stage
+    python bench/bench_spark.py --project-from a.txt b.txt      # growth over runs made separately
 """
 
 from __future__ import annotations
@@ -60,14 +62,46 @@ class Peak:
         return self.peak
 
 
-def shuffle_bytes(spark) -> int:
-    """Shuffle bytes written by all stages so far (the REST status API of the driver's UI)."""
+def _status(spark, what: str) -> list[dict]:
+    """A list from the REST status API of the driver's UI (stages, jobs)."""
     url = spark.sparkContext.uiWebUrl
     if not url:
-        return -1
+        return []
     app = spark.sparkContext.applicationId
-    with urllib.request.urlopen(f"{url}/api/v1/applications/{app}/stages", timeout=30) as r:
-        return sum(s.get("shuffleWriteBytes", 0) for s in json.load(r))
+    with urllib.request.urlopen(f"{url}/api/v1/applications/{app}/{what}", timeout=30) as r:
+        return json.load(r)
+
+
+def shuffle_bytes(spark) -> int:
+    """Shuffle bytes written by all stages so far."""
+    return sum(s.get("shuffleWriteBytes", 0) for s in _status(spark, "stages"))
+
+
+def _ts(text: str) -> float:
+    return pd.Timestamp(text.replace("GMT", "")).timestamp()
+
+
+def stage_seconds(spark, after_job: int) -> dict[str, list]:
+    """Per stage label of run_spark (the job description): [wall seconds covered by its jobs (jobs that
+    run at the same time counted once), number of jobs]."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for j in _status(spark, "jobs"):
+        if j["jobId"] <= after_job or "completionTime" not in j:
+            continue
+        label = (j.get("description") or j.get("name", "?")).removeprefix("segbridge ")
+        spans.setdefault(label, []).append((_ts(j["submissionTime"]), _ts(j["completionTime"])))
+    out = {}
+    for label, ss in spans.items():
+        total, end = 0.0, float("-inf")
+        for a, b in sorted(ss):
+            total += max(b - max(a, end), 0.0)
+            end = max(end, b)
+        out[label] = [round(total, 1), len(ss)]
+    return out
+
+
+def last_job(spark) -> int:
+    return max((j["jobId"] for j in _status(spark, "jobs")), default=-1)
 
 
 def frames_for(n: int) -> dict[str, pd.DataFrame]:
@@ -81,7 +115,8 @@ def run_size(spark, n: int, with_pandas: bool, folder: Path) -> dict:
     from core.spark_engine.spark_store import read_parquet
 
     frames = frames_for(n)
-    out = {"product_locations": n, "order_lines": len(frames["order_lines"])}
+    out = {"product_locations": n, "order_lines": len(frames["order_lines"]),
+           "buckets": int(spark.conf.get("spark.sql.shuffle.partitions"))}
     opts = EngineOptions(simulate=False)
     policy = bench_policy()
     if with_pandas:
@@ -92,13 +127,17 @@ def run_size(spark, n: int, with_pandas: bool, folder: Path) -> dict:
     for name, f in frames.items():
         _write(f, folder / name)
     del frames
-    before = shuffle_bytes(spark)
+    before, job0, load0 = shuffle_bytes(spark), last_job(spark), os.getloadavg()[0]
     peak = Peak()
     t = time.perf_counter()
-    run = run_spark(spark, read_parquet(spark, folder), policy, opts)
+    run = run_spark(spark, read_parquet(spark, folder), policy, opts, profile=PROFILE)
+    spark.sparkContext.setJobDescription("segbridge collect segments")
     seg = run.segments.toPandas()
     out |= {"spark_s": round(time.perf_counter() - t, 1), "spark_driver_peak_gb": round(peak.stop(), 2),
-            "shuffle_gb": round((shuffle_bytes(spark) - before) / 1e9, 3)}
+            "shuffle_gb": round((shuffle_bytes(spark) - before) / 1e9, 3),
+            "load_1min": [round(load0, 1), round(os.getloadavg()[0], 1)]}
+    if PROFILE:
+        out["stages_s_jobs"] = stage_seconds(spark, job0)
     if with_pandas:
         a = ref.segments.set_index(["entity", "entity_key", "dimension"])["value"]
         b = seg.set_index(["entity", "entity_key", "dimension"])["value"].reindex(a.index)
@@ -120,6 +159,7 @@ def bench_policy():
 
 
 CALIBRATE = False
+PROFILE = False
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
@@ -129,18 +169,26 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
         frame.iloc[start:start + 1_000_000].to_parquet(path / f"part-{i:05d}.parquet", index=False)
 
 
-def project(results: list[dict], target: int = 50_000_000) -> str:
-    """Time growth (log-log slope of seconds against size) and the cores for 50M in about an hour."""
+def project(results: list[dict], target: int = 50_000_000, hours: float = 1.0, cores_here: int = 2) -> str:
+    """Time growth (log-log slope of seconds against size) and the cores for `target` series in `hours`.
+    Assumptions: the work per series is what this machine measured at the largest size (its cores'
+    throughput, so a pessimistic figure while other work shares them), time grows with size as fitted
+    (extrapolated from the measured range), and a cluster core does what a core here does at 70 %
+    efficiency (shuffles over a network, stragglers)."""
     sizes = np.array([r["product_locations"] for r in results], float)
     secs = np.array([r["spark_s"] for r in results], float)
     if len(sizes) < 2:
         return "one size only: no growth measured"
-    slope = np.polyfit(np.log(sizes), np.log(secs), 1)[0]
-    per_core_s = secs[-1] * 2 / sizes[-1]  # 2 cores here
-    core_hours = per_core_s * target / 3600
-    return (f"time grows as size^{slope:.2f}; at {sizes[-1]:,.0f} series {per_core_s * 1e6:,.0f} core-seconds per "
-            f"million series -> 50M needs ~{core_hours:,.1f} core-hours: ~{max(core_hours, 1):,.0f} cores for one "
-            f"hour (e.g. {max(int(np.ceil(core_hours / 8)), 1)} executors x 8 cores, 4-8 GB per core)")
+    slope, icpt = np.polyfit(np.log(sizes), np.log(secs), 1)
+    per_core_s = secs[-1] * cores_here / sizes[-1]
+    linear = per_core_s * target / 3600  # core-hours if time grows linearly from the largest run
+    fitted = float(np.exp(icpt) * target ** slope) * cores_here / 3600
+    cores = max(linear, fitted) / hours / 0.7
+    return (f"time grows as size^{slope:.2f} over {sizes.min():,.0f}-{sizes.max():,.0f} series; at "
+            f"{sizes[-1]:,.0f} series {per_core_s * 1e3:,.2f} core-seconds per 1,000 series -> {target / 1e6:.0f}M "
+            f"needs ~{linear:,.1f} core-hours (linear) or ~{fitted:,.1f} (fitted slope): about {cores:,.0f} cores "
+            f"for {hours:g} h at 70 % efficiency (e.g. {max(int(np.ceil(cores / 8)), 1)} executors x 8 cores, "
+            f"4 GB per core)")
 
 
 def main() -> None:
@@ -148,19 +196,32 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     ap.add_argument("--pandas", action="store_true", help="also run the pandas engine at each size")
     ap.add_argument("--master", default="local[2]")
-    ap.add_argument("--partitions", type=int, default=16)
+    ap.add_argument("--partitions", type=int, default=None,
+                    help="product buckets and shuffle partitions (default: one per 50,000 series, at least 16)")
+    ap.add_argument("--driver-memory", default="6g", help="JVM heap of the local driver (it runs the tasks)")
     ap.add_argument("--calibrate", action="store_true", help="keep ss_method auto (daily calibration)")
+    ap.add_argument("--profile", action="store_true", help="compute each stage before the next and print "
+                    "seconds and jobs per stage (slower end to end)")
+    ap.add_argument("--project-from", nargs="+", metavar="FILE",
+                    help="print growth and projection from the JSON lines of earlier runs (no run)")
     args = ap.parse_args()
-    global CALIBRATE
-    CALIBRATE = args.calibrate
+    if args.project_from:
+        rows = [json.loads(ln) for f in args.project_from for ln in Path(f).read_text().splitlines()
+                if ln.startswith("{")]
+        print(project(sorted(rows, key=lambda r: r["product_locations"])))
+        return
+    global CALIBRATE, PROFILE
+    CALIBRATE, PROFILE = args.calibrate, args.profile
     from core.spark_engine.spark_settings import EngineConfig, session
 
     spark = session(EngineConfig(kind="spark", master=args.master, conf={
-        "spark.sql.shuffle.partitions": args.partitions, "spark.driver.memory": "6g",
+        "spark.sql.shuffle.partitions": 16, "spark.driver.memory": args.driver_memory,
         "spark.ui.enabled": True}))
     spark.sparkContext.setLogLevel("ERROR")
     results = []
     for n in args.sizes:
+        parts = args.partitions or max(16, n // 50_000)
+        spark.conf.set("spark.sql.shuffle.partitions", str(parts))
         with tempfile.TemporaryDirectory(prefix="bench_spark_") as tmp:
             r = run_size(spark, n, args.pandas, Path(tmp))
         results.append(r)

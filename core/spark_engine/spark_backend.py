@@ -5,16 +5,19 @@ Pipeline (docs/spark.md):
 2. per product bucket (all lines, master rows and receipts of a product together, cogrouped, so a series
    is never split across Arrow batches): bucketing with zero periods, series statistics, lead times,
    daily statistics (core.spark_engine.spark_stages.series_stage);
-3. Spark SQL: ABC cumulative shares (value descending, ties by product id, within location or network),
-   velocity shares, the network ABC of products (`running_sum`: a global sort, one running total per
-   partition, partition offsets; no single-task window);
-4. per product bucket: classes, hysteresis, overrides, the policy match;
+3. Spark SQL on a narrow frame (keys, bucket, measures): ABC cumulative shares (value descending, ties
+   by product id, within location or network), velocity shares, the network ABC of products
+   (`running_sum`: a global sort, one running total per partition as a JVM window, partition offsets;
+   no single-task window);
+4. per product bucket, cogrouped with its shares: classes, hysteresis, overrides, the policy match;
 5. Spark SQL: the pooled size CV^2 per pattern and the calibration chunks (2,000 rows of similar
-   expected demand days, ranked over all series as on one machine);
+   expected demand days, ranked over all series as on one machine; skipped when no row is calibrated);
 6. per chunk: the parameters (core.planning.parameters.compute_parameters);
-7. Spark SQL: the replay blocks (20,000 live series in key order); per block, cogrouped with its lines:
-   the daily replay (core.planning.service_check.check_service) and the long segments and parameters.
-Buckets are hashes of product ids, so a skewed key is one product's lines, never a whole location.
+7. when the run replays: the replay blocks (20,000 live series in key order); per block, cogrouped with
+   its lines, the daily replay (core.planning.service_check.check_service); then the long segments and
+   parameters per partition.
+Buckets are hashes of product ids, so a skewed key is one product's lines, never a whole location. The
+period matrix (a series' 104 numbers) travels only for rows whose ss_method is empirical.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.window import Window
 
 from basics.errors import DataError
 from core.planning import engine as eng
@@ -91,15 +95,16 @@ def _sample_bucket(df: DataFrame) -> int:
     return int(first[0]) if first else 0
 
 
-def _cogrouped(left: DataFrame, right: DataFrame | None, key: str, fn, right_cols: list[str] | None = None):
+def _cogrouped(left: DataFrame, right: DataFrame | None, key: str, fn, right_cols: list[str] | None = None,
+               types: dict | None = None):
     """fn(left_pdf, right_pdf) applied per key value with both sides whole; schema from a sample group
-    (the inputs are persisted first, so the sample does not compute them twice)."""
-    left = left.persist()
-    right = right.persist() if right is not None else None
+    (`types` where the sample cannot tell, e.g. a column that is empty in it). The sample computes the
+    inputs once more: callers persist inputs that are costly to compute, not cheap scans such as the
+    order lines, which would fill the executors' memory for nothing)."""
     b = _sample_bucket(left) if key == "_b" else left.select(key).first()[0]
     lp = left.filter(F.col(key) == b).toPandas()
     rp = right.filter(F.col(key) == b).toPandas() if right is not None else pd.DataFrame(columns=right_cols or [])
-    schema = schema_of(fn(lp, rp).assign(**{key: b}))
+    schema = schema_of(fn(lp, rp).assign(**{key: b}), types)
     if right is None:
         return left.groupBy(key).applyInPandas(
             lambda pdf: conform(fn(pdf, pd.DataFrame(columns=right_cols or [])).assign(**{key: pdf[key].iloc[0]}),
@@ -110,34 +115,28 @@ def _cogrouped(left: DataFrame, right: DataFrame | None, key: str, fn, right_col
 
 def running_sum(df: DataFrame, value: str, order: list, group: str | None, out: str) -> DataFrame:
     """`out` = running total of `value` (positive finite values, else 0) within `group` in `order`, and
-    `out`_total the group's total. A global sort, then per partition a running total started at the
-    sums of that group in the partitions before it (collected: one number per partition and group)."""
+    `out`_total the group's total. A global sort (its input cached first, so the sort's sampling pass does
+    not compute it twice), then per sorted partition a running total (a window over that partition only)
+    started at the sums of that group in the partitions before it (collected: one number per partition
+    and group). All in the JVM: no Python pass."""
     vv = F.when(F.col(value).isNotNull() & ~F.isnan(value) & (F.col(value) > 0)
                 & (F.col(value) < float("inf")), F.col(value)).otherwise(0.0)
-    g = F.col(group).cast("string") if group else F.lit("")
-    d = df.withColumn("_vv", vv).withColumn("_g", g).orderBy("_g", *order).withColumn("_pid", F.spark_partition_id())
-    d = d.persist()
+    g = F.coalesce(F.col(group).cast("string"), F.lit("\0")) if group else F.lit("")
+    d = df.withColumn("_vv", vv).withColumn("_g", g).persist()
+    d = d.orderBy("_g", *order).withColumn("_pid", F.spark_partition_id()).persist()
     sums = d.groupBy("_pid", "_g").agg(F.sum("_vv").alias("s")).collect()
     totals: dict[str, float] = {}
-    offset: dict[tuple[int, str], float] = {}
+    rows = []
     for r in sorted(sums, key=lambda r: r["_pid"]):
-        offset[(r["_pid"], r["_g"])] = totals.get(r["_g"], 0.0)
+        rows.append((r["_pid"], r["_g"], totals.get(r["_g"], 0.0)))
         totals[r["_g"]] = totals.get(r["_g"], 0.0) + r["s"]
-    schema = T.StructType(list(d.schema.fields)).add(out, "double").add(f"{out}_total", "double")
-
-    def run(batches):
-        carry: dict[str, float] = {}
-        for pdf in batches:
-            gs, vals = pdf["_g"].to_numpy(object), pdf["_vv"].to_numpy("float64")
-            cs = np.empty(len(pdf))
-            for key in pd.unique(gs):
-                rows = np.flatnonzero(gs == key)
-                start = carry.get(key, offset.get((int(pdf["_pid"].iloc[0]), key), 0.0))
-                cs[rows] = start + np.cumsum(vals[rows])
-                carry[key] = cs[rows[-1]]
-            yield pdf.assign(**{out: cs, f"{out}_total": [totals.get(k, 0.0) for k in gs]})
-
-    return d.mapInPandas(run, schema).drop("_vv", "_g", "_pid")
+    spark = df.sparkSession
+    offsets = spark.createDataFrame([(p, k, o, totals[k]) for p, k, o in rows],
+                                    "_pid int, _g string, _off double, _tot double")
+    w = Window.partitionBy("_pid", "_g").orderBy(*order).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    return (d.join(F.broadcast(offsets), ["_pid", "_g"])
+            .withColumn(out, F.col("_off") + F.sum("_vv").over(w)).withColumn(f"{out}_total", F.col("_tot"))
+            .drop("_vv", "_g", "_pid", "_off", "_tot"))
 
 
 def _share(df: DataFrame, value: str, order: list, group: str | None, out: str) -> DataFrame:
@@ -174,17 +173,42 @@ def _series(spark, inputs: dict, pol, day, n: int) -> DataFrame:
     return _cogrouped(lines, side, "_b", fn, right_cols=["_table"])
 
 
-def _classes(rows: DataFrame, pol, opts, overrides: pd.DataFrame) -> DataFrame:
-    """Stages 3-4: global shares in SQL, then classes, governance and the policy match per bucket."""
+def _shares(rows: DataFrame, pol) -> DataFrame:
+    """Stage 3 on a narrow frame (keys, bucket and the measures only, so the global sorts move a few
+    columns, not the series' statistics): ABC shares of product-locations and products, velocity shares."""
     cls = pol.classification
-    pl, prod = rows.filter(F.col("_kind") == "pl"), rows.filter(F.col("_kind") == "product")
+    measure = eng.MEASURE[cls.abc_measure]
+    cols = list(dict.fromkeys([*KEYS, "_kind", "_b", "valued", "quantity", "picks", measure]))
+    narrow = rows.select(*cols)
+    pl, prod = narrow.filter(F.col("_kind") == "pl"), narrow.filter(F.col("_kind") == "product")
     group = "location_id" if cls.abc_scope == "location" else None
-    pl = _abc(pl, pol, group, [F.col("product_id"), F.col("location_id")])
+    pl = _abc(pl, pol, group, [F.col("product_id"), F.col("location_id")]).persist()
     pl = _share(pl, "picks", [F.desc(F.when(F.col("picks") > 0, F.col("picks")).otherwise(0.0)), "product_id",
                               "location_id"], group, "velocity_share")
     prod = _abc(prod, pol, None, [F.col("product_id")]).withColumn("velocity_share", F.lit(None).cast("double"))
-    both = pl.unionByName(prod, allowMissingColumns=True)
-    return _cogrouped(both, None, "_b", lambda a, _: st.classes_stage(a, pol, opts, overrides))
+    keep = [*KEYS, "_kind", "_b", *st.SHARES]
+    return pl.select(*keep).unionByName(prod.select(*keep))
+
+
+def _classes(rows: DataFrame, pol, opts, overrides: pd.DataFrame) -> DataFrame:
+    """Stages 3-4: global shares in SQL, then, per bucket with its shares, classes, governance and the
+    policy match."""
+    return _cogrouped(rows, _shares(rows, pol).persist(), "_b",
+                      lambda a, c: st.classes_stage(st.with_shares(a, c), pol, opts, overrides),
+                      types={"matrix": T.ArrayType(T.DoubleType())})
+
+
+def _numbered(pl: DataFrame, flag, order: list, extra: list[str], size: int, out: str) -> DataFrame:
+    """`out` = the group of `size` rows a flagged row falls in, ranked in `order` over all series (on a
+    narrow frame, joined back by key); unflagged rows get their own bucket's group, -1 - bucket."""
+    flag = F.coalesce(flag, F.lit(False))
+    narrow = pl.filter(flag).select(*KEYS, *extra).withColumn("_one", F.lit(1.0))
+    ranked = running_sum(narrow, "_one", order, None, "_rank")
+    nums = ranked.select(F.col("product_id").alias("_kp"), F.col("location_id").alias("_kl"),
+                         F.floor((F.col("_rank") - 1) / size).cast("long").alias(out))
+    hit = pl.filter(flag).join(nums, F.col("product_id").eqNullSafe(F.col("_kp"))
+                               & F.col("location_id").eqNullSafe(F.col("_kl"))).drop("_kp", "_kl")
+    return hit.unionByName(pl.filter(~flag).withColumn(out, (-1 - F.col("_b")).cast("long")))
 
 
 def _chunks(pl: DataFrame) -> DataFrame:
@@ -195,53 +219,70 @@ def _chunks(pl: DataFrame) -> DataFrame:
                       pooled_from_sums([r["s1"] for r in sums], [r["s2"] for r in sums]).tolist(), strict=True))
     pmap = F.create_map(*[x for k, v in pooled.items() for x in (F.lit(k), F.lit(float(v)))]) if pooled else None
     pl = pl.withColumn("pooled_cv2", pmap[F.col("pattern")] if pmap is not None else F.lit(1.0))
-    pl = pl.withColumn("_one", F.when(F.col("calibrated"), 1.0).otherwise(0.0))
-    ranked = running_sum(pl, "_one", [F.col("calibrated").desc(), "cal_key", "product_id", "location_id"], None, "_rank")
-    chunk = F.when(F.col("calibrated"), F.floor((F.col("_rank") - 1) / _CHUNK)).otherwise(-1 - F.col("_b"))
-    return ranked.withColumn("_chunk", chunk.cast("long")).drop("_one", "_rank", "_rank_total")
+    if not sums:  # no calibrated row (no pattern has one): no ranking, each bucket is its own chunk
+        return pl.withColumn("_chunk", (-1 - F.col("_b")).cast("long"))
+    return _numbered(pl, F.col("calibrated"), ["cal_key", "product_id", "location_id"], ["cal_key"], _CHUNK,
+                     "_chunk")
 
 
 def _blocks(pl: DataFrame) -> DataFrame:
     """Stage 7a: the replay block of every live row (20,000 in key order, as core.planning.service_check)."""
     live = (F.col("abc") != "none") & (F.col("replenishment") == "make_to_stock")
-    pl = pl.withColumn("_one", F.when(live, 1.0).otherwise(0.0))
-    ranked = running_sum(pl, "_one", [F.when(live, 0).otherwise(1), "product_id", "location_id"], None, "_rank")
-    block = F.when(live, F.floor((F.col("_rank") - 1) / _BLOCK)).otherwise(-1 - F.col("_b")).cast("long")
-    return (ranked.withColumn("_block", block)
-            .withColumn("block_start", F.when(live, F.col("_block") * _BLOCK).otherwise(-1))
-            .drop("_one", "_rank", "_rank_total"))
+    pl = _numbered(pl, live, ["product_id", "location_id"], [], _BLOCK, "_block")
+    return pl.withColumn("block_start", F.when(F.col("_block") >= 0, F.col("_block") * _BLOCK).otherwise(-1))
 
 
 def _replay(pl: DataFrame, lines: DataFrame, pol, opts, first, n_days) -> DataFrame:
     """Stage 7b: per block, with the block's lines (joined by series key), the daily replay."""
     keys = pl.filter(F.col("_block") >= 0).select(F.col("product_id").alias("_kp"),
                                                    F.col("location_id").alias("_kl"), F.col("_block").alias("_bk"))
+    pl = pl.drop("matrix")
     line_cols = lines.columns
     loc = F.coalesce(F.col("location_id").cast("string"), F.lit("-"))
     lines = lines.join(keys, (F.col("product_id") == F.col("_kp")) & (loc == F.col("_kl")))
     lines = lines.select(*line_cols, F.col("_bk").alias("_block"))
-    pl = pl.drop("matrix")
     return _cogrouped(pl, lines, "_block",
                       lambda a, c: st.replay_stage(a, c[line_cols] if len(c) else pd.DataFrame(columns=line_cols),
                                                    pol, opts, first, n_days))
 
 
-def run_spark(spark: SparkSession, inputs: dict, policy=None, options=None, buckets: int | None = None) -> SparkRun:
+def _stage(spark: SparkSession, name: str, df: DataFrame | None = None, force: bool = False) -> DataFrame | None:
+    """Label the Spark jobs that follow with the stage's name (the UI and bench/bench_spark.py --profile
+    sum job times per label); `force` materialises `df` now, so its jobs carry this label."""
+    spark.sparkContext.setJobDescription(f"segbridge {name}")
+    if force and df is not None:
+        df.count()
+    return df
+
+
+def run_spark(spark: SparkSession, inputs: dict, policy=None, options=None, buckets: int | None = None,
+              profile: bool = False) -> SparkRun:
     """The whole engine on Spark frames (order_lines required; products, product_locations, receipts
-    optional), same policy and options as core.planning.engine.run_engine."""
+    optional), same policy and options as core.planning.engine.run_engine. `profile` computes each
+    stage before the next starts (slower; for per-stage timings)."""
     pol, opts = eng._as_policy(policy), options or eng.EngineOptions()
     if inputs.get("order_lines") is None:
         raise DataError("no order_lines frame given", hint="order lines are the demand history; see docs/spark.md")
     n = buckets or int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
+    _stage(spark, "last day")
     day = opts.end_date or last_day(inputs["order_lines"], pol)
     overrides = active_overrides(opts.overrides, opts.today)
-    rows = _series(spark, inputs, pol, day, n).persist()
-    classed = _classes(rows, pol, opts, overrides).persist()
-    pl = _chunks(classed.filter(F.col("_kind") == "pl"))
+    _stage(spark, "series")
+    rows = _stage(spark, "series", _series(spark, inputs, pol, day, n).persist(), profile)
+    _stage(spark, "classes")
+    classed = _stage(spark, "classes", _classes(rows, pol, opts, overrides).persist(), profile)
+    _stage(spark, "chunks")
+    pl = _stage(spark, "chunks", _chunks(classed.filter(F.col("_kind") == "pl")), profile)
     days = st.window_days(pol, day)[1]
+    _stage(spark, "parameters")
     pl = _cogrouped(pl, None, "_chunk", lambda a, _: st.parameters_stage(a, pol, days)).persist()
+    pl = _stage(spark, "parameters", pl, profile)
     first, n_days, _ = st.window_days(pol, day)
-    pl = _replay(_blocks(pl), inputs["order_lines"], pol, opts, first, n_days).persist()
+    _stage(spark, "blocks+replay")
+    if opts.simulate:  # else no blocks: nothing to replay, the lines are not shuffled again
+        pl = _replay(_blocks(pl), inputs["order_lines"], pol, opts, first, n_days).persist()
+    pl = _stage(spark, "blocks+replay", pl.drop("matrix"), profile)
+    _stage(spark, "long")
     prod = classed.filter(F.col("_kind") == "product")
     segments, parameters = _long(pl, prod, overrides)
     from core.spark_engine.spark_customers import with_customers  # it builds on this module

@@ -39,6 +39,7 @@ STATS = ["mean", "std", "cv", "nonzero", "periods", "adi", "cv2", "quantity", "f
 LT = ["lead_time_days", "lead_time_std_days", "lead_time_source", "lead_time", "lead_time_std"]
 DAILY = ["events", "p", "size_mean", "size_var", "daily_mean", "integer"]
 SIDE = ("products", "product_locations", "receipts")
+SHARES = ["abc_value", "abc_basis", "abc_share", "velocity_share"]
 MASTER_COLS = [*MASTER, *CURRENT]
 
 
@@ -82,7 +83,9 @@ def series_stage(lines: pd.DataFrame, side: dict, pol: Policy, last_day: date) -
     lt = lead_times(hist.keys, frames.get("receipts"), pls, cls.period, cls.default_lead_time_days)
     dd, daily = eng._daily(clean, hist, dopts)
     pl = pd.concat([hist.keys, hist.stats[STATS], lt[LT], daily.stats[DAILY]], axis=1)
-    pl["_kind"], pl["matrix"] = "pl", list(hist.matrix)
+    pl["_kind"] = "pl"
+    if needs_matrix(pol):
+        pl["matrix"] = list(hist.matrix)
     prods = frames.get("products")
     cat = prods.set_index("id")["category"] if prods is not None and "category" in prods else None
     pl["category"] = pl["product_id"].map(cat).fillna("") if cat is not None else ""
@@ -92,6 +95,23 @@ def series_stage(lines: pd.DataFrame, side: dict, pol: Policy, last_day: date) -
     out = pd.concat([pl, prod], ignore_index=True)
     out["valued"] = valued_flag(out, eng.MEASURE[cls.abc_measure])
     return out
+
+
+def needs_matrix(pol: Policy) -> bool:
+    """Whether a rule (or the default) asks for `ss_method: empirical`, the only user of the period
+    matrix after bucketing (core.planning.parameters._safety_stock): without one the series' 104
+    numbers never leave the series stage."""
+    return any(s.ss_method == "empirical" for s in [pol.default, *pol.rules])
+
+
+def _matrix(pl: pd.DataFrame) -> np.ndarray:
+    """The period matrix of a chunk's rows: each row's series where it was kept (the rows whose
+    ss_method is empirical), zeros elsewhere (never read there)."""
+    if "matrix" not in pl or not len(pl):
+        return np.zeros((len(pl), 0))
+    rows = [v if isinstance(v, (list, np.ndarray)) else None for v in pl["matrix"]]
+    width = next((len(v) for v in rows if v is not None), 0)
+    return np.vstack([np.zeros(width) if v is None else np.asarray(v, dtype="float64") for v in rows])
 
 
 def _master_columns(pl: pd.DataFrame, pls: pd.DataFrame | None, products: pd.DataFrame | None) -> None:
@@ -144,6 +164,16 @@ def _hist(rows: pd.DataFrame, keys: list[str], period: str) -> DemandHistory:
                          period, stats)
 
 
+def with_shares(rows: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
+    """A bucket's rows with the global shares Spark computed for them (matched on kind and key;
+    product rows have no location)."""
+    keys, none = ["_kind", "product_id", "location_id"], "\x01no location"  # numpy strips a trailing NUL
+    left = rows.drop(columns=[c for c in SHARES if c in rows]).assign(location_id=rows["location_id"].fillna(none))
+    right = shares[[*keys, *SHARES]].assign(location_id=shares["location_id"].fillna(none))
+    out = left.merge(right, on=keys, how="left", validate="one_to_one")
+    return out.assign(location_id=out["location_id"].where(out["location_id"] != none, None))
+
+
 def classes_stage(rows: pd.DataFrame, pol: Policy, opts: eng.EngineOptions, overrides: pd.DataFrame) -> pd.DataFrame:
     """Classes from the global shares, hysteresis and overrides, the policy match, and the
     calibration sort key of one product bucket."""
@@ -166,8 +196,10 @@ def classes_stage(rows: pd.DataFrame, pol: Policy, opts: eng.EngineOptions, over
     pl = pd.concat([pl, match.settings], axis=1)
     for c in src:
         pl[f"src_{c}"] = src[c].to_numpy()
-    extra = plr[[*LT, *DAILY, "matrix", *[c for c in plr if c.startswith(("m_", "p_"))]]]
+    extra = plr[[*LT, *DAILY, *[c for c in plr if c == "matrix" or c.startswith(("m_", "p_"))]]]
     pl = pd.concat([pl, extra], axis=1)
+    if "matrix" in pl:  # only empirical rows read their series: the others drop it here
+        pl["matrix"] = pl["matrix"].where(pl["ss_method"].astype(str).to_numpy() == "empirical", None)
     method = methods_of(pl, True)
     p = DailyModel.fit(pl["p"], pl["size_mean"], pl["size_var"], pl["integer"]).p
     lead = pl["lead_time"].to_numpy(float) * PERIOD_DAYS[period]
@@ -183,10 +215,9 @@ def parameters_stage(rows: pd.DataFrame, pol: Policy, days: int) -> pd.DataFrame
     pl = rows.sort_values(["product_id", "location_id"]).reset_index(drop=True)
     pls, products = master_frames(pl)
     lt = pl[["product_id", "location_id", *LT]]
-    matrix = np.vstack(pl["matrix"].to_numpy()) if len(pl) else np.zeros((0, 0))
-    hist = DemandHistory(pl[["product_id", "location_id"]], matrix, pd.DatetimeIndex([]), period)
+    hist = DemandHistory(pl[["product_id", "location_id"]], _matrix(pl), pd.DatetimeIndex([]), period)
     daily = DailyInputs(pl[DAILY], days, pl["pooled_cv2"].to_numpy(float))
-    base = pl.drop(columns=[*LT[:1], *LT[3:], "lead_time_source", "matrix"])
+    base = pl.drop(columns=[*LT[:1], *LT[3:], "lead_time_source", "matrix"], errors="ignore")
     return compute_parameters(base, lt, hist, pls, period, products, daily)
 
 

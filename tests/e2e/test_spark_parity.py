@@ -142,3 +142,18 @@ def test_run_summaries_match_on_messy_lines(spark):
                                   ref.unmatched.astype({"count": "int64"}).sort_values(key, ignore_index=True))
     assert ref.service is not None
     pd.testing.assert_frame_equal(res.service, ref.service, check_dtype=False, rtol=1e-9)
+
+
+def test_closed_form_and_empirical_safety_stock_match(spark):
+    """No calibrated series (the chunk ranking is skipped) and the B classes on `empirical` (only their
+    rows carry the period series to the parameters stage): still the pandas engine's numbers."""
+    frames = parity_frames(seed=5, n_products=12)
+    pol = load_policy()
+    rules = [r.model_copy(update={"ss_method": "empirical" if r.name.startswith("B-") else r.ss_method})
+             for r in pol.rules]
+    pol = pol.model_copy(update={"default": pol.default.model_copy(update={"ss_method": "normal"}), "rules": rules})
+    seg_p, par_p, seg_s, par_s = _both(spark, frames, pol, EngineOptions(simulate=False))
+    assert _exact_join(seg_p, seg_s, ["entity", "entity_key", "dimension"], ["value", "source"], ["metric"]) == []
+    assert _exact_join(par_p, par_s, ["entity", "entity_key", "name"], ["value_text"], ["value_num"]) == []
+    used = par_s[par_s["name"] == "ss_method"]["value_text"]
+    assert "empirical" in set(used) and "calibrated" not in set(used)

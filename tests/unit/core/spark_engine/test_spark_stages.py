@@ -68,3 +68,24 @@ def test_master_frames_rebuild_what_compute_parameters_reads():
     pls, products = st.master_frames(rows)
     assert pls.to_dict("records") == [{"product_id": "A", "location_id": "L", "moq": 10.0}]
     assert products.to_dict("records") == [{"id": "A", "unit_cost": 2.0}, {"id": "B", "unit_cost": 3.0}]
+
+
+def test_shares_join_their_rows_by_kind_and_key_products_without_location():
+    rows = pd.DataFrame({"_kind": ["pl", "pl", "product"], "product_id": ["A", "B", "A"],
+                         "location_id": ["L1", "L1", None], "mean": [1.0, 2.0, 3.0]})
+    shares = pd.DataFrame({"_kind": ["product", "pl", "pl"], "product_id": ["A", "B", "A"],
+                           "location_id": [None, "L1", "L1"], "abc_value": [9.0, 8.0, 7.0],
+                           "abc_basis": ["value"] * 3, "abc_share": [1.0, 0.5, 0.9], "velocity_share": [np.nan, 0.4, 1.0]})
+    out = st.with_shares(rows, shares)
+    assert out["mean"].tolist() == [1.0, 2.0, 3.0]
+    assert out["abc_value"].tolist() == [7.0, 8.0, 9.0] and out["abc_share"].tolist() == [0.9, 0.5, 1.0]
+    assert out["location_id"].tolist() == ["L1", "L1", None]
+
+
+def test_the_period_matrix_is_kept_only_where_empirical_safety_stock_reads_it():
+    assert not st.needs_matrix(POL)  # the shipped policy: no rule on empirical
+    rules = [r.model_copy(update={"ss_method": "empirical"}) if r.name == "A-X" else r for r in POL.rules]
+    assert st.needs_matrix(POL.model_copy(update={"rules": rules}))
+    rows = pd.DataFrame({"matrix": [np.array([1.0, 2.0]), None]})
+    np.testing.assert_array_equal(st._matrix(rows), [[1.0, 2.0], [0.0, 0.0]])
+    assert st._matrix(pd.DataFrame({"x": [1, 2]})).shape == (2, 0)
