@@ -105,7 +105,16 @@ def collect_result(run: SparkRun) -> EngineResult:
     """The run as the one-machine EngineResult (segments, parameters, the product-location columns the
     run's counts, audit events and report read, and the summaries gathered from the partitions:
     data quality, unmatched combinations, the replay's service summary, warnings) - for saving in the
-    store or writing CSV files."""
+    store or writing CSV files. Once collected, the frames the run cached are released: a scheduler or
+    test process that runs the engine again would otherwise fill the executors' memory with old runs
+    (Spark refuses the next aggregation with AGGREGATE_OUT_OF_MEMORY)."""
+    try:
+        return _collect(run)
+    finally:
+        run.segments.sparkSession.catalog.clearCache()
+
+
+def _collect(run: SparkRun) -> EngineResult:
     pl = run.product_locations
     pl = pl.select(*[c for c in pl.columns if c != "matrix" and not c.startswith("_")]).toPandas()
     products = run.products.select(*[c for c in run.products.columns if c != "matrix"]).toPandas()

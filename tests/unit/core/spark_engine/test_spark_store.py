@@ -102,3 +102,18 @@ def test_parquet_written_for_a_lake_loads_into_the_store_as_the_same_run(spark, 
         pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
     with pytest.raises(ConfigError, match="segments"):
         load_parquet_run(db, spark, tmp_path / "nothing")
+
+
+def test_collecting_a_run_releases_what_it_cached(spark):
+    """A scheduler or test process runs the engine again and again in one session: a collected run's
+    cached frames must not stay in the executors' memory (they made the next run fail with
+    AGGREGATE_OUT_OF_MEMORY)."""
+    from core.spark_engine.spark_backend import run_spark
+    from core.spark_engine.spark_store import collect_result, from_frames
+    from tests.e2e.spark_fixtures import customer_frames
+
+    cache = spark._jsparkSession.sharedState().cacheManager()
+    run = run_spark(spark, from_frames(spark, customer_frames()), None, buckets=2)
+    assert not cache.isEmpty()  # the run caches its stages
+    result = collect_result(run)
+    assert len(result.segments) > 0 and cache.isEmpty()
