@@ -105,6 +105,8 @@ def _series_codes(lines: pd.DataFrame, default_location: str):
     """Dense series code per line, sorted by (product, location), and the key frame."""
     pc, pu = pd.factorize(lines["product_id"], sort=True)
     loc = lines["location_id"] if "location_id" in lines else pd.Series(default_location, index=lines.index)
+    if isinstance(loc.dtype, pd.CategoricalDtype) and default_location not in loc.cat.categories:
+        loc = loc.cat.add_categories([default_location])  # categorical ids (Parquet, the benches) take the default too
     lc, lu = pd.factorize(loc.fillna(default_location), sort=True)
     combined = pc.astype(np.int64) * max(len(lu), 1) + lc
     sc, su = pd.factorize(combined, sort=True)

@@ -124,3 +124,13 @@ def test_lead_times_receipts_then_master_then_default():
     assert lt.loc[1, "lead_time"] == pytest.approx(3.0)  # 21 days = 3 weeks
     assert lt.loc[1, "lead_time_std"] == pytest.approx(0.5)
     assert lt.loc[2, "lead_time_days"] == 14.0
+
+
+def test_categorical_location_ids_with_blanks_take_the_default_location():
+    """Ids read as categoricals (Parquet, generated benches) bucket like text ones; a blank location is
+    the default one (pandas refuses to fill a categorical with a value not among its categories)."""
+    lines = _lines([("P1", "DC", "2024-01-02", 5, False, False), ("P1", None, "2024-01-03", 3, False, False)])
+    cat = lines.assign(location_id=lines["location_id"].astype("category"))
+    h = bucket_demand(cat, DemandOptions(period="W", window=1, end_date=date(2024, 1, 7)))
+    assert sorted(h.keys["location_id"]) == ["-", "DC"]
+    assert h.matrix.sum() == 8.0
