@@ -120,7 +120,7 @@ def write_in_slices(n: int, folder: Path) -> int:
     for i, start in enumerate(range(0, n, SLICE)):
         lines, pls = generate(min(SLICE, n - start), 104, 20.0, seed=i)[:2]
         prefix = f"S{i}-"
-        lines["product_id"] = lines["product_id"].cat.rename_categories(lambda c: prefix + c)
+        lines["product_id"] = lines["product_id"].cat.rename_categories(lambda c, p=prefix: p + c)
         pls["product_id"] = prefix + pls["product_id"]
         for name, f in (("order_lines", lines), ("product_locations", pls)):
             f = f.assign(**{c: f[c].astype(str) for c in ("product_id", "location_id")})

@@ -35,6 +35,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import repeat
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError
@@ -215,17 +216,35 @@ def _newest_texts(values: list[Any]) -> list[str] | None:
     otherwise (then each value is parsed, which also reports an unreadable one)."""
     if len(values) < _COLUMN_FROM or set(map(type, values)) != {str}:
         return None
+    one = _one_layout(values)
+    if one is not None:
+        return one
     matches = list(map(_ISO_TEXT.fullmatch, values))
     if any(m is None for m in matches):
         return None
-    layouts = list(zip(map(len, values), map(_OFFSET, matches)))
-    if len(set(layouts)) == 1:
-        return [max(values)]
+    layouts = list(zip(map(len, values), map(_OFFSET, matches), strict=True))
     newest: dict[tuple, str] = {}
     for layout, value in zip(layouts, values, strict=True):
         if value > newest.get(layout, ""):
             newest[layout] = value
     return list(newest.values())
+
+
+def _one_layout(values: list[str]) -> list[str] | None:
+    """The page's newest text when all its texts share one length and one offset spelling (what a REST
+    page holds), checked with string methods instead of a regex per value (a pull of 50,000 accounts
+    spent a tenth of its time matching): the oldest and newest texts must be ISO 8601, and every text
+    of that width and offset sorts between them as its instant does. None: not one layout."""
+    first = values[0]
+    match = _ISO_TEXT.fullmatch(first)
+    if match is None or len(set(map(len, values))) != 1:
+        return None
+    if not all(map(str.endswith, values, repeat(match.group(1)))):
+        return None
+    oldest, newest = min(values), max(values)
+    if _ISO_TEXT.fullmatch(oldest) is None or _ISO_TEXT.fullmatch(newest) is None:
+        return None
+    return [newest]
 
 
 def _instant_or_raw(key: str, value: Any) -> Any:

@@ -32,6 +32,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from basics.errors import ConfigError, SegbridgeError
+from basics.json_text import dumps_rows
 from core import model as _model  # noqa: F401 - registers the tables on SQLModel.metadata
 from core.model import Product  # noqa: F401 - used in the docstring example
 
@@ -202,7 +203,7 @@ def _column_values(series: pd.Series) -> list:
         return series.tolist()
     missing = series.isna().to_numpy()
     if kind == "M":
-        out = np.array(series.dt.to_pydatetime(), dtype=object)
+        out = np.array(series.array.to_pydatetime(), dtype=object)  # .dt's warns: it will return a Series
         out[missing] = None
         return out.tolist()
     if pd.api.types.infer_dtype(series, skipna=True) in _PLAIN:  # nothing to unbox
@@ -291,11 +292,13 @@ def _execute_upsert(conn: Connection, table, data: dict[str, list], count: int, 
                     updates: list[str], chunk_rows: int) -> None:
     dialect = conn.dialect
     names = list(data)
-    compiled = _upsert_statement(table, dialect, tuple(names), tuple(keys), tuple(updates))
     for name in names:
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             data[name] = _processed(data[name], process)
+    if dialect.name == "sqlite" and _sqlite_json_upsert(conn, table, data, count, keys, updates, chunk_rows):
+        return
+    compiled = _upsert_statement(table, dialect, tuple(names), tuple(keys), tuple(updates))
     order = list(compiled.positiontup) if compiled.positiontup else None
     if order:
         params: list = list(zip(*(data[n] for n in order), strict=True))
@@ -303,6 +306,40 @@ def _execute_upsert(conn: Connection, table, data: dict[str, list], count: int, 
         params = [dict(zip(names, row, strict=True)) for row in zip(*(data[n] for n in names), strict=True)]
     for start in range(0, count, chunk_rows):
         conn.exec_driver_sql(str(compiled), params[start:start + chunk_rows])
+
+
+def _sqlite_json_upsert(conn: Connection, table, data: dict[str, list], count: int, keys: list[str],
+                        updates: list[str], chunk_rows: int) -> bool:
+    """SQLite: each chunk's rows go as ONE JSON text that `json_each` unpacks inside one statement.
+
+    Why: executemany steps the statement once per row and lets go of the GIL at every step, so a pull
+    whose next page is parsed in another thread (`core.prefetch`) waited on the GIL row after row; one
+    statement does the whole chunk in C with the GIL released. Floats come back bit for bit. False
+    (nothing sent: the caller uses executemany) when a value has no JSON form that SQLite would store
+    as the driver does (`basics.json_text.dumps_rows`: NaN, bytes, a text with NUL...)."""
+    rows = list(zip(*data.values(), strict=True))
+    texts = []
+    for start in range(0, count, chunk_rows):
+        text = dumps_rows(rows[start:start + chunk_rows])
+        if text is None:
+            return False
+        texts.append(text)
+    sql = _json_upsert_sql(table, conn.dialect, tuple(data), tuple(keys), tuple(updates))
+    for text in texts:
+        conn.exec_driver_sql(sql, (text,))
+    return True
+
+
+@lru_cache(maxsize=256)
+def _json_upsert_sql(table, dialect, names: tuple[str, ...], keys: tuple[str, ...], updates: tuple[str, ...]) -> str:
+    """INSERT ... SELECT from `json_each(?)` (one array per row, in `names` order) ... ON CONFLICT; the
+    `WHERE true` is SQLite's rule for an upsert whose rows come from a SELECT."""
+    quote = dialect.identifier_preparer.quote
+    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(names)))
+    conflict = (f"DO UPDATE SET {', '.join(f'{quote(c)} = excluded.{quote(c)}' for c in updates)}"
+                if updates else "DO NOTHING")
+    return (f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) SELECT {values} "
+            f"FROM json_each(?) WHERE true ON CONFLICT ({', '.join(map(quote, keys))}) {conflict}")
 
 
 @lru_cache(maxsize=256)

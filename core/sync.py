@@ -38,14 +38,17 @@ from core.mapping import Conversions, EntityMapping, load_mapping
 from core.mapping.columns import source_fields
 from core.mapping.ingest import load_batch
 from core.mapping.shared_reads import read_groups, share_outcome
+from core.mapping.tombstones import has_tombstones
 from core.model import Crosswalk, Product, SyncState, utcnow
-from core.prefetch import prefetch
+from core.prefetch import prefetch_ready
 from core.quality import finish_run_quality, thresholds_of
 from core.settings import SegbridgeConfig
 from core.statuses import RunKind, RunStatus, Trigger
 
 log = logging.getLogger("segbridge.sync")
 RUN_COUNT_KEYS = ("read", "loaded", "quarantined", "source_count")  # per entity, in the pull run's counts
+READ_AHEAD = 8  # pages a stream's reader may hold ahead of the loader (`core.prefetch`)
+JOIN_RECORDS = 20_000  # at most this many records of pages that arrived together go into one load
 
 
 @dataclass
@@ -226,10 +229,11 @@ def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: Stream
     started, sent_before = time.monotonic(), conn.requests_sent()
     try:
         units = UnitsCache()  # this stream's base units, re-read only when products or their links change
-        for batch in prefetch(conn.read(stream, state)):
-            for member, tally in [(em, summary), *also]:
-                _load(db, system, stream.name, member, batch, run_id, tally, base_dir, units)
-            counter.update(summary.read, summary.source_count)
+        for ready in prefetch_ready(conn.read(stream, state), READ_AHEAD):
+            for batch in joined(ready):
+                for member, tally in [(em, summary), *also]:
+                    _load(db, system, stream.name, member, batch, run_id, tally, base_dir, units)
+                counter.update(summary.read, summary.source_count)
             if stop.is_set():
                 log.info("%s.%s: stop requested; state saved after %d records", system, em.name, summary.read)
                 break
@@ -256,6 +260,25 @@ def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: Stream
             summary.requests = sent_after - (sent_before or 0)
         share_outcome(summary, [tally for _, tally in also])
         counter.finish()
+
+
+def joined(batches: list[RecordBatch], limit: int = JOIN_RECORDS) -> list[RecordBatch]:
+    """Pages that arrived together, as few loads as is safe: consecutive pages of records (lists) join
+    into one batch of at most `limit` records, saved with the last checkpoint among them; a page with a
+    tombstone starts a load of its own (deleting after a join would remove a record an earlier page
+    brought). Why: a load pays fixed costs (statements, frames, a commit) that cost a CRM pull more
+    than its records did in pages of 2,000 (a fifth of its time)."""
+    out: list[RecordBatch] = []
+    for batch in batches:
+        last = out[-1] if out else None
+        if (last is not None and isinstance(last.records, list) and isinstance(batch.records, list)
+                and len(last.records) + len(batch.records) <= limit and not has_tombstones(batch.records)):
+            out[-1] = RecordBatch(last.records + batch.records,
+                                  batch.checkpoint if batch.checkpoint is not None else last.checkpoint,
+                                  batch.source_count if batch.source_count is not None else last.source_count)
+        else:
+            out.append(batch)
+    return out
 
 
 def stream_spec(em: EntityMapping, *fed: EntityMapping) -> StreamSpec:

@@ -53,6 +53,13 @@ def split_tombstones(records: Iterable[dict] | pd.DataFrame) -> tuple[list[dict]
     return [r for r in data if r.get(DELETED) is not True], [r for r in data if r.get(DELETED) is True]
 
 
+def has_tombstones(records: list[dict] | pd.DataFrame) -> bool:
+    """Whether a batch holds a tombstone (a batch with one is never joined to the pages before it)."""
+    if isinstance(records, pd.DataFrame):
+        return DELETED in records.columns and bool(records[DELETED].eq(True).any())
+    return any(r.get(DELETED) is True for r in records)
+
+
 def delete_rows(conn, system: str, em: EntityMapping, tombstones: list[dict]) -> int:
     """Delete the canonical rows of `tombstones` that `system` loaded last; returns how many went."""
     if not tombstones:

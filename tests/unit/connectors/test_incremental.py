@@ -57,6 +57,10 @@ def test_a_page_of_iso_texts_raises_high_to_its_newest_instant_whatever_the_spel
     with pytest.raises(ValueError, match="not a date-time"):
         Checkpoint().observe([*page, "yesterday"])
     assert Checkpoint(since=base + timedelta(days=9)).observe(page).high == base + timedelta(days=9)
+    with pytest.raises(ValueError, match="not a date-time"):  # one width and offset, but the newest is no time
+        Checkpoint().observe([*page, "2024-05-01T99:00:00.000+0000"])
+    zulu = [t.replace(".000+0000", "Z") for t in page]  # one layout spelled with Z
+    assert Checkpoint().observe(list(reversed(zulu))).high == base + timedelta(minutes=99)
 
 
 def test_earlier_shapes_still_load():

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import multiprocessing
 import stat
-
 from datetime import date
 
 import pytest
 from alembic import command
 from sqlalchemy import inspect
 
-from core.migrate import alembic_config, current_revision, ensure_schema, head_revision, sqlite_lock_path, upgrade
+from core.migrate import (
+    alembic_config,
+    current_revision,
+    ensure_schema,
+    head_revision,
+    sqlite_lock_path,
+    upgrade,
+)
 from core.model import ShipmentLine
 from core.store import open_store, read_frame, upsert
 from tests.conftest import drop_pg_schema, pg_schema_url

@@ -118,3 +118,46 @@ def test_dict_rows_with_nan_nat_and_numpy_values_store_nulls_and_plain_numbers(s
     assert back["lead_time_days"].isna().tolist() == [True, False, False]
     assert back.loc["P3", "lead_time_days"] == 6 and back.loc["P1", "moq"] == 2.5
     assert back["moq"].isna().tolist() == [False, True, True]
+
+
+def _stored(engine, table) -> list[tuple]:
+    """Rows as SQLite holds them (raw values and their storage classes), in key order."""
+    with engine.connect() as conn:
+        cols = ", ".join(f"{c.name}, typeof({c.name})" for c in table.columns if c.name != "loaded_at")
+        return [tuple(r) for r in conn.exec_driver_sql(f"SELECT {cols} FROM {table.name} ORDER BY 1, 2, 3")]
+
+
+def test_sqlite_upserts_store_exactly_what_a_plain_insert_stores(tmp_path):
+    """The rows go as one JSON text per chunk (core.store._sqlite_json_upsert): every value must come back
+    as SQLAlchemy's own insert stores it: texts with quotes and emoji, floats to the last bit, flags,
+    dates and datetimes, nulls, NaN (null) and infinity, a text holding NUL."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event
+
+    from core.store import create_all, open_store
+
+    rows = [{"order_id": f"O{i}", "line_no": str(i), "product_id": 'P"1\\ü 😀', "location_id": "L1",
+             "customer_id": None if i % 2 else "C'1", "order_date": date(2024, 1, 1 + i), "quantity": q,
+             "net_value": 1 / 3 if i else None, "rejected": bool(i % 2), "changed_at": datetime(2024, 5, 1, 10, i, 7, 123456, tzinfo=UTC)}
+            for i, q in enumerate([0.1, 1e-320, 12345678901234.567, 3.0, 2.5e300])]
+    odd = [dict(rows[0], order_id="N1", net_value=float("nan")), dict(rows[0], order_id="N2", quantity=float("inf")),
+           dict(rows[0], order_id="N3", product_id="a\x00b")]
+    table = OrderLine.__table__
+    ours, plain = (open_store(f"sqlite:///{tmp_path}/{n}.db") for n in ("ours", "plain"))
+    for db in (ours, plain):
+        create_all(db)
+    statements = []
+    event.listen(ours, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    upsert(ours, OrderLine, rows)
+    assert len(statements) == 1 and "json_each" in statements[0]  # one statement for the chunk
+    upsert(ours, OrderLine, odd)  # no JSON form SQLite would store alike: the rows are bound one by one
+    with plain.begin() as conn:
+        conn.execute(table.insert(), [dict(r, loaded_at=datetime(2024, 1, 1, tzinfo=UTC)) for r in rows + odd])
+    assert _stored(ours, table) == _stored(plain, table)
+    assert any("a\x00b" in r for r in _stored(ours, table))  # the NUL text whole, not cut
+
+
+def test_a_key_met_twice_in_one_sqlite_upsert_keeps_its_last_row(store):
+    upsert(store, Product, [{"id": "P1", "name": "old"}, {"id": "P2", "name": "two"}, {"id": "P1", "name": "new"}])
+    assert read_frame(store, Product).set_index("id")["name"].to_dict() == {"P1": "new", "P2": "two"}

@@ -255,3 +255,33 @@ def test_the_base_units_of_a_stream_are_read_again_only_when_products_or_their_l
     upsert(db, Product, [{"id": "P1", "base_uom": "PC"}])  # a product loaded again
     with db.connect() as conn:
         assert units.get(conn, "sap").base_units == {"P1": "PC"} and len(reads) == 2
+
+
+# --------------------------------------------------------------------------- pages loaded together
+
+
+def test_pages_that_arrived_together_join_into_one_load_with_the_last_checkpoint():
+    import pandas as pd
+
+    from core.sync import joined
+
+    pages = [RecordBatch([{"id": "A"}], {"p": 1}, 10), RecordBatch([{"id": "B"}], None, None),
+             RecordBatch([{"id": "C"}, {"id": "D"}], {"p": 3}, 12), RecordBatch([{"id": "E"}], None)]
+    [one] = joined(pages)
+    assert [r["id"] for r in one.records] == ["A", "B", "C", "D", "E"]
+    assert (one.checkpoint, one.source_count) == ({"p": 3}, 12)  # the last ones the pages gave
+    assert [len(b.records) for b in joined(pages, limit=3)] == [2, 3]  # never more than the limit
+    frame = RecordBatch(pd.DataFrame({"id": ["F"]}), {"p": 5})
+    assert [type(b.records) for b in joined([pages[0], frame, pages[1]])] == [list, pd.DataFrame, list]
+
+
+def test_a_page_with_a_deletion_is_never_joined_to_the_pages_before_it():
+    """Joined, the later deletion of A would be applied before the earlier page's A is stored (and A
+    would stay); loaded in order, A goes, and a later page's records may still join the deletion."""
+    from core.sync import joined
+
+    pages = [RecordBatch([{"id": "A"}], {"p": 1}), RecordBatch([{"id": "A", "__deleted": True}], {"p": 2}),
+             RecordBatch([{"id": "B"}], {"p": 3})]
+    loads = joined(pages)
+    assert [[r["id"] for r in b.records] for b in loads] == [["A"], ["A", "B"]]
+    assert loads[1].records[0]["__deleted"] is True and loads[1].checkpoint == {"p": 3}

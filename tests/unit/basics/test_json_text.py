@@ -1,0 +1,25 @@
+"""basics.json_text: orjson's speed, the json module's text where orjson would write a value otherwise."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from basics.json_text import dumps, dumps_rows
+
+
+def test_dumps_rows_writes_plain_rows_and_refuses_what_sqlite_would_store_otherwise():
+    assert dumps_rows([("A1", 2.5, None, True, 3)]) == '[["A1",2.5,null,true,3]]'
+    assert json.loads(dumps_rows([("Müller 😀",)])) == [["Müller 😀"]]
+    assert dumps_rows([("a", float("nan"))]) is None  # orjson would write null
+    assert dumps_rows([("a", float("inf"))]) is None
+    assert dumps_rows([("a\x00b",)]) is None  # SQLite's JSON functions cut at NUL
+    assert dumps_rows([(datetime(2024, 1, 1),)]) is None  # the driver's spelling, not orjson's
+    assert dumps_rows([(b"raw",)]) is None
+    assert dumps_rows([(1 << 70,)]) is None
+
+
+def test_dumps_is_the_json_modules_text_for_nan_and_big_integers():
+    assert json.loads(dumps(["a", "b"])) == ["a", "b"]
+    assert dumps([float("nan")]) == "[NaN]"
+    assert dumps([1 << 70]) == json.dumps([1 << 70])
