@@ -6,8 +6,11 @@ CI (CI=true), where a skipped PostgreSQL test fails the run.
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -94,6 +97,28 @@ def shared() -> Path:
             pytest.fail(f"CI requires the shared material at {SHARED}")
         pytest.skip(f"shared material not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch) -> Callable[..., tuple[int, str]]:
+    """Run `segbridge ARGS` in-process: `run_cli(*args, stdin="")` -> (exit code, stdout + stderr).
+
+    One helper for every CLI test, so they all read the exit code the same way (SystemExit's code,
+    0 when main returns) and all see a stdin holding `stdin` (for --password-stdin) that is not a terminal.
+    """
+    from segbridge.cli import main
+
+    def run(*args: str, stdin: str = "") -> tuple[int, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    return run
 
 
 def spark_missing() -> str | None:

@@ -196,7 +196,7 @@ def t_regex(s, ctx, pattern: str = MISSING, code: str = "bad_format"):
     """Check each non-null value fully matches `pattern`; others are quarantined."""
     rx = re.compile(pattern)
     ok = _per_unique(s, lambda v: bool(rx.fullmatch(str(v))), ctx=ctx)[0]
-    bad = s.notna() & ~ok.fillna(True).astype(bool)
+    bad = s.notna() & ok.eq(False)  # a null `ok` (null value) is not bad; `eq`, unlike fillna, never downcasts
     if bad.any():
         ctx.fail(bad, code, f"{s[bad].iloc[0]!r} does not match {pattern}")
     return s
@@ -346,7 +346,7 @@ def t_map(s, ctx, values: dict | None = None, codelist: str | None = None, rever
         out, hit = _lookup_texts(s, table, ctx)
     else:  # numbers or flags as values: pandas' map gives them their column type, as it always did
         keys = _per_unique(s, lambda v: str(v).strip(), ctx=ctx)[0]
-        hit = keys.map(lambda k: k in table, na_action="ignore").fillna(False).astype(bool)
+        hit = keys.notna() & keys.isin(list(table))  # a bool mask directly: no fillna downcast (pandas 2.2+)
         out = keys.map(table, na_action="ignore").astype(object).where(hit, None)
     miss = s.notna() & ~hit
     if miss.any():

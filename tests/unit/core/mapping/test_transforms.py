@@ -117,6 +117,17 @@ def test_map_with_error_default_keep_and_reverse():
     assert run(["EXPRESS"], {"map": {"values": table, "reverse": True}})[0] == ["03"]
 
 
+@pytest.mark.filterwarnings("error::FutureWarning")
+def test_map_to_numbers_with_nulls_keeps_nulls_and_quarantines_the_unmapped():
+    """The non-text path (pandas' own map): a null stays null and is no defect; an unknown code is.
+    Also pins that this path no longer trips pandas' fillna-downcast FutureWarning."""
+    values = {"1": 10, "2": 2.5, "3": True}
+    assert run(["1", None, " 3 ", "9"], {"map": {"values": values}}) == ([10, None, True, None],
+                                                                         [None, None, None, "unmapped_code"])
+    assert run([None, None], {"map": {"values": values}}) == ([None, None], [None, None])
+
+
+@pytest.mark.filterwarnings("error::FutureWarning")  # regex's ok-mask once tripped the fillna downcast warning
 def test_const_default_required_regex():
     assert run([None, "x"], {"const": "sap"})[0] == ["sap", "sap"]
     assert run([None, "", "EA"], {"default": "PC"})[0] == ["PC", "PC", "EA"]

@@ -152,19 +152,7 @@ def test_stop_event_leaves_the_rest_pending_and_a_rerun_finishes(store, tmp_path
     assert len(world.writes) == 6
 
 
-def cli(capsys, *args: str) -> tuple[int, str]:
-    from segbridge.cli import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
-def test_cli_plan_approve_apply(tmp_path, capsys, monkeypatch):
+def test_cli_plan_approve_apply(tmp_path, monkeypatch, run_cli):
     from core.migrate import ensure_schema
     from core.store import open_store
 
@@ -183,16 +171,16 @@ systems:
   sap: {{kind: memory, mapping: memsap.yaml, options: {{world: cli}}, write: {{batch_size: 2}}}}
 writeback: {{retry_backoff_seconds: 0, four_eyes: false, guardrails: {{approval_required: true}}}}
 """, encoding="utf-8")
-    code, text = cli(capsys, "-c", str(cfg), "plan")
+    code, text = run_cli("-c", str(cfg), "plan")
     assert code == 0 and "6 change(s) of 12 compared; status needs_approval" in text
     assert str(tmp_path / "plans" / "plan-1.csv") in text
-    code, text = cli(capsys, "-c", str(cfg), "apply")
+    code, text = run_cli("-c", str(cfg), "apply")
     assert code == 1 and "plan 1 needs approval" in text and "segbridge approve 1" in text
-    code, text = cli(capsys, "-c", str(cfg), "approve", "1", "--reason", "checked")  # planner approves: four_eyes off
+    code, text = run_cli("-c", str(cfg), "approve", "1", "--reason", "checked")  # planner approves: four_eyes off
     assert code == 0 and f"plan 1 approved by {current_user()} (planned by {current_user()}): checked" in text
-    code, text = cli(capsys, "-c", str(cfg), "apply", "--dry-run")
+    code, text = run_cli("-c", str(cfg), "apply", "--dry-run")
     assert code == 0 and "would send 3 item(s) in 2 request(s)" in text and world.writes == []
-    code, text = cli(capsys, "-c", str(cfg), "apply", "1")
+    code, text = run_cli("-c", str(cfg), "apply", "1")
     assert code == 1 and "sent 3 item(s) in 2 request(s)" in text and "material locked" in text
     assert len(world.writes) == 2
     db.dispose()

@@ -34,42 +34,30 @@ writeback: {{guardrails: {{approval_required: true}}}}
     db.dispose()
 
 
-def _cli(capsys, *args: str) -> tuple[int, str]:
-    from segbridge.cli import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
-def test_the_os_user_approves_a_plan_someone_else_made(site, capsys):
+def test_the_os_user_approves_a_plan_someone_else_made(site, run_cli):
     cfg, db = site
     plan = make_plan(load_config(cfg), db, actor="pia")  # as the web app's logged-in planner would
-    code, text = _cli(capsys, "-c", str(cfg), "approve", str(plan.id), "--reason", "checked")
+    code, text = run_cli("-c", str(cfg), "approve", str(plan.id), "--reason", "checked")
     assert code == 0, text
     assert f"plan {plan.id} approved by {current_user()} (planned by pia): checked" in text
     assert load_plan(db, plan.id).approved_by == current_user()
 
 
-def test_by_is_refused_saying_what_changed(site, capsys):
+def test_by_is_refused_saying_what_changed(site, run_cli):
     cfg, db = site
     plan = make_plan(load_config(cfg), db, actor="pia")
-    code, text = _cli(capsys, "-c", str(cfg), "approve", str(plan.id), "--reason", "ok", "--by", "ana")
+    code, text = run_cli("-c", str(cfg), "approve", str(plan.id), "--reason", "ok", "--by", "ana")
     assert code == EXIT_USAGE
     assert "--by was removed: the approver is now the OS user" in text and current_user() in text
     assert "Traceback" not in text
     assert load_plan(db, plan.id).status == "needs_approval"
 
 
-def test_the_planner_cannot_approve_their_own_plan(site, capsys):
+def test_the_planner_cannot_approve_their_own_plan(site, run_cli):
     cfg, db = site
-    code, text = _cli(capsys, "-c", str(cfg), "plan")  # the OS user makes the plan ...
+    code, text = run_cli("-c", str(cfg), "plan")  # the OS user makes the plan ...
     assert code == 0 and "status needs_approval" in text
-    code, text = _cli(capsys, "-c", str(cfg), "approve", "1", "--reason", "mine")  # ... and tries to approve it
+    code, text = run_cli("-c", str(cfg), "approve", "1", "--reason", "mine")  # ... and tries to approve it
     assert code == EXIT_FAILED
     assert f"plan 1 was made by {current_user()}; approval needs a second person (writeback.four_eyes)" in text
     assert load_plan(db, 1).status == "needs_approval"

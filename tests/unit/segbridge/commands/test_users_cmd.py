@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import sys
-
 import pytest
 
 from core import accounts
@@ -21,44 +18,30 @@ def cfg(tmp_path, monkeypatch):
     return path
 
 
-def _cli(capsys, monkeypatch, *args: str, stdin: str = "") -> tuple[int, str]:
-    from segbridge.cli import main
-
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
-def test_add_list_set_role_disable_token(cfg, capsys, monkeypatch):
+def test_add_list_set_role_disable_token(cfg, run_cli):
     c = ["-c", str(cfg), "users"]
-    code, text = _cli(capsys, monkeypatch, *c, "add", "stu", "--role", "steward", "--password-stdin",
-                      stdin="a long password\n")
+    code, text = run_cli(*c, "add", "stu", "--role", "steward", "--password-stdin", stdin="a long password\n")
     assert code == 0 and "user stu added as steward" in text
     db = open_store(f"sqlite:///{cfg.parent / 'store.db'}")
     assert accounts.authenticate(db, "stu", "a long password").role == "steward"
-    code, text = _cli(capsys, monkeypatch, *c, "set-role", "stu", "approver")
+    code, text = run_cli(*c, "set-role", "stu", "approver")
     assert code == 0 and "stu is now approver" in text
-    code, text = _cli(capsys, monkeypatch, *c, "token", "stu", "--label", "ci")
+    code, text = run_cli(*c, "token", "stu", "--label", "ci")
     token = text.strip().splitlines()[-1]
     assert token.startswith("sbt_") and accounts.user_of_token(db, token).name == "stu"
-    code, text = _cli(capsys, monkeypatch, *c, "list")
+    code, text = run_cli(*c, "list")
     assert "stu" in text and "approver" in text and "argon2" not in text
-    assert _cli(capsys, monkeypatch, *c, "disable", "stu")[0] == 0
+    assert run_cli(*c, "disable", "stu")[0] == 0
     assert accounts.authenticate(db, "stu", "a long password") is None
-    assert _cli(capsys, monkeypatch, *c, "enable", "stu")[0] == 0
-    assert _cli(capsys, monkeypatch, *c, "password", "stu", "--password-stdin", stdin="another long one\n")[0] == 0
+    assert run_cli(*c, "enable", "stu")[0] == 0
+    assert run_cli(*c, "password", "stu", "--password-stdin", stdin="another long one\n")[0] == 0
     assert accounts.authenticate(db, "stu", "another long one").name == "stu"
     db.dispose()
 
 
-def test_a_bad_role_and_a_short_password_say_what_to_fix(cfg, capsys, monkeypatch):
-    code, text = _cli(capsys, monkeypatch, "-c", str(cfg), "users", "add", "x", "--role", "king", "--no-password")
+def test_a_bad_role_and_a_short_password_say_what_to_fix(cfg, run_cli):
+    code, text = run_cli("-c", str(cfg), "users", "add", "x", "--role", "king", "--no-password")
     assert code == 2 and "unknown role 'king'" in text and "Traceback" not in text
-    code, text = _cli(capsys, monkeypatch, "-c", str(cfg), "users", "add", "x", "--role", "viewer",
-                      "--password-stdin", stdin="short\n")
+    code, text = run_cli("-c", str(cfg), "users", "add", "x", "--role", "viewer", "--password-stdin",
+                         stdin="short\n")
     assert code == 2 and "at least 10 characters" in text
