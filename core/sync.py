@@ -61,7 +61,7 @@ class StreamSummary:
     quarantined: int = 0
     deleted: int = 0
     """Canonical rows removed for deleted source records (tombstones); in the run's counts when > 0."""
-    batches: int = 0
+    batches: int = 0  # pages (source batches) read; pages that arrived together load at once (`joined`)
     source_count: int | None = None
     seconds: float = 0.0
     error: str | None = None
@@ -234,6 +234,8 @@ def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: Stream
                 for member, tally in [(em, summary), *also]:
                     _load(db, system, stream.name, member, batch, run_id, tally, base_dir, units)
                 counter.update(summary.read, summary.source_count)
+            for _, tally in [(em, summary), *also]:
+                tally.batches += len(ready)  # pages read, however many loads they took
             if stop.is_set():
                 log.info("%s.%s: stop requested; state saved after %d records", system, em.name, summary.read)
                 break
@@ -354,6 +356,5 @@ def _load(db: Engine, system: str, stream: str, em: EntityMapping, batch: Record
             summary.deleted += counts.deleted
         if batch.checkpoint is not None:
             save_state(c, system, stream, em.name, batch.checkpoint, run_id)
-    summary.batches += 1
     if batch.source_count is not None:
         summary.source_count = batch.source_count

@@ -122,7 +122,9 @@ def as_mask(mask: pd.Series | np.ndarray) -> np.ndarray:
         return mask
     if isinstance(mask, pd.Series) and mask.dtype == bool:
         return mask.to_numpy()
-    return pd.Series(mask).fillna(False).astype(bool).to_numpy()
+    arr = pd.Series(mask).to_numpy(dtype=object, copy=True)  # fillna on objects warns it will stop downcasting
+    arr[pd.isna(arr)] = False
+    return arr.astype(bool)
 
 
 def _field(ctx: StepContext, name: str) -> pd.Series:

@@ -150,7 +150,7 @@ def _priced_lines(lines: pd.DataFrame, products: pd.DataFrame | None) -> pd.Data
     for col, src, need in (("net_value", "unit_price", need_v), ("cost", "unit_cost", need_c)):
         if need and src in p:
             est = out["product_id"].map(p[src]).astype("float64") * out["quantity"]
-            out[col] = out[col].fillna(est) if col in out else est
+            out[col] = out[col].astype("float64").fillna(est) if col in out else est  # None -> NaN first
     return out
 
 
