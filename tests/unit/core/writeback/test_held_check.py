@@ -14,7 +14,7 @@ from core.writeback import outbox
 from core.writeback.apply import apply_plan, plan_outcome
 from core.writeback.plan import make_plan
 from tests.unit.core.writeback import wb_support as s
-from tests.unit.core.writeback.test_apply import cli, states
+from tests.unit.core.writeback.test_apply import states
 
 pytestmark = pytest.mark.unit
 SS, ROP = "SafetyStockQuantity", "ReorderThresholdQuantity"
@@ -158,7 +158,7 @@ def test_plan_outcome_counts_conflicts_as_not_landed():
     assert plan_outcome({"sap": {"conflict": 1, "pending": 1}}) == "applying"
 
 
-def test_cli_reports_conflicts_and_exits_3(tmp_path, capsys, monkeypatch):
+def test_cli_reports_conflicts_and_exits_3(tmp_path, run_cli, monkeypatch):
     from core.migrate import ensure_schema
     from core.store import open_store
 
@@ -176,9 +176,9 @@ systems:
   sap: {{kind: memory, mapping: memsap.yaml, options: {{world: clic}}}}
 writeback: {{retry_backoff_seconds: 0}}
 """, encoding="utf-8")
-    assert cli(capsys, "-c", str(cfg), "plan")[0] == 0
+    assert run_cli("-c", str(cfg), "plan")[0] == 0
     record(world, "P0001")[SS] = "555.000"
-    code, text = cli(capsys, "-c", str(cfg), "apply")
+    code, text = run_cli("-c", str(cfg), "apply")
     assert code == 3, text
     header = next(line for line in text.splitlines() if "system" in line and "applied" in line)
     assert [c.strip() for c in header.strip("┃ ").split("┃")] == [
@@ -186,6 +186,6 @@ writeback: {{retry_backoff_seconds: 0}}
     assert ("1 change(s) not written: changed in the system since the plan (a person's edit wins); "
             "see `segbridge exceptions list --kind writeback_conflict`") in " ".join(text.split())
     assert "sap holds 555.000" in text
-    code, text = cli(capsys, "-c", str(cfg), "exceptions", "list", "--kind", "writeback_conflict")
+    code, text = run_cli("-c", str(cfg), "exceptions", "list", "--kind", "writeback_conflict")
     assert code == 0 and "555.000" in text
     db.dispose()
