@@ -213,12 +213,23 @@ def test_a_re_pull_keeps_the_rule_that_made_a_link_and_rewrites_no_link(crm_stor
     assert rules == {f"001{i:015d}": "exact" for i in range(1, 4)}
 
 
-def test_known_ids_asks_once_per_batch_and_finds_exactly_the_stored_ids(db):
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_db(request):
+    """A store with the schema created, on SQLite and on PostgreSQL (each asks in its own dialect)."""
+    from core.store import create_all
+
+    engine = request.getfixturevalue("sqlite_db" if request.param == "sqlite" else "pg_db")
+    create_all(engine)
+    return engine
+
+
+def test_known_ids_asks_once_per_batch_and_finds_exactly_the_stored_ids(any_db):
     from sqlalchemy import event
 
     from core.mapping.crosswalk import known_ids
     from core.store import upsert
 
+    db = any_db
     upsert(db, Customer, [{"id": str(n), "name": f"C{n}"} for n in range(1, 1201)] + [{"id": "a'b", "name": "q"}])
     statements: list[str] = []
     event.listen(db, "before_cursor_execute", lambda *args: statements.append(args[2]))
