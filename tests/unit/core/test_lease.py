@@ -74,12 +74,18 @@ def test_expired_lease_is_taken_over(store):
 
 
 def test_renewal_keeps_a_long_step_leased(store):
-    with hold(store, "apply", "a:1:x", ttl=0.6) as handle:
+    """The renewer pushes the expiry forward twice while the step runs (waited for as a condition, not a
+    fixed sleep: a loaded machine may be slow to run it), and the lease stays ours."""
+    with hold(store, "apply", "a:1:x", ttl=3) as handle:
         first = _row(store, "apply").expires_at
-        time.sleep(1.2)  # two ttl's: without renewal the lease would have expired
+        seen = {first}
+        deadline = time.monotonic() + 60
+        while len(seen) < 3 and time.monotonic() < deadline:
+            handle.lost.wait(0.05)  # a pause between looks; set only if the lease were lost
+            seen.add(_row(store, "apply").expires_at)
+        assert len(seen) >= 3 and max(seen) > first  # renewed twice
         assert not lease.try_acquire(store, "apply", "b:2:y", ttl=60)
-        assert _row(store, "apply").expires_at > first
-        assert not handle.lost.is_set()
+        assert _row(store, "apply").owner == "a:1:x" and not handle.lost.is_set()
 
 
 def test_lost_lease_sets_on_lost(store):
@@ -102,15 +108,18 @@ def test_nested_hold_in_same_thread_reuses_the_lease(store):
 def test_racing_threads_one_winner(store):
     winners, blocked = [], []
     start = threading.Barrier(6)
+    all_refused = threading.Event()  # the winner holds the lease until every other thread was refused
 
     def contend(i: int) -> None:
         start.wait()
         try:
             with hold(store, "race", f"h:{i}:t", ttl=60):
                 winners.append(i)
-                time.sleep(0.3)
+                all_refused.wait(60)
         except LeaseHeld:
             blocked.append(i)
+            if len(blocked) == 5:
+                all_refused.set()
 
     threads = [threading.Thread(target=contend, args=(i,)) for i in range(6)]
     for t in threads:
