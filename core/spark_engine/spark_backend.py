@@ -1,6 +1,9 @@
 """The engine on Apache Spark: global steps in Spark SQL, per-series maths per group in pandas.
 
 Pipeline (docs/spark.md):
+0. Spark SQL: order_id + line_no keys whose lines name two or more products (a group by key counting
+   distinct product ids, joined back): their lines are taken out before anything is bucketed by product
+   and counted by the cleaning pass (`split_cross_conflicts`), as the pandas engine sets them aside;
 1. the window's last day: the maximum over batches of the cleaned demand lines' last day;
 2. per product bucket (all lines, master rows and receipts of a product together, cogrouped, so a series
    is never split across Arrow batches): bucketing with zero periods, series statistics, lead times,
@@ -40,6 +43,8 @@ from core.spark_engine import spark_stages as st
 from core.spark_engine.spark_frames import conform, schema_of
 
 KEYS = ["product_id", "location_id"]
+LINE_KEY = ["order_id", "line_no"]
+CROSS = "cross_conflicts"  # inputs key: the valid lines of keys that name two products, set aside before bucketing
 
 
 @dataclass
@@ -77,6 +82,50 @@ def _side(spark: SparkSession, inputs: dict, n: int) -> tuple[DataFrame | None, 
     for p in parts[1:]:
         side = side.unionByName(p, allowMissingColumns=True)
     return side, cols
+
+
+def _missing(df: DataFrame, col: str, text: bool = False):
+    """Null, NaN (floating columns) or, for `text`, blank: what core.planning.cleaning takes as absent."""
+    t = df.schema[col].dataType
+    out = F.col(col).isNull()
+    if isinstance(t, (T.DoubleType, T.FloatType)):
+        out = out | F.isnan(col)
+    if text and isinstance(t, T.StringType):
+        out = out | F.col(col).rlike(r"^\s*$")
+    return out
+
+
+def _comparable(lines: DataFrame):
+    """Lines core.planning.cleaning compares for conflicts: a finite quantity, a product id, an order date
+    (the cases it sets aside first, under their own names) and a whole order_id + line_no."""
+    q = F.col("quantity").try_cast("double")
+    finite = q.isNotNull() & ~F.isnan(q) & (F.abs(q) < float("inf"))
+    return (finite & ~_missing(lines, "product_id", text=True) & ~_missing(lines, "order_date")
+            & ~_missing(lines, "order_id") & ~_missing(lines, "line_no"))
+
+
+def split_cross_conflicts(inputs: dict) -> dict:
+    """`inputs` with the order lines of every order_id + line_no naming two or more products taken out
+    (under CROSS, for the cleaning pass to count and cite), before the lines are bucketed by product.
+    Why: the pandas engine sets aside all lines of a key whose lines differ; a bucket holds whole
+    products, so it sees such a key only when its products share the bucket. Conflicts within one
+    product stay in its bucket (found there, exact duplicates dropped first, as on one machine); lines
+    without a quantity, product or date stay too (the bucket counts them under their own case)."""
+    lines = inputs["order_lines"]
+    need = {"product_id", "quantity", "order_date", *LINE_KEY}
+    if not need <= set(lines.columns):
+        return inputs
+    cols = lines.columns
+    flagged = lines.withColumn("_cmp", _comparable(lines))
+    keys = (flagged.filter("_cmp").groupBy(*LINE_KEY).agg(F.countDistinct("product_id").alias("_np"))
+            .filter(F.col("_np") > 1).select(*LINE_KEY, F.lit(True).alias("_cross")).persist())
+    if keys.isEmpty():  # the usual case: the lines go on as given, no join
+        keys.unpersist()
+        return inputs
+    cross = flagged.join(keys, LINE_KEY, "left").withColumn("_cross", F.coalesce(F.col("_cross") & F.col("_cmp"),
+                                                                                F.lit(False)))
+    return {**inputs, "order_lines": cross.filter(~F.col("_cross")).select(*cols),
+            CROSS: cross.filter(F.col("_cross")).select(*cols)}
 
 
 def last_day(lines: DataFrame, pol) -> object:
@@ -263,6 +312,8 @@ def run_spark(spark: SparkSession, inputs: dict, policy=None, options=None, buck
     if inputs.get("order_lines") is None:
         raise DataError("no order_lines frame given", hint="order lines are the demand history; see docs/spark.md")
     n = buckets or int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
+    _stage(spark, "conflicts")
+    inputs = split_cross_conflicts(inputs)
     _stage(spark, "last day")
     day = opts.end_date or last_day(inputs["order_lines"], pol)
     overrides = active_overrides(opts.overrides, opts.today)

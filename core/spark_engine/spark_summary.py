@@ -7,7 +7,8 @@ series; this pass cleans the same buckets (order lines with their products, prod
 receipts, so duplicates of a product meet) through core.planning.cleaning and emits, per bucket, one
 row per data-quality case (its count and first examples) and the cleaned, priced order lines that
 carry a customer (the input of core.spark_engine.spark_customers) - one tagged frame, so the lines are
-cleaned once for both. Counts are summed over buckets; examples are merged in file-line (else
+cleaned once for both. The lines of keys naming two products, taken out before bucketing
+(core.spark_engine.spark_backend.split_cross_conflicts), are cleaned here grouped by key instead. Counts are summed over buckets; examples are merged in file-line (else
 order/line) order and the first five kept, as core.planning.cleaning keeps them.
 """
 
@@ -123,8 +124,18 @@ def cleaning_pass(spark, inputs: dict, pol, n: int) -> DataFrame:
         return conform(bucket_rows(lp, frames, pol, files), schema)
 
     if side is None:
-        return lines.groupBy("_b").applyInPandas(lambda a: fn(a, pd.DataFrame(columns=["_table"])), schema)
-    return lines.groupBy("_b").cogroup(side.groupBy("_b")).applyInPandas(fn, schema)
+        out = lines.groupBy("_b").applyInPandas(lambda a: fn(a, pd.DataFrame(columns=["_table"])), schema)
+    else:
+        out = lines.groupBy("_b").cogroup(side.groupBy("_b")).applyInPandas(fn, schema)
+    cross = inputs.get(sb.CROSS)
+    if cross is None:
+        return out
+    # lines of keys naming two products (core.spark_engine.spark_backend.split_cross_conflicts): each key
+    # whole in one group, cleaned alone, so exact duplicates among them are counted as duplicates, the
+    # rest as conflicting lines - once, since the product buckets above never saw them
+    by_key = cross.withColumn("_b", F.pmod(F.xxhash64(*[F.col(c).cast("string") for c in sb.LINE_KEY]), F.lit(n)))
+    return out.unionByName(by_key.groupBy("_b").applyInPandas(lambda a: fn(a, pd.DataFrame(columns=["_table"])),
+                                                               schema))
 
 
 def _natural(text: str) -> tuple:
