@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from core.planning.engine import EngineOptions, result_summary, run_engine
-from core.planning.policy import load_policy
+from core.planning.policy import Policy, load_policy
 from tests.e2e.spark_fixtures import (
     customer_frames,
     customer_overrides,
@@ -123,6 +123,37 @@ def test_customers_match_the_pandas_engine(spark):
     pinned = par_s[(par_s["entity_key"] == "C04") & (par_s["name"] == "delivery_priority")]["value_text"]
     assert pinned.tolist() == ["LOW"]
     assert result_summary(res)["customers"] == result_summary(ref)["customers"] == len(abc)
+
+
+def _kmeans_policy():
+    """The shipped policy with k-means customer segments on, and a customer rule on one k-means label,
+    so the segments also move the customer parameters."""
+    d = load_policy().model_dump()
+    d["customers"]["kmeans"]["enabled"] = True
+    d["customer_rules"] = [{"name": "top-cluster", "match": {"customer_segment": "platinum"},
+                            "service_level_class": "PLATINUM", "delivery_priority": "HIGH"}]
+    return Policy.model_validate(d)
+
+
+def test_kmeans_customer_segments_match_the_pandas_engine(spark):
+    """K-means sees every customer at once: Spark (2 customer buckets) gives the pandas engine's clusters,
+    not clusters of each bucket's customers, nor the rule segments (k-means skipped)."""
+    frames = customer_frames()
+    pol = _kmeans_policy()
+    opts = EngineOptions(overrides=customer_overrides(), simulate=False)
+    ref, res = _results(spark, frames, pol, opts)
+    cust = lambda f: f[f["entity"] == "customer"]  # noqa: E731
+    seg_p, seg_s, par_p, par_s = cust(ref.segments), cust(res.segments), cust(ref.parameters), cust(res.parameters)
+    assert _exact_join(seg_p, seg_s, ["entity", "entity_key", "dimension"], ["value", "source"], ["metric"]) == []
+    assert _exact_join(par_p, par_s, ["entity", "entity_key", "name"], ["value_text"], ["value_num"]) == []
+    segment = seg_s[seg_s["dimension"] == "segment"].set_index("entity_key")["value"]
+    labels = set(pol.customers.kmeans.labels)
+    assert len(set(segment) & labels) > 1 and set(segment) <= labels | {"none"}  # k-means ran: clusters
+    rules = run_engine(frames, load_policy(), opts).segments
+    by_rule = rules[(rules["entity"] == "customer") & (rules["dimension"] == "segment")].set_index("entity_key")
+    assert (by_rule["value"].loc[segment.index] != segment).any()
+    prio = par_s[par_s["name"] == "delivery_priority"].set_index("entity_key")["value_text"]
+    assert (prio.loc[segment.index[segment == "platinum"]] == "HIGH").all()
 
 
 def test_run_summaries_match_on_messy_lines(spark):
