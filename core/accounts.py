@@ -22,6 +22,7 @@ from basics import secrets as secret_refs
 from basics.errors import ConfigError
 from basics.yaml_loader import StrictModel
 from core.model import ApiToken, AppUser, AuditEvent, WebSession, utcnow
+from core.store import row_by_key
 
 
 class Role(StrEnum):
@@ -166,10 +167,7 @@ def add_user(db: Engine, name: str, role: str, password: str | None, actor: str)
 
 
 def get_user(db: Engine, name: str) -> AppUser:
-    with db.connect() as conn:
-        row = conn.execute(select(_U).where(_U.c.name == name)).first()
-    if row is None:
-        raise ConfigError(f"no user {name!r}", hint="see `segbridge users list`")
+    row = row_by_key(db, _U, name, ConfigError(f"no user {name!r}", hint="see `segbridge users list`"))
     return AppUser.model_validate(dict(row._mapping))
 
 

@@ -16,6 +16,7 @@ from basics.errors import BlockedError, ConfigError, SegbridgeError
 from core.model import AuditEvent, Override, ParameterValue, PlannedChange, Run, SegmentAssignment, utcnow
 from core.reconcile.discrepancies import check_versions
 from core.statuses import ChangeState, PlanStatus
+from core.store import row_by_key
 from core.writeback.plan import load_plan
 
 _P = PlannedChange.__table__
@@ -98,10 +99,7 @@ def request_override(db: Engine, entity: str, entity_key: str, name: str, value:
 
 
 def get_override(db: Engine, override_id: int) -> Override:
-    with db.connect() as conn:
-        row = conn.execute(select(_O).where(_O.c.id == override_id)).first()
-    if row is None:
-        raise ConfigError(f"no override with id {override_id}")
+    row = row_by_key(db, _O, override_id, ConfigError(f"no override with id {override_id}"))
     return Override.model_validate(dict(row._mapping))
 
 

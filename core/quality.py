@@ -17,6 +17,7 @@ from sqlalchemy import select
 from basics.errors import ConfigError, SegbridgeError
 from core import runs
 from core.model import AuditEvent, EntityCount, Run, utcnow
+from core.store import row_by_key
 
 DEFAULT_THRESHOLD = 0.02
 
@@ -91,10 +92,8 @@ def _mark_suspect(conn, run_id: int, breached: list[EntityQuality]) -> None:
 
 
 def _run(conn, run_id: int):
-    row = conn.execute(select(Run.__table__).where(Run.__table__.c.id == run_id)).first()
-    if row is None:
-        raise SegbridgeError(f"run {run_id} not found", hint="list runs with `segbridge runs list`")
-    return row
+    return row_by_key(conn, Run.__table__, run_id,
+                      SegbridgeError(f"run {run_id} not found", hint="list runs with `segbridge runs list`"))
 
 
 def is_blocked(db, run_id: int) -> bool:

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 
 from basics.errors import SegbridgeError
 from core.model import Quarantine
+from core.store import row_by_key
 
 _Q = Quarantine.__table__
 FILE_KEY, ROW_KEY = "__file", "__row"  # optional source position in a raw record
@@ -122,12 +123,8 @@ def top_reasons(db: Engine, filters: Filters, top: int = 3, examples: int = 3) -
 
 def get_record(db: Engine, record_id: int) -> dict[str, Any]:
     """One quarantined record with its raw record; a SegbridgeError naming the id when there is none."""
-    with db.connect() as conn:
-        row = conn.execute(select(_Q).where(_Q.c.id == record_id)).first()
-    if row is None:
-        raise SegbridgeError(f"quarantined record {record_id} not found",
-                             hint="list them with `segbridge quarantine list`")
-    return _as_dict(row)
+    return _as_dict(row_by_key(db, _Q, record_id, SegbridgeError(f"quarantined record {record_id} not found",
+                                                                 hint="list them with `segbridge quarantine list`")))
 
 
 def export_frame(db: Engine, filters: Filters | None = None, limit: int | None = None) -> pd.DataFrame:

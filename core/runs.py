@@ -43,6 +43,7 @@ from basics.errors import ConfigError
 from core.lease import default_owner, live_owners, owner_dead, parse_owner
 from core.model import Lease, Run, utcnow
 from core.statuses import FINISHED, RunKind, RunStatus, Trigger
+from core.store import row_by_key
 
 log = logging.getLogger("segbridge.runs")
 COUNT_KEYS = ("read", "loaded", "quarantined", "changes", "applied", "rejected", "exceptions")
@@ -241,10 +242,8 @@ def list_runs(db: Engine, *, kind: str | None = None, status: str | None = None,
 
 def get_run(db: Engine, run_id: int) -> RunInfo:
     """One run; a clear error when the id is unknown."""
-    with db.connect() as conn:
-        row = conn.execute(select(_TABLE).where(_TABLE.c.id == run_id)).first()
-    if row is None:
-        raise ConfigError(f"run {run_id} does not exist", hint="`segbridge runs list` shows the runs")
+    row = row_by_key(db, _TABLE, run_id, ConfigError(f"run {run_id} does not exist",
+                                                     hint="`segbridge runs list` shows the runs"))
     return _info(row)
 
 

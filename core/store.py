@@ -369,6 +369,23 @@ def _python_defaults(model: type[SQLModel]) -> dict[str, Any]:
     return out
 
 
+def row_by_key(target: Engine | Connection, table: Any, key: Any, missing: SegbridgeError) -> Any:
+    """The row of `table` whose one-column primary key is `key`; `missing` is raised when there is none.
+
+    One way for every "show me N" (a run, an exception, a user, an override, a quarantined record):
+    each says in `missing` what was not found and where to look."""
+    [column] = table.primary_key.columns
+    stmt = select(table).where(column == key)
+    if isinstance(target, Connection):
+        row = target.execute(stmt).first()
+    else:
+        with target.connect() as conn:
+            row = conn.execute(stmt).first()
+    if row is None:
+        raise missing
+    return row
+
+
 def read_frame(target: Engine | Connection, source: type[SQLModel] | Any, **params: Any) -> pd.DataFrame:
     """A table, a select() or SQL text as a DataFrame, with the model's columns even when empty."""
     stmt = select(source.__table__) if isinstance(source, type) and hasattr(source, "__table__") else source

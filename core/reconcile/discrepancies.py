@@ -38,6 +38,7 @@ from basics.users import actor_or_current
 from core.model import AuditEvent, ReconException, utcnow
 from core.runs import dead_run_ids
 from core.statuses import REMAINING, ExceptionStatus
+from core.store import row_by_key
 
 PREFIX = "rc:"
 _S = ExceptionStatus
@@ -193,10 +194,8 @@ def _auto_resolve(conn: Connection, seen: set[str], run_id: int | None, now: dat
 
 def get_exception(db: Engine, exc_id: int) -> ReconException:
     """One exception by id (ConfigError naming the id when there is none)."""
-    with db.connect() as conn:
-        row = conn.execute(select(_T).where(_T.c.id == exc_id)).first()
-    if row is None:
-        raise ConfigError(f"no exception with id {exc_id}", hint="see `segbridge exceptions list`")
+    row = row_by_key(db, _T, exc_id, ConfigError(f"no exception with id {exc_id}",
+                                                 hint="see `segbridge exceptions list`"))
     return ReconException.model_validate(dict(row._mapping))
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from basics.errors import SegbridgeError
 from core.model import Plan, PlannedChange, Run
 from core.statuses import ChangeState, RunKind
-from core.store import read_frame
+from core.store import read_frame, row_by_key
 from core.writeback.plan import last_applied
 
 KEYS = ["system", "entity", "target_key", "field"]
@@ -24,10 +24,8 @@ KEYS = ["system", "entity", "target_key", "field"]
 def applied_by_run(db, run_id: int) -> tuple[pd.DataFrame, int | None]:
     """Applied changes of an apply run or of the plans of a segment run, and the segment run id."""
     pc = PlannedChange.__table__
-    with db.connect() as conn:
-        run = conn.execute(select(Run.__table__).where(Run.__table__.c.id == run_id)).first()
-    if run is None:
-        raise SegbridgeError(f"run {run_id} not found", hint="name an apply run (see `segbridge runs`)")
+    run = row_by_key(db, Run.__table__, run_id,
+                     SegbridgeError(f"run {run_id} not found", hint="name an apply run (see `segbridge runs`)"))
     if run.kind == RunKind.APPLY:
         stmt = select(pc).where(pc.c.state == ChangeState.APPLIED, pc.c.batch_id.like(f"r{run_id}-%"))
         return read_frame(db, stmt.order_by(pc.c.id)), run.parent_run_id

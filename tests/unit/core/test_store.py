@@ -3,6 +3,7 @@
 from datetime import date
 
 import pandas as pd
+import pytest
 from sqlalchemy import inspect
 
 from core.migrate import current_revision, head_revision, upgrade
@@ -161,3 +162,16 @@ def test_sqlite_upserts_store_exactly_what_a_plain_insert_stores(tmp_path):
 def test_a_key_met_twice_in_one_sqlite_upsert_keeps_its_last_row(store):
     upsert(store, Product, [{"id": "P1", "name": "old"}, {"id": "P2", "name": "two"}, {"id": "P1", "name": "new"}])
     assert read_frame(store, Product).set_index("id")["name"].to_dict() == {"P1": "new", "P2": "two"}
+
+
+def test_row_by_key_finds_the_row_or_raises_the_callers_error(store):
+    from basics.errors import ConfigError
+    from core.store import row_by_key
+
+    upsert(store, Product, [{"id": "P1", "name": "Bolt"}])
+    assert row_by_key(store, Product.__table__, "P1", ConfigError("unused")).name == "Bolt"
+    with store.connect() as conn:  # on the caller's connection too
+        assert row_by_key(conn, Product.__table__, "P1", ConfigError("unused")).id == "P1"
+    with pytest.raises(ConfigError, match="no product 'P9'") as err:
+        row_by_key(store, Product.__table__, "P9", ConfigError("no product 'P9'", hint="see `segbridge products`"))
+    assert err.value.hint == "see `segbridge products`"
