@@ -266,10 +266,11 @@ def _pull_entity(db: Engine, conn: Connector, em: EntityMapping, summary: Stream
 
 def joined(batches: list[RecordBatch], limit: int = JOIN_RECORDS) -> list[RecordBatch]:
     """Pages that arrived together, as few loads as is safe: consecutive pages of records (lists) join
-    into one batch of at most `limit` records, saved with the last checkpoint among them; a page with a
-    tombstone starts a load of its own (deleting after a join would remove a record an earlier page
-    brought). Why: a load pays fixed costs (statements, frames, a commit) that cost a CRM pull more
-    than its records did in pages of 2,000 (a fifth of its time)."""
+    into one batch of at most `limit` records, saved with the last checkpoint among them. A page with a
+    tombstone starts a new load: joined to the pages before it, its deletions would run before their
+    records are stored (`load_batch` deletes first), and a record deleted after its page would stay.
+    Why: a load pays fixed costs (statements, frames, a commit) that cost a CRM pull more than its
+    records did in pages of 2,000 (a fifth of its time)."""
     out: list[RecordBatch] = []
     for batch in batches:
         last = out[-1] if out else None
