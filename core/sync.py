@@ -6,8 +6,8 @@ mapped, loaded AND its checkpoint saved in ONE transaction, so a crash (even SIG
 at most the batch in flight, and loading is idempotent (upsert by key), which also makes the
 look-back window's re-reads harmless. Deleted source records (tombstones, `__deleted: True`) remove
 their canonical rows in that same transaction (`core.mapping.tombstones`). `full=True` ignores saved state. A set `stop_event` (the
-shell sets it on SIGTERM/SIGINT, the scheduler on shutdown or a lost lease) finishes the current
-batch, keeps the state and stops cleanly. Progress goes to an optional `basics.progress`
+shell sets it on SIGTERM/SIGINT, the scheduler on shutdown or a lost lease) finishes the pages
+already read (at most `READ_AHEAD`), keeps the state and stops cleanly. Progress goes to an optional `basics.progress`
 callback, one label `<system>.<entity>` per stream; core never draws on a terminal.
 
 Example:
@@ -127,7 +127,7 @@ def pull(config: SegbridgeConfig, db: Engine, systems: list[str] | None = None, 
     """Pull the named systems (default: every enabled one), one run each; returns their results.
 
     `progress` hears one label per stream (None: silent); a set `stop_event` ends the pull after
-    the batch in hand, with its state saved (None: never stopped).
+    the pages in hand, with its state saved (None: never stopped).
     """
     names = systems or [n for n, s in config.systems.items() if s.enabled]
     for name in names:

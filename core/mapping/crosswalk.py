@@ -27,7 +27,6 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from basics.errors import DataError
-from basics.json_text import dumps
 from core.mapping.spec import CrosswalkRule, CrosswalkSpec
 from core.model import CANONICAL_ENTITIES, Crosswalk, ReconException, primary_key_columns, utcnow
 from core.statuses import ExceptionStatus
@@ -359,7 +358,7 @@ def known_ids(conn, entity: str, values: list[str]) -> set[str]:
         # as ONE JSON array, not a row each (a row each cost more than the join: a step and a Row apiece)
         sql = (f'SELECT json_group_array(t."{pk}") FROM json_each(?) AS j CROSS JOIN "{table}" AS t '
                f'ON t."{pk}" = j.value')
-        return set(json.loads(conn.exec_driver_sql(sql, (dumps(wanted),)).scalar_one()))
+        return set(json.loads(conn.exec_driver_sql(sql, (json.dumps(wanted),)).scalar_one()))
     if dialect == "postgresql":
         sql = f'SELECT array_agg("{pk}") FROM "{table}" WHERE "{pk}" = ANY(%s)'
         return set(conn.exec_driver_sql(sql, (wanted,)).scalar_one() or ())
